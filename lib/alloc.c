@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * alloc.c - chunks in size classes, and the undo log
+ *
+ * The heap is a sequence of chunks from HDR_SIZE to hdr.top; each chunk's
+ * class gives its size, so the heap can be walked (check, repair).  Classes
+ * are 16-byte steps up to 1 KiB, then eight steps per power of two (at most
+ * 12.5% slack).  A freed chunk goes on its class's list and is reused by the
+ * next allocation of that class; the heap grows at top otherwise.  The
+ * object never shrinks.
+ *
+ * Crash safety rests on one rule: a step (one logical change) writes new
+ * data only into chunks nobody can reach yet, and every 8-byte word that
+ * makes something reachable or changes shared state goes through ustore(),
+ * which first appends (offset, old value) to the undo log in the header.
+ * undo_commit() empties the log: that is the step's commit point.  A process
+ * that dies between the two leaves a non-empty log, and the next holder of
+ * the writer lock rolls it back (recover() in lock.c), word by word, in
+ * reverse: the table is exactly as before the step.
+ */
+#include "shmtab-private.h"
+
+uint64_t class_size(unsigned cls)
+{
+	unsigned k, j;
+
+	if (cls <= 64)
+		return (uint64_t)cls * 16;
+	k = 10 + (cls - 65) / 8;
+	j = (cls - 65) % 8 + 1;
+	return ((uint64_t)1 << k) + (uint64_t)j * ((uint64_t)1 << (k - 3));
+}
+
+/* The smallest class holding n bytes; NCLASSES when there is none. */
+unsigned size_class(uint64_t n)
+{
+	unsigned k;
+	uint64_t step, j;
+
+	if (n <= 1024)
+		return n ? (unsigned)((n + 15) / 16) : 1;
+	k = 63 - (unsigned)__builtin_clzll(n - 1);	/* 2^k < n <= 2^(k+1) */
+	if (k >= 10 + (NCLASSES - 65) / 8)
+		return NCLASSES;
+	step = (uint64_t)1 << (k - 3);
+	j = (n - ((uint64_t)1 << k) + step - 1) / step;	/* 1..8 */
+	k = 65 + (k - 10) * 8 + (unsigned)(j - 1);
+	return k < NCLASSES ? k : NCLASSES;
+}
+
+void ustore(struct shmtab *t, uint64_t off, uint64_t val)
+{
+	struct shm_header *H = t->hdr;
+	uint32_t n = ld32(&H->undo_n);
+	uint64_t *p = word_ptr(t, off);
+
+	if (n < UNDO_MAX) {
+		H->undo[n].off = off;
+		H->undo[n].old = ld64(p);
+		__atomic_store_n(&H->undo_n, n + 1, __ATOMIC_RELEASE);
+	} else {
+		/* a step never needs this many; log where it happened */
+		shmtab__log(3, "%s: undo log full", t->name);
+	}
+	__atomic_store_n(p, val, __ATOMIC_RELEASE);
+}
+
+void undo_commit(struct shmtab *t)
+{
+	__atomic_store_n(&t->hdr->undo_n, 0, __ATOMIC_RELEASE);
+}
+
+/* Roll back an interrupted step.  Writer lock held. */
+int undo_rollback(struct shmtab *t)
+{
+	struct shm_header *H = t->hdr;
+	uint32_t n = ld32(&H->undo_n);
+	int err = 0;
+
+	if (n > UNDO_MAX) {
+		err = shmtab__corrupt(t, "undo log claims %u entries", n);
+		n = 0;
+	}
+	while (n-- > 0) {
+		uint64_t off = ld64(&H->undo[n].off);
+
+		if (off % 8 || off >= t->mapped ||
+		    (off >= HOFF(undo) && off < HOFF(free_head))) {
+			err = shmtab__corrupt(t, "undo entry at %llu",
+					      (unsigned long long)off);
+			continue;
+		}
+		st64(word_ptr(t, off), ld64(&H->undo[n].old));
+	}
+	undo_commit(t);
+	return err;
+}
+
+static inline uint64_t kind_word(uint32_t kind, unsigned cls)
+{
+	return kind | (uint64_t)cls << 32;
+}
+
+/* A chunk of at least need bytes (header included), tagged kind.  The
+ * caller fills it; its next and the rest are not logged. */
+int chunk_alloc(struct shmtab *t, uint64_t need, uint32_t kind, uint64_t *off)
+{
+	struct shm_header *H = t->hdr;
+	unsigned cls = size_class(need);
+	uint64_t csize, head, top;
+	struct chunk *c;
+	int err;
+
+	if (cls >= NCLASSES)
+		return -ENOSPC;
+	csize = class_size(cls);
+	head = ld64(&H->free_head[cls]);
+	if (head) {
+		c = map_chunk(t, head);
+		if (!c || ld32(&c->magic) != CHUNK_FREE || ld32(&c->cls) != cls)
+			return shmtab__corrupt(t, "free list %u has %llu", cls,
+					       (unsigned long long)head);
+		ustore(t, HOFF(free_head[cls]), ld64(&c->next));
+		ustore(t, HOFF(free_bytes), ld64(&H->free_bytes) - csize);
+		ustore(t, head + CHUNK_W_KIND, kind_word(kind, cls));
+		*off = head;
+		return 0;
+	}
+	top = ld64(&H->top);
+	if (top + csize < top || top + csize > ((uint64_t)1 << 46))
+		return -ENOSPC;
+	if (top + csize > ld64(&H->size)) {
+		err = map_grow(t, top + csize);
+		if (err < 0)
+			return err;
+	}
+	ustore(t, HOFF(top), top + csize);
+	/* past the old top nobody looks: no need to log */
+	st64(word_ptr(t, top + CHUNK_W_KIND), kind_word(kind, cls));
+	*off = top;
+	return 0;
+}
+
+int chunk_free(struct shmtab *t, uint64_t off)
+{
+	struct shm_header *H = t->hdr;
+	struct chunk *c = map_chunk(t, off);
+	unsigned cls;
+
+	if (!c)
+		return shmtab__corrupt(t, "freeing bad chunk %llu",
+				       (unsigned long long)off);
+	cls = ld32(&c->cls);
+	ustore(t, off + CHUNK_W_KIND, kind_word(CHUNK_FREE, cls));
+	ustore(t, off + CHUNK_W_NEXT, ld64(&H->free_head[cls]));
+	ustore(t, HOFF(free_head[cls]), off);
+	ustore(t, HOFF(free_bytes), ld64(&H->free_bytes) + class_size(cls));
+	return 0;
+}

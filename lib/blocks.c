@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * blocks.c - read_blocks and write_blocks: a key's bindings, newest first,
+ * handed to a visitor in place, in slices of at most pagesize bytes, each
+ * binding followed by one call with block == NULL.
+ *
+ * write_blocks holds the writer lock with the key's stripe odd, so readers
+ * of that key wait while the visitor may write in place.  A binding the
+ * visitor chose to remove is unlinked when the binding ends (after its NULL
+ * call, or on NEXT or BREAK), and each removal is committed on its own.
+ * In-place writes are not atomic against a crash: a process killed in the
+ * middle of one leaves the bytes it wrote.
+ */
+#include "shmtab-private.h"
+
+struct blk {
+	struct shmtab *t;
+	int (*rfn)(const void *block, size_t len, void *ctx);
+	int (*wfn)(void *block, size_t len, void *ctx);
+	void *ctx;
+	uint64_t cell;
+	bool changed;
+	int verdict;			/* NEXT or BREAK ended the walk */
+};
+
+static int blk_call(struct blk *b, void *p, size_t len)
+{
+	int r;
+
+	b->t->visit_depth++;
+	r = b->wfn ? b->wfn(p, len, b->ctx) : b->rfn(p, len, b->ctx);
+	b->t->visit_depth--;
+	if (r < SHMTAB_CONTINUE || r > SHMTAB_REMOVE_BINDING ||
+	    (r == SHMTAB_REMOVE_BINDING && !b->wfn))
+		return -EINVAL;
+	return r;
+}
+
+/* One binding: its slices, then the end call.  Returns a verdict or <0. */
+static int blk_binding(struct blk *b, uint8_t *val, uint64_t vlen,
+		       bool *remove)
+{
+	uint64_t ps = b->t->pagesize, o = 0;
+	int r;
+
+	*remove = false;
+	do {
+		uint64_t len = vlen - o < ps ? vlen - o : ps;
+
+		r = blk_call(b, val + o, (size_t)len);
+		if (r < 0)
+			return r;
+		if (r == SHMTAB_REMOVE_BINDING)
+			*remove = true;
+		if (r == SHMTAB_NEXT || r == SHMTAB_BREAK)
+			return r;
+		o += len;
+	} while (o < vlen);
+	r = blk_call(b, NULL, 0);
+	if (r == SHMTAB_REMOVE_BINDING)
+		*remove = true;
+	return r;
+}
+
+static int blk_rec(struct shmtab *t, struct chunk *c, uint64_t off,
+		   uint64_t prev, void *ctx)
+{
+	struct blk *b = ctx;
+	bool remove;
+	int r;
+
+	r = blk_binding(b, (uint8_t *)(c + 1) + ld32(&c->klen), ld64(&c->vlen),
+			&remove);
+	if (r < 0)
+		return r;
+	if (remove) {
+		int err = table_unlink_binding(t, b->cell, prev, off);
+
+		if (err < 0)
+			return err;
+		undo_commit(t);
+		b->changed = true;
+		/* the chain walker must not step from a freed record: it
+		 * read next before calling us, and prev stays the same */
+		b->verdict = r == SHMTAB_BREAK ? r : -1;
+		return r == SHMTAB_BREAK ? 1 : 0;
+	}
+	return r == SHMTAB_BREAK ? 1 : 0;
+}
+
+SHMTAB_EXPORT int shmtab_read_blocks(shmtab *t, const void *key, size_t klen,
+				     int (*fn)(const void *, size_t, void *),
+				     void *ctx)
+{
+	struct blk b = { .t = t, .rfn = fn, .ctx = ctx };
+	bool taken = false;
+	uint64_t h;
+	int err;
+
+	if (!t || !t->hdr)
+		return -EBADF;
+	if (!fn || (!key && klen))
+		return -EINVAL;
+	h = hash_key(t, key, klen);
+	if (t->rdonly && !lock_covers(t, hash_stripe(h))) {
+		struct snap s = { 0 };
+		bool remove;
+
+		err = snap_key(t, key, klen, &s);
+		for (size_t i = 0; !err && i < s.n; i++) {
+			err = blk_binding(&b, s.vals[i], s.lens[i], &remove);
+			err = err == SHMTAB_BREAK ? 1 : err < 0 ? err : 0;
+		}
+		snap_free(&s);
+		return err < 0 ? err : 0;
+	}
+	err = lock_read(t, hash_stripe(h), &taken);
+	if (err < 0)
+		return err;
+	err = map_refresh(t);
+	if (!err)
+		err = chain_walk(t, h, key, klen, NULL, blk_rec, &b, NULL);
+	lock_read_release(t, hash_stripe(h), taken);
+	return err < 0 ? err : 0;
+}
+
+/* Like chain_walk, but a removed binding does not become prev. */
+static int blk_walk(struct shmtab *t, uint64_t h, const void *key,
+		    size_t klen, struct blk *b)
+{
+	struct lookup lk;
+	uint64_t off, prev = 0, steps = 0;
+	uint64_t limit = chain_limit(t);
+	int err;
+
+	err = hash_lookup(t, h, key, klen, &lk);
+	if (err < 0)
+		return err;
+	b->cell = lk.cell;
+	for (off = lk.rec; off; steps++) {
+		struct chunk *c = map_rec(t, off);
+		uint64_t next;
+
+		if (!c || steps > limit || !rec_key_equal(t, c, h, key, klen))
+			return shmtab__corrupt(t, "binding chain at %llu",
+					       (unsigned long long)off);
+		next = ld64(&c->next);
+		b->verdict = 0;
+		err = blk_rec(t, c, off, prev, b);
+		if (err)
+			return err;
+		if (b->verdict != -1)
+			prev = off;
+		off = next;
+	}
+	return 0;
+}
+
+SHMTAB_EXPORT int shmtab_write_blocks(shmtab *t, const void *key, size_t klen,
+				      int (*fn)(void *, size_t, void *),
+				      void *ctx)
+{
+	struct blk b = { .t = t, .wfn = fn, .ctx = ctx };
+	uint64_t h;
+	int err;
+
+	if (!fn || (!key && klen))
+		return -EINVAL;
+	err = write_check(t);
+	if (err < 0)
+		return err;
+	h = hash_key(t, key, klen);
+	err = step_begin(t, hash_stripe(h));
+	if (err < 0)
+		return err;
+	err = blk_walk(t, h, key, klen, &b);
+	if (err < 0) {
+		step_abort(t);
+		if (b.changed)
+			feed_note(t, h);
+		return err;
+	}
+	step_end(t, h, true);
+	return 0;
+}

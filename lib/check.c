@@ -1,0 +1,207 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * check.c - shmtab_check: is the structure whole?
+ *
+ * Constant memory, linear time (TDB's idea): walk the heap once, folding
+ * the offset of every binding record and every free chunk into a
+ * fingerprint (count, sum and xor of a mix of the offsets); then walk the
+ * index and the free lists and fold what they reach the same way.  Every
+ * record must be reached exactly once from the index and every free chunk
+ * exactly once from its class's list: the fingerprints must match.  On a
+ * read-write handle the check holds a read lock on every stripe, so it is
+ * safe on a live table (writers wait, readers do not).
+ */
+#include "shmtab-private.h"
+
+struct fp {
+	uint64_t n, sum, x;
+};
+
+static void fp_add(struct fp *f, uint64_t off)
+{
+	f->n++;
+	f->sum += off;
+	f->x ^= hash_bytes(0x5eed, &off, sizeof(off));
+}
+
+static bool fp_eq(const struct fp *a, const struct fp *b)
+{
+	return a->n == b->n && a->sum == b->sum && a->x == b->x;
+}
+
+static int check_locked(struct shmtab *t)
+{
+	struct shm_header *H = t->hdr;
+	struct fp heap_rec = { 0 }, heap_free = { 0 }, idx = { 0 }, fl = { 0 };
+	uint64_t top = ld64(&H->top), off, free_bytes = 0;
+	uint64_t keys = 0, used = 0, bindings = 0, n;
+	unsigned index_chunks = 0;
+	struct cell *cells;
+	int err;
+
+	err = map_refresh(t);
+	if (err < 0)
+		return err;
+	if (top < HDR_SIZE || top > t->mapped || top % 16)
+		return shmtab__corrupt(t, "top %llu", (unsigned long long)top);
+	if (ld32(&H->undo_n) && !t->wl_held)
+		return shmtab__corrupt(t, "an interrupted step is not undone");
+	err = hash_index(t, &cells, &n);
+	if (err < 0)
+		return err;
+
+	for (off = HDR_SIZE; off < top;) {
+		struct chunk *c = map_chunk(t, off);
+		uint64_t size;
+
+		if (!c)
+			return shmtab__corrupt(t, "chunk at %llu",
+					       (unsigned long long)off);
+		size = class_size(ld32(&c->cls));
+		if (size > top - off)
+			return shmtab__corrupt(t, "chunk at %llu passes top",
+					       (unsigned long long)off);
+		switch (ld32(&c->magic)) {
+		case CHUNK_REC:
+			if (!map_rec(t, off))
+				return shmtab__corrupt(t, "record at %llu "
+						       "overflows its chunk",
+						       (unsigned long long)off);
+			if ((uint32_t)hash_key(t, c + 1, ld32(&c->klen)) !=
+			    ld32(&c->hash32))
+				return shmtab__corrupt(t, "record at %llu has "
+						       "a wrong hash",
+						       (unsigned long long)off);
+			fp_add(&heap_rec, off);
+			break;
+		case CHUNK_FREE:
+			fp_add(&heap_free, off);
+			free_bytes += size;
+			break;
+		case CHUNK_INDEX:
+			if (off == ld64(&H->index_off))
+				index_chunks++;
+			else
+				return shmtab__corrupt(t, "stray index at %llu",
+						       (unsigned long long)off);
+			break;
+		default:
+			return shmtab__corrupt(t, "unknown chunk at %llu",
+					       (unsigned long long)off);
+		}
+		off += size;
+	}
+	if (index_chunks != 1)
+		return shmtab__corrupt(t, "the index is not in the heap");
+
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t h = ld64(&cells[i].hash), r = ld64(&cells[i].off);
+		struct chunk *first;
+		uint64_t steps = 0;
+
+		if (!h)
+			continue;
+		used++;
+		if (!r)
+			continue;
+		keys++;
+		/* findable: no empty cell between its home and its place */
+		for (uint64_t j = h & (n - 1); j != i; j = (j + 1) & (n - 1))
+			if (!ld64(&cells[j].hash))
+				return shmtab__corrupt(t, "cell %llu is not "
+						       "reachable",
+						       (unsigned long long)i);
+		first = map_rec(t, r);
+		if (!first)
+			return shmtab__corrupt(t, "cell %llu points to %llu",
+					       (unsigned long long)i,
+					       (unsigned long long)r);
+		if (hash_key(t, first + 1, ld32(&first->klen)) != h)
+			return shmtab__corrupt(t, "cell %llu has the wrong key",
+					       (unsigned long long)i);
+		for (; r; steps++) {
+			struct chunk *c = map_rec(t, r);
+
+			if (!c || steps > heap_rec.n ||
+			    !rec_key_equal(t, c, h, first + 1,
+					   ld32(&first->klen)))
+				return shmtab__corrupt(t, "chain of cell %llu "
+						       "at %llu",
+						       (unsigned long long)i,
+						       (unsigned long long)r);
+			fp_add(&idx, r);
+			bindings++;
+			r = ld64(&c->next);
+		}
+	}
+	if (!fp_eq(&idx, &heap_rec))
+		return shmtab__corrupt(t, "%llu records in the heap, %llu "
+				       "reached (or reached twice)",
+				       (unsigned long long)heap_rec.n,
+				       (unsigned long long)idx.n);
+	if (bindings != ld64(&H->nbindings) || keys != ld64(&H->nkeys) ||
+	    used != ld64(&H->nused))
+		return shmtab__corrupt(t, "counts: %llu bindings %llu keys "
+				       "%llu cells, header says %llu %llu %llu",
+				       (unsigned long long)bindings,
+				       (unsigned long long)keys,
+				       (unsigned long long)used,
+				       (unsigned long long)ld64(&H->nbindings),
+				       (unsigned long long)ld64(&H->nkeys),
+				       (unsigned long long)ld64(&H->nused));
+
+	for (unsigned cls = 1; cls < NCLASSES; cls++) {
+		uint64_t steps = 0;
+
+		for (off = ld64(&H->free_head[cls]); off; steps++) {
+			struct chunk *c = map_chunk(t, off);
+
+			if (!c || off >= top || steps > heap_free.n ||
+			    ld32(&c->magic) != CHUNK_FREE ||
+			    ld32(&c->cls) != cls)
+				return shmtab__corrupt(t, "free list %u at %llu",
+						       cls,
+						       (unsigned long long)off);
+			fp_add(&fl, off);
+			off = ld64(&c->next);
+		}
+	}
+	if (!fp_eq(&fl, &heap_free))
+		return shmtab__corrupt(t, "%llu free chunks, %llu on lists",
+				       (unsigned long long)heap_free.n,
+				       (unsigned long long)fl.n);
+	if (free_bytes != ld64(&H->free_bytes))
+		return shmtab__corrupt(t, "free bytes %llu, header says %llu",
+				       (unsigned long long)free_bytes,
+				       (unsigned long long)ld64(&H->free_bytes));
+	return 0;
+}
+
+SHMTAB_EXPORT int shmtab_check(shmtab *t)
+{
+	bool taken = false;
+	int err;
+
+	if (!t || !t->hdr)
+		return -EBADF;
+	if (t->rdonly && !lock_covers(t, ALL_STRIPES)) {
+		/* no lock: accept a result only when no change overlapped */
+		for (int i = 0; i < 100; i++) {
+			uint64_t c = shmtab_counter(t);
+
+			t->quiet = 1;
+			err = check_locked(t);
+			t->quiet = 0;
+			if (shmtab_counter(t) == c &&
+			    !(ld32(&t->hdr->undo_n)))
+				return err ? check_locked(t) : 0;
+		}
+		return -EAGAIN;
+	}
+	err = lock_read(t, ALL_STRIPES, &taken);
+	if (err < 0)
+		return err;
+	err = check_locked(t);
+	lock_read_release(t, ALL_STRIPES, taken);
+	return err;
+}

@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * format.h - the shared layout of a table (see doc/FORMAT.md)
+ *
+ * Everything here lives in the object and is read by every process that has
+ * it open.  Fields are fixed width and little-endian; positions are byte
+ * offsets from the start of the object, never pointers.  Any change to a
+ * struct here changes the format: bump SHMTAB_FORMAT_VERSION.
+ *
+ * The object is a 32 KiB header (the lock area: it is mapped once per handle
+ * and never moves, because robust mutexes must keep their address) followed
+ * by a heap of chunks.  Every chunk starts with struct chunk and has the size
+ * of its class, so the heap can be walked from HDR_SIZE to hdr.top.
+ */
+#ifndef SHMTAB_FORMAT_H
+#define SHMTAB_FORMAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "shmtab's format is little-endian; big-endian hosts are not supported yet"
+#endif
+
+#define SHMTAB_FORMAT_VERSION 1
+#define SHMTAB_MAGIC "SHMTAB\r\n"
+
+#define HDR_SIZE	32768u		/* header + lock area */
+#define SYS_PAGE	4096u		/* object sizes are multiples of this */
+#define NSTRIPES	256u		/* reader-validation stripes */
+#define NSLOTS		128u		/* process slots (read locks, holders) */
+#define NCLASSES	336u		/* allocation size classes */
+#define UNDO_MAX	64u		/* 8-byte stores one step may publish */
+#define FEED_SIZE	256u		/* change ring entries (SHMTAB_FEED_SIZE) */
+#define MUTEX_AREA	64u		/* room for a pthread_mutex_t */
+
+#define PAGESIZE_MIN	160u
+#define PAGESIZE_DEF	256u
+#define PAGESIZE_MAX	(1u << 20)
+
+/* Byte offsets of the fcntl locks taken on the object's descriptor. */
+#define FLOCK_OPEN	0		/* read-held while open; write = first opener */
+#define FLOCK_WRITER	1		/* the writer lock of SHMTAB_LOCK_RECORD */
+
+/* One undo entry: the 8-byte word at off held old before the step. */
+struct undo {
+	uint64_t off;
+	uint64_t old;
+};
+
+/* A process slot: who has the table open and what it read-locks. */
+struct slot {
+	uint32_t pid;			/* 0: free */
+	uint32_t all;			/* > 0: read-locks every stripe */
+	uint64_t wait_since;		/* CLOCK_MONOTONIC ns when it began to wait; 0 */
+	uint64_t stripes[NSTRIPES / 64];/* read-locked stripes */
+	uint64_t reserved[2];
+};
+
+struct shm_header {
+	uint8_t magic[8];		/*   0 SHMTAB_MAGIC */
+	uint32_t version;		/*   8 */
+	uint32_t hdr_size;		/*  12 HDR_SIZE */
+	uint32_t pagesize;		/*  16 */
+	uint32_t lock;			/*  20 enum shmtab_lock stored at creation */
+	uint64_t seed;			/*  24 hash seed */
+	uint64_t size;			/*  32 bytes every process maps */
+	uint64_t top;			/*  40 end of the heap */
+	uint64_t index_off;		/*  48 the index chunk */
+	uint64_t index_cells;		/*  56 power of two */
+	uint64_t nbindings;		/*  64 */
+	uint64_t nkeys;			/*  72 */
+	uint64_t nused;			/*  80 live + tombstone cells */
+	uint64_t free_bytes;		/*  88 bytes in free chunks */
+	uint64_t index_seq;		/*  96 odd while the index is replaced */
+	uint64_t changes;		/* 104 change counter */
+	uint32_t futex;			/* 112 low half of changes, to sleep on */
+	uint32_t waiters;		/* 116 processes sleeping on futex */
+	uint64_t recoveries;		/* 120 dead writers recovered from */
+	uint32_t wlock_pid;		/* 128 pid holding the writer lock, or 0 */
+	uint32_t clearing;		/* 132 a re-initialisation is under way */
+	uint64_t wlock_wait;		/* 136 the writer-lock holder waits since */
+	uint32_t undo_n;		/* 144 entries to roll back; 0: consistent */
+	uint32_t undo_pad;		/* 148 */
+	uint32_t slot_hi;		/* 152 slots [0, slot_hi) were ever used */
+	uint32_t pad0;			/* 156 */
+	uint64_t reserved[12];		/* 160 */
+	uint8_t mutex[MUTEX_AREA];	/* 256 pthread_mutex_t (SHMTAB_LOCK_MUTEX) */
+	struct undo undo[UNDO_MAX];	/* 320 */
+	uint64_t free_head[NCLASSES];	/* 1344 free chunk lists per class */
+	uint32_t stripe_seq[NSTRIPES];	/* 4032 odd while a writer changes it */
+	uint64_t ring[FEED_SIZE];	/* 5056 hashes of changed keys */
+	struct slot slots[NSLOTS];	/* 7104 */
+};
+
+_Static_assert(sizeof(struct slot) == 64, "slot changed: bump VERSION");
+_Static_assert(offsetof(struct shm_header, mutex) == 256, "header changed");
+_Static_assert(offsetof(struct shm_header, undo) == 320, "header changed");
+_Static_assert(offsetof(struct shm_header, slots) == 7104, "header changed");
+_Static_assert(sizeof(struct shm_header) <= HDR_SIZE, "header too big");
+
+/* Chunk kinds. */
+#define CHUNK_REC	0x52424853u	/* "SHBR": a binding */
+#define CHUNK_FREE	0x46424853u	/* "SHBF": on a free list */
+#define CHUNK_INDEX	0x49424853u	/* "SHBI": the hash index */
+
+struct chunk {
+	uint32_t magic;
+	uint32_t cls;			/* size class: the chunk's size */
+	uint32_t klen;			/* REC: key length */
+	uint32_t hash32;		/* REC: low half of the key's hash */
+	uint64_t next;			/* REC: next older binding; FREE: next free */
+	uint64_t vlen;			/* REC: value length; INDEX: cells */
+	/* REC: key bytes, then value bytes.  INDEX: struct cell[vlen]. */
+};
+_Static_assert(sizeof(struct chunk) == 32, "chunk changed: bump VERSION");
+
+/* Word offsets inside a chunk that the undo log may restore. */
+#define CHUNK_W_KIND	0		/* magic | cls << 32 */
+#define CHUNK_W_NEXT	16
+
+/*
+ * An index cell: hash 0 is never used (the low bit is forced on); off 0 with
+ * a hash is a tombstone (the key had bindings, has none now).
+ */
+struct cell {
+	uint64_t hash;
+	uint64_t off;			/* the newest binding */
+};
+_Static_assert(sizeof(struct cell) == 16, "cell changed: bump VERSION");
+
+#endif /* SHMTAB_FORMAT_H */

@@ -1,0 +1,762 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lock.c - who may read and write what, and what happens when they die
+ *
+ * Three mechanisms, in this order of acquisition:
+ *
+ * 1. Optimistic readers take no lock.  Each key hashes to one of NSTRIPES
+ *    stripes with a sequence counter in the header; a writer makes the
+ *    counters of the stripes it changes odd for the length of its step (of
+ *    its group, inside a group).  A reader notes the counter (and index_seq),
+ *    reads, and accepts the result only when both are unchanged and even.
+ *    Lookups therefore never write to shared memory.
+ *
+ * 2. Read locks, for what cannot be optimistic: visitors that get pointers
+ *    into the table (read_blocks, iter, find_all) and reads inside groups
+ *    (isolation).  Each process has a slot in the header; a read lock is a
+ *    bit per stripe (or the "all" count) in it.  A reader sets its bit and
+ *    then checks the stripe is even; a writer makes the stripe odd and then
+ *    waits until no other slot has the bit: with sequentially consistent
+ *    accesses on both sides, one of them always sees the other (Dekker).
+ *    Readers never wait for readers.
+ *
+ * 3. The writer lock, one per table: a robust process-shared mutex in the
+ *    header (SHMTAB_LOCK_MUTEX), or an fcntl OFD lock on byte FLOCK_WRITER
+ *    (SHMTAB_LOCK_RECORD).  Writers serialize on it; a step takes it, marks
+ *    its stripes odd, waits for readers of those stripes, changes, commits,
+ *    evens the stripes, and drops it.  A group keeps all of this to its end.
+ *
+ * Death.  A dead writer leaves an EOWNERDEAD mutex (or a free fcntl lock and
+ * wlock_pid still set): the next process that takes the writer lock runs
+ * recover(), which rolls back the undo log of the interrupted step, evens
+ * the stripes, frees dead slots and marks the mutex consistent.  A dead
+ * reader leaves bits in its slot: a writer waiting for them checks whether
+ * the slot's process exists (a zombie counts as dead) and clears the slot.
+ *
+ * Cycles.  Only a process that already holds a lock can be part of a cycle;
+ * such a process waits in short slices and publishes since when it waits
+ * (in its slot, or in wlock_wait when it holds the writer lock).  If the
+ * holder it waits for is itself waiting, and has waited longer, the younger
+ * waiter gives up with -EDEADLK: in any cycle every member waits, and the
+ * youngest one always sees an older waiter, so every cycle is broken in
+ * bounded time and the oldest waiter proceeds.  (A holder that waits for
+ * something outside the cycle can cause a spurious -EDEADLK; groups retry.)
+ * A single step outside a group never returns -EDEADLK: it backs off and
+ * starts again, since it has changed nothing yet.
+ */
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "shmtab-private.h"
+
+
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct shmtab *reg_head;
+static int proc_held;		/* handles of this process holding locks */
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static uint32_t my_pid;		/* getpid() is a system call: keep it */
+
+static uint32_t self_pid(void)
+{
+	uint32_t p = __atomic_load_n(&my_pid, __ATOMIC_RELAXED);
+
+	if (!p) {
+		p = (uint32_t)getpid();
+		__atomic_store_n(&my_pid, p, __ATOMIC_RELAXED);
+	}
+	return p;
+}
+
+/* A child gets copies of the parent's handles; they are not its own. */
+static void reg_atfork_child(void)
+{
+	pthread_mutex_init(&reg_mu, NULL);
+	reg_head = NULL;
+	proc_held = 0;
+	my_pid = 0;
+}
+
+static void reg_init(void)
+{
+	pthread_atfork(NULL, NULL, reg_atfork_child);
+	my_pid = 0;
+}
+
+void reg_add(struct shmtab *t)
+{
+	pthread_once(&atfork_once, reg_init);
+	pthread_mutex_lock(&reg_mu);
+	t->reg_next = reg_head;
+	t->reg_prev = NULL;
+	if (reg_head)
+		reg_head->reg_prev = t;
+	reg_head = t;
+	pthread_mutex_unlock(&reg_mu);
+}
+
+void reg_del(struct shmtab *t)
+{
+	pthread_mutex_lock(&reg_mu);
+	if (t->reg_prev)
+		t->reg_prev->reg_next = t->reg_next;
+	else if (reg_head == t)
+		reg_head = t->reg_next;
+	if (t->reg_next)
+		t->reg_next->reg_prev = t->reg_prev;
+	t->reg_next = t->reg_prev = NULL;
+	pthread_mutex_unlock(&reg_mu);
+}
+
+uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Gone, or a zombie nobody has reaped yet. */
+bool pid_dead(uint32_t pid)
+{
+	char path[64], buf[256], *p;
+	FILE *f;
+	size_t n;
+
+	if (pid == 0 || pid > 0x3fffffff)
+		return true;
+	if (kill((pid_t)pid, 0) < 0 && errno == ESRCH)
+		return true;
+	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+}
+
+static void held_update(struct shmtab *t)
+{
+	int h = t->wl_held || t->rd_all || bits_any(t->rd_bits);
+
+	if (h == t->held)
+		return;
+	t->held = h;
+	__atomic_add_fetch(&proc_held, h ? 1 : -1, __ATOMIC_RELAXED);
+}
+
+/* Publish (or, with 0, withdraw) that this process waits since when. */
+static void set_waiting(uint64_t since)
+{
+	pthread_mutex_lock(&reg_mu);
+	for (struct shmtab *t = reg_head; t; t = t->reg_next) {
+		if (!t->hdr || t->rdonly)
+			continue;
+		if (t->wl_held)
+			__atomic_store_n(&t->hdr->wlock_wait, since,
+					 __ATOMIC_SEQ_CST);
+		if (t->slot >= 0 && (t->rd_all || bits_any(t->rd_bits)))
+			__atomic_store_n(&t->hdr->slots[t->slot].wait_since,
+					 since, __ATOMIC_SEQ_CST);
+	}
+	pthread_mutex_unlock(&reg_mu);
+}
+
+/* Should a waiter since mine give way to a holder waiting since theirs? */
+static bool must_yield(uint64_t mine, uint64_t theirs, uint32_t their_pid)
+{
+	if (!theirs || !mine)
+		return false;
+	return theirs < mine ||
+	       (theirs == mine && their_pid < self_pid());
+}
+
+static void backoff(unsigned *n)
+{
+	if (*n < 64) {
+		cpu_relax();
+	} else if (*n < 256) {
+		sched_yield();
+	} else {
+		unsigned us = *n < 1024 ? 50 : 500;
+		struct timespec ts = { 0, (long)us * 1000 };
+
+		nanosleep(&ts, NULL);
+	}
+	(*n)++;
+}
+
+static pthread_mutex_t *wmutex(struct shmtab *t)
+{
+	return (pthread_mutex_t *)(void *)t->hdr->mutex;
+}
+
+static int flock_writer(struct shmtab *t, short type, bool wait)
+{
+	struct flock fl = {
+		.l_type = type, .l_whence = SEEK_SET,
+		.l_start = FLOCK_WRITER, .l_len = 1,
+	};
+
+	while (fcntl(t->fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl) < 0) {
+		if (errno != EINTR)
+			return -errno;
+	}
+	return 0;
+}
+
+/* One attempt, bounded in time when slice is set: 0, EOWNERDEAD, ETIMEDOUT. */
+static int wlock_try(struct shmtab *t, bool slice)
+{
+	int r;
+
+	if (t->lock == SHMTAB_LOCK_RECORD) {
+		r = flock_writer(t, F_WRLCK, !slice);
+		if (r == -EAGAIN || r == -EACCES) {
+			struct timespec ts = { 0, 200000 };
+
+			nanosleep(&ts, NULL);
+			return ETIMEDOUT;
+		}
+		return -r;
+	}
+	if (!slice)
+		return pthread_mutex_lock(wmutex(t));
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += 2000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	return pthread_mutex_timedlock(wmutex(t), &ts);
+}
+
+static void wlock_drop(struct shmtab *t)
+{
+	if (!t->wl_held)
+		return;
+	if (t->lock != SHMTAB_LOCK_NONE) {
+		__atomic_store_n(&t->hdr->wlock_wait, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&t->hdr->wlock_pid, 0, __ATOMIC_RELEASE);
+		if (t->lock == SHMTAB_LOCK_RECORD)
+			flock_writer(t, F_UNLCK, false);
+		else
+			pthread_mutex_unlock(wmutex(t));
+	}
+	t->wl_held = false;
+	held_update(t);
+}
+
+static int wlock_take(struct shmtab *t)
+{
+	struct shm_header *H = t->hdr;
+	bool cyclic = __atomic_load_n(&proc_held, __ATOMIC_RELAXED) > 0;
+	uint64_t since = 0;
+	bool dead = false;
+	int r;
+
+	if (t->lock == SHMTAB_LOCK_NONE) {
+		t->wl_held = true;
+		held_update(t);
+		if (ld32(&H->undo_n) || ld32(&H->clearing))
+			return recover(t);
+		return 0;
+	}
+	for (;;) {
+		r = wlock_try(t, cyclic);
+		if (r == 0 || r == EOWNERDEAD)
+			break;
+		if (r != ETIMEDOUT) {
+			if (since)
+				set_waiting(0);
+			return r == EDEADLK ? -EDEADLK :
+			       r == ENOTRECOVERABLE ? -EBADMSG : -r;
+		}
+		if (!since) {
+			since = now_ns();
+			set_waiting(since);
+		}
+		if (must_yield(since, ld64(&H->wlock_wait), ld32(&H->wlock_pid))) {
+			set_waiting(0);
+			return -EDEADLK;
+		}
+	}
+	if (since)
+		set_waiting(0);
+	dead = r == EOWNERDEAD || ld32(&H->wlock_pid) != 0;
+	t->wl_held = true;
+	held_update(t);
+	__atomic_store_n(&H->wlock_pid, self_pid(), __ATOMIC_RELAXED);
+	if (dead || ld32(&H->undo_n) || ld32(&H->clearing)) {
+		int err = recover(t);
+
+		if (r == EOWNERDEAD)
+			pthread_mutex_consistent(wmutex(t));
+		if (err < 0) {
+			wlock_drop(t);
+			return err;
+		}
+	}
+	return 0;
+}
+
+/*
+ * After a writer died: undo its step, even the stripes it left odd, drop
+ * the slots of dead processes.  Writer lock held.
+ */
+int recover(struct shmtab *t)
+{
+	struct shm_header *H = t->hdr;
+	int err;
+
+	err = map_refresh(t);
+	if (err < 0)
+		return err;
+	if (ld32(&H->clearing))
+		err = table_redo_clear(t);
+	else
+		err = undo_rollback(t);
+	undo_commit(t);
+	for (unsigned s = 0; s < NSTRIPES; s++) {
+		uint32_t v = ld32(&H->stripe_seq[s]);
+
+		if ((v & 1) && !bits_test(t->wr_bits, s))
+			__atomic_store_n(&H->stripe_seq[s], v + 1,
+					 __ATOMIC_RELEASE);
+	}
+	if (ld64(&H->index_seq) & 1)
+		__atomic_fetch_add(&H->index_seq, 1, __ATOMIC_RELEASE);
+	for (unsigned i = 0; i < NSLOTS; i++) {
+		struct slot *sl = &H->slots[i];
+		uint32_t pid = ld32(&sl->pid);
+
+		if (pid && (int)i != t->slot && pid_dead(pid)) {
+			memset(sl->stripes, 0, sizeof(sl->stripes));
+			st32(&sl->all, 0);
+			st64(&sl->wait_since, 0);
+			__atomic_store_n(&sl->pid, 0, __ATOMIC_RELEASE);
+		}
+	}
+	st64(&H->recoveries, ld64(&H->recoveries) + 1);
+	shmtab__log(4, "%s: recovered from a dead writer", t->name);
+	return err;
+}
+
+/* First opener: nobody else has the object open; make the lock area fresh. */
+int lock_reset_shared(struct shmtab *t)
+{
+	struct shm_header *H = t->hdr;
+	pthread_mutexattr_t a;
+	int err = 0;
+
+	memset(H->slots, 0, sizeof(H->slots));
+	H->slot_hi = 0;
+	memset(H->mutex, 0, MUTEX_AREA);
+	pthread_mutexattr_init(&a);
+	pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+	pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ERRORCHECK);
+	pthread_mutex_init(wmutex(t), &a);
+	pthread_mutexattr_destroy(&a);
+	if (ld32(&H->undo_n) || ld32(&H->clearing)) {
+		err = ld32(&H->clearing) ? table_redo_clear(t)
+					 : undo_rollback(t);
+		undo_commit(t);
+		st64(&H->recoveries, ld64(&H->recoveries) + 1);
+	}
+	for (unsigned s = 0; s < NSTRIPES; s++)
+		H->stripe_seq[s] &= ~1u;
+	H->index_seq &= ~(uint64_t)1;
+	H->wlock_pid = 0;
+	H->wlock_wait = 0;
+	H->waiters = 0;
+	return err;
+}
+
+int lock_claim_slot(struct shmtab *t)
+{
+	struct shm_header *H = t->hdr;
+	uint32_t me = self_pid();
+
+	for (int pass = 0; pass < 2; pass++) {
+		for (unsigned i = 0; i < NSLOTS; i++) {
+			struct slot *sl = &H->slots[i];
+			uint32_t pid = ld32(&sl->pid);
+
+			if (pid && !(pass && pid_dead(pid)))
+				continue;
+			if (!__atomic_compare_exchange_n(&sl->pid, &pid, me, false,
+							 __ATOMIC_SEQ_CST,
+							 __ATOMIC_RELAXED))
+				continue;
+			memset(sl->stripes, 0, sizeof(sl->stripes));
+			st32(&sl->all, 0);
+			st64(&sl->wait_since, 0);
+			t->slot = (int)i;
+			uint32_t hi = __atomic_load_n(&H->slot_hi, __ATOMIC_RELAXED);
+
+			while (hi < i + 1 &&
+			       !__atomic_compare_exchange_n(&H->slot_hi, &hi, i + 1,
+							    false,
+							    __ATOMIC_SEQ_CST,
+							    __ATOMIC_RELAXED))
+				;
+			return 0;
+		}
+	}
+	t->slot = -1;		/* read locks will use the writer lock */
+	return -EAGAIN;
+}
+
+void lock_drop_slot(struct shmtab *t)
+{
+	struct slot *sl;
+
+	if (!t->hdr || t->slot < 0)
+		return;
+	sl = &t->hdr->slots[t->slot];
+	memset(sl->stripes, 0, sizeof(sl->stripes));
+	st32(&sl->all, 0);
+	__atomic_store_n(&sl->pid, 0, __ATOMIC_RELEASE);
+	t->slot = -1;
+}
+
+static bool slot_blocks(const struct slot *sl, unsigned stripe)
+{
+	if (__atomic_load_n(&sl->all, __ATOMIC_SEQ_CST))
+		return true;
+	if (stripe == ALL_STRIPES) {
+		for (unsigned w = 0; w < NSTRIPES / 64; w++)
+			if (__atomic_load_n(&sl->stripes[w], __ATOMIC_SEQ_CST))
+				return true;
+		return false;
+	}
+	return __atomic_load_n(&sl->stripes[stripe / 64], __ATOMIC_SEQ_CST) >>
+	       (stripe % 64) & 1;
+}
+
+static void slot_clear_dead(struct slot *sl, uint32_t pid)
+{
+	if (!__atomic_compare_exchange_n(&sl->pid, &pid, pid, false,
+					 __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+		return;
+	memset(sl->stripes, 0, sizeof(sl->stripes));
+	st32(&sl->all, 0);
+	st64(&sl->wait_since, 0);
+	__atomic_compare_exchange_n(&sl->pid, &pid, 0, false, __ATOMIC_SEQ_CST,
+				    __ATOMIC_RELAXED);
+}
+
+/* Writer: wait until no other slot read-locks stripe. */
+static int wait_readers(struct shmtab *t, unsigned stripe)
+{
+	struct shm_header *H = t->hdr;
+	uint64_t since = 0, last_check = 0;
+	unsigned n = 0;
+
+	if (t->lock == SHMTAB_LOCK_NONE)
+		return 0;
+	for (;;) {
+		int blocker = -1;
+		uint32_t pid = 0;
+
+		unsigned hi = __atomic_load_n(&H->slot_hi, __ATOMIC_SEQ_CST);
+
+		for (unsigned i = 0; i < hi && i < NSLOTS; i++) {
+			struct slot *sl = &H->slots[i];
+
+			if ((int)i == t->slot)
+				continue;
+			pid = __atomic_load_n(&sl->pid, __ATOMIC_SEQ_CST);
+			if (pid && slot_blocks(sl, stripe)) {
+				blocker = (int)i;
+				break;
+			}
+		}
+		if (blocker < 0)
+			break;
+		if (!since) {
+			since = now_ns();
+			set_waiting(since);
+		}
+		if (must_yield(since, ld64(&H->slots[blocker].wait_since), pid)) {
+			set_waiting(0);
+			return -EDEADLK;
+		}
+		if (now_ns() - last_check > 5000000) {
+			last_check = now_ns();
+			if (pid_dead(pid)) {
+				slot_clear_dead(&H->slots[blocker], pid);
+				continue;
+			}
+		}
+		backoff(&n);
+	}
+	if (since)
+		set_waiting(0);
+	return 0;
+}
+
+static void stripes_even(struct shmtab *t)
+{
+	for (unsigned w = 0; w < NSTRIPES / 64; w++) {
+		uint64_t b = t->wr_bits[w];
+
+		while (b) {
+			unsigned s = w * 64 + (unsigned)__builtin_ctzll(b);
+
+			__atomic_fetch_add(&t->hdr->stripe_seq[s], 1,
+					   __ATOMIC_RELEASE);
+			b &= b - 1;
+		}
+		t->wr_bits[w] = 0;
+	}
+}
+
+static void stripe_odd(struct shmtab *t, unsigned s)
+{
+	if (bits_test(t->wr_bits, s))
+		return;
+	__atomic_fetch_add(&t->hdr->stripe_seq[s], 1, __ATOMIC_SEQ_CST);
+	bits_set(t->wr_bits, s);
+}
+
+/* Release everything a group (or a doomed group) holds. */
+void lock_group_release(struct shmtab *t)
+{
+	stripes_even(t);
+	wlock_drop(t);
+	if (t->slot >= 0 && t->hdr && !t->visit_depth) {
+		struct slot *sl = &t->hdr->slots[t->slot];
+
+		for (unsigned w = 0; w < NSTRIPES / 64; w++)
+			__atomic_fetch_and(&sl->stripes[w], ~t->rd_bits[w],
+					   __ATOMIC_RELEASE);
+		__atomic_store_n(&sl->all, 0, __ATOMIC_RELEASE);
+		st64(&sl->wait_since, 0);
+		memset(t->rd_bits, 0, sizeof(t->rd_bits));
+		t->rd_all = 0;
+	}
+	held_update(t);
+}
+
+static int doom(struct shmtab *t)
+{
+	t->doomed = true;
+	lock_group_release(t);
+	return -EDEADLK;
+}
+
+static void sleep_random(void)
+{
+	uint32_t r = 0;
+	struct timespec ts;
+
+	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != sizeof(r))
+		r = (uint32_t)now_ns();
+	ts.tv_sec = 0;
+	ts.tv_nsec = 200000 + (long)(r % 2000000);
+	nanosleep(&ts, NULL);
+}
+
+/*
+ * Begin a write step on stripe (or ALL_STRIPES): writer lock, stripe odd,
+ * readers drained, mapping current, undo log empty.
+ */
+int lock_write_begin(struct shmtab *t, unsigned stripe)
+{
+	int err;
+
+	if (t->doomed)
+		return -EDEADLK;
+	for (;;) {
+		bool fresh = !t->wl_held;
+
+		if (fresh) {
+			err = wlock_take(t);
+			if (err == -EDEADLK && t->group_depth)
+				return doom(t);
+			if (err < 0)
+				return err;
+		}
+		err = map_refresh(t);
+		if (err < 0)
+			goto fail;
+		if (stripe == ALL_STRIPES) {
+			for (unsigned s = 0; s < NSTRIPES; s++)
+				stripe_odd(t, s);
+		} else {
+			stripe_odd(t, stripe);
+		}
+		err = wait_readers(t, stripe);
+		if (err != -EDEADLK)
+			break;
+		if (t->group_depth)
+			return doom(t);
+		/* a lone step changed nothing: let the older waiter pass */
+		stripes_even(t);
+		wlock_drop(t);
+		sleep_random();
+	}
+	if (err < 0)
+		goto fail;
+	return 0;
+fail:
+	if (!t->group_depth) {
+		stripes_even(t);
+		wlock_drop(t);
+	}
+	return err;
+}
+
+void lock_write_end(struct shmtab *t)
+{
+	if (t->group_depth)
+		return;
+	stripes_even(t);
+	wlock_drop(t);
+}
+
+bool lock_covers(struct shmtab *t, unsigned stripe)
+{
+	if (t->lock == SHMTAB_LOCK_NONE || t->wl_held || t->rd_all)
+		return true;
+	return stripe != ALL_STRIPES && bits_test(t->rd_bits, stripe);
+}
+
+/* Wait for the writer of an odd stripe: take and drop the writer lock. */
+int lock_wait_writer(struct shmtab *t)
+{
+	struct shm_header *H = t->hdr;
+	int err;
+
+	if (t->rdonly || t->lock == SHMTAB_LOCK_NONE) {
+		uint32_t pid = ld32(&H->wlock_pid);
+		struct timespec ts = { 0, 100000 };
+
+		if (pid && pid_dead(pid))
+			return -EAGAIN;
+		nanosleep(&ts, NULL);
+		return 0;
+	}
+	err = wlock_take(t);
+	if (err == -EDEADLK && t->group_depth)
+		return doom(t);
+	if (err < 0)
+		return err;
+	/* We hold the writer lock: an odd stripe now has no live writer
+	 * (another process scribbled on it).  Make it even again. */
+	for (unsigned s = 0; s < NSTRIPES; s++) {
+		uint32_t v = ld32(&H->stripe_seq[s]);
+
+		if ((v & 1) && !bits_test(t->wr_bits, s))
+			__atomic_store_n(&H->stripe_seq[s], v + 1,
+					 __ATOMIC_RELEASE);
+	}
+	if (ld64(&H->index_seq) & 1)
+		__atomic_fetch_add(&H->index_seq, 1, __ATOMIC_RELEASE);
+	wlock_drop(t);
+	return 0;
+}
+
+static bool stripes_clear(struct shmtab *t, unsigned stripe)
+{
+	struct shm_header *H = t->hdr;
+
+	if (stripe != ALL_STRIPES)
+		return !(__atomic_load_n(&H->stripe_seq[stripe],
+					 __ATOMIC_SEQ_CST) & 1);
+	for (unsigned s = 0; s < NSTRIPES; s++)
+		if (__atomic_load_n(&H->stripe_seq[s], __ATOMIC_SEQ_CST) & 1)
+			return false;
+	return true;
+}
+
+/*
+ * Read-lock stripe (or every stripe).  *taken says whether this call took
+ * something that lock_read_release must drop.
+ */
+int lock_read(struct shmtab *t, unsigned stripe, bool *taken)
+{
+	struct slot *sl;
+	int err;
+
+	*taken = false;
+	if (t->doomed)
+		return -EDEADLK;
+	if (lock_covers(t, stripe))
+		return 0;
+	if (t->rdonly)
+		return -EROFS;	/* callers read optimistically instead */
+	if (t->slot < 0) {
+		/* no slot: the writer lock serves as an exclusive read lock */
+		err = wlock_take(t);
+		if (err == -EDEADLK && t->group_depth)
+			return doom(t);
+		if (err < 0)
+			return err;
+		*taken = true;
+		return 0;
+	}
+	sl = &t->hdr->slots[t->slot];
+	for (;;) {
+		if (stripe == ALL_STRIPES)
+			__atomic_fetch_add(&sl->all, 1, __ATOMIC_SEQ_CST);
+		else
+			__atomic_fetch_or(&sl->stripes[stripe / 64],
+					  (uint64_t)1 << (stripe % 64),
+					  __ATOMIC_SEQ_CST);
+		if (stripes_clear(t, stripe))
+			break;
+		if (stripe == ALL_STRIPES)
+			__atomic_fetch_sub(&sl->all, 1, __ATOMIC_RELEASE);
+		else
+			__atomic_fetch_and(&sl->stripes[stripe / 64],
+					   ~((uint64_t)1 << (stripe % 64)),
+					   __ATOMIC_RELEASE);
+		err = lock_wait_writer(t);
+		if (err < 0)
+			return err;
+	}
+	if (stripe == ALL_STRIPES)
+		t->rd_all++;
+	else
+		bits_set(t->rd_bits, stripe);
+	*taken = true;
+	held_update(t);
+	return 0;
+}
+
+void lock_read_release(struct shmtab *t, unsigned stripe, bool taken)
+{
+	struct slot *sl;
+
+	if (!taken || t->group_depth)
+		return;		/* a group keeps its read locks to its end */
+	if (t->slot < 0) {
+		wlock_drop(t);
+		return;
+	}
+	sl = &t->hdr->slots[t->slot];
+	if (stripe == ALL_STRIPES) {
+		__atomic_fetch_sub(&sl->all, 1, __ATOMIC_RELEASE);
+		t->rd_all--;
+	} else {
+		__atomic_fetch_and(&sl->stripes[stripe / 64],
+				   ~((uint64_t)1 << (stripe % 64)),
+				   __ATOMIC_RELEASE);
+		t->rd_bits[stripe / 64] &= ~((uint64_t)1 << (stripe % 64));
+	}
+	held_update(t);
+}

@@ -1,0 +1,478 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * map.c - mapping, header validation, formatting, growth
+ *
+ * Each handle maps the object twice: the header (HDR_SIZE bytes) once at open,
+ * never moved, because robust mutexes must keep their address for as long as
+ * a thread may hold them; and the whole object into a large reserved range
+ * of address space, so that growth maps more of the file in place (MAP_FIXED)
+ * and existing pointers stay valid.  Only a table that outgrows the
+ * reservation is mapped anew elsewhere; an old range still used by a visitor
+ * is kept until the visitor returns.
+ *
+ * hdr.size is how much every process maps.  A writer grows the file first
+ * (fallocate, so that a full tmpfs gives ENOSPC now rather than SIGBUS later)
+ * and then publishes the new size; other processes compare hdr.size with
+ * their mapping at the start of each call (one load) and remap.
+ */
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "shmtab-private.h"
+
+#define RESV_MIN ((size_t)16 << 30)	/* 16 GiB of address space */
+
+uint64_t *word_ptr(struct shmtab *t, uint64_t off)
+{
+	if (off < HDR_SIZE)
+		return (uint64_t *)((uint8_t *)t->hdr + off);
+	return (uint64_t *)(t->base + off);
+}
+
+/* The heap span [off, off+len), or NULL when it leaves the mapping. */
+void *map_span(struct shmtab *t, uint64_t off, uint64_t len)
+{
+	if (off < HDR_SIZE || len > t->mapped || off > t->mapped - len)
+		return NULL;
+	return t->base + off;
+}
+
+struct chunk *map_chunk(struct shmtab *t, uint64_t off)
+{
+	struct chunk *c;
+	uint32_t cls;
+
+	if (off % 16)
+		return NULL;
+	c = map_span(t, off, sizeof(*c));
+	if (!c)
+		return NULL;
+	cls = ld32(&c->cls);
+	if (cls == 0 || cls >= NCLASSES || !map_span(t, off, class_size(cls)))
+		return NULL;
+	return c;
+}
+
+/* A binding record whose key and value lie inside its chunk. */
+struct chunk *map_rec(struct shmtab *t, uint64_t off)
+{
+	struct chunk *c = map_chunk(t, off);
+
+	if (!c || ld32(&c->magic) != CHUNK_REC)
+		return NULL;
+	if ((uint64_t)ld32(&c->klen) + ld64(&c->vlen) >
+	    class_size(ld32(&c->cls)) - sizeof(*c))
+		return NULL;
+	return c;
+}
+
+static int map_data(struct shmtab *t, uint64_t size)
+{
+	int prot = PROT_READ | (t->rdonly ? 0 : PROT_WRITE);
+	void *p;
+
+	if (size > t->resv) {
+		size_t resv = RESV_MIN;
+		void *nb;
+
+		while (resv < size * 2)
+			resv <<= 1;
+		nb = mmap(NULL, resv, PROT_NONE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (nb == MAP_FAILED)
+			return -ENOMEM;
+		if (t->base) {
+			if (t->visit_depth) {
+				struct retired *r = malloc(sizeof(*r));
+
+				if (!r) {
+					munmap(nb, resv);
+					return -ENOMEM;
+				}
+				r->base = t->base;
+				r->len = t->resv;
+				r->next = t->retired;
+				t->retired = r;
+			} else {
+				munmap(t->base, t->resv);
+			}
+		}
+		t->base = nb;
+		t->resv = resv;
+		t->mapped = 0;
+	}
+	p = mmap(t->base, size, prot, MAP_SHARED | MAP_FIXED, t->fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	t->mapped = size;
+	return 0;
+}
+
+/* Adopt the size another process published. */
+int map_refresh(struct shmtab *t)
+{
+	uint64_t size = __atomic_load_n(&t->hdr->size, __ATOMIC_ACQUIRE);
+	struct stat st;
+
+	if (size == t->mapped)
+		return 0;
+	if (size < t->mapped || size % SYS_PAGE || size < HDR_SIZE)
+		return shmtab__corrupt(t, "size %llu after %llu",
+				       (unsigned long long)size,
+				       (unsigned long long)t->mapped);
+	if (fstat(t->fd, &st) < 0)
+		return -errno;
+	if ((uint64_t)st.st_size < size)
+		return shmtab__corrupt(t, "size %llu beyond the object's %lld",
+				       (unsigned long long)size,
+				       (long long)st.st_size);
+	if (!t->visit_depth && t->retired) {
+		while (t->retired) {
+			struct retired *r = t->retired;
+
+			t->retired = r->next;
+			munmap(r->base, r->len);
+			free(r);
+		}
+	}
+	return map_data(t, size);
+}
+
+static int file_extend(int fd, uint64_t from, uint64_t to)
+{
+	int r = posix_fallocate(fd, (off_t)from, (off_t)(to - from));
+
+	if (r == EOPNOTSUPP || r == ENOSYS || r == EINVAL) {
+		if (ftruncate(fd, (off_t)to) < 0)
+			return -errno;
+		return 0;
+	}
+	return r == EFBIG ? -ENOSPC : -r;
+}
+
+/* Make the object at least need bytes.  Writer lock held. */
+int map_grow(struct shmtab *t, uint64_t need)
+{
+	uint64_t size = ld64(&t->hdr->size), nsize;
+	int err;
+
+	if (need <= size)
+		return map_refresh(t);
+	nsize = size + size / 2;
+	if (nsize < need)
+		nsize = need;
+	if (nsize < size + (64u << 10))
+		nsize = size + (64u << 10);
+	nsize = (nsize + SYS_PAGE - 1) / SYS_PAGE * SYS_PAGE;
+	if (nsize < size || nsize > ((uint64_t)1 << 46))
+		return -ENOSPC;
+	err = file_extend(t->fd, size, nsize);
+	if (err == -ENOSPC && nsize > need) {
+		/* not room for the slack: try the bare need */
+		nsize = (need + SYS_PAGE - 1) / SYS_PAGE * SYS_PAGE;
+		err = file_extend(t->fd, size, nsize);
+	}
+	if (err < 0)
+		return err;
+	ustore(t, HOFF(size), nsize);
+	return map_refresh(t);
+}
+
+static int hdr_validate(const struct shm_header *h, uint64_t fsize)
+{
+	uint64_t cells = h->index_cells, top = h->top;
+
+	if (memcmp(h->magic, SHMTAB_MAGIC, 8) || h->version !=
+	    SHMTAB_FORMAT_VERSION || h->hdr_size != HDR_SIZE)
+		return -EBADMSG;
+	if (h->pagesize < PAGESIZE_MIN || h->pagesize > PAGESIZE_MAX ||
+	    h->pagesize % 4 || h->lock > SHMTAB_LOCK_MUTEX ||
+	    h->lock == SHMTAB_LOCK_BEST)
+		return -EBADMSG;
+	if (h->size % SYS_PAGE || h->size <= HDR_SIZE || h->size > fsize)
+		return -EBADMSG;
+	if (top < HDR_SIZE || top > h->size || top % 16)
+		return -EBADMSG;
+	if (cells < 16 || (cells & (cells - 1)) || cells > ((uint64_t)1 << 40))
+		return -EBADMSG;
+	if (h->index_off < HDR_SIZE || h->index_off % 16 ||
+	    h->index_off > top || (top - h->index_off) / 16 < cells)
+		return -EBADMSG;
+	if (h->undo_n > UNDO_MAX)
+		return -EBADMSG;
+	return 0;
+}
+
+static int map_header(struct shmtab *t)
+{
+	int prot = PROT_READ | (t->rdonly ? 0 : PROT_WRITE);
+	void *p = mmap(NULL, HDR_SIZE, prot, MAP_SHARED, t->fd, 0);
+
+	if (p == MAP_FAILED)
+		return -errno;
+	t->hdr = p;
+	return 0;
+}
+
+void map_detach(struct shmtab *t)
+{
+	if (t->hdr)
+		munmap(t->hdr, HDR_SIZE);
+	if (t->base)
+		munmap(t->base, t->resv);
+	while (t->retired) {
+		struct retired *r = t->retired;
+
+		t->retired = r->next;
+		munmap(r->base, r->len);
+		free(r);
+	}
+	t->hdr = NULL;
+	t->base = NULL;
+	t->mapped = t->resv = 0;
+}
+
+static int mutex_init(struct shm_header *h)
+{
+	pthread_mutexattr_t a;
+	int r;
+
+	_Static_assert(sizeof(pthread_mutex_t) <= MUTEX_AREA, "mutex area");
+	memset(h->mutex, 0, MUTEX_AREA);
+	r = pthread_mutexattr_init(&a);
+	if (!r)
+		r = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+	if (!r)
+		r = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+	if (!r)
+		r = pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ERRORCHECK);
+	if (!r)
+		r = pthread_mutex_init((pthread_mutex_t *)(void *)h->mutex, &a);
+	pthread_mutexattr_destroy(&a);
+	return -r;
+}
+
+/* The heap from empty: an index of cells cells at HDR_SIZE. Raw stores:
+ * callers make this idempotent (clearing flag) or exclusive. */
+static int heap_reset(struct shmtab *t, uint64_t cells)
+{
+	struct shm_header *H = t->hdr;
+	uint64_t need = sizeof(struct chunk) + cells * sizeof(struct cell);
+	unsigned cls = size_class(need);
+	struct chunk *c;
+	int err;
+
+	if (HDR_SIZE + class_size(cls) > ld64(&H->size)) {
+		uint64_t size = ld64(&H->size);
+		uint64_t nsize = (HDR_SIZE + class_size(cls) + SYS_PAGE - 1) /
+				 SYS_PAGE * SYS_PAGE;
+
+		err = file_extend(t->fd, size, nsize);
+		if (err < 0)
+			return err;
+		st64(&H->size, nsize);
+	}
+	err = map_refresh(t);
+	if (err < 0)
+		return err;
+	memset(H->free_head, 0, sizeof(H->free_head));
+	c = (struct chunk *)(t->base + HDR_SIZE);
+	memset(c, 0, sizeof(*c) + cells * sizeof(struct cell));
+	c->magic = CHUNK_INDEX;
+	c->cls = cls;
+	c->vlen = cells;
+	st64(&H->index_off, HDR_SIZE);
+	st64(&H->index_cells, cells);
+	st64(&H->top, HDR_SIZE + class_size(cls));
+	st64(&H->nbindings, 0);
+	st64(&H->nkeys, 0);
+	st64(&H->nused, 0);
+	st64(&H->free_bytes, 0);
+	return 0;
+}
+
+static enum shmtab_lock lock_best(void)
+{
+#ifdef HAVE_PTHREAD_MUTEXATTR_SETROBUST
+	return SHMTAB_LOCK_MUTEX;
+#else
+	return SHMTAB_LOCK_MUTEX;	/* glibc and musl have robust mutexes */
+#endif
+}
+
+/* A new table in an empty (or emptied) object; we are its only user. */
+int table_format(struct shmtab *t, uint32_t pagesize, uint64_t init,
+		 enum shmtab_lock lock)
+{
+	uint64_t cells = hash_cells_for(init);
+	uint64_t size = sizeof(struct chunk) + cells * sizeof(struct cell);
+	struct shm_header *H;
+	uint64_t seed;
+	int err;
+
+	size = HDR_SIZE + class_size(size_class(size));
+	size = (size + SYS_PAGE - 1) / SYS_PAGE * SYS_PAGE;
+	err = file_extend(t->fd, 0, size);
+	if (err < 0)
+		return err;
+	err = map_header(t);
+	if (err < 0)
+		return err;
+	H = t->hdr;
+	memset(H, 0, HDR_SIZE);
+	H->version = SHMTAB_FORMAT_VERSION;
+	H->hdr_size = HDR_SIZE;
+	H->pagesize = pagesize ? pagesize : PAGESIZE_DEF;
+	H->lock = lock == SHMTAB_LOCK_BEST ? lock_best() : lock;
+	if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
+		seed = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ULL ^
+		       (uint64_t)getpid();
+	H->seed = seed;
+	H->size = size;
+	err = mutex_init(H);
+	if (err < 0)
+		return err;
+	err = heap_reset(t, cells);
+	if (err < 0)
+		return err;
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	memcpy(H->magic, SHMTAB_MAGIC, 8);	/* valid from now on */
+	return 0;
+}
+
+/* Drop every binding, in place, while others may have the table open.
+ * The clearing flag makes a crash in the middle redo it on recovery. */
+int table_clear(struct shmtab *t, uint64_t init)
+{
+	struct shm_header *H = t->hdr;
+	int err;
+
+	err = lock_write_begin(t, ALL_STRIPES);
+	if (err < 0)
+		return err;
+	__atomic_store_n(&H->clearing, 1, __ATOMIC_SEQ_CST);
+	__atomic_fetch_add(&H->index_seq, 1, __ATOMIC_SEQ_CST);
+	err = heap_reset(t, init ? hash_cells_for(init) : 16);
+	__atomic_fetch_add(&H->index_seq, 1, __ATOMIC_RELEASE);
+	if (!err) {
+		__atomic_store_n(&H->clearing, 0, __ATOMIC_RELEASE);
+		feed_note(t, 0);
+	}
+	lock_write_end(t);
+	feed_wake(t);
+	return err;
+}
+
+/* Redo an interrupted clear (recovery, writer lock held). */
+int table_redo_clear(struct shmtab *t)
+{
+	uint64_t cells = ld64(&t->hdr->index_cells);
+	int err;
+
+	if (cells < 16 || (cells & (cells - 1)) || cells > ((uint64_t)1 << 30))
+		cells = 16;
+	err = heap_reset(t, cells);
+	if (!err)
+		__atomic_store_n(&t->hdr->clearing, 0, __ATOMIC_RELEASE);
+	return err;
+}
+
+static int flock_op(int fd, short type, off_t start, bool wait)
+{
+	struct flock fl = {
+		.l_type = type, .l_whence = SEEK_SET, .l_start = start,
+		.l_len = 1, .l_pid = 0,
+	};
+
+	while (fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl) < 0) {
+		if (errno != EINTR)
+			return -errno;
+	}
+	return 0;
+}
+
+/*
+ * Attach to the object: format it when empty, validate it otherwise.  The
+ * open lock tells the first opener (nobody else has the object open), which
+ * alone may format, shrink, or reset the lock area left by processes that are
+ * all gone (a reboot, a copied file).
+ */
+int map_attach(struct shmtab *t, int oflags, const struct shmtab_options *opt)
+{
+	uint32_t ps = opt ? (uint32_t)opt->pagesize : 0;
+	uint64_t init = opt ? opt->init : 0;
+	enum shmtab_lock lock = opt ? opt->lock : SHMTAB_LOCK_BEST;
+	bool first = false, trunc = oflags & O_TRUNC;
+	struct shm_header h;
+	struct stat st;
+	int err;
+
+	for (int tries = 0;; tries++) {
+		first = !t->rdonly && !flock_op(t->fd, F_WRLCK, FLOCK_OPEN, false);
+		if (!first) {
+			err = flock_op(t->fd, F_RDLCK, FLOCK_OPEN, true);
+			if (err < 0)
+				return err;
+		}
+		if (fstat(t->fd, &st) < 0)
+			return -errno;
+		if (st.st_size > 0 || first)
+			break;
+		/* empty and open elsewhere: its creator is formatting it */
+		flock_op(t->fd, F_UNLCK, FLOCK_OPEN, false);
+		if (tries >= 300)
+			return -EBADMSG;
+		usleep(10000);
+	}
+
+	if (st.st_size == 0 || (trunc && first)) {
+		if (trunc && st.st_size >= (off_t)sizeof(h) && !ps &&
+		    pread(t->fd, &h, sizeof(h), 0) == (ssize_t)sizeof(h) &&
+		    !hdr_validate(&h, (uint64_t)st.st_size))
+			ps = h.pagesize;
+		if (st.st_size && ftruncate(t->fd, 0) < 0)
+			return -errno;
+		err = table_format(t, ps, init, lock);
+		if (err < 0)
+			return err;
+	} else {
+		if (st.st_size < (off_t)sizeof(h) ||
+		    pread(t->fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h))
+			return -EBADMSG;
+		if (hdr_validate(&h, (uint64_t)st.st_size))
+			return -EBADMSG;
+		if (ps && ps != h.pagesize)
+			return -EINVAL;
+		if (lock != SHMTAB_LOCK_BEST && lock != SHMTAB_LOCK_NONE &&
+		    lock != h.lock)
+			return -EINVAL;
+		err = map_header(t);
+		if (err < 0)
+			return err;
+	}
+	t->pagesize = t->hdr->pagesize;
+	t->seed = t->hdr->seed;
+	t->lock = lock == SHMTAB_LOCK_NONE ? SHMTAB_LOCK_NONE : t->hdr->lock;
+	err = map_refresh(t);
+	if (err < 0)
+		return err;
+	if (first) {
+		err = lock_reset_shared(t);
+		if (err < 0)
+			return err;
+		flock_op(t->fd, F_RDLCK, FLOCK_OPEN, false);	/* downgrade */
+	} else if (trunc) {
+		err = table_clear(t, init);
+		if (err < 0)
+			return err;
+	}
+	if (!t->rdonly)
+		lock_claim_slot(t);
+	return 0;
+}

@@ -1,0 +1,218 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * shmtab-private.h - struct shmtab and the interfaces between lib/ files
+ */
+#ifndef SHMTAB_PRIVATE_H
+#define SHMTAB_PRIVATE_H
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "format.h"
+#include "shmtab.h"
+
+#define SHMTAB_EXPORT __attribute__((visibility("default")))
+
+enum name_kind { NAME_POSIX = 1, NAME_FILE = 2 };
+
+struct retired {			/* a reservation still in use by visitors */
+	void *base;
+	size_t len;
+	struct retired *next;
+};
+
+struct shmtab {
+	char *name;			/* "posix:/x" or "file:path" */
+	char *path;			/* "/x" or "path" */
+	enum name_kind kind;
+	int fd;				/* -1 once closed */
+	bool rdonly;
+	enum shmtab_lock lock;		/* this handle's method */
+	uint32_t pagesize;
+	uint64_t seed;
+
+	struct shm_header *hdr;		/* HDR_SIZE bytes, never moves */
+	uint8_t *base;			/* the object, [0, mapped) */
+	uint64_t mapped;
+	size_t resv;			/* address space reserved at base */
+	struct retired *retired;
+
+	int slot;			/* our slot, or -1 */
+	bool wl_held;			/* the writer lock */
+	uint64_t rd_bits[NSTRIPES / 64];/* stripes we read-lock */
+	uint64_t wr_bits[NSTRIPES / 64];/* stripes we made odd */
+	uint32_t rd_all;		/* iterations holding every stripe */
+	int group_depth;
+	bool doomed;			/* the group met a lock cycle */
+	int visit_depth;		/* inside a visitor: no writes */
+	int held;			/* counted in the process's lock total */
+	int quiet;			/* speculative read: do not log damage */
+
+	struct shmtab *reg_prev, *reg_next;	/* the process's handles */
+};
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+/* Bits in a 256-bit stripe set. */
+static inline bool bits_test(const uint64_t *b, unsigned s)
+{
+	return b[s / 64] >> (s % 64) & 1;
+}
+static inline void bits_set(uint64_t *b, unsigned s)
+{
+	b[s / 64] |= (uint64_t)1 << (s % 64);
+}
+static inline bool bits_any(const uint64_t *b)
+{
+	return b[0] | b[1] | b[2] | b[3];
+}
+
+static inline unsigned hash_stripe(uint64_t h)
+{
+	return (unsigned)(h >> 56) % NSTRIPES;
+}
+
+#define ALL_STRIPES NSTRIPES		/* "every stripe" for lock calls */
+
+/* Relaxed 64-bit access to shared words (other processes change them). */
+static inline uint64_t ld64(const void *p)
+{
+	return __atomic_load_n((const uint64_t *)p, __ATOMIC_RELAXED);
+}
+static inline uint32_t ld32(const void *p)
+{
+	return __atomic_load_n((const uint32_t *)p, __ATOMIC_RELAXED);
+}
+static inline void st64(void *p, uint64_t v)
+{
+	__atomic_store_n((uint64_t *)p, v, __ATOMIC_RELAXED);
+}
+static inline void st32(void *p, uint32_t v)
+{
+	__atomic_store_n((uint32_t *)p, v, __ATOMIC_RELAXED);
+}
+
+/* Most records a chain can have: a bound that scribbled counters cannot
+ * raise (every record takes at least 32 bytes of the mapping). */
+static inline uint64_t chain_limit(const struct shmtab *t)
+{
+	return t->mapped / 32 + 1;
+}
+
+/* error.c */
+int shmtab__corrupt(struct shmtab *t, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void shmtab__log(int level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* hash.c */
+uint64_t hash_bytes(uint64_t seed, const void *p, size_t len);
+uint64_t hash_key(struct shmtab *t, const void *key, size_t klen);
+/* Where key lives in the index: *cell (its cell's offset, 0 if absent),
+ * *slot_for_insert (first free or tombstone cell on its probe path). */
+struct lookup {
+	uint64_t cell;
+	uint64_t insert;
+	uint64_t rec;			/* newest binding, 0 if none */
+};
+int hash_lookup(struct shmtab *t, uint64_t h, const void *key, size_t klen,
+		struct lookup *lk);
+int hash_resize(struct shmtab *t, uint64_t cells);
+int hash_index(struct shmtab *t, struct cell **cells, uint64_t *n);
+uint64_t hash_cells_for(uint64_t keys);
+
+/* map.c */
+void *map_span(struct shmtab *t, uint64_t off, uint64_t len);
+struct chunk *map_chunk(struct shmtab *t, uint64_t off);
+struct chunk *map_rec(struct shmtab *t, uint64_t off);
+int map_refresh(struct shmtab *t);
+int map_grow(struct shmtab *t, uint64_t need);
+int map_attach(struct shmtab *t, int oflags, const struct shmtab_options *opt);
+void map_detach(struct shmtab *t);
+int table_format(struct shmtab *t, uint32_t pagesize, uint64_t init,
+		 enum shmtab_lock lock);
+int table_clear(struct shmtab *t, uint64_t init);
+int table_redo_clear(struct shmtab *t);
+uint64_t *word_ptr(struct shmtab *t, uint64_t off);
+
+/* alloc.c */
+uint64_t class_size(unsigned cls);
+unsigned size_class(uint64_t n);
+int chunk_alloc(struct shmtab *t, uint64_t need, uint32_t kind, uint64_t *off);
+int chunk_free(struct shmtab *t, uint64_t off);
+void ustore(struct shmtab *t, uint64_t off, uint64_t val);
+void undo_commit(struct shmtab *t);
+int undo_rollback(struct shmtab *t);
+
+#define HOFF(field) ((uint64_t)offsetof(struct shm_header, field))
+
+/* lock.c */
+int lock_write_begin(struct shmtab *t, unsigned stripe);
+void lock_write_end(struct shmtab *t);
+int lock_read(struct shmtab *t, unsigned stripe, bool *taken);
+void lock_read_release(struct shmtab *t, unsigned stripe, bool taken);
+bool lock_covers(struct shmtab *t, unsigned stripe);
+int lock_wait_writer(struct shmtab *t);
+void lock_group_release(struct shmtab *t);
+int lock_reset_shared(struct shmtab *t);
+int lock_claim_slot(struct shmtab *t);
+void lock_drop_slot(struct shmtab *t);
+void reg_add(struct shmtab *t);
+void reg_del(struct shmtab *t);
+int recover(struct shmtab *t);
+uint64_t now_ns(void);
+bool pid_dead(uint32_t pid);
+
+/* feed.c */
+void feed_note(struct shmtab *t, uint64_t h);
+void feed_wake(struct shmtab *t);
+
+/* table.c: reading under the right protection */
+struct reader {
+	unsigned stripe;
+	uint32_t seq;
+	uint64_t iseq;
+	bool direct;			/* covered by a lock: no validation */
+	bool taken;			/* a read lock to release */
+	unsigned fails;
+};
+int read_enter(struct shmtab *t, unsigned stripe, struct reader *rd);
+int read_snap(struct shmtab *t, struct reader *rd);
+bool read_ok(struct shmtab *t, struct reader *rd);
+int read_retry(struct shmtab *t, struct reader *rd);
+void read_leave(struct shmtab *t, struct reader *rd);
+int step_begin(struct shmtab *t, unsigned stripe);
+void step_end(struct shmtab *t, uint64_t h, bool changed);
+void step_abort(struct shmtab *t);
+
+/* table.c */
+int rec_key_equal(struct shmtab *t, const struct chunk *c, uint64_t h,
+		  const void *key, size_t klen);
+int table_unlink_binding(struct shmtab *t, uint64_t cell, uint64_t prev,
+			 uint64_t rec);
+int write_check(struct shmtab *t);
+struct snap {				/* private copies of a key's bindings */
+	uint8_t **vals;
+	size_t *lens;
+	size_t n, cap;
+};
+void snap_free(struct snap *s);
+int snap_push(struct snap *s, const void *p, size_t len);
+int snap_key(struct shmtab *t, const void *key, size_t klen, struct snap *s);
+int chain_walk(struct shmtab *t, uint64_t h, const void *key, size_t klen,
+	       struct reader *rd,
+	       int (*fn)(struct shmtab *t, struct chunk *c, uint64_t off,
+			 uint64_t prev, void *ctx),
+	       void *ctx, uint64_t *cell);
+
+#endif /* SHMTAB_PRIVATE_H */

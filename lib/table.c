@@ -1,0 +1,600 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * table.c - bindings: add, replace, find, mem, remove, length, find_all
+ *
+ * A key's bindings form a stack: its index cell points to the newest record,
+ * each record's next to the one below.  add pushes, remove pops, replace
+ * swaps the top record for a new one with a single published store, so no
+ * reader ever sees the key unbound or a value half written.
+ */
+#include <stdlib.h>
+
+#include "shmtab-private.h"
+
+int write_check(struct shmtab *t)
+{
+	if (!t || t->fd < 0 || !t->hdr)
+		return -EBADF;
+	if (t->rdonly)
+		return -EROFS;
+	if (t->visit_depth)
+		return -EBUSY;
+	if (t->doomed)
+		return -EDEADLK;
+	return 0;
+}
+
+/* 1 when record c holds key (hash h), 0 when not. */
+int rec_key_equal(struct shmtab *t, const struct chunk *c, uint64_t h,
+		  const void *key, size_t klen)
+{
+	(void)t;
+	if (ld32(&c->hash32) != (uint32_t)h || ld32(&c->klen) != klen)
+		return 0;
+	return !klen || !memcmp(c + 1, key, klen);
+}
+
+/* --- readers ---------------------------------------------------------- */
+
+#define OPTIMISTIC_TRIES 64
+
+int read_enter(struct shmtab *t, unsigned stripe, struct reader *rd)
+{
+	int err;
+
+	memset(rd, 0, sizeof(*rd));
+	rd->stripe = stripe;
+	if (!t || !t->hdr)
+		return -EBADF;
+	rd->direct = lock_covers(t, stripe);
+	if (!rd->direct && t->group_depth && !t->rdonly) {
+		/* inside a group a read holds its stripe to the end */
+		err = lock_read(t, stripe, &rd->taken);
+		if (err < 0)
+			return err;
+		rd->direct = true;
+	}
+	return read_snap(t, rd);
+}
+
+/* Note the counters to validate against (optimistic) or refresh (direct). */
+int read_snap(struct shmtab *t, struct reader *rd)
+{
+	struct shm_header *H = t->hdr;
+	unsigned n = 0;
+	int err;
+
+	if (ld64(&H->size) != t->mapped) {
+		err = map_refresh(t);
+		if (err < 0)
+			return err;
+	}
+	if (rd->direct)
+		return 0;
+	t->quiet = 1;
+	for (uint64_t t0 = 0;;) {
+		rd->seq = __atomic_load_n(&H->stripe_seq[rd->stripe],
+					  __ATOMIC_ACQUIRE);
+		rd->iseq = __atomic_load_n(&H->index_seq, __ATOMIC_ACQUIRE);
+		if (!((rd->seq | rd->iseq) & 1))
+			return 0;
+		if (n++ < 128) {
+			cpu_relax();
+			continue;
+		}
+		n = 0;
+		if (!t0)
+			t0 = now_ns();
+		err = 0;
+		if (t->rdonly && now_ns() - t0 > 200000000u) {
+			/* odd for long with no live writer: only a read-write
+			 * handle can repair this */
+			uint32_t pid = ld32(&H->wlock_pid);
+
+			if (!pid || pid_dead(pid))
+				err = -EAGAIN;
+		}
+		if (!err)
+			err = lock_wait_writer(t);
+		if (err < 0) {
+			t->quiet = 0;
+			return err;
+		}
+	}
+}
+
+bool read_ok(struct shmtab *t, struct reader *rd)
+{
+	struct shm_header *H = t->hdr;
+
+	if (rd->direct)
+		return true;
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	return __atomic_load_n(&H->stripe_seq[rd->stripe], __ATOMIC_RELAXED) ==
+		       rd->seq &&
+	       __atomic_load_n(&H->index_seq, __ATOMIC_RELAXED) == rd->iseq;
+}
+
+/* A validation failed: read again; after many failures take a read lock. */
+int read_retry(struct shmtab *t, struct reader *rd)
+{
+	int err;
+
+	if (++rd->fails >= OPTIMISTIC_TRIES && !t->rdonly) {
+		err = lock_read(t, rd->stripe, &rd->taken);
+		if (err < 0)
+			return err;
+		rd->direct = true;
+		t->quiet = 0;
+	} else if (rd->fails >= 100000) {
+		t->quiet = 0;
+		return -EAGAIN;
+	}
+	return read_snap(t, rd);
+}
+
+void read_leave(struct shmtab *t, struct reader *rd)
+{
+	t->quiet = 0;
+	lock_read_release(t, rd->stripe, rd->taken);
+	rd->taken = false;
+}
+
+enum copy_mode { COPY_NONE, COPY_MALLOC, COPY_INTO };
+
+static int lookup_copy(struct shmtab *t, const void *key, size_t klen,
+		       enum copy_mode mode, void **val, void *buf, size_t cap,
+		       size_t *vlen)
+{
+	struct reader rd;
+	struct lookup lk;
+	uint64_t h;
+	int err;
+
+	if (!t)
+		return -EBADF;
+	if (!key && klen)
+		return -EINVAL;
+	h = hash_key(t, key, klen);
+	err = read_enter(t, hash_stripe(h), &rd);
+	if (err < 0)
+		return err;
+	for (;;) {
+		struct chunk *c = NULL;
+		void *copy = NULL;
+		uint64_t n = 0;
+
+		err = hash_lookup(t, h, key, klen, &lk);
+		if (!err && lk.rec) {
+			c = map_rec(t, lk.rec);
+			if (!c)
+				err = -EBADMSG;
+			else
+				n = ld64(&c->vlen);
+		}
+		if (!err && c && mode == COPY_MALLOC) {
+			if (!read_ok(t, &rd))
+				goto again;
+			copy = malloc(n ? n : 1);
+			if (!copy) {
+				err = -ENOMEM;
+				break;
+			}
+			memcpy(copy, (uint8_t *)(c + 1) + ld32(&c->klen), n);
+		} else if (!err && c && mode == COPY_INTO) {
+			memcpy(buf, (uint8_t *)(c + 1) + ld32(&c->klen),
+			       n < cap ? n : cap);
+		}
+		if (read_ok(t, &rd)) {
+			if (err == -EBADMSG && t->quiet)
+				err = shmtab__corrupt(t, "lookup of a %zu-byte key"
+						      " failed", klen);
+			if (!err && !c)
+				err = -ENOENT;
+			if (!err) {
+				if (vlen)
+					*vlen = (size_t)n;
+				if (mode == COPY_MALLOC)
+					*val = copy;
+			}
+			if (err || mode != COPY_MALLOC)
+				free(copy);
+			break;
+		}
+		free(copy);
+again:
+		err = read_retry(t, &rd);
+		if (err < 0)
+			break;
+	}
+	read_leave(t, &rd);
+	if (mode == COPY_NONE && (err == 0 || err == -ENOENT))
+		return err == 0;
+	return err;
+}
+
+SHMTAB_EXPORT int shmtab_find(shmtab *t, const void *key, size_t klen,
+			      void **val, size_t *vlen)
+{
+	if (!val)
+		return -EINVAL;
+	*val = NULL;
+	return lookup_copy(t, key, klen, COPY_MALLOC, val, NULL, 0, vlen);
+}
+
+SHMTAB_EXPORT int shmtab_find_into(shmtab *t, const void *key, size_t klen,
+				   void *buf, size_t cap, size_t *vlen)
+{
+	if (!buf && cap)
+		return -EINVAL;
+	return lookup_copy(t, key, klen, COPY_INTO, NULL, buf, cap, vlen);
+}
+
+SHMTAB_EXPORT int shmtab_mem(shmtab *t, const void *key, size_t klen)
+{
+	return lookup_copy(t, key, klen, COPY_NONE, NULL, NULL, 0, NULL);
+}
+
+SHMTAB_EXPORT long long shmtab_length(shmtab *t)
+{
+	if (!t || !t->hdr)
+		return -EBADF;
+	return (long long)__atomic_load_n(&t->hdr->nbindings, __ATOMIC_ACQUIRE);
+}
+
+/* --- writers ---------------------------------------------------------- */
+
+int step_begin(struct shmtab *t, unsigned stripe)
+{
+	int err = write_check(t);
+
+	if (err < 0)
+		return err;
+	err = lock_write_begin(t, stripe);
+	if (err < 0)
+		return err;
+	if (ld32(&t->hdr->undo_n))
+		undo_commit(t);		/* left by a step of ours that failed */
+	return 0;
+}
+
+void step_end(struct shmtab *t, uint64_t h, bool changed)
+{
+	if (changed)
+		feed_note(t, h);
+	undo_commit(t);
+	lock_write_end(t);
+	if (changed)
+		feed_wake(t);
+}
+
+/* A step failed half-way: put back what it published. */
+void step_abort(struct shmtab *t)
+{
+	undo_rollback(t);
+	lock_write_end(t);
+}
+
+/* Unlink binding rec (predecessor prev, or 0 when it is the newest in
+ * cell) and free it. */
+int table_unlink_binding(struct shmtab *t, uint64_t cell, uint64_t prev,
+			 uint64_t rec)
+{
+	struct shm_header *H = t->hdr;
+	struct chunk *c = map_rec(t, rec);
+	uint64_t older;
+
+	if (!c)
+		return shmtab__corrupt(t, "binding at %llu",
+				       (unsigned long long)rec);
+	older = ld64(&c->next);
+	if (prev) {
+		ustore(t, prev + CHUNK_W_NEXT, older);
+	} else {
+		ustore(t, cell + offsetof(struct cell, off), older);
+		if (!older)
+			ustore(t, HOFF(nkeys), ld64(&H->nkeys) - 1);
+	}
+	ustore(t, HOFF(nbindings), ld64(&H->nbindings) - 1);
+	return chunk_free(t, rec);
+}
+
+static int table_push(struct shmtab *t, const void *key, size_t klen,
+		      const void *val, size_t vlen, bool replace)
+{
+	struct shm_header *H = t->hdr;
+	struct lookup lk;
+	struct chunk *c;
+	uint64_t h, off, next = 0;
+	int err;
+
+	if ((!key && klen) || (!val && vlen))
+		return -EINVAL;
+	if (klen > SHMTAB_KEY_MAX || vlen > SHMTAB_VALUE_MAX)
+		return -EFBIG;
+	err = write_check(t);
+	if (err < 0)
+		return err;
+	h = hash_key(t, key, klen);
+	err = step_begin(t, hash_stripe(h));
+	if (err < 0)
+		return err;
+	err = hash_lookup(t, h, key, klen, &lk);
+	if (err < 0)
+		goto fail;
+	if (!lk.cell) {
+		uint64_t cells = ld64(&H->index_cells);
+		struct cell *ins = lk.insert ? (struct cell *)map_span(
+					t, lk.insert, sizeof(struct cell)) : NULL;
+		bool fresh = !ins || !ld64(&ins->hash);
+
+		if (!ins || (fresh && (ld64(&H->nused) + 1) * 4 > cells * 3)) {
+			uint64_t want = hash_cells_for(ld64(&H->nkeys) + 1);
+
+			/* at most double: nkeys may have been scribbled on */
+			err = hash_resize(t, want > cells * 2 ? cells * 2 : want);
+			if (err < 0)
+				goto fail;
+			err = hash_lookup(t, h, key, klen, &lk);
+			if (err < 0)
+				goto fail;
+			if (!lk.insert) {
+				err = shmtab__corrupt(t, "no cell after resize");
+				goto fail;
+			}
+		}
+	}
+	if (lk.rec) {
+		c = map_rec(t, lk.rec);
+		if (!c) {
+			err = -EBADMSG;
+			goto fail;
+		}
+		next = replace ? ld64(&c->next) : lk.rec;
+	}
+	err = chunk_alloc(t, sizeof(*c) + klen + vlen, CHUNK_REC, &off);
+	if (err < 0)
+		goto fail;
+	c = map_chunk(t, off);
+	if (!c) {
+		err = -EBADMSG;
+		goto fail;
+	}
+	st32(&c->klen, (uint32_t)klen);
+	st32(&c->hash32, (uint32_t)h);
+	st64(&c->vlen, vlen);
+	ustore(t, off + CHUNK_W_NEXT, next);
+	if (klen)
+		memcpy(c + 1, key, klen);
+	if (vlen)
+		memcpy((uint8_t *)(c + 1) + klen, val, vlen);
+	if (lk.cell) {
+		ustore(t, lk.cell + offsetof(struct cell, off), off);
+		if (replace && lk.rec)
+			err = chunk_free(t, lk.rec);
+		else
+			ustore(t, HOFF(nbindings), ld64(&H->nbindings) + 1);
+	} else {
+		struct cell *ins = map_span(t, lk.insert, sizeof(*ins));
+
+		if (!ld64(&ins->hash))
+			ustore(t, HOFF(nused), ld64(&H->nused) + 1);
+		ustore(t, lk.insert + offsetof(struct cell, off), off);
+		ustore(t, lk.insert + offsetof(struct cell, hash), h);
+		ustore(t, HOFF(nkeys), ld64(&H->nkeys) + 1);
+		ustore(t, HOFF(nbindings), ld64(&H->nbindings) + 1);
+	}
+	if (err < 0)
+		goto fail;
+	step_end(t, h, true);
+	return 0;
+fail:
+	step_abort(t);
+	return err;
+}
+
+SHMTAB_EXPORT int shmtab_add(shmtab *t, const void *key, size_t klen,
+			     const void *val, size_t vlen)
+{
+	return table_push(t, key, klen, val, vlen, false);
+}
+
+SHMTAB_EXPORT int shmtab_replace(shmtab *t, const void *key, size_t klen,
+				 const void *val, size_t vlen)
+{
+	return table_push(t, key, klen, val, vlen, true);
+}
+
+SHMTAB_EXPORT int shmtab_remove(shmtab *t, const void *key, size_t klen)
+{
+	struct lookup lk;
+	uint64_t h;
+	int err;
+
+	if (!key && klen)
+		return -EINVAL;
+	err = write_check(t);
+	if (err < 0)
+		return err;
+	h = hash_key(t, key, klen);
+	err = step_begin(t, hash_stripe(h));
+	if (err < 0)
+		return err;
+	err = hash_lookup(t, h, key, klen, &lk);
+	if (!err && lk.rec)
+		err = table_unlink_binding(t, lk.cell, 0, lk.rec);
+	if (err < 0) {
+		step_abort(t);
+		return err;
+	}
+	step_end(t, h, lk.rec != 0);
+	return 0;
+}
+
+/* --- find_all --------------------------------------------------------- */
+
+void snap_free(struct snap *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->vals[i]);
+	free(s->vals);
+	free(s->lens);
+	memset(s, 0, sizeof(*s));
+}
+
+int snap_push(struct snap *s, const void *p, size_t len)
+{
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 8;
+		uint8_t **v = realloc(s->vals, cap * sizeof(*v));
+		size_t *l;
+
+		if (!v)
+			return -ENOMEM;
+		s->vals = v;
+		l = realloc(s->lens, cap * sizeof(*l));
+		if (!l)
+			return -ENOMEM;
+		s->lens = l;
+		s->cap = cap;
+	}
+	s->vals[s->n] = malloc(len ? len : 1);
+	if (!s->vals[s->n])
+		return -ENOMEM;
+	memcpy(s->vals[s->n], p, len);
+	s->lens[s->n++] = len;
+	return 0;
+}
+
+/*
+ * Visit the bindings of key (hash h) newest first: fn gets each record.
+ * With a lock held (or in direct mode) the records are live; a read-only
+ * handle collects private copies optimistically first.
+ */
+int chain_walk(struct shmtab *t, uint64_t h, const void *key, size_t klen,
+	       struct reader *rd,
+	       int (*fn)(struct shmtab *t, struct chunk *c, uint64_t off,
+			 uint64_t prev, void *ctx),
+	       void *ctx, uint64_t *cell)
+{
+	struct lookup lk;
+	uint64_t off, prev = 0, steps = 0;
+	uint64_t limit = chain_limit(t);
+	int err;
+
+	err = hash_lookup(t, h, key, klen, &lk);
+	if (err < 0)
+		return err;
+	if (cell)
+		*cell = lk.cell;
+	for (off = lk.rec; off; steps++) {
+		struct chunk *c = map_rec(t, off);
+		uint64_t next;
+
+		if (!c || steps > limit || !rec_key_equal(t, c, h, key, klen))
+			return shmtab__corrupt(t, "binding chain at %llu",
+					       (unsigned long long)off);
+		next = ld64(&c->next);
+		err = fn(t, c, off, prev, ctx);
+		if (err)
+			return err;
+		if (rd && !read_ok(t, rd))
+			return -EAGAIN;
+		prev = off;
+		off = next;
+	}
+	return 0;
+}
+
+static int snap_rec(struct shmtab *t, struct chunk *c, uint64_t off,
+		    uint64_t prev, void *ctx)
+{
+	(void)off;
+	(void)prev;
+	(void)t;
+	return snap_push(ctx, (uint8_t *)(c + 1) + ld32(&c->klen),
+			 ld64(&c->vlen));
+}
+
+/* Copies of key's bindings, newest first, validated. */
+int snap_key(struct shmtab *t, const void *key, size_t klen, struct snap *s)
+{
+	uint64_t h = hash_key(t, key, klen);
+	struct reader rd;
+	int err;
+
+	err = read_enter(t, hash_stripe(h), &rd);
+	if (err < 0)
+		return err;
+	for (;;) {
+		snap_free(s);
+		err = chain_walk(t, h, key, klen, &rd, snap_rec, s, NULL);
+		if (read_ok(t, &rd) && err != -EAGAIN)
+			break;
+		err = read_retry(t, &rd);
+		if (err < 0)
+			break;
+	}
+	read_leave(t, &rd);
+	if (err < 0)
+		snap_free(s);
+	return err;
+}
+
+struct visit_all {
+	shmtab_binding_fn *fn;
+	void *ctx;
+	const void *key;
+	size_t klen;
+};
+
+static int visit_rec(struct shmtab *t, struct chunk *c, uint64_t off,
+		     uint64_t prev, void *ctx)
+{
+	struct visit_all *v = ctx;
+	uint32_t kl = ld32(&c->klen);
+	int r;
+
+	(void)off;
+	(void)prev;
+	t->visit_depth++;
+	r = v->fn(c + 1, kl, (uint8_t *)(c + 1) + kl, ld64(&c->vlen), v->ctx);
+	t->visit_depth--;
+	return r;
+}
+
+SHMTAB_EXPORT int shmtab_find_all(shmtab *t, const void *key, size_t klen,
+				  shmtab_binding_fn *fn, void *ctx)
+{
+	struct visit_all v = { fn, ctx, key, klen };
+	uint64_t h;
+	bool taken = false;
+	int err;
+
+	if (!t || !t->hdr)
+		return -EBADF;
+	if (!fn || (!key && klen))
+		return -EINVAL;
+	h = hash_key(t, key, klen);
+	if (t->rdonly && !lock_covers(t, hash_stripe(h))) {
+		struct snap s = { 0 };
+
+		err = snap_key(t, key, klen, &s);
+		if (err < 0)
+			return err;
+		t->visit_depth++;
+		for (size_t i = 0; i < s.n && !err; i++)
+			err = fn(key, klen, s.vals[i], s.lens[i], ctx);
+		t->visit_depth--;
+		snap_free(&s);
+		return err;
+	}
+	err = lock_read(t, hash_stripe(h), &taken);
+	if (err < 0)
+		return err;
+	err = map_refresh(t);
+	if (!err)
+		err = chain_walk(t, h, key, klen, NULL, visit_rec, &v, NULL);
+	lock_read_release(t, hash_stripe(h), taken);
+	return err;
+}

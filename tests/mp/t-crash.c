@@ -1,0 +1,792 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * t-crash.c - processes killed with SIGKILL while they hold locks or write.
+ *
+ * The lock holder tests kill a process inside a group or an iteration and
+ * check that others proceed within 2 s.  The kill -9 rounds run a writer that
+ * logs every operation to a pipe before ("intent") and after ("ack") the
+ * call, kill it after 1-30 ms, and let a fresh process verify the table:
+ * check passes, every value carries a valid self-checksum, and every key's
+ * stack of bindings equals the model built from the acked operations, with
+ * or without the one operation in flight.
+ *
+ * SHMTAB_CRASH_ROUNDS sets the rounds per variant (default 60).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "shmtab.h"
+#include "testutil.h"
+
+#define NKEYS 64
+#define MAXDEPTH 512		/* deepest stack the verifier reports */
+#define VMIN 16
+#define VMAX 2000
+
+struct crash_fixture {
+	char *name;
+	shmtab *t;
+	pid_t pid[4];
+	void *shared;
+	size_t shared_len;
+};
+
+static int crash_setup(void **state)
+{
+	struct crash_fixture *fx = calloc(1, sizeof(*fx));
+
+	if (!fx)
+		return -1;
+	fx->name = tu_posix_name("crash");
+	if (!fx->name)
+		return -1;
+	*state = fx;
+	return 0;
+}
+
+static int crash_teardown(void **state)
+{
+	struct crash_fixture *fx = *state;
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		if (fx->pid[i] > 0) {
+			kill(fx->pid[i], SIGKILL);
+			waitpid(fx->pid[i], NULL, 0);
+		}
+	}
+	shmtab_close(fx->t);
+	tu_remove(fx->name);
+	free(fx->name);
+	if (fx->shared)
+		munmap(fx->shared, fx->shared_len);
+	free(fx);
+	return 0;
+}
+
+static void *shared_map(struct crash_fixture *fx, size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	assert_true(p != MAP_FAILED);
+	fx->shared = p;
+	fx->shared_len = len;
+	return p;
+}
+
+static shmtab *child_open(const char *name)
+{
+	shmtab *t = NULL;
+
+	if (shmtab_open(name, O_RDWR, 0, NULL, &t) != 0)
+		return NULL;
+	return t;
+}
+
+static int put_str(shmtab *t, const char *k, const char *v)
+{
+	return shmtab_replace(t, k, strlen(k), v, strlen(v));
+}
+
+/* 0 when find(k) == v, -EPROTO for another value, or find's error */
+static int find_is(shmtab *t, const char *k, const char *v)
+{
+	void *val = NULL;
+	size_t vlen = 0;
+	int rc = shmtab_find(t, k, strlen(k), &val, &vlen);
+
+	if (rc != 0)
+		return rc;
+	rc = (vlen == strlen(v) && memcmp(val, v, vlen) == 0) ? 0 : -EPROTO;
+	free(val);
+	return rc;
+}
+
+static void wait_killed(struct crash_fixture *fx, int i)
+{
+	int rc = tu_wait(fx->pid[i], 10);
+
+	fx->pid[i] = 0;
+	assert_int_equal(rc, -SIGKILL);
+}
+
+static void expect_child_ok(struct crash_fixture *fx, int i, int timeout_s,
+			    const char *what)
+{
+	int rc = tu_wait(fx->pid[i], timeout_s);
+
+	fx->pid[i] = 0;
+	if (rc == TU_WAIT_TIMEOUT)
+		fail_msg("%s: hung, killed after %d s", what, timeout_s);
+	if (rc < 0)
+		fail_msg("%s: killed by signal %d", what, -rc);
+	if (rc != 0)
+		fail_msg("%s: exit code %d", what, rc);
+}
+
+/* ------------------------------------------------- killed lock holders */
+
+struct holder_arg {
+	const char *name;
+	struct tu_barrier *post;
+};
+
+static void hang_forever(void)
+{
+	for (;;)
+		pause();
+}
+
+static int group_add_and_hang(shmtab *t, void *ctx)
+{
+	struct holder_arg *a = ctx;
+
+	if (put_str(t, "k", "v") != 0)
+		return -1;
+	tu_barrier_post(a->post);
+	hang_forever();
+	return 0;
+}
+
+static int child_group_holder(void *arg)
+{
+	struct holder_arg *a = arg;
+	shmtab *t = child_open(a->name);
+
+	if (!t)
+		return 4;
+	shmtab_group(t, group_add_and_hang, a);
+	return 10;	/* not reached */
+}
+
+static int group_find_and_hang(shmtab *t, void *ctx)
+{
+	struct holder_arg *a = ctx;
+
+	if (find_is(t, "k0", "v0") != 0)
+		return -1;
+	tu_barrier_post(a->post);
+	hang_forever();
+	return 0;
+}
+
+static int child_read_group_holder(void *arg)
+{
+	struct holder_arg *a = arg;
+	shmtab *t = child_open(a->name);
+
+	if (!t)
+		return 4;
+	shmtab_group(t, group_find_and_hang, a);
+	return 10;
+}
+
+static int visit_and_hang(const void *key, size_t klen, const void *val,
+			  size_t vlen, void *ctx)
+{
+	(void)key, (void)klen, (void)val, (void)vlen;
+	tu_barrier_post(ctx);
+	hang_forever();
+	return 0;
+}
+
+static int child_iter_holder(void *arg)
+{
+	struct holder_arg *a = arg;
+	shmtab *t = child_open(a->name);
+
+	if (!t)
+		return 4;
+	shmtab_iter(t, visit_and_hang, a->post);
+	return 10;
+}
+
+struct after_res {
+	int rc_open, rc_add, rc_find, rc_k;
+	double elapsed;
+};
+
+struct after_arg {
+	const char *name;
+	struct after_res *res;
+};
+
+/* The next process: opens, adds and finds its own key, looks at "k". */
+static int child_after(void *arg)
+{
+	struct after_arg *a = arg;
+	double t0 = tu_now();
+	shmtab *t = NULL;
+
+	a->res->rc_open = shmtab_open(a->name, O_RDWR, 0, NULL, &t);
+	if (a->res->rc_open != 0)
+		return 4;
+	a->res->rc_add = put_str(t, "after", "1");
+	a->res->rc_find = find_is(t, "after", "1");
+	a->res->elapsed = tu_now() - t0;
+	a->res->rc_k = find_is(t, "k", "v");
+	shmtab_close(t);
+	return 0;
+}
+
+static void run_killed_holder(struct crash_fixture *fx, int (*holder)(void *),
+			      const char *what)
+{
+	struct tu_barrier b;
+	struct holder_arg h = { .name = fx->name, .post = &b };
+	struct after_res *res = shared_map(fx, sizeof(*res));
+	struct after_arg a = { .name = fx->name, .res = res };
+	struct shmtab_stat st;
+	char k[16], v[16];
+	double t0;
+	int i;
+
+	assert_int_equal(tu_create(fx->name, NULL, &fx->t), 0);
+	for (i = 0; i < 20; i++) {
+		snprintf(k, sizeof(k), "k%d", i);
+		snprintf(v, sizeof(v), "v%d", i);
+		assert_int_equal(put_str(fx->t, k, v), 0);
+	}
+	assert_int_equal(tu_barrier_init(&b), 0);
+	fx->pid[0] = tu_fork(holder, &h);
+	assert_true(fx->pid[0] > 0);
+	if (tu_barrier_wait(&b, 10000) != 0)
+		fail_msg("%s: the holder never got its lock", what);
+	usleep(20000);
+	kill(fx->pid[0], SIGKILL);
+	wait_killed(fx, 0);
+	tu_barrier_destroy(&b);
+
+	fx->pid[1] = tu_fork(child_after, &a);
+	assert_true(fx->pid[1] > 0);
+	expect_child_ok(fx, 1, 10, what);
+	if (res->rc_open != 0 || res->rc_add != 0 || res->rc_find != 0)
+		fail_msg("%s: next process: open %s, add %s, find %s", what,
+			 shmtab_strerror(res->rc_open),
+			 shmtab_strerror(res->rc_add),
+			 shmtab_strerror(res->rc_find));
+	if (res->elapsed > 2.0)
+		fail_msg("%s: next process needed %.2f s", what, res->elapsed);
+	/* T61: k is absent or v */
+	if (res->rc_k != 0 && res->rc_k != -ENOENT)
+		fail_msg("%s: k after the kill: %s", what,
+			 shmtab_strerror(res->rc_k));
+
+	/* the parent's handle, open all along, works too */
+	t0 = tu_now();
+	assert_int_equal(put_str(fx->t, "parent", "p"), 0);
+	assert_int_equal(find_is(fx->t, "parent", "p"), 0);
+	assert_int_equal(find_is(fx->t, "k7", "v7"), 0);
+	assert_true(tu_now() - t0 <= 2.0);
+	assert_int_equal(shmtab_check(fx->t), 0);
+	assert_int_equal(shmtab_stat(fx->t, &st), 0);
+	printf("# %s: next process %.3f s, k %s, recoveries %llu\n", what,
+	       res->elapsed, res->rc_k == 0 ? "present" : "absent",
+	       (unsigned long long)st.recoveries);
+}
+
+/* T61 */
+static void test_crash_killed_group_writer_recovered(void **state)
+{
+	run_killed_holder(*state, child_group_holder, "killed in group");
+}
+
+static void test_crash_killed_group_reader_recovered(void **state)
+{
+	run_killed_holder(*state, child_read_group_holder,
+			  "killed in reading group");
+}
+
+static void test_crash_killed_iter_visitor_recovered(void **state)
+{
+	run_killed_holder(*state, child_iter_holder, "killed in iter");
+}
+
+/* ------------------------------------------------------ kill -9 rounds */
+
+enum { OP_ADD, OP_REPLACE, OP_REMOVE };
+enum { REC_READY = 1, REC_INTENT, REC_ACK };
+
+struct rec {
+	uint32_t type, op, key, pad;
+	uint64_t seq;
+};
+
+static uint32_t fnv1a(const unsigned char *p, size_t n)
+{
+	uint32_t h = 2166136261u;
+
+	while (n--) {
+		h ^= *p++;
+		h *= 16777619u;
+	}
+	return h;
+}
+
+static void put32(unsigned char *p, uint32_t x)
+{
+	p[0] = x, p[1] = x >> 8, p[2] = x >> 16, p[3] = x >> 24;
+}
+
+static uint32_t get32(const unsigned char *p)
+{
+	return p[0] | p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* [len u32][fnv1a of the rest u32][seq u64][random] */
+static size_t make_value(unsigned char *buf, uint64_t seq, unsigned int *rs)
+{
+	size_t len = VMIN + rand_r(rs) % (VMAX - VMIN + 1);
+
+	tu_fill(buf + 8, len - 8, (uint32_t)seq ^ (uint32_t)(seq >> 32));
+	memcpy(buf + 8, &seq, 8);
+	put32(buf, (uint32_t)len);
+	put32(buf + 4, fnv1a(buf + 8, len - 8));
+	return len;
+}
+
+/* The value's seq, or UINT64_MAX when it is torn. */
+static uint64_t value_seq(const unsigned char *v, size_t len)
+{
+	uint64_t seq;
+
+	if (len < VMIN || len > VMAX || get32(v) != len ||
+	    get32(v + 4) != fnv1a(v + 8, len - 8))
+		return UINT64_MAX;
+	memcpy(&seq, v + 8, 8);
+	return seq;
+}
+
+struct writer_arg {
+	const char *name;
+	int fd;
+	unsigned int seed;
+	uint64_t seq;
+	bool grouped;
+	unsigned char buf[VMAX];
+};
+
+static void send_rec(int fd, uint32_t type, uint32_t op, uint32_t key,
+		     uint64_t seq)
+{
+	struct rec r = { type, op, key, 0, seq };
+
+	while (write(fd, &r, sizeof(r)) < 0 && errno == EINTR)
+		;
+}
+
+static int writer_one(shmtab *t, struct writer_arg *a)
+{
+	unsigned int r = rand_r(&a->seed) % 100;
+	uint32_t key = rand_r(&a->seed) % NKEYS;
+	uint32_t op = r < 30 ? OP_ADD : r < 65 ? OP_REPLACE : OP_REMOVE;
+	uint64_t seq = a->seq++;
+	char k[16];
+	size_t len = 0;
+	int rc;
+
+	snprintf(k, sizeof(k), "k%u", key);
+	if (op != OP_REMOVE)
+		len = make_value(a->buf, seq, &a->seed);
+	send_rec(a->fd, REC_INTENT, op, key, seq);
+	if (op == OP_ADD)
+		rc = shmtab_add(t, k, strlen(k), a->buf, len);
+	else if (op == OP_REPLACE)
+		rc = shmtab_replace(t, k, strlen(k), a->buf, len);
+	else
+		rc = shmtab_remove(t, k, strlen(k));
+	if (rc == 0)
+		send_rec(a->fd, REC_ACK, op, key, seq);
+	return rc;
+}
+
+static int writer_group(shmtab *t, void *ctx)
+{
+	struct writer_arg *a = ctx;
+	int i, n = 1 + rand_r(&a->seed) % 5, rc;
+
+	for (i = 0; i < n; i++) {
+		rc = writer_one(t, a);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int child_writer(void *arg)
+{
+	struct writer_arg *a = arg;
+	shmtab *t = child_open(a->name);
+	int rc;
+
+	if (!t)
+		return 4;
+	send_rec(a->fd, REC_READY, 0, 0, 0);
+	for (;;) {
+		if (a->grouped)
+			rc = shmtab_group(t, writer_group, a);
+		else
+			rc = writer_one(t, a);
+		if (rc != 0)
+			return 10;
+	}
+}
+
+/* What the verifier saw. */
+struct verdict {
+	int rc_open, rc_check, rc_check2, rc_probe;
+	uint32_t torn;
+	int overflow;
+	uint32_t depth[NKEYS];
+	uint64_t seq[NKEYS][MAXDEPTH];	/* newest first */
+};
+
+struct stack_ctx {
+	struct verdict *v;
+	int key;
+};
+
+static int collect_fn(const void *key, size_t klen, const void *val,
+		      size_t vlen, void *ctx)
+{
+	struct stack_ctx *c = ctx;
+	struct verdict *v = c->v;
+	uint64_t seq = value_seq(val, vlen);
+
+	(void)key, (void)klen;
+	if (seq == UINT64_MAX)
+		v->torn++;
+	if (v->depth[c->key] == MAXDEPTH) {
+		v->overflow = 1;
+		return 1;
+	}
+	v->seq[c->key][v->depth[c->key]++] = seq;
+	return 0;
+}
+
+struct verify_arg {
+	const char *name;
+	struct verdict *v;
+};
+
+/* The library's word on damage, for the round's report. */
+static void verify_log(int level, const char *msg, void *ctx)
+{
+	static int lines;
+
+	(void)ctx;
+	if (lines++ < 3)
+		fprintf(stderr, "#   verifier log %d: %s\n", level, msg);
+}
+
+static int child_verify(void *arg)
+{
+	struct verify_arg *a = arg;
+	struct verdict *v = a->v;
+	shmtab *t = NULL;
+	struct stack_ctx c = { .v = v };
+	char k[16];
+
+	memset(v, 0, sizeof(*v));
+	shmtab_set_log(verify_log, NULL);
+	v->rc_open = shmtab_open(a->name, O_RDWR, 0, NULL, &t);
+	if (v->rc_open != 0)
+		return 0;
+	v->rc_check = shmtab_check(t);
+	for (c.key = 0; c.key < NKEYS; c.key++) {
+		snprintf(k, sizeof(k), "k%d", c.key);
+		if (shmtab_find_all(t, k, strlen(k), collect_fn, &c) < 0)
+			v->rc_check = v->rc_check ? v->rc_check : -EIO;
+	}
+	/* one write of our own, undone, then check again */
+	v->rc_probe = put_str(t, "probe", "x");
+	if (v->rc_probe == 0)
+		v->rc_probe = shmtab_remove(t, "probe", 5);
+	v->rc_check2 = shmtab_check(t);
+	shmtab_close(t);
+	return 0;
+}
+
+/* The parent's model: per key the stack of seqs, oldest first. */
+struct model {
+	uint64_t *s[NKEYS];
+	size_t n[NKEYS], cap[NKEYS];
+};
+
+static void model_push(struct model *m, uint32_t k, uint64_t seq)
+{
+	if (m->n[k] == m->cap[k]) {
+		m->cap[k] = m->cap[k] ? 2 * m->cap[k] : 16;
+		m->s[k] = realloc(m->s[k], m->cap[k] * sizeof(uint64_t));
+		assert_non_null(m->s[k]);
+	}
+	m->s[k][m->n[k]++] = seq;
+}
+
+static void model_apply(struct model *m, const struct rec *r)
+{
+	uint32_t k = r->key;
+
+	if (r->op == OP_ADD || (r->op == OP_REPLACE && m->n[k] == 0))
+		model_push(m, k, r->seq);
+	else if (r->op == OP_REPLACE)
+		m->s[k][m->n[k] - 1] = r->seq;
+	else if (m->n[k] > 0)
+		m->n[k]--;
+}
+
+/* Does the verifier's stack of key k equal the model's? */
+static bool model_equal(const struct model *m, const struct verdict *v,
+			uint32_t k)
+{
+	size_t i;
+
+	if (v->depth[k] != m->n[k])
+		return false;
+	for (i = 0; i < m->n[k]; i++)
+		if (v->seq[k][i] != m->s[k][m->n[k] - 1 - i])
+			return false;
+	return true;
+}
+
+static void model_set(struct model *m, const struct verdict *v, uint32_t k)
+{
+	uint32_t i;
+
+	m->n[k] = 0;
+	for (i = v->depth[k]; i-- > 0;)
+		model_push(m, k, v->seq[k][i]);
+}
+
+static void model_free(struct model *m)
+{
+	int k;
+
+	for (k = 0; k < NKEYS; k++)
+		free(m->s[k]);
+}
+
+struct crash_count {
+	int rounds, check, torn, lost, hangs, writer_errors;
+};
+
+static struct crash_count crash_total;
+
+static int crash_rounds(void)
+{
+	const char *e = getenv("SHMTAB_CRASH_ROUNDS");
+	int n = e ? atoi(e) : 0;
+
+	return n > 0 ? n : 60;
+}
+
+/* Read records until EOF or until want_ready is met. */
+static int read_recs(int fd, struct rec **recs, size_t *n, size_t *cap,
+		     bool want_ready, int timeout_ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	size_t got = 0;
+	char *buf;
+
+	for (;;) {
+		ssize_t r;
+
+		if (*n == *cap) {
+			*cap = *cap ? 2 * *cap : 4096;
+			*recs = realloc(*recs, *cap * sizeof(struct rec));
+			if (!*recs)
+				return -ENOMEM;
+		}
+		if (poll(&p, 1, timeout_ms) <= 0)
+			return -ETIMEDOUT;
+		buf = (char *)&(*recs)[*n];
+		r = read(fd, buf + got, sizeof(struct rec) - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			return 0;
+		got += (size_t)r;
+		if (got < sizeof(struct rec))
+			continue;
+		got = 0;
+		if ((*recs)[(*n)++].type == REC_READY && want_ready)
+			return 0;
+	}
+}
+
+static void run_kill_rounds(struct crash_fixture *fx, bool grouped,
+			    const char *label)
+{
+	struct verdict *v = shared_map(fx, sizeof(struct verdict));
+	struct verify_arg va = { .name = fx->name, .v = v };
+	struct crash_count cc = { 0 };
+	struct model m = { 0 };
+	struct rec *recs = NULL;
+	size_t nrec, cap = 0, i;
+	unsigned int seed = (unsigned int)time(NULL) ^ (unsigned)getpid();
+	int round, rounds = crash_rounds();
+	double start = tu_now();
+
+	printf("# %s: seed %u, %d rounds\n", label, seed, rounds);
+	assert_int_equal(tu_create(fx->name, NULL, &fx->t), 0);
+	shmtab_close(fx->t);
+	fx->t = NULL;
+
+	for (round = 0; round < rounds; round++) {
+		struct writer_arg *wa = malloc(sizeof(*wa));
+		const struct rec *pending = NULL;
+		int p[2], rc, ms;
+		uint32_t k;
+
+		assert_non_null(wa);
+		assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+		(void)fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
+		*wa = (struct writer_arg){ .name = fx->name, .fd = p[1],
+					   .seed = rand_r(&seed),
+					   .seq = (uint64_t)(round + 1) << 32,
+					   .grouped = grouped };
+		fx->pid[0] = tu_fork(child_writer, wa);
+		assert_true(fx->pid[0] > 0);
+		close(p[1]);
+		nrec = 0;
+		rc = read_recs(p[0], &recs, &nrec, &cap, true, 10000);
+		if (rc != 0 || nrec == 0 || recs[0].type != REC_READY)
+			fail_msg("%s round %d: writer not ready (%d)", label,
+				 round, tu_wait(fx->pid[0], 5));
+		ms = 1 + rand_r(&seed) % 30;
+		usleep(ms * 1000);
+		kill(fx->pid[0], SIGKILL);
+		rc = tu_wait(fx->pid[0], 10);
+		fx->pid[0] = 0;
+		if (rc != -SIGKILL) {
+			cc.writer_errors++;
+			printf("# %s round %d: writer ended with %d before "
+			       "the kill\n", label, round, rc);
+		}
+		rc = read_recs(p[0], &recs, &nrec, &cap, false, 10000);
+		close(p[0]);
+		free(wa);
+		assert_int_equal(rc, 0);
+
+		for (i = 1; i < nrec; i++) {
+			if (recs[i].type == REC_INTENT) {
+				pending = &recs[i];
+			} else if (recs[i].type == REC_ACK) {
+				assert_non_null(pending);
+				assert_true(pending->seq == recs[i].seq);
+				model_apply(&m, pending);
+				pending = NULL;
+			}
+		}
+
+		fx->pid[1] = tu_fork(child_verify, &va);
+		assert_true(fx->pid[1] > 0);
+		rc = tu_wait(fx->pid[1], 10);
+		fx->pid[1] = 0;
+		cc.rounds++;
+		if (rc != 0) {
+			cc.hangs++;
+			cc.check++;
+			printf("# %s round %d: verifier %s (%d)\n", label,
+			       round, rc == TU_WAIT_TIMEOUT ? "hung" :
+			       "failed", rc);
+			continue;
+		}
+		if (v->rc_open != 0 || v->rc_check != 0 || v->rc_check2 != 0 ||
+		    v->rc_probe != 0) {
+			cc.check++;
+			printf("# %s round %d (kill after %d ms, %zu ops): "
+			       "open %d, check %d, write %d, check again %d\n",
+			       label, round, ms, nrec / 2, v->rc_open,
+			       v->rc_check, v->rc_probe, v->rc_check2);
+			if (v->rc_open != 0)
+				continue;
+		}
+		assert_false(v->overflow);
+		cc.torn += v->torn;
+		for (k = 0; k < NKEYS; k++) {
+			if (model_equal(&m, v, k))
+				continue;
+			if (pending && pending->key == k) {
+				model_apply(&m, pending);
+				if (model_equal(&m, v, k))
+					continue;
+			}
+			if (!v->torn) {
+				cc.lost++;
+				printf("# %s round %d: key k%u has %u "
+				       "bindings, expected %zu%s\n", label,
+				       round, k, v->depth[k], m.n[k],
+				       pending && pending->key == k ?
+				       " (or one op less)" : "");
+			}
+			model_set(&m, v, k);
+		}
+	}
+	free(recs);
+	model_free(&m);
+
+	assert_int_equal(shmtab_open(fx->name, O_RDWR, 0, NULL, &fx->t), 0);
+	assert_int_equal(shmtab_check(fx->t), 0);
+	printf("# %s: crash: %d rounds, %d check failures, %d torn values, "
+	       "%d lost writes (%.1f s, %lld bindings)\n", label, cc.rounds,
+	       cc.check, cc.torn, cc.lost, tu_now() - start,
+	       shmtab_length(fx->t));
+	crash_total.rounds += cc.rounds;
+	crash_total.check += cc.check;
+	crash_total.torn += cc.torn;
+	crash_total.lost += cc.lost;
+	assert_int_equal(cc.writer_errors, 0);
+	assert_int_equal(cc.check, 0);
+	assert_int_equal(cc.torn, 0);
+	assert_int_equal(cc.lost, 0);
+}
+
+static void test_crash_kill9_during_writes(void **state)
+{
+	run_kill_rounds(*state, false, "plain");
+}
+
+static void test_crash_kill9_inside_group(void **state)
+{
+	run_kill_rounds(*state, true, "group");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(f) cmocka_unit_test_setup_teardown(f, crash_setup, crash_teardown)
+		T(test_crash_killed_group_writer_recovered),
+		T(test_crash_killed_group_reader_recovered),
+		T(test_crash_killed_iter_visitor_recovered),
+		T(test_crash_kill9_during_writes),
+		T(test_crash_kill9_inside_group),
+#undef T
+	};
+	int failed = cmocka_run_group_tests(tests, NULL, NULL);
+
+	printf("crash: %d rounds, %d check failures, %d torn values, "
+	       "%d lost writes\n", crash_total.rounds, crash_total.check,
+	       crash_total.torn, crash_total.lost);
+	return failed;
+}

@@ -1,0 +1,1066 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * t-mp.c - several processes on one table: growth, read-modify-write,
+ * groups (nesting, isolation, release on failure), lock cycles (-EDEADLK).
+ *
+ * Every child opens its own handle after fork() and reports through its exit
+ * code and a shared anonymous mapping; only the parent asserts.  Timings are
+ * measured in the children with tu_now() and checked in the parent.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "shmtab.h"
+#include "testutil.h"
+
+#define MAX_CHILD 8
+#define WAIT_S 30		/* default tu_wait timeout */
+#define BARRIER_MS 10000
+
+/* What the children tell the parent. */
+struct mp_shared {
+	int rc[MAX_CHILD];		/* a call's result, per child */
+	int rc2[MAX_CHILD];
+	int rc3[MAX_CHILD];
+	long n[MAX_CHILD];		/* counters (deadlocks, retries, ...) */
+	double t[MAX_CHILD];		/* an elapsed time */
+	double t2[MAX_CHILD];
+	double at[MAX_CHILD];		/* a tu_now() stamp */
+	char val[MAX_CHILD][32];	/* a value seen */
+};
+
+struct mp_fixture {
+	char *name[2];
+	shmtab *t[2];
+	pid_t pid[MAX_CHILD];
+	struct mp_shared *sh;
+};
+
+/* ---------------------------------------------------------------- helpers */
+
+static int mp_setup(void **state)
+{
+	struct mp_fixture *fx = calloc(1, sizeof(*fx));
+	void *p;
+
+	if (!fx)
+		return -1;
+	p = mmap(NULL, sizeof(struct mp_shared), PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		free(fx);
+		return -1;
+	}
+	fx->sh = p;
+	fx->name[0] = tu_posix_name("mp");
+	fx->name[1] = tu_posix_name("mp2");
+	if (!fx->name[0] || !fx->name[1])
+		return -1;
+	*state = fx;
+	return 0;
+}
+
+static int mp_teardown(void **state)
+{
+	struct mp_fixture *fx = *state;
+	int i;
+
+	for (i = 0; i < MAX_CHILD; i++) {
+		if (fx->pid[i] > 0) {
+			kill(fx->pid[i], SIGKILL);
+			waitpid(fx->pid[i], NULL, 0);
+		}
+	}
+	for (i = 0; i < 2; i++) {
+		shmtab_close(fx->t[i]);
+		if (fx->name[i]) {
+			tu_remove(fx->name[i]);
+			free(fx->name[i]);
+		}
+	}
+	munmap(fx->sh, sizeof(struct mp_shared));
+	free(fx);
+	return 0;
+}
+
+/* Create table i of the fixture, with an optional size hint. */
+static shmtab *mk_table(struct mp_fixture *fx, int i, size_t init)
+{
+	struct shmtab_options opt = { .init = init };
+	int rc;
+
+	rc = shmtab_open(fx->name[i], O_RDWR | O_CREAT | O_EXCL, 0600,
+			 init ? &opt : NULL, &fx->t[i]);
+	if (rc != 0)
+		fail_msg("create %s: %s", fx->name[i], shmtab_strerror(rc));
+	return fx->t[i];
+}
+
+static void start_child(struct mp_fixture *fx, int i, int (*fn)(void *),
+			void *arg)
+{
+	fx->pid[i] = tu_fork(fn, arg);
+	if (fx->pid[i] <= 0)
+		fail_msg("fork failed");
+}
+
+/* Wait for child i; return its tu_wait result (the child is reaped). */
+static int wait_child(struct mp_fixture *fx, int i, int timeout_s)
+{
+	int rc = tu_wait(fx->pid[i], timeout_s);
+
+	fx->pid[i] = 0;
+	return rc;
+}
+
+static void expect_child_ok(struct mp_fixture *fx, int i, int timeout_s,
+			    const char *what)
+{
+	int rc = wait_child(fx, i, timeout_s);
+
+	if (rc == -1000)
+		fail_msg("%s (child %d): hung, killed after %d s", what, i,
+			 timeout_s);
+	if (rc < 0)
+		fail_msg("%s (child %d): killed by signal %d", what, i, -rc);
+	if (rc != 0)
+		fail_msg("%s (child %d): exit code %d", what, i, rc);
+}
+
+static shmtab *child_open(const char *name)
+{
+	shmtab *t = NULL;
+
+	if (shmtab_open(name, O_RDWR, 0, NULL, &t) != 0)
+		return NULL;
+	return t;
+}
+
+static int put_str(shmtab *t, const char *k, const char *v)
+{
+	return shmtab_replace(t, k, strlen(k), v, strlen(v));
+}
+
+/* find(k) == v as a string: 0, or the error / -EPROTO for another value */
+static int find_is(shmtab *t, const char *k, const char *v)
+{
+	void *val = NULL;
+	size_t vlen = 0;
+	int rc = shmtab_find(t, k, strlen(k), &val, &vlen);
+
+	if (rc != 0)
+		return rc;
+	rc = (vlen == strlen(v) && memcmp(val, v, vlen) == 0) ? 0 : -EPROTO;
+	free(val);
+	return rc;
+}
+
+static void copy_val(char *dst, size_t cap, const void *v, size_t vlen)
+{
+	if (vlen >= cap)
+		vlen = cap - 1;
+	memcpy(dst, v, vlen);
+	dst[vlen] = '\0';
+}
+
+static int count_fn(const void *key, size_t klen, const void *val,
+		    size_t vlen, void *ctx)
+{
+	(void)key, (void)klen, (void)val, (void)vlen;
+	(*(long *)ctx)++;
+	return 0;
+}
+
+static long count_bindings(shmtab *t)
+{
+	long n = 0;
+	int rc = shmtab_iter(t, count_fn, &n);
+
+	return rc == 0 ? n : rc;
+}
+
+static long count_all(shmtab *t, const char *k)
+{
+	long n = 0;
+	int rc = shmtab_find_all(t, k, strlen(k), count_fn, &n);
+
+	return rc == 0 ? n : rc;
+}
+
+static void short_sleep(unsigned int *seed, int max_us)
+{
+	usleep(50 + rand_r(seed) % max_us);
+}
+
+/* ------------------------------------------------------------- growth */
+
+struct grow_arg {
+	const char *name;
+	unsigned int first, count;	/* key numbers */
+	size_t vlen;			/* 0: small text values */
+	char prefix;
+	struct tu_barrier *start;	/* NULL: go at once */
+	struct mp_shared *sh;		/* NULL, or where to report errors */
+	int idx;
+};
+
+static void grow_key(char *buf, size_t cap, char prefix, unsigned int i)
+{
+	snprintf(buf, cap, "%c%07u", prefix, i);
+}
+
+static size_t grow_val(char *buf, size_t vlen, unsigned int i)
+{
+	if (vlen == 0)
+		return (size_t)snprintf(buf, 32, "val-%07u", i);
+	tu_fill(buf, vlen, i);
+	return vlen;
+}
+
+static int child_grow(void *arg)
+{
+	struct grow_arg *a = arg;
+	char key[32], *val;
+	unsigned int i;
+	shmtab *t;
+	int rc;
+
+	val = malloc(a->vlen + 32);
+	if (!val)
+		return 2;
+	if (a->start && tu_barrier_wait(a->start, BARRIER_MS) != 0)
+		return 3;
+	rc = shmtab_open(a->name, O_RDWR, 0, NULL, &t);
+	if (rc != 0) {
+		if (a->sh)
+			a->sh->rc[a->idx] = rc;
+		return 4;
+	}
+	for (i = a->first; i < a->first + a->count; i++) {
+		size_t vlen = grow_val(val, a->vlen, i);
+
+		grow_key(key, sizeof(key), a->prefix, i);
+		rc = shmtab_add(t, key, strlen(key), val, vlen);
+		if (rc != 0) {
+			if (a->sh) {
+				a->sh->rc[a->idx] = rc;
+				a->sh->n[a->idx] = i;
+			}
+			return 10;
+		}
+	}
+	free(val);
+	return shmtab_close(t) == 0 ? 0 : 5;
+}
+
+/* Check that key number i carries its value. */
+static void expect_grow_key(shmtab *t, char prefix, unsigned int i,
+			    size_t vlen)
+{
+	char key[32], *want = malloc(vlen + 32);
+	size_t wlen, got_len = 0;
+	void *got = NULL;
+	int rc;
+
+	assert_non_null(want);
+	wlen = grow_val(want, vlen, i);
+	grow_key(key, sizeof(key), prefix, i);
+	rc = shmtab_find(t, key, strlen(key), &got, &got_len);
+	if (rc != 0)
+		fail_msg("find %s: %s", key, shmtab_strerror(rc));
+	assert_int_equal(got_len, wlen);
+	assert_memory_equal(got, want, wlen);
+	free(got);
+	free(want);
+}
+
+static void test_mp_growth_seen_by_other_process(void **state)
+{
+	struct mp_fixture *fx = *state;
+	struct grow_arg a = { .name = fx->name[0], .count = 200000,
+			      .prefix = 'g' };
+	shmtab *t = mk_table(fx, 0, 0);
+
+	assert_int_equal(put_str(t, "a-first", "A"), 0);
+	start_child(fx, 0, child_grow, &a);
+	expect_child_ok(fx, 0, 120, "add 200000 keys");
+
+	/* the parent's handle was open all along: no reopen */
+	assert_int_equal(shmtab_length(t), 200001);
+	expect_grow_key(t, 'g', 0, 0);
+	expect_grow_key(t, 'g', 199999, 0);
+	assert_int_equal(find_is(t, "a-first", "A"), 0);
+	assert_int_equal(count_bindings(t), 200001);
+	assert_int_equal(shmtab_check(t), 0);
+}
+
+static int child_find_str(void *arg)
+{
+	char **kv = arg;
+	shmtab *t = child_open(kv[0]);
+	int rc;
+
+	if (!t)
+		return 4;
+	rc = find_is(t, kv[1], kv[2]);
+	shmtab_close(t);
+	return rc == 0 ? 0 : 10;
+}
+
+/* T52 */
+static void test_mp_growth_large_values(void **state)
+{
+	struct mp_fixture *fx = *state;
+	struct grow_arg a = { .name = fx->name[0], .count = 3000, .vlen = 400,
+			      .prefix = 'p' };
+	char *kv[3] = { fx->name[0], "a-new", "from A" };
+	struct shmtab_stat st0, st1;
+	shmtab *t = mk_table(fx, 0, 0);
+
+	assert_int_equal(put_str(t, "a-first", "A"), 0);
+	assert_int_equal(shmtab_stat(t, &st0), 0);
+	start_child(fx, 0, child_grow, &a);
+	expect_child_ok(fx, 0, WAIT_S, "add 3000 x 400 bytes");
+
+	assert_int_equal(shmtab_length(t), 3001);
+	expect_grow_key(t, 'p', 0, 400);
+	expect_grow_key(t, 'p', 2999, 400);
+	assert_int_equal(count_bindings(t), 3001);
+	assert_int_equal(shmtab_stat(t, &st1), 0);
+	assert_true(st1.size > st0.size);
+	assert_int_equal(shmtab_check(t), 0);
+
+	/* A adds; a fresh process sees it */
+	assert_int_equal(put_str(t, "a-new", "from A"), 0);
+	start_child(fx, 1, child_find_str, kv);
+	expect_child_ok(fx, 1, WAIT_S, "reopen and find A's key");
+}
+
+/* T53 */
+static void test_mp_growth_concurrent(void **state)
+{
+	struct mp_fixture *fx = *state;
+	struct grow_arg a[4];
+	struct tu_barrier start;
+	shmtab *t = mk_table(fx, 0, 10);
+	unsigned int i;
+	int c;
+
+	assert_int_equal(tu_barrier_init(&start), 0);
+	for (c = 0; c < 4; c++) {
+		a[c] = (struct grow_arg){ .name = fx->name[0],
+					  .first = c * 2000u, .count = 2000,
+					  .prefix = 'c', .start = &start,
+					  .sh = fx->sh, .idx = c };
+		start_child(fx, c, child_grow, &a[c]);
+	}
+	for (c = 0; c < 4; c++)
+		tu_barrier_post(&start);
+	for (c = 0; c < 4; c++) {
+		int rc = wait_child(fx, c, WAIT_S);
+
+		if (rc != 0)
+			fail_msg("concurrent add, child %d: exit %d, %s at "
+				 "key %ld", c, rc,
+				 shmtab_strerror(fx->sh->rc[c]),
+				 fx->sh->n[c]);
+	}
+	tu_barrier_destroy(&start);
+
+	assert_int_equal(shmtab_check(t), 0);
+	assert_int_equal(shmtab_length(t), 8000);
+	for (i = 0; i < 8000; i++)
+		expect_grow_key(t, 'c', i, 0);
+	assert_int_equal(count_bindings(t), 8000);
+}
+
+/* ------------------------------------------------- read-modify-write */
+
+struct ctr_arg {
+	const char *name;
+	int idx, rounds;
+	bool grouped;
+	unsigned int seed;
+};
+
+static int ctr_increment(shmtab *t, void *ctx)
+{
+	struct ctr_arg *a = ctx;
+	char buf[32];
+	void *v = NULL;
+	size_t vlen = 0;
+	long n;
+	int rc;
+
+	rc = shmtab_find(t, "ctr", 3, &v, &vlen);
+	if (rc != 0)
+		return rc;
+	copy_val(buf, sizeof(buf), v, vlen);
+	free(v);
+	n = strtol(buf, NULL, 10);
+	if (!a->grouped)
+		short_sleep(&a->seed, 200); /* widen the race */
+	snprintf(buf, sizeof(buf), "%ld", n + 1);
+	return put_str(t, "ctr", buf);
+}
+
+static int child_counter(void *arg)
+{
+	struct ctr_arg *a = arg;
+	shmtab *t;
+	int i, rc;
+
+	a->seed = (unsigned int)getpid();
+	t = child_open(a->name);
+	if (!t)
+		return 4;
+	for (i = 0; i < a->rounds; i++) {
+		if (!a->grouped) {
+			rc = ctr_increment(t, a);
+		} else {
+			while ((rc = shmtab_group(t, ctr_increment, a)) ==
+			       -EDEADLK)
+				short_sleep(&a->seed, 2000);
+		}
+		if (rc != 0)
+			return 10;
+	}
+	return shmtab_close(t) == 0 ? 0 : 5;
+}
+
+static void run_counter(struct mp_fixture *fx, bool grouped, int rounds,
+			long *final)
+{
+	struct ctr_arg a[3];
+	shmtab *t = mk_table(fx, 0, 0);
+	char buf[32];
+	void *v = NULL;
+	size_t vlen = 0;
+	int c;
+
+	assert_int_equal(put_str(t, "ctr", "0"), 0);
+	for (c = 0; c < 3; c++) {
+		a[c] = (struct ctr_arg){ .name = fx->name[0], .idx = c,
+					 .rounds = rounds,
+					 .grouped = grouped };
+		start_child(fx, c, child_counter, &a[c]);
+	}
+	for (c = 0; c < 3; c++)
+		expect_child_ok(fx, c, 60, "counter");
+	assert_int_equal(shmtab_check(t), 0);
+	assert_int_equal(shmtab_length(t), 1);
+	assert_int_equal(shmtab_find(t, "ctr", 3, &v, &vlen), 0);
+	copy_val(buf, sizeof(buf), v, vlen);
+	free(v);
+	*final = strtol(buf, NULL, 10);
+}
+
+/* T49 */
+static void test_mp_group_counter_exact(void **state)
+{
+	long final;
+
+	run_counter(*state, true, 300, &final);
+	assert_int_equal(final, 900);
+}
+
+/* T48 */
+static void test_mp_ungrouped_counter_may_lose(void **state)
+{
+	long final;
+
+	run_counter(*state, false, 100, &final);
+	assert_in_range(final, 1, 300);
+}
+
+/* ------------------------------------------------------------- groups */
+
+struct grp_arg {
+	const char *name;
+	int idx;
+	struct tu_barrier *post, *wait;
+	struct mp_shared *sh;
+	shmtab *t;
+};
+
+static int nest_inner(shmtab *t, void *ctx)
+{
+	(void)ctx;
+	return put_str(t, "k", "A-value");
+}
+
+static int nest_outer(shmtab *t, void *ctx)
+{
+	struct grp_arg *a = ctx;
+	int rc = shmtab_group(t, nest_inner, ctx);
+
+	if (rc != 0)
+		return rc;
+	tu_barrier_post(a->post);	/* the inner group has ended */
+	usleep(500000);
+	return 0;
+}
+
+static int child_nest_a(void *arg)
+{
+	struct grp_arg *a = arg;
+	shmtab *t = child_open(a->name);
+	int rc;
+
+	if (!t)
+		return 4;
+	rc = shmtab_group(t, nest_outer, a);
+	a->sh->at[a->idx] = tu_now();
+	a->sh->rc[a->idx] = rc;
+	shmtab_close(t);
+	return rc == 0 ? 0 : 10;
+}
+
+static int child_timed_find(void *arg)
+{
+	struct grp_arg *a = arg;
+	shmtab *t = child_open(a->name);
+	void *v = NULL;
+	size_t vlen = 0;
+	double t0;
+	int rc;
+
+	if (!t)
+		return 4;
+	if (tu_barrier_wait(a->wait, BARRIER_MS) != 0)
+		return 3;
+	t0 = tu_now();
+	rc = shmtab_find(t, "k", 1, &v, &vlen);
+	a->sh->at[a->idx] = tu_now();
+	a->sh->t[a->idx] = a->sh->at[a->idx] - t0;
+	a->sh->rc[a->idx] = rc;
+	if (rc == 0) {
+		copy_val(a->sh->val[a->idx], sizeof(a->sh->val[0]), v, vlen);
+		free(v);
+	}
+	shmtab_close(t);
+	return 0;
+}
+
+/* T56 + T58: a nested group that wrote; the inner end releases nothing */
+static void test_mp_group_nested_holds_until_outer_end(void **state)
+{
+	struct mp_fixture *fx = *state;
+	struct tu_barrier b;
+	struct grp_arg a = { .name = fx->name[0], .idx = 0, .post = &b,
+			     .sh = fx->sh };
+	struct grp_arg r = { .name = fx->name[0], .idx = 1, .wait = &b,
+			     .sh = fx->sh };
+
+	mk_table(fx, 0, 0);
+	assert_int_equal(tu_barrier_init(&b), 0);
+	start_child(fx, 0, child_nest_a, &a);
+	start_child(fx, 1, child_timed_find, &r);
+	expect_child_ok(fx, 0, WAIT_S, "nested group");
+	expect_child_ok(fx, 1, WAIT_S, "find during the group");
+	tu_barrier_destroy(&b);
+
+	assert_int_equal(fx->sh->rc[0], 0);
+	if (fx->sh->rc[1] != 0)
+		fail_msg("B's find: %s", shmtab_strerror(fx->sh->rc[1]));
+	assert_string_equal(fx->sh->val[1], "A-value");
+	if (fx->sh->t[1] < 0.3)
+		fail_msg("B's find returned after %.3f s, inside A's group",
+			 fx->sh->t[1]);
+	assert_true(fx->sh->at[1] >= fx->sh->at[0] - 0.05);
+	assert_int_equal(shmtab_check(fx->t[0]), 0);
+}
+
+struct iter_ctx {
+	struct tu_barrier *post;
+	int calls;
+};
+
+static int slow_visitor(const void *key, size_t klen, const void *val,
+			size_t vlen, void *ctx)
+{
+	struct iter_ctx *c = ctx;
+
+	(void)key, (void)klen, (void)val, (void)vlen;
+	if (c->calls++ == 0)
+		tu_barrier_post(c->post);
+	usleep(50000);			/* 10 bindings: 0.5 s */
+	return 0;
+}
+
+static int child_slow_iter(void *arg)
+{
+	struct grp_arg *a = arg;
+	struct iter_ctx c = { .post = a->post };
+	shmtab *t = child_open(a->name);
+	int rc;
+
+	if (!t)
+		return 4;
+	rc = shmtab_iter(t, slow_visitor, &c);
+	a->sh->at[a->idx] = tu_now();
+	a->sh->rc[a->idx] = rc;
+	a->sh->n[a->idx] = c.calls;
+	shmtab_close(t);
+	return 0;
+}
+
+static int child_find_then_add(void *arg)
+{
+	struct grp_arg *a = arg;
+	shmtab *t = child_open(a->name);
+	double t0;
+	int rc;
+
+	if (!t)
+		return 4;
+	if (tu_barrier_wait(a->wait, BARRIER_MS) != 0)
+		return 3;
+	t0 = tu_now();
+	rc = find_is(t, "r5", "v5");
+	a->sh->t[a->idx] = tu_now() - t0;
+	a->sh->rc[a->idx] = rc;
+	rc = put_str(t, "new", "n");
+	a->sh->at[a->idx] = tu_now();
+	a->sh->t2[a->idx] = a->sh->at[a->idx] - t0;
+	a->sh->rc2[a->idx] = rc;
+	shmtab_close(t);
+	return 0;
+}
+
+/* T54 */
+static void test_mp_iter_blocks_writers_not_readers(void **state)
+{
+	struct mp_fixture *fx = *state;
+	struct tu_barrier b;
+	struct grp_arg a = { .name = fx->name[0], .idx = 0, .post = &b,
+			     .sh = fx->sh };
+	struct grp_arg r = { .name = fx->name[0], .idx = 1, .wait = &b,
+			     .sh = fx->sh };
+	shmtab *t = mk_table(fx, 0, 0);
+	char k[16], v[16];
+	int i;
+
+	for (i = 0; i < 10; i++) {
+		snprintf(k, sizeof(k), "r%d", i);
+		snprintf(v, sizeof(v), "v%d", i);
+		assert_int_equal(put_str(t, k, v), 0);
+	}
+	assert_int_equal(tu_barrier_init(&b), 0);
+	start_child(fx, 0, child_slow_iter, &a);
+	start_child(fx, 1, child_find_then_add, &r);
+	expect_child_ok(fx, 0, WAIT_S, "slow iter");
+	expect_child_ok(fx, 1, WAIT_S, "find and add during iter");
+	tu_barrier_destroy(&b);
+
+	assert_int_equal(fx->sh->rc[0], 0);
+	assert_int_equal(fx->sh->n[0], 10);
+	assert_int_equal(fx->sh->rc[1], 0);
+	if (fx->sh->t[1] >= 0.25)
+		fail_msg("find waited %.3f s for a reader", fx->sh->t[1]);
+	assert_int_equal(fx->sh->rc2[1], 0);
+	if (fx->sh->t2[1] < 0.3)
+		fail_msg("add returned after %.3f s, during the iteration",
+			 fx->sh->t2[1]);
+	assert_true(fx->sh->at[1] >= fx->sh->at[0] - 0.05);
+	assert_int_equal(shmtab_length(t), 11);
+	assert_int_equal(shmtab_check(t), 0);
+}
+
+static int fail_after_add(shmtab *t, void *ctx)
+{
+	(void)ctx;
+	if (put_str(t, "k", "kept") != 0)
+		return -2;
+	return -1;
+}
+
+static int child_failing_group(void *arg)
+{
+	struct grp_arg *a = arg;
+	shmtab *t = child_open(a->name);
+
+	if (!t)
+		return 4;
+	a->sh->rc[a->idx] = shmtab_group(t, fail_after_add, NULL);
+	tu_barrier_post(a->post);
+	sleep(1);
+	shmtab_close(t);
+	return 0;
+}
+
+/* T59 */
+static void test_mp_group_failing_releases_locks(void **state)
+{
+	struct mp_fixture *fx = *state;
+	struct tu_barrier b;
+	struct grp_arg a = { .name = fx->name[0], .idx = 0, .post = &b,
+			     .sh = fx->sh };
+	struct grp_arg r = { .name = fx->name[0], .idx = 1, .wait = &b,
+			     .sh = fx->sh };
+
+	mk_table(fx, 0, 0);
+	assert_int_equal(tu_barrier_init(&b), 0);
+	start_child(fx, 0, child_failing_group, &a);
+	start_child(fx, 1, child_timed_find, &r);
+	expect_child_ok(fx, 1, WAIT_S, "find after a failed group");
+	expect_child_ok(fx, 0, WAIT_S, "failing group");
+	tu_barrier_destroy(&b);
+
+	assert_int_equal(fx->sh->rc[0], -1);
+	if (fx->sh->rc[1] != 0)
+		fail_msg("find: %s", shmtab_strerror(fx->sh->rc[1]));
+	assert_string_equal(fx->sh->val[1], "kept");
+	if (fx->sh->t[1] >= 0.25)
+		fail_msg("find waited %.3f s after the failed group",
+			 fx->sh->t[1]);
+	assert_int_equal(shmtab_check(fx->t[0]), 0);
+}
+
+/* ---------------------------------------------------------- deadlocks */
+
+struct cross_arg {
+	const char *first, *second;	/* table names, in lock order */
+	const char *val;
+	int idx;
+	struct tu_barrier *post, *wait;
+	struct mp_shared *sh;
+	shmtab *t2;
+	int attempt;
+	double t0;
+};
+
+static int cross_inner(shmtab *t, void *ctx)
+{
+	struct cross_arg *a = ctx;
+
+	return put_str(t, "k", a->val);
+}
+
+static int cross_outer(shmtab *t, void *ctx)
+{
+	struct cross_arg *a = ctx;
+	int rc = put_str(t, "k", a->val);
+
+	if (rc != 0)
+		return rc;
+	if (a->attempt == 0) {
+		tu_barrier_post(a->post);
+		if (tu_barrier_wait(a->wait, BARRIER_MS) != 0)
+			return -ETIMEDOUT;
+		a->t0 = tu_now();
+	}
+	return shmtab_group(a->t2, cross_inner, a);
+}
+
+static int child_cross(void *arg)
+{
+	struct cross_arg *a = arg;
+	struct mp_shared *sh = a->sh;
+	unsigned int seed = (unsigned int)getpid();
+	shmtab *t1 = child_open(a->first);
+	double start = tu_now();
+	int rc;
+
+	a->t2 = child_open(a->second);
+	if (!t1 || !a->t2)
+		return 4;
+	sh->t[a->idx] = -1;
+	for (a->attempt = 0;; a->attempt++) {
+		rc = shmtab_group(t1, cross_outer, a);
+		if (a->attempt == 0) {
+			sh->rc[a->idx] = rc;
+			sh->t[a->idx] = tu_now() - a->t0;
+		}
+		if (rc != -EDEADLK)
+			break;
+		sh->n[a->idx]++;
+		if (tu_now() - start > 18)
+			return 11;	/* no progress: give up before the kill */
+		short_sleep(&seed, 20000);
+	}
+	sh->rc2[a->idx] = rc;
+	shmtab_close(a->t2);
+	shmtab_close(t1);
+	return rc == 0 ? 0 : 10;
+}
+
+static void expect_one_binding(shmtab *t, const char *k)
+{
+	assert_int_equal(shmtab_check(t), 0);
+	assert_int_equal(count_all(t, k), 1);
+}
+
+static void test_mp_deadlock_two_tables_detected(void **state)
+{
+	struct mp_fixture *fx = *state;
+	struct tu_barrier ab, ba;
+	struct cross_arg a, b;
+	struct mp_shared *sh = fx->sh;
+	int i, rc, deadlocked = 0;
+
+	assert_int_equal(put_str(mk_table(fx, 0, 0), "k", "0"), 0);
+	assert_int_equal(put_str(mk_table(fx, 1, 0), "k", "0"), 0);
+	assert_int_equal(tu_barrier_init(&ab), 0);
+	assert_int_equal(tu_barrier_init(&ba), 0);
+	a = (struct cross_arg){ .first = fx->name[0], .second = fx->name[1],
+				.val = "A", .idx = 0, .post = &ab,
+				.wait = &ba, .sh = sh };
+	b = (struct cross_arg){ .first = fx->name[1], .second = fx->name[0],
+				.val = "B", .idx = 1, .post = &ba,
+				.wait = &ab, .sh = sh };
+	start_child(fx, 0, child_cross, &a);
+	start_child(fx, 1, child_cross, &b);
+	for (i = 0; i < 2; i++) {
+		rc = wait_child(fx, i, 20);
+		if (rc == -1000)
+			fail_msg("child %d hung in the lock cycle (first try "
+				 "rc %d)", i, sh->rc[i]);
+		if (rc != 0)
+			fail_msg("child %d: exit %d, first try %s, %ld "
+				 "deadlocks, last %s", i, rc,
+				 shmtab_strerror(sh->rc[i]), sh->n[i],
+				 shmtab_strerror(sh->rc2[i]));
+	}
+	for (i = 0; i < 2; i++) {
+		if (sh->rc[i] == -EDEADLK) {
+			deadlocked++;
+			if (sh->t[i] > 10)
+				fail_msg("-EDEADLK after %.1f s", sh->t[i]);
+		} else {
+			assert_int_equal(sh->rc[i], 0);
+		}
+		assert_int_equal(sh->rc2[i], 0);
+	}
+	tu_barrier_destroy(&ab);
+	tu_barrier_destroy(&ba);
+	if (deadlocked == 0)
+		fail_msg("the lock cycle was not reported");
+	printf("# two-table cycle: first tries %d / %d, deadlocks %ld + %ld\n",
+	       sh->rc[0], sh->rc[1], sh->n[0], sh->n[1]);
+	expect_one_binding(fx->t[0], "k");
+	expect_one_binding(fx->t[1], "k");
+}
+
+struct same_arg {
+	const char *name;
+	const char *val;
+	int idx, delay_ms;
+	struct tu_barrier *post, *wait;	/* the meeting after find */
+	struct tu_barrier *done, *go;	/* NULL: exit at once */
+	struct mp_shared *sh;
+	bool meet;
+};
+
+static int same_body(shmtab *t, void *ctx)
+{
+	struct same_arg *a = ctx;
+	int rc = find_is(t, "k", "0");
+
+	if (rc != 0 && rc != -EPROTO)
+		return rc;
+	if (a->meet) {
+		tu_barrier_post(a->post);
+		if (tu_barrier_wait(a->wait, BARRIER_MS) != 0)
+			return -ETIMEDOUT;
+		usleep(a->delay_ms * 1000);
+	}
+	rc = put_str(t, "k", a->val);
+	a->sh->rc2[a->idx] = rc;
+	return rc;
+}
+
+static int child_same(void *arg)
+{
+	struct same_arg *a = arg;
+	unsigned int seed = (unsigned int)getpid();
+	shmtab *t = child_open(a->name);
+	int rc, tries;
+
+	if (!t)
+		return 4;
+	a->meet = true;
+	rc = shmtab_group(t, same_body, a);
+	a->sh->rc[a->idx] = rc;
+	if (a->done) {
+		/* stay alive, handle open, until the third process ran */
+		tu_barrier_post(a->done);
+		if (tu_barrier_wait(a->go, 20000) != 0)
+			return 3;
+		a->meet = false;
+		a->sh->n[a->idx] = 0;
+		if (rc == -EDEADLK) {
+			for (tries = 0; tries < 100; tries++) {
+				rc = shmtab_group(t, same_body, a);
+				if (rc != -EDEADLK)
+					break;
+				a->sh->n[a->idx]++;
+				short_sleep(&seed, 5000);
+			}
+		}
+		a->sh->rc3[a->idx] = rc;	/* the rerun's result */
+	}
+	shmtab_close(t);
+	return 0;
+}
+
+/* T50 with A first and B 0.2 s later; returns the winner's index or -1. */
+static int run_same_table_cycle(struct mp_fixture *fx, struct same_arg *a,
+				struct tu_barrier *done, struct tu_barrier *go)
+{
+	struct tu_barrier ab, ba;
+	struct mp_shared *sh = fx->sh;
+	shmtab *t = mk_table(fx, 0, 0);
+	int i, rc, dl = 0, winner = -1;
+
+	assert_int_equal(put_str(t, "k", "0"), 0);
+	assert_int_equal(tu_barrier_init(&ab), 0);
+	assert_int_equal(tu_barrier_init(&ba), 0);
+	a[0] = (struct same_arg){ .name = fx->name[0], .val = "A", .idx = 0,
+				  .post = &ab, .wait = &ba, .done = done,
+				  .go = go, .sh = sh };
+	a[1] = (struct same_arg){ .name = fx->name[0], .val = "B", .idx = 1,
+				  .delay_ms = 200, .post = &ba, .wait = &ab,
+				  .done = done, .go = go, .sh = sh };
+	start_child(fx, 0, child_same, &a[0]);
+	start_child(fx, 1, child_same, &a[1]);
+	tu_barrier_destroy(&ab);	/* the children have their copies */
+	tu_barrier_destroy(&ba);
+	if (done) {
+		for (i = 0; i < 2; i++)
+			if (tu_barrier_wait(done, 20000) != 0)
+				fail_msg("the groups did not end within 20 s "
+					 "(rc %d / %d)", sh->rc[0], sh->rc[1]);
+	} else {
+		for (i = 0; i < 2; i++) {
+			rc = wait_child(fx, i, 20);
+			if (rc == -1000)
+				fail_msg("child %d hung in the lock cycle", i);
+			assert_int_equal(rc, 0);
+		}
+	}
+	for (i = 0; i < 2; i++) {
+		if (sh->rc[i] == -EDEADLK)
+			dl++;
+		else if (sh->rc[i] == 0)
+			winner = i;
+		else
+			fail_msg("child %d: group returned %s", i,
+				 shmtab_strerror(sh->rc[i]));
+	}
+	if (dl == 0)
+		fail_msg("no side got -EDEADLK (replace results %d / %d)",
+			 sh->rc2[0], sh->rc2[1]);
+	assert_int_equal(count_all(t, "k"), 1);
+	assert_int_equal(find_is(t, "k", winner < 0 ? "0" :
+						      a[winner].val), 0);
+	return winner;
+}
+
+/* T50 */
+static void test_mp_deadlock_same_table_one_loses(void **state)
+{
+	struct same_arg a[2];
+
+	run_same_table_cycle(*state, a, NULL, NULL);
+	assert_int_equal(shmtab_check(((struct mp_fixture *)*state)->t[0]),
+			 0);
+}
+
+struct third_arg {
+	const char *name;
+	struct mp_shared *sh;
+};
+
+static int child_third(void *arg)
+{
+	struct third_arg *a = arg;
+	double t0 = tu_now();
+	shmtab *t = child_open(a->name);
+	int rc;
+
+	if (!t)
+		return 4;
+	rc = put_str(t, "third", "C");
+	if (rc == 0)
+		rc = find_is(t, "third", "C");
+	a->sh->rc[2] = rc;
+	a->sh->t[2] = tu_now() - t0;
+	shmtab_close(t);
+	return 0;
+}
+
+/* T51 */
+static void test_mp_deadlock_leaves_no_locks(void **state)
+{
+	struct mp_fixture *fx = *state;
+	struct mp_shared *sh = fx->sh;
+	struct tu_barrier done, go;
+	struct third_arg c = { .name = fx->name[0], .sh = sh };
+	struct same_arg a[2];
+	int i;
+
+	assert_int_equal(tu_barrier_init(&done), 0);
+	assert_int_equal(tu_barrier_init(&go), 0);
+	run_same_table_cycle(fx, a, &done, &go);
+
+	/* both A and B are alive with their handles open */
+	start_child(fx, 2, child_third, &c);
+	expect_child_ok(fx, 2, WAIT_S, "third process");
+	if (sh->rc[2] != 0)
+		fail_msg("third process: %s", shmtab_strerror(sh->rc[2]));
+	if (sh->t[2] >= 0.25)
+		fail_msg("third process needed %.3f s", sh->t[2]);
+
+	tu_barrier_post(&go);
+	tu_barrier_post(&go);
+	for (i = 0; i < 2; i++)
+		expect_child_ok(fx, i, WAIT_S, "after the cycle");
+	tu_barrier_destroy(&done);
+	tu_barrier_destroy(&go);
+	for (i = 0; i < 2; i++) {
+		if (sh->rc[i] == -EDEADLK && sh->rc3[i] != 0)
+			fail_msg("the loser's rerun returned %s",
+				 shmtab_strerror(sh->rc3[i]));
+	}
+	assert_int_equal(count_all(fx->t[0], "k"), 1);
+	assert_int_equal(shmtab_check(fx->t[0]), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(f) cmocka_unit_test_setup_teardown(f, mp_setup, mp_teardown)
+		T(test_mp_growth_seen_by_other_process),
+		T(test_mp_growth_large_values),
+		T(test_mp_growth_concurrent),
+		T(test_mp_group_counter_exact),
+		T(test_mp_ungrouped_counter_may_lose),
+		T(test_mp_group_nested_holds_until_outer_end),
+		T(test_mp_iter_blocks_writers_not_readers),
+		T(test_mp_group_failing_releases_locks),
+		T(test_mp_deadlock_two_tables_detected),
+		T(test_mp_deadlock_same_table_one_loses),
+		T(test_mp_deadlock_leaves_no_locks),
+#undef T
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
