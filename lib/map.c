@@ -180,7 +180,10 @@ int map_grow(struct shmtab *t, uint64_t need)
 	}
 	if (err < 0)
 		return err;
-	ustore(t, HOFF(size), nsize);
+	/* Not through the undo log: the object did grow, and other processes
+	 * may map the new size at once; an undone step leaves the space past
+	 * top unused, never a size smaller than someone's mapping. */
+	__atomic_store_n(&t->hdr->size, nsize, __ATOMIC_RELEASE);
 	return map_refresh(t);
 }
 

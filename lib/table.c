@@ -181,7 +181,7 @@ static int lookup_copy(struct shmtab *t, const void *key, size_t klen,
 				break;
 			}
 			memcpy(copy, (uint8_t *)(c + 1) + ld32(&c->klen), n);
-		} else if (!err && c && mode == COPY_INTO) {
+		} else if (!err && c && mode == COPY_INTO && cap && n) {
 			memcpy(buf, (uint8_t *)(c + 1) + ld32(&c->klen),
 			       n < cap ? n : cap);
 		}

@@ -85,8 +85,8 @@ char *tu_file_name(const char *tag)
 {
 	unsigned long n = __atomic_add_fetch(&tu_counter, 1, __ATOMIC_SEQ_CST);
 
-	return xasprintf("file:%s/t-%ld-%lu-%s", tu_tmpdir(), (long)getpid(),
-			 n, tag ? tag : "x");
+	return xasprintf("file:%s/t-%ld-%lu-%s", tu_tmpdir(), (long)getpid(), n,
+			 tag ? tag : "x");
 }
 
 void tu_remove(const char *name)
@@ -97,7 +97,7 @@ void tu_remove(const char *name)
 
 pid_t tu_fork(int (*fn)(void *arg), void *arg)
 {
-	static const int sigs[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE,
+	static const int sigs[] = { SIGSEGV, SIGBUS,  SIGILL,  SIGFPE,
 				    SIGABRT, SIGALRM, SIGTERM, SIGINT };
 	pid_t pid;
 	size_t i;
@@ -180,7 +180,7 @@ int tu_barrier_wait(struct tu_barrier *b, int timeout_ms)
 			return 0;
 		if (r < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
-		return -ETIMEDOUT;	/* writer end closed */
+		return -ETIMEDOUT; /* writer end closed */
 	}
 }
 
@@ -329,8 +329,7 @@ int tu_object_equals(const char *name, const void *buf, size_t len)
 	return eq;
 }
 
-int tu_create(const char *name, const struct shmtab_options *opt,
-	      shmtab **out)
+int tu_create(const char *name, const struct shmtab_options *opt, shmtab **out)
 {
 	return shmtab_open(name, O_RDWR | O_CREAT | O_EXCL, 0600, opt, out);
 }
@@ -399,8 +398,8 @@ struct joined {
 	size_t n;
 };
 
-static int joined_fn(const void *key, size_t klen, const void *val,
-		     size_t vlen, void *ctx)
+static int joined_fn(const void *key, size_t klen, const void *val, size_t vlen,
+		     void *ctx)
 {
 	struct joined *j = ctx;
 
@@ -496,8 +495,8 @@ char *tu_snapshot(shmtab *t)
 		qsort(s.e, s.n, sizeof(*s.e), snap_cmp);
 		for (i = 0; i < s.n; i++) {
 			int same = i > 0 && s.e[i - 1].kl == s.e[i].kl &&
-				   memcmp(s.e[i - 1].k, s.e[i].k,
-					  s.e[i].kl) == 0;
+				   memcmp(s.e[i - 1].k, s.e[i].k, s.e[i].kl) ==
+					   0;
 
 			if (same) {
 				sb_add(&b, ",", 1);

@@ -36,12 +36,13 @@ pid_t tu_fork(int (*fn)(void *arg), void *arg);
 int tu_wait(pid_t pid, int timeout_s);
 #define TU_WAIT_TIMEOUT (-1000)
 
-/* Pipe-based one-shot signalling between processes; create before fork. */
+/* Pipe-based signalling between processes; create before fork.  Each post
+ * wakes one wait.  The pipe is O_CLOEXEC: it crosses fork(), not exec(). */
 struct tu_barrier {
 	int fd[2];
 };
-int tu_barrier_init(struct tu_barrier *b);	/* 0 or -errno */
-void tu_barrier_post(struct tu_barrier *b);	/* wakes one waiter */
+int tu_barrier_init(struct tu_barrier *b); /* 0 or -errno */
+void tu_barrier_post(struct tu_barrier *b); /* wakes one waiter */
 int tu_barrier_wait(struct tu_barrier *b, int timeout_ms); /* 0, -ETIMEDOUT */
 void tu_barrier_destroy(struct tu_barrier *b);
 
@@ -60,7 +61,7 @@ void tu_sleep_ms(int ms);
 char *tu_object_path(const char *name);
 /* st_size of the object, or -1 when it does not exist. */
 long long tu_object_size(const char *name);
-int tu_object_exists(const char *name);		/* 1 or 0 */
+int tu_object_exists(const char *name); /* 1 or 0 */
 /* st_mode & 07777 of the object, or -1. */
 int tu_object_mode(const char *name);
 /* Whole contents of a path (malloc'd, never NULL for an existing empty
@@ -72,8 +73,7 @@ void *tu_read_object(const char *name, size_t *len);
 int tu_object_equals(const char *name, const void *buf, size_t len);
 
 /* shmtab_open(name, O_RDWR|O_CREAT|O_EXCL, 0600, opt, out). */
-int tu_create(const char *name, const struct shmtab_options *opt,
-	      shmtab **out);
+int tu_create(const char *name, const struct shmtab_options *opt, shmtab **out);
 /* Add a NUL-terminated key/value pair (without the NULs). */
 int tu_add_str(shmtab *t, const char *key, const char *val);
 

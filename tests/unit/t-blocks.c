@@ -26,8 +26,8 @@
 
 struct fx {
 	char *name;
-	shmtab *t;		/* read-write: builds the table */
-	shmtab *r;		/* reads and checks: t, or an O_RDONLY handle */
+	shmtab *t; /* read-write: builds the table */
+	shmtab *r; /* reads and checks: t, or an O_RDONLY handle */
 	size_t pagesize;
 };
 
@@ -40,8 +40,8 @@ static int fx_setup_opt(void **state, size_t pagesize)
 	*state = NULL;
 	if (!f)
 		return -1;
-	f->name = strncmp(backend, "posix", 5) == 0 ? tu_posix_name("blocks")
-						: tu_file_name("blocks");
+	f->name = strncmp(backend, "posix", 5) == 0 ? tu_posix_name("blocks") :
+						      tu_file_name("blocks");
 	if (!f->name || tu_create(f->name, &opt, &f->t) != 0) {
 		tu_remove(f->name);
 		free(f->name);
@@ -98,13 +98,13 @@ static int fx_teardown(void **state)
 
 /* What a visitor saw, call by call and binding by binding. */
 struct rec {
-	int n;				/* calls */
-	int end[MAXCALLS];		/* 1: the block == NULL call */
+	int n; /* calls */
+	int end[MAXCALLS]; /* 1: the block == NULL call */
 	size_t len[MAXCALLS];
-	int binding[MAXCALLS];		/* index of the binding of that call */
-	int cur;			/* binding being delivered */
-	int blocks_in[MAXB];		/* blocks per binding */
-	unsigned char *data[MAXB];	/* concatenated blocks per binding */
+	int binding[MAXCALLS]; /* index of the binding of that call */
+	int cur; /* binding being delivered */
+	int blocks_in[MAXB]; /* blocks per binding */
+	unsigned char *data[MAXB]; /* concatenated blocks per binding */
 	size_t dlen[MAXB];
 	int overflow;
 	/* policy for the answers */
@@ -134,8 +134,8 @@ static int rec_call(struct rec *r, const void *block, size_t len)
 	r->len[i] = len;
 	r->binding[i] = r->cur;
 	if (block) {
-		unsigned char *d = realloc(r->data[r->cur],
-					   r->dlen[r->cur] + len + 1);
+		unsigned char *d =
+			realloc(r->data[r->cur], r->dlen[r->cur] + len + 1);
 
 		if (!d) {
 			r->overflow = 1;
@@ -259,8 +259,8 @@ static void test_blocks_empty_value_one_empty_block(void **state)
 	assert_int_equal(shmtab_add(f->t, KS("k"), "", 0), 0);
 	assert_int_equal(shmtab_read_blocks(f->r, KS("k"), read_fn, r), 0);
 	assert_int_equal(r->n, 2);
-	assert_false(r->end[0]);	/* a non-NULL pointer ... */
-	assert_int_equal(r->len[0], 0);	/* ... of length 0 */
+	assert_false(r->end[0]); /* a non-NULL pointer ... */
+	assert_int_equal(r->len[0], 0); /* ... of length 0 */
 	assert_true(r->end[1]);
 	seen_nonnull = r->blocks_in[0];
 	assert_int_equal(seen_nonnull, 1);
@@ -293,7 +293,7 @@ static void test_blocks_next_skips_rest_of_binding(void **state)
 	r->answer = answer_next;
 	rc = shmtab_read_blocks(f->r, KS("k"), read_fn, r);
 	assert_true(rc >= 0);
-	assert_int_equal(r->n, 3);	/* one block per binding */
+	assert_int_equal(r->n, 3); /* one block per binding */
 	for (i = 0; i < 3; i++) {
 		assert_false(r->end[i]);
 		assert_int_equal(r->binding[i], i);
@@ -428,7 +428,7 @@ static void test_blocks_remove_selected_bindings(void **state)
 	assert_int_equal(tu_add_str(f->t, "other", "o"), 0);
 	r->answer = answer_remove_odd;
 	assert_int_equal(shmtab_write_blocks(f->t, KS("k"), write_fn, r), 0);
-	assert_int_equal(r->cur, 5);	/* every binding was visited */
+	assert_int_equal(r->cur, 5); /* every binding was visited */
 	expect_all(f->r, "k", "4,2");
 	assert_int_equal(shmtab_length(f->r), 3);
 	expect_all(f->r, "other", "o");
@@ -493,7 +493,7 @@ static void test_blocks_last_non_continue_decides(void **state)
 	assert_int_equal(tu_add_str(f->t, "k", "b2"), 0);
 	r->answer = answer_remove_then_continue;
 	assert_int_equal(shmtab_write_blocks(f->t, KS("k"), write_fn, r), 0);
-	assert_true(r->end[1]);		/* the end call came after REMOVE */
+	assert_true(r->end[1]); /* the end call came after REMOVE */
 	expect_all(f->r, "k", "b1");
 	assert_int_equal(shmtab_length(f->r), 1);
 	rec_free(r);
@@ -504,7 +504,7 @@ static int answer_remove_at_end(struct rec *r, void *block, size_t len)
 {
 	(void)len;
 	if (!block && r->cur == 1)
-		return SHMTAB_REMOVE_BINDING;	/* the second binding's end */
+		return SHMTAB_REMOVE_BINDING; /* the second binding's end */
 	return SHMTAB_CONTINUE;
 }
 
@@ -550,7 +550,7 @@ static void test_blocks_next_after_remove_removes(void **state)
 	r->answer = answer_remove_then_next;
 	assert_true(shmtab_write_blocks(f->t, KS("k"), write_fn, r) >= 0);
 	assert_int_equal(r->blocks_in[0], 2);
-	assert_int_equal(r->cur, 3);	/* went on with b2 and b1 */
+	assert_int_equal(r->cur, 3); /* went on with b2 and b1 */
 	expect_all(f->r, "k", "b2,b1");
 	assert_int_equal(shmtab_length(f->r), 2);
 	rec_free(r);
@@ -582,7 +582,7 @@ static void test_blocks_break_after_remove_removes_newest(void **state)
 	assert_int_equal(shmtab_add(f->t, KS("k"), L, llen), 0);
 	r->answer = answer_remove_then_break;
 	assert_true(shmtab_write_blocks(f->t, KS("k"), write_fn, r) >= 0);
-	assert_int_equal(r->n, 2);	/* REMOVE on block 1, BREAK on 2 */
+	assert_int_equal(r->n, 2); /* REMOVE on block 1, BREAK on 2 */
 	expect_all(f->r, "k", "b2,b1");
 	assert_int_equal(shmtab_length(f->r), 2);
 	rec_free(r);
@@ -658,21 +658,20 @@ static void test_blocks_unbound_key_never_calls(void **state)
 	assert_int_equal(shmtab_read_blocks(f->r, KS("k"), read_fn, r), 0);
 	assert_int_equal(shmtab_write_blocks(f->t, KS("k"), write_fn, r), 0);
 	assert_int_equal(shmtab_read_blocks(f->r, KS("gone"), read_fn, r), 0);
-	assert_int_equal(shmtab_write_blocks(f->t, KS("gone"), write_fn, r),
-			 0);
+	assert_int_equal(shmtab_write_blocks(f->t, KS("gone"), write_fn, r), 0);
 	assert_int_equal(r->n, 0);
 	assert_int_equal(shmtab_length(f->r), 1);
 	rec_free(r);
 	free(r);
 }
 
-#define T(fn, setup, backend)                                                 \
-	cmocka_unit_test_prestate_setup_teardown(fn, setup, fx_teardown,      \
+#define T(fn, setup, backend)                                            \
+	cmocka_unit_test_prestate_setup_teardown(fn, setup, fx_teardown, \
 						 (void *)(backend))
 /* POSIX and file, each read through the same handle and through a
  * separate O_RDONLY one (which reads by its own path) */
-#define BOTH(fn)                                                              \
-	T(fn, fx_setup, "posix"), T(fn, fx_setup, "file"),                    \
+#define BOTH(fn)                                           \
+	T(fn, fx_setup, "posix"), T(fn, fx_setup, "file"), \
 		T(fn, fx_setup, "posix-ro"), T(fn, fx_setup, "file-ro")
 
 int main(void)

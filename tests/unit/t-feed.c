@@ -35,8 +35,8 @@ static int fx_setup(void **state)
 	*state = NULL;
 	if (!f)
 		return -1;
-	f->name = strcmp(backend, "posix") == 0 ? tu_posix_name("feed")
-						: tu_file_name("feed");
+	f->name = strcmp(backend, "posix") == 0 ? tu_posix_name("feed") :
+						  tu_file_name("feed");
 	if (!f->name || tu_create(f->name, NULL, &f->t) != 0) {
 		tu_remove(f->name);
 		free(f->name);
@@ -136,8 +136,8 @@ static void test_feed_counter_unchanged_by_reads(void **state)
 	assert_int_equal(shmtab_find(f->t, KS("k"), &v, &vlen), 0);
 	free(v);
 	assert_int_equal(shmtab_find(f->t, KS("none"), &v, &vlen), -ENOENT);
-	assert_int_equal(shmtab_find_into(f->t, KS("k"), buf, sizeof(buf),
-					  &vlen), 0);
+	assert_int_equal(
+		shmtab_find_into(f->t, KS("k"), buf, sizeof(buf), &vlen), 0);
 	assert_int_equal(shmtab_mem(f->t, KS("k")), 1);
 	assert_int_equal(shmtab_length(f->t), 1);
 	assert_int_equal(shmtab_iter(f->t, noop_fn, NULL), 0);
@@ -183,8 +183,7 @@ static void test_feed_key_hash_is_deterministic(void **state)
 
 	assert_true(shmtab_key_hash(f->t, KS("abc")) ==
 		    shmtab_key_hash(f->t, KS("abc")));
-	assert_true(shmtab_key_hash(f->t, k, 3) !=
-		    shmtab_key_hash(f->t, k, 1));
+	assert_true(shmtab_key_hash(f->t, k, 3) != shmtab_key_hash(f->t, k, 1));
 	/* another handle on the same table computes the same hash */
 	assert_int_equal(shmtab_open(f->name, O_RDWR, 0, NULL, &t2), 0);
 	assert_true(shmtab_key_hash(t2, k, 3) == shmtab_key_hash(f->t, k, 3));
@@ -294,7 +293,7 @@ static void test_feed_wait_times_out(void **state)
 	assert_int_equal(shmtab_wait(f->t, since, 300), -ETIMEDOUT);
 	el = tu_now() - t0;
 	assert_true(el >= 0.28);
-	assert_true(el < 10.0);	/* not a speed check: it must end at all */
+	assert_true(el < 10.0); /* not a speed check: it must end at all */
 	assert_true(shmtab_counter(f->t) == since);
 }
 
@@ -324,7 +323,7 @@ static int child_change(void *p)
 		return 1;
 	if (tu_barrier_wait(&a->go, 20000) != 0)
 		return 2;
-	tu_sleep_ms(200);	/* let the parent block in shmtab_wait */
+	tu_sleep_ms(200); /* let the parent block in shmtab_wait */
 	if (tu_add_str(t, "from-child", "c") != 0)
 		return 3;
 	return shmtab_close(t) == 0 ? 0 : 4;
@@ -350,7 +349,7 @@ static void test_feed_wait_wakes_on_other_process(void **state)
 	assert_int_equal(tu_wait(pid, 30), 0);
 	tu_barrier_destroy(&a.go);
 	assert_int_equal(r, 0);
-	assert_true(el < 10.0);	/* woke on the change, not at the timeout */
+	assert_true(el < 10.0); /* woke on the change, not at the timeout */
 	assert_true(shmtab_counter(f->t) != since);
 	assert_int_equal(shmtab_mem(f->t, KS("from-child")), 1);
 	assert_int_equal(shmtab_changes(f->t, &since, hashes, 4), 1);
@@ -408,8 +407,8 @@ static void test_feed_trunc_counts_as_change(void **state)
 	shmtab_close(t2);
 }
 
-#define T(fn, backend)                                                        \
-	cmocka_unit_test_prestate_setup_teardown(fn, fx_setup, fx_teardown,   \
+#define T(fn, backend)                                                      \
+	cmocka_unit_test_prestate_setup_teardown(fn, fx_setup, fx_teardown, \
 						 (void *)(backend))
 #define BOTH(fn) T(fn, "posix"), T(fn, "file")
 

@@ -28,8 +28,8 @@
 
 struct fx {
 	char *name;
-	shmtab *t;		/* read-write: builds the table */
-	shmtab *r;		/* visits: t, or an O_RDONLY handle ("-ro") */
+	shmtab *t; /* read-write: builds the table */
+	shmtab *r; /* visits: t, or an O_RDONLY handle ("-ro") */
 };
 
 static int fx_setup(void **state)
@@ -40,8 +40,8 @@ static int fx_setup(void **state)
 	*state = NULL;
 	if (!f)
 		return -1;
-	f->name = strncmp(backend, "posix", 5) == 0 ? tu_posix_name("iter")
-						: tu_file_name("iter");
+	f->name = strncmp(backend, "posix", 5) == 0 ? tu_posix_name("iter") :
+						      tu_file_name("iter");
 	if (!f->name || tu_create(f->name, NULL, &f->t) != 0) {
 		tu_remove(f->name);
 		free(f->name);
@@ -58,7 +58,7 @@ static int fx_setup(void **state)
 		return -1;
 	}
 	*state = f;
-	alarm(WATCHDOG_S);	/* a deadlock kills the run: never a hang */
+	alarm(WATCHDOG_S); /* a deadlock kills the run: never a hang */
 	return 0;
 }
 
@@ -98,7 +98,7 @@ static void build_t30(shmtab *t)
 
 struct seen {
 	int n;
-	char kv[64][16];	/* "key=val" in call order */
+	char kv[64][16]; /* "key=val" in call order */
 };
 
 static int seen_fn(const void *key, size_t klen, const void *val, size_t vlen,
@@ -123,7 +123,7 @@ static int seen_index(const struct seen *s, const char *kv)
 	for (i = 0; i < s->n; i++) {
 		if (strcmp(s->kv[i], kv) == 0) {
 			if (at >= 0)
-				return -2;	/* seen twice */
+				return -2; /* seen twice */
 			at = i;
 		}
 	}
@@ -152,9 +152,9 @@ static void test_iter_visits_each_binding_once(void **state)
 }
 
 struct bigseen {
-	unsigned char *hits;	/* per key: bitmask of the bindings seen */
+	unsigned char *hits; /* per key: bitmask of the bindings seen */
 	int n, bad;
-	int last_b[2000];	/* per key, the last binding index seen */
+	int last_b[2000]; /* per key, the last binding index seen */
 };
 
 static int bigseen_fn(const void *key, size_t klen, const void *val,
@@ -179,9 +179,9 @@ static int bigseen_fn(const void *key, size_t klen, const void *val,
 		return 0;
 	}
 	if (s->hits[k] & (1 << b))
-		s->bad++;	/* twice */
+		s->bad++; /* twice */
 	if (s->hits[k] && b >= s->last_b[k])
-		s->bad++;	/* not newest first */
+		s->bad++; /* not newest first */
 	s->hits[k] |= (unsigned char)(1 << b);
 	s->last_b[k] = b;
 	return 0;
@@ -207,7 +207,7 @@ static void test_iter_many_keys_each_binding_once(void **state)
 			expect++;
 		}
 	}
-	for (k = 0; k < 2000; k += 10) {	/* drop the newest of some */
+	for (k = 0; k < 2000; k += 10) { /* drop the newest of some */
 		snprintf(key, sizeof(key), "key%d", k);
 		assert_int_equal(shmtab_remove(f->t, KS(key)), 0);
 		expect--;
@@ -449,7 +449,7 @@ static void check_busy(struct fx *f, enum visitor v)
 		break;
 	}
 	assert_int_equal(r, 0);
-	assert_true(b.done > 1);	/* the visitor went on after -EBUSY */
+	assert_true(b.done > 1); /* the visitor went on after -EBUSY */
 	assert_int_equal(b.r_add, -EBUSY);
 	assert_int_equal(b.r_add_new, -EBUSY);
 	assert_int_equal(b.r_replace, -EBUSY);
@@ -533,7 +533,7 @@ static void reads_try(struct reads *r)
 	r->len = shmtab_length(r->t);
 	r->nested = -1;
 	if (shmtab_iter(r->t, nested_count_fn, &r->nested) == 0)
-		r->nested++;	/* from -1: the number of calls */
+		r->nested++; /* from -1: the number of calls */
 	else
 		r->nested = -100;
 }
@@ -667,7 +667,7 @@ static int inner_fn(shmtab *t, void *ctx)
 	struct nest *n = ctx;
 
 	n->inner_add = tu_add_str(t, "inner", "i");
-	n->depth_seen = shmtab_mem(t, KS("outer"));	/* outer's write seen */
+	n->depth_seen = shmtab_mem(t, KS("outer")); /* outer's write seen */
 	return 5;
 }
 
@@ -816,8 +816,8 @@ static void test_group_iter_inside_group_sees_own_writes(void **state)
 	assert_int_equal(shmtab_length(f->t), 6);
 }
 
-#define T(fn, backend)                                                        \
-	cmocka_unit_test_prestate_setup_teardown(fn, fx_setup, fx_teardown,   \
+#define T(fn, backend)                                                      \
+	cmocka_unit_test_prestate_setup_teardown(fn, fx_setup, fx_teardown, \
 						 (void *)(backend))
 #define BOTH(fn) T(fn, "posix"), T(fn, "file")
 /* also visited through a separate O_RDONLY handle, which has its own path */

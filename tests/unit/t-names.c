@@ -210,7 +210,8 @@ static void test_names_excl_existing_eexist(void **state)
 	before = tu_read_object(name, &len);
 	assert_non_null(before);
 	assert_int_equal(shmtab_open(name, O_CREAT | O_EXCL | O_RDWR, 0600,
-				     NULL, &t), -EEXIST);
+				     NULL, &t),
+			 -EEXIST);
 	assert_true(tu_object_equals(name, before, len));
 	/* and it is still the table it was */
 	assert_int_equal(shmtab_open(name, O_RDWR, 0, NULL, &t), 0);
@@ -230,9 +231,10 @@ static void test_names_wronly_einval(void **state)
 			 -EINVAL);
 	assert_false(tu_object_exists(name));
 	assert_int_equal(shmtab_open(name, O_WRONLY | O_CREAT | O_EXCL, 0600,
-				     NULL, &t), -EINVAL);
-	assert_int_equal(shmtab_open(name, O_ACCMODE | O_CREAT, 0600, NULL,
-				     &t), -EINVAL);
+				     NULL, &t),
+			 -EINVAL);
+	assert_int_equal(shmtab_open(name, O_ACCMODE | O_CREAT, 0600, NULL, &t),
+			 -EINVAL);
 	assert_false(tu_object_exists(name));
 }
 
@@ -246,7 +248,8 @@ static void test_names_other_flags_einval(void **state)
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		assert_int_equal(shmtab_open(name, O_RDWR | O_CREAT | bad[i],
-					     0600, NULL, &t), -EINVAL);
+					     0600, NULL, &t),
+				 -EINVAL);
 		assert_false(tu_object_exists(name));
 	}
 	/* also on an existing table: refused, and it stays a table */
@@ -271,14 +274,17 @@ static void test_names_posix_bad_names_einval(void **state)
 	snprintf(noslash, sizeof(noslash), "posix:%s", bare);
 	snprintf(dir, sizeof(dir), "shmtab-t-%ld-a", (long)getpid());
 	snprintf(twoslash, sizeof(twoslash), "posix:/%s/b", dir);
-	assert_int_equal(shmtab_open(noslash, O_RDWR | O_CREAT, 0600, NULL,
-				     &t), -EINVAL);
+	assert_int_equal(shmtab_open(noslash, O_RDWR | O_CREAT, 0600, NULL, &t),
+			 -EINVAL);
 	assert_int_equal(shmtab_open(twoslash, O_RDWR | O_CREAT, 0600, NULL,
-				     &t), -EINVAL);
+				     &t),
+			 -EINVAL);
 	assert_int_equal(shmtab_open("posix:", O_RDWR | O_CREAT, 0600, NULL,
-				     &t), -EINVAL);
+				     &t),
+			 -EINVAL);
 	assert_int_equal(shmtab_open("posix:/", O_RDWR | O_CREAT, 0600, NULL,
-				     &t), -EINVAL);
+				     &t),
+			 -EINVAL);
 	assert_int_equal(shmtab_create_unique(twoslash, 0600, NULL, &t),
 			 -EINVAL);
 	assert_int_equal(shmtab_unlink(noslash), -EINVAL);
@@ -306,7 +312,8 @@ static void test_names_bare_slash_name_is_posix(void **state)
 	snprintf(path, sizeof(path), "/dev/shm%s", name);
 	track(strdup(full));
 	assert_int_equal(shmtab_open(name, O_RDWR | O_CREAT | O_EXCL, 0600,
-				     NULL, &t), 0);
+				     NULL, &t),
+			 0);
 	assert_int_equal(access(path, F_OK), 0);
 	assert_string_equal(shmtab_name(t), full);
 	shmtab_close(t);
@@ -335,7 +342,8 @@ static void test_names_bare_relative_path_is_file(void **state)
 	assert_int_equal(chdir(tu_tmpdir()), 0);
 	mkdir(sub, 0700);
 	assert_int_equal(shmtab_open(flat, O_RDWR | O_CREAT | O_EXCL, 0600,
-				     NULL, &t), 0);
+				     NULL, &t),
+			 0);
 	n = shmtab_name(t);
 	assert_non_null(n);
 	assert_int_equal(strncmp(n, "file:", 5), 0);
@@ -343,7 +351,8 @@ static void test_names_bare_relative_path_is_file(void **state)
 	shmtab_close(t);
 	assert_int_equal(access(flat, F_OK), 0);
 	assert_int_equal(shmtab_open(nested, O_RDWR | O_CREAT | O_EXCL, 0600,
-				     NULL, &t), 0);
+				     NULL, &t),
+			 0);
 	assert_int_equal(strncmp(shmtab_name(t), "file:", 5), 0);
 	shmtab_close(t);
 	assert_int_equal(access(nested, F_OK), 0);
@@ -359,12 +368,13 @@ static void test_names_bare_relative_path_is_file(void **state)
 static void test_names_bare_absolute_path_is_file(void **state)
 {
 	char *fname = track(tu_file_name("abs"));
-	const char *path = fname + 5;	/* "/tmp/.../t-..." */
+	const char *path = fname + 5; /* "/tmp/.../t-..." */
 	shmtab *t = NULL;
 
 	(void)state;
 	assert_int_equal(shmtab_open(path, O_RDWR | O_CREAT | O_EXCL, 0600,
-				     NULL, &t), 0);
+				     NULL, &t),
+			 0);
 	assert_string_equal(shmtab_name(t), fname);
 	shmtab_close(t);
 	assert_int_equal(access(path, F_OK), 0);
@@ -379,8 +389,10 @@ static void check_unique_name(const char *pattern, const char *got)
 	assert_int_equal(strlen(got), strlen(pattern));
 	for (i = 0; pattern[i]; i++) {
 		if (pattern[i] == 'X')
-			assert_non_null(strchr("0123456789ABCDEFGHIJKLMNOPQRSTUV"
-					       "WXYZ", got[i]));
+			assert_non_null(
+				strchr("0123456789ABCDEFGHIJKLMNOPQRSTUV"
+				       "WXYZ",
+				       got[i]));
 		else
 			assert_int_equal(got[i], pattern[i]);
 	}
@@ -397,7 +409,7 @@ static void test_names_create_unique_replaces_x(void **state)
 	if (strchr(strchr(pattern, ':'), 'X') !=
 	    strstr(pattern, "u.XXXXXX") + 2) {
 		umask(old);
-		skip();	/* the temporary directory itself holds an X */
+		skip(); /* the temporary directory itself holds an X */
 	}
 	assert_int_equal(shmtab_create_unique(pattern, 0600, NULL, &a), 0);
 	assert_int_equal(shmtab_create_unique(pattern, 0600, NULL, &b), 0);
@@ -521,7 +533,7 @@ static void test_names_chown_as_root(void **state)
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_uid, 1000);
 	assert_int_equal(st.st_gid, 1000);
-	assert_int_equal(tu_add_str(t, "k", "v"), 0);	/* still usable */
+	assert_int_equal(tu_add_str(t, "k", "v"), 0); /* still usable */
 	shmtab_close(t);
 	tu_remove(name);
 	free(path);
@@ -557,8 +569,9 @@ static void test_names_pagesize_invalid_einval(void **state)
 		assert_int_equal(shmtab_open(name, O_RDWR, 0, &opt, &t),
 				 -EINVAL);
 		assert_int_equal(tu_object_size(name), 0);
-		assert_int_equal(shmtab_open(name, O_RDWR | O_CREAT, 0600,
-					     &opt, &t), -EINVAL);
+		assert_int_equal(shmtab_open(name, O_RDWR | O_CREAT, 0600, &opt,
+					     &t),
+				 -EINVAL);
 		assert_int_equal(tu_object_size(name), 0);
 	}
 	tu_remove(name);
@@ -600,7 +613,7 @@ static void test_names_pagesize_valid_ok(void **state)
 		assert_int_equal(shmtab_check(t), 0);
 		shmtab_close(t);
 		tu_remove(name);
-		}
+	}
 }
 
 /* T18 */
@@ -917,7 +930,8 @@ static void test_names_rdonly_writes_erofs(void **state)
 	assert_int_equal(shmtab_replace(t, KS("k"), KS("b9")), -EROFS);
 	assert_int_equal(shmtab_remove(t, KS("k")), -EROFS);
 	assert_int_equal(shmtab_write_blocks(t, KS("k"), remove_block_fn,
-					     &calls), -EROFS);
+					     &calls),
+			 -EROFS);
 	assert_int_equal(calls, 0);
 	expect_all(t, "k", "b2,b1");
 	assert_int_equal(shmtab_length(t), 3);
@@ -939,7 +953,7 @@ static void test_names_lock_out_of_range_einval(void **state)
 	opt.lock = (enum shmtab_lock)99;
 	assert_int_equal(shmtab_open(name, O_RDWR | O_CREAT, 0600, &opt, &t),
 			 -EINVAL);
-	opt.lock = (enum shmtab_lock)-1;
+	opt.lock = (enum shmtab_lock) - 1;
 	assert_int_equal(shmtab_open(name, O_RDWR | O_CREAT, 0600, &opt, &t),
 			 -EINVAL);
 	assert_false(tu_object_exists(name));
@@ -969,8 +983,8 @@ static void test_names_reopen_other_lock_einval(void **state)
 
 static void test_names_strerror_nonempty(void **state)
 {
-	static const int errs[] = { 0,	     -ENOENT,  -EBADMSG, -EDEADLK,
-				    -EBUSY,  -EROFS,   -EINVAL,	 -EEXIST,
+	static const int errs[] = { 0,	     -ENOENT,	 -EBADMSG,   -EDEADLK,
+				    -EBUSY,  -EROFS,	 -EINVAL,    -EEXIST,
 				    -ENOSPC, -ETIMEDOUT, -EOVERFLOW, -12345,
 				    99999 };
 	size_t i;
@@ -1007,8 +1021,8 @@ static void test_names_short_garbage_ebadmsg(void **state)
 	free(path);
 }
 
-#define T(fn, backend)                                                        \
-	cmocka_unit_test_prestate_setup_teardown(fn, NULL, cleanup,           \
+#define T(fn, backend)                                              \
+	cmocka_unit_test_prestate_setup_teardown(fn, NULL, cleanup, \
 						 (void *)(backend))
 #define BOTH(fn) T(fn, "posix"), T(fn, "file")
 #define ONE(fn) cmocka_unit_test_teardown(fn, cleanup)

@@ -41,7 +41,7 @@ static int fx_setup_opt(void **state, const struct shmtab_options *opt)
 	struct fx *f = calloc(1, sizeof(*f));
 	struct shmtab_stat st;
 
-	*state = NULL;	/* the teardown must not see the backend string */
+	*state = NULL; /* the teardown must not see the backend string */
 	if (!f)
 		return -1;
 	f->name = new_name(backend, "table");
@@ -281,8 +281,8 @@ static void test_table_empty_value_found_with_len_zero(void **state)
 	assert_int_equal(vlen, 0);
 	free(val);
 	vlen = 99;
-	assert_int_equal(shmtab_find_into(f->t, KS("k"), buf, sizeof(buf),
-					  &vlen), 0);
+	assert_int_equal(
+		shmtab_find_into(f->t, KS("k"), buf, sizeof(buf), &vlen), 0);
 	assert_int_equal(vlen, 0);
 	assert_int_equal(shmtab_mem(f->t, KS("k")), 1);
 	assert_int_equal(shmtab_length(f->t), 1);
@@ -319,7 +319,7 @@ static void test_table_long_key_round_trips(void **state)
 	assert_non_null(k2);
 	tu_fill(k, klen, 7);
 	memcpy(k2, k, klen);
-	k2[klen - 1] ^= 0x80;	/* differs only in the last byte */
+	k2[klen - 1] ^= 0x80; /* differs only in the last byte */
 	assert_int_equal(shmtab_add(f->t, k, klen, KS("long")), 0);
 	assert_int_equal(shmtab_add(f->t, k2, klen, KS("long2")), 0);
 	assert_int_equal(shmtab_add(f->t, k, klen - 1, KS("shorter")), 0);
@@ -383,7 +383,7 @@ static void test_table_large_values_round_trip(void **state)
 	assert_int_equal(shmtab_find_all(f->t, KS("all"), collect_fn, &vs), 0);
 	assert_int_equal(vs.n, n);
 	for (i = 0; i < n; i++) {
-		size_t j = n - 1 - i;	/* newest first */
+		size_t j = n - 1 - i; /* newest first */
 
 		assert_int_equal(vs.len[i], sizes[j]);
 		assert_memory_equal(vs.v[i], v[j], sizes[j]);
@@ -423,11 +423,11 @@ static void test_table_find_into_copies_value(void **state)
 
 	memset(buf, '#', sizeof(buf));
 	assert_int_equal(tu_add_str(f->t, "k", "hello"), 0);
-	assert_int_equal(shmtab_find_into(f->t, KS("k"), buf, sizeof(buf),
-					  &vlen), 0);
+	assert_int_equal(
+		shmtab_find_into(f->t, KS("k"), buf, sizeof(buf), &vlen), 0);
 	assert_int_equal(vlen, 5);
 	assert_memory_equal(buf, "hello", 5);
-	assert_int_equal(buf[5], '#');	/* nothing written past the value */
+	assert_int_equal(buf[5], '#'); /* nothing written past the value */
 }
 
 static void test_table_find_into_short_buffer_gives_length(void **state)
@@ -447,7 +447,7 @@ static void test_table_find_into_short_buffer_gives_length(void **state)
 	r = shmtab_find_into(f->t, KS("k"), buf, 10, &vlen);
 	assert_true(r >= 0 || r == -ERANGE || r == -ENOBUFS);
 	assert_int_equal(vlen, len);
-	for (size_t i = 10; i < len; i++)	/* never past cap */
+	for (size_t i = 10; i < len; i++) /* never past cap */
 		assert_int_equal(buf[i], 0xA5);
 	/* asking for the length only */
 	vlen = 0;
@@ -470,7 +470,8 @@ static void test_table_find_into_unbound_enoent(void **state)
 	size_t vlen = 0;
 
 	assert_int_equal(shmtab_find_into(f->t, KS("none"), buf, sizeof(buf),
-					  &vlen), -ENOENT);
+					  &vlen),
+			 -ENOENT);
 }
 
 /* T37 */
@@ -530,7 +531,8 @@ static void test_table_grows_past_hint(void **state)
 		int vlen = snprintf(val, sizeof(val), "v%d", i * 7);
 
 		assert_int_equal(shmtab_add(f->t, key, (size_t)klen, val,
-					    (size_t)vlen), 0);
+					    (size_t)vlen),
+				 0);
 	}
 	assert_int_equal(shmtab_length(f->t), n);
 	for (i = 0; i < n; i++) {
@@ -563,7 +565,8 @@ static void test_table_growth_seen_by_read_only_handle(void **state)
 		int vlen = snprintf(val, sizeof(val), "v%d", i);
 
 		assert_int_equal(shmtab_add(f->t, key, (size_t)klen, val,
-					    (size_t)vlen), 0);
+					    (size_t)vlen),
+				 0);
 	}
 	tu_fill(v, big, 77);
 	assert_int_equal(shmtab_add(f->t, KS("big"), v, big), 0);
@@ -656,7 +659,8 @@ static void test_table_remove_all_then_add_again(void **state)
 	for (i = 0; i < n; i++) {
 		int klen = snprintf(key, sizeof(key), "old%d", i);
 
-		assert_int_equal(shmtab_add(f->t, key, (size_t)klen, "o", 1), 0);
+		assert_int_equal(shmtab_add(f->t, key, (size_t)klen, "o", 1),
+				 0);
 	}
 	for (i = 0; i < n; i++) {
 		int klen = snprintf(key, sizeof(key), "old%d", i);
@@ -667,7 +671,8 @@ static void test_table_remove_all_then_add_again(void **state)
 	for (i = 0; i < n; i++) {
 		int klen = snprintf(key, sizeof(key), "new%d", i);
 
-		assert_int_equal(shmtab_add(f->t, key, (size_t)klen, "n", 1), 0);
+		assert_int_equal(shmtab_add(f->t, key, (size_t)klen, "n", 1),
+				 0);
 	}
 	assert_int_equal(shmtab_length(f->t), n);
 	for (i = 0; i < n; i += 5) {
@@ -730,15 +735,16 @@ static void test_table_check_after_mixed_work(void **state)
 		switch (i % 4) {
 		case 0:
 		case 1:
-			assert_int_equal(shmtab_add(f->t, KS(key), v,
-						    (size_t)(i * 13) % sizeof(v)),
-					 0);
+			assert_int_equal(
+				shmtab_add(f->t, KS(key), v,
+					   (size_t)(i * 13) % sizeof(v)),
+				0);
 			break;
 		case 2:
-			assert_int_equal(shmtab_replace(f->t, KS(key), v,
-							(size_t)(i * 13) %
-								sizeof(v)),
-					 0);
+			assert_int_equal(
+				shmtab_replace(f->t, KS(key), v,
+					       (size_t)(i * 13) % sizeof(v)),
+				0);
 			break;
 		default:
 			assert_int_equal(shmtab_remove(f->t, KS(key)), 0);
@@ -747,12 +753,12 @@ static void test_table_check_after_mixed_work(void **state)
 	assert_int_equal(shmtab_check(f->t), 0);
 }
 
-#define T(fn, backend)                                                        \
-	cmocka_unit_test_prestate_setup_teardown(fn, fx_setup, fx_teardown,   \
+#define T(fn, backend)                                                      \
+	cmocka_unit_test_prestate_setup_teardown(fn, fx_setup, fx_teardown, \
 						 (void *)(backend))
-#define TS(fn, backend)                                                       \
-	cmocka_unit_test_prestate_setup_teardown(fn, fx_setup_small,          \
-						 fx_teardown, (void *)(backend))
+#define TS(fn, backend)                           \
+	cmocka_unit_test_prestate_setup_teardown( \
+		fn, fx_setup_small, fx_teardown, (void *)(backend))
 #define BOTH(fn) T(fn, "posix"), T(fn, "file")
 
 int main(void)
