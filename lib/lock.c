@@ -312,6 +312,25 @@ static int wlock_take(struct shmtab *t)
 }
 
 /*
+ * Writer lock held: a stripe or index counter that is odd and not ours has
+ * no live writer (a dead one, or another process scribbled on it).
+ */
+static void counters_even(struct shmtab *t)
+{
+	struct shm_header *H = t->hdr;
+
+	for (unsigned s = 0; s < NSTRIPES; s++) {
+		uint32_t v = ld32(&H->stripe_seq[s]);
+
+		if ((v & 1) && !bits_test(t->wr_bits, s))
+			__atomic_store_n(&H->stripe_seq[s], v + 1,
+					 __ATOMIC_RELEASE);
+	}
+	if (ld64(&H->index_seq) & 1)
+		__atomic_fetch_add(&H->index_seq, 1, __ATOMIC_RELEASE);
+}
+
+/*
  * After a writer died: undo its step, even the stripes it left odd, drop
  * the slots of dead processes.  Writer lock held.
  */
@@ -328,15 +347,7 @@ int recover(struct shmtab *t)
 	else
 		err = undo_rollback(t);
 	undo_commit(t);
-	for (unsigned s = 0; s < NSTRIPES; s++) {
-		uint32_t v = ld32(&H->stripe_seq[s]);
-
-		if ((v & 1) && !bits_test(t->wr_bits, s))
-			__atomic_store_n(&H->stripe_seq[s], v + 1,
-					 __ATOMIC_RELEASE);
-	}
-	if (ld64(&H->index_seq) & 1)
-		__atomic_fetch_add(&H->index_seq, 1, __ATOMIC_RELEASE);
+	counters_even(t);
 	for (unsigned i = 0; i < NSLOTS; i++) {
 		struct slot *sl = &H->slots[i];
 		uint32_t pid = ld32(&sl->pid);
@@ -655,17 +666,7 @@ int lock_wait_writer(struct shmtab *t)
 		return doom(t);
 	if (err < 0)
 		return err;
-	/* We hold the writer lock: an odd stripe now has no live writer
-	 * (another process scribbled on it).  Make it even again. */
-	for (unsigned s = 0; s < NSTRIPES; s++) {
-		uint32_t v = ld32(&H->stripe_seq[s]);
-
-		if ((v & 1) && !bits_test(t->wr_bits, s))
-			__atomic_store_n(&H->stripe_seq[s], v + 1,
-					 __ATOMIC_RELEASE);
-	}
-	if (ld64(&H->index_seq) & 1)
-		__atomic_fetch_add(&H->index_seq, 1, __ATOMIC_RELEASE);
+	counters_even(t);
 	wlock_drop(t);
 	return 0;
 }

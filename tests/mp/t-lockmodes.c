@@ -1,0 +1,218 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * t-lockmodes.c - the same multi-process guarantees under every locking
+ * method: record (fcntl OFD locks), mutex (robust, in the table) and the
+ * default; and "none" for a single process.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "shmtab.h"
+#include "testutil.h"
+
+#define PROCS 3
+#define INCS 200
+
+struct mode {
+	enum shmtab_lock lock;
+	const char *tag;
+	char *name;
+};
+
+static int setup(void **state, enum shmtab_lock lock, const char *tag)
+{
+	struct mode *m = calloc(1, sizeof(*m));
+	struct shmtab_options o = { .lock = lock };
+	shmtab *t;
+
+	assert_non_null(m);
+	m->lock = lock;
+	m->tag = tag;
+	m->name = tu_posix_name(tag);
+	assert_int_equal(shmtab_open(m->name, O_RDWR | O_CREAT | O_EXCL, 0600,
+				     &o, &t), 0);
+	assert_int_equal(shmtab_replace(t, "ctr", 3, "0", 1), 0);
+	assert_int_equal(shmtab_close(t), 0);
+	*state = m;
+	return 0;
+}
+
+static int setup_record(void **state)
+{
+	return setup(state, SHMTAB_LOCK_RECORD, "rec");
+}
+
+static int setup_mutex(void **state)
+{
+	return setup(state, SHMTAB_LOCK_MUTEX, "mtx");
+}
+
+static int setup_best(void **state)
+{
+	return setup(state, SHMTAB_LOCK_BEST, "best");
+}
+
+static int teardown(void **state)
+{
+	struct mode *m = *state;
+
+	tu_remove(m->name);
+	free(m->name);
+	free(m);
+	return 0;
+}
+
+static int incr(shmtab *t, void *ctx)
+{
+	char buf[32];
+	size_t n;
+	int err;
+
+	(void)ctx;
+	err = shmtab_find_into(t, "ctr", 3, buf, sizeof(buf) - 1, &n);
+	if (err < 0)
+		return err;
+	buf[n < sizeof(buf) - 1 ? n : sizeof(buf) - 1] = 0;
+	n = (size_t)snprintf(buf, sizeof(buf), "%ld", atol(buf) + 1);
+	return shmtab_replace(t, "ctr", 3, buf, n);
+}
+
+static int child_count(void *arg)
+{
+	struct mode *m = arg;
+	shmtab *t;
+
+	if (shmtab_open(m->name, O_RDWR, 0, NULL, &t) < 0)
+		return 10;
+	for (int i = 0; i < INCS; i++) {
+		int err;
+
+		while ((err = shmtab_group(t, incr, NULL)) == -EDEADLK)
+			tu_sleep_ms(1);
+		if (err < 0)
+			return 11;
+	}
+	shmtab_close(t);
+	return 0;
+}
+
+/* Read-modify-write inside groups from several processes loses nothing. */
+static void test_lock_group_counter_exact(void **state)
+{
+	struct mode *m = *state;
+	pid_t pid[PROCS];
+	char buf[32];
+	size_t n;
+	shmtab *t;
+
+	for (int i = 0; i < PROCS; i++)
+		pid[i] = tu_fork(child_count, m);
+	for (int i = 0; i < PROCS; i++)
+		assert_int_equal(tu_wait(pid[i], 60), 0);
+	assert_int_equal(shmtab_open(m->name, O_RDWR, 0, NULL, &t), 0);
+	assert_int_equal(shmtab_find_into(t, "ctr", 3, buf, sizeof(buf) - 1,
+					  &n), 0);
+	buf[n] = 0;
+	assert_int_equal(atol(buf), PROCS * INCS);
+	assert_int_equal(shmtab_length(t), 1);
+	assert_int_equal(shmtab_check(t), 0);
+	shmtab_close(t);
+}
+
+struct holder {
+	struct mode *m;
+	struct tu_barrier ready;
+};
+
+static int hold_forever(shmtab *t, void *ctx)
+{
+	struct holder *h = ctx;
+
+	if (shmtab_add(t, "held", 4, "x", 1) < 0)
+		return -1;
+	tu_barrier_post(&h->ready);
+	for (;;)
+		pause();
+	return 0;
+}
+
+static int child_hold(void *arg)
+{
+	struct holder *h = arg;
+	shmtab *t;
+
+	if (shmtab_open(h->m->name, O_RDWR, 0, NULL, &t) < 0)
+		return 10;
+	return shmtab_group(t, hold_forever, h) ? 11 : 0;
+}
+
+/* A writer killed inside a group does not block the others. */
+static void test_lock_killed_writer_recovered(void **state)
+{
+	struct mode *m = *state;
+	struct holder h = { .m = m };
+	struct shmtab_stat st;
+	double t0;
+	shmtab *t;
+	pid_t pid;
+
+	assert_int_equal(tu_barrier_init(&h.ready), 0);
+	pid = tu_fork(child_hold, &h);
+	assert_int_equal(tu_barrier_wait(&h.ready, 10000), 0);
+	kill(pid, SIGKILL);
+	assert_int_equal(tu_wait(pid, 10), -SIGKILL);
+	assert_int_equal(shmtab_open(m->name, O_RDWR, 0, NULL, &t), 0);
+	t0 = tu_now();
+	assert_int_equal(shmtab_add(t, "after", 5, "y", 1), 0);
+	assert_true(tu_now() - t0 < 2.0);
+	assert_int_equal(shmtab_mem(t, "after", 5), 1);
+	assert_int_equal(shmtab_check(t), 0);
+	assert_int_equal(shmtab_stat(t, &st), 0);
+	assert_int_equal(st.lock, m->lock == SHMTAB_LOCK_BEST ?
+				  SHMTAB_LOCK_MUTEX : m->lock);
+	shmtab_close(t);
+	tu_barrier_destroy(&h.ready);
+}
+
+/* Reopening with another explicit method is refused; none is allowed. */
+static void test_lock_method_stored(void **state)
+{
+	struct mode *m = *state;
+	enum shmtab_lock other = m->lock == SHMTAB_LOCK_RECORD ?
+					 SHMTAB_LOCK_MUTEX : SHMTAB_LOCK_RECORD;
+	struct shmtab_options o = { .lock = other };
+	struct shmtab_options none = { .lock = SHMTAB_LOCK_NONE };
+	shmtab *t;
+
+	assert_int_equal(shmtab_open(m->name, O_RDWR, 0, &o, &t), -EINVAL);
+	assert_int_equal(shmtab_open(m->name, O_RDWR, 0, &none, &t), 0);
+	assert_int_equal(shmtab_add(t, "n", 1, "1", 1), 0);
+	assert_int_equal(shmtab_mem(t, "n", 1), 1);
+	assert_int_equal(shmtab_check(t), 0);
+	shmtab_close(t);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(fn)                                                            \
+	cmocka_unit_test_setup_teardown(fn, setup_record, teardown),     \
+	cmocka_unit_test_setup_teardown(fn, setup_mutex, teardown),      \
+	cmocka_unit_test_setup_teardown(fn, setup_best, teardown)
+		T(test_lock_group_counter_exact),
+		T(test_lock_killed_writer_recovered),
+		T(test_lock_method_stored),
+#undef T
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
