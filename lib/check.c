@@ -29,7 +29,7 @@ static bool fp_eq(const struct fp *a, const struct fp *b)
 	return a->n == b->n && a->sum == b->sum && a->x == b->x;
 }
 
-static int check_locked(struct shmtab *t)
+int check_locked(struct shmtab *t)
 {
 	struct shm_header *H = t->hdr;
 	struct fp heap_rec = { 0 }, heap_free = { 0 }, idx = { 0 }, fl = { 0 };

@@ -173,6 +173,9 @@ int recover(struct shmtab *t);
 uint64_t now_ns(void);
 bool pid_dead(uint32_t pid);
 
+/* check.c: the check itself; a read lock on everything or the writer lock */
+int check_locked(struct shmtab *t);
+
 /* feed.c */
 void feed_note(struct shmtab *t, uint64_t h);
 void feed_wake(struct shmtab *t);
