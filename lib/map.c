@@ -427,9 +427,10 @@ int map_attach(struct shmtab *t, int oflags, const struct shmtab_options *opt)
 			return -errno;
 		if (st.st_size > 0 || first)
 			break;
-		/* empty and open elsewhere: its creator is formatting it */
+		/* empty and open elsewhere: its creator may be about to take
+		 * the open lock and format it; give it a moment */
 		flock_op(t->fd, F_UNLCK, FLOCK_OPEN, false);
-		if (tries >= 300)
+		if (tries >= (t->rdonly ? 20 : 300))
 			return -EBADMSG;
 		usleep(10000);
 	}
@@ -445,9 +446,13 @@ int map_attach(struct shmtab *t, int oflags, const struct shmtab_options *opt)
 		if (err < 0)
 			return err;
 	} else {
+		/* header first, size second: a process growing the table
+		 * extends the object before it publishes the new size */
 		if (st.st_size < (off_t)sizeof(h) ||
 		    pread(t->fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h))
 			return -EBADMSG;
+		if (fstat(t->fd, &st) < 0)
+			return -errno;
 		if (hdr_validate(&h, (uint64_t)st.st_size))
 			return -EBADMSG;
 		if (ps && ps != h.pagesize)

@@ -36,7 +36,7 @@
 #include "testutil.h"
 
 #define NKEYS 64
-#define MAXDEPTH 512		/* deepest stack the verifier reports */
+#define MAXDEPTH 512 /* deepest stack the verifier reports */
 #define VMIN 16
 #define VMAX 2000
 
@@ -174,7 +174,7 @@ static int child_group_holder(void *arg)
 	if (!t)
 		return 4;
 	shmtab_group(t, group_add_and_hang, a);
-	return 10;	/* not reached */
+	return 10; /* not reached */
 }
 
 static int group_find_and_hang(shmtab *t, void *ctx)
@@ -456,7 +456,7 @@ struct verdict {
 	uint32_t torn;
 	int overflow;
 	uint32_t depth[NKEYS];
-	uint64_t seq[NKEYS][MAXDEPTH];	/* newest first */
+	uint64_t seq[NKEYS][MAXDEPTH]; /* newest first */
 };
 
 struct stack_ctx {
@@ -661,7 +661,8 @@ static void run_kill_rounds(struct crash_fixture *fx, bool grouped,
 		assert_non_null(wa);
 		assert_int_equal(pipe2(p, O_CLOEXEC), 0);
 		(void)fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
-		*wa = (struct writer_arg){ .name = fx->name, .fd = p[1],
+		*wa = (struct writer_arg){ .name = fx->name,
+					   .fd = p[1],
 					   .seed = rand_r(&seed),
 					   .seq = (uint64_t)(round + 1) << 32,
 					   .grouped = grouped };
@@ -681,7 +682,8 @@ static void run_kill_rounds(struct crash_fixture *fx, bool grouped,
 		if (rc != -SIGKILL) {
 			cc.writer_errors++;
 			printf("# %s round %d: writer ended with %d before "
-			       "the kill\n", label, round, rc);
+			       "the kill\n",
+			       label, round, rc);
 		}
 		rc = read_recs(p[0], &recs, &nrec, &cap, false, 10000);
 		close(p[0]);
@@ -708,8 +710,8 @@ static void run_kill_rounds(struct crash_fixture *fx, bool grouped,
 			cc.hangs++;
 			cc.check++;
 			printf("# %s round %d: verifier %s (%d)\n", label,
-			       round, rc == TU_WAIT_TIMEOUT ? "hung" :
-			       "failed", rc);
+			       round, rc == TU_WAIT_TIMEOUT ? "hung" : "failed",
+			       rc);
 			continue;
 		}
 		if (v->rc_open != 0 || v->rc_check != 0 || v->rc_check2 != 0 ||
@@ -735,10 +737,11 @@ static void run_kill_rounds(struct crash_fixture *fx, bool grouped,
 			if (!v->torn) {
 				cc.lost++;
 				printf("# %s round %d: key k%u has %u "
-				       "bindings, expected %zu%s\n", label,
-				       round, k, v->depth[k], m.n[k],
+				       "bindings, expected %zu%s\n",
+				       label, round, k, v->depth[k], m.n[k],
 				       pending && pending->key == k ?
-				       " (or one op less)" : "");
+					       " (or one op less)" :
+					       "");
 			}
 			model_set(&m, v, k);
 		}
@@ -749,8 +752,8 @@ static void run_kill_rounds(struct crash_fixture *fx, bool grouped,
 	assert_int_equal(shmtab_open(fx->name, O_RDWR, 0, NULL, &fx->t), 0);
 	assert_int_equal(shmtab_check(fx->t), 0);
 	printf("# %s: crash: %d rounds, %d check failures, %d torn values, "
-	       "%d lost writes (%.1f s, %lld bindings)\n", label, cc.rounds,
-	       cc.check, cc.torn, cc.lost, tu_now() - start,
+	       "%d lost writes (%.1f s, %lld bindings)\n",
+	       label, cc.rounds, cc.check, cc.torn, cc.lost, tu_now() - start,
 	       shmtab_length(fx->t));
 	crash_total.rounds += cc.rounds;
 	crash_total.check += cc.check;
@@ -786,7 +789,8 @@ int main(void)
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
 
 	printf("crash: %d rounds, %d check failures, %d torn values, "
-	       "%d lost writes\n", crash_total.rounds, crash_total.check,
-	       crash_total.torn, crash_total.lost);
+	       "%d lost writes\n",
+	       crash_total.rounds, crash_total.check, crash_total.torn,
+	       crash_total.lost);
 	return failed;
 }

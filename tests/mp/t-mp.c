@@ -31,19 +31,19 @@
 #include "testutil.h"
 
 #define MAX_CHILD 8
-#define WAIT_S 30		/* default tu_wait timeout */
+#define WAIT_S 30 /* default tu_wait timeout */
 #define BARRIER_MS 10000
 
 /* What the children tell the parent. */
 struct mp_shared {
-	int rc[MAX_CHILD];		/* a call's result, per child */
+	int rc[MAX_CHILD]; /* a call's result, per child */
 	int rc2[MAX_CHILD];
 	int rc3[MAX_CHILD];
-	long n[MAX_CHILD];		/* counters (deadlocks, retries, ...) */
-	double t[MAX_CHILD];		/* an elapsed time */
+	long n[MAX_CHILD]; /* counters (deadlocks, retries, ...) */
+	double t[MAX_CHILD]; /* an elapsed time */
 	double t2[MAX_CHILD];
-	double at[MAX_CHILD];		/* a tu_now() stamp */
-	char val[MAX_CHILD][32];	/* a value seen */
+	double at[MAX_CHILD]; /* a tu_now() stamp */
+	char val[MAX_CHILD][32]; /* a value seen */
 };
 
 struct mp_fixture {
@@ -180,8 +180,8 @@ static void copy_val(char *dst, size_t cap, const void *v, size_t vlen)
 	dst[vlen] = '\0';
 }
 
-static int count_fn(const void *key, size_t klen, const void *val,
-		    size_t vlen, void *ctx)
+static int count_fn(const void *key, size_t klen, const void *val, size_t vlen,
+		    void *ctx)
 {
 	(void)key, (void)klen, (void)val, (void)vlen;
 	(*(long *)ctx)++;
@@ -213,11 +213,11 @@ static void short_sleep(unsigned int *seed, int max_us)
 
 struct grow_arg {
 	const char *name;
-	unsigned int first, count;	/* key numbers */
-	size_t vlen;			/* 0: small text values */
+	unsigned int first, count; /* key numbers */
+	size_t vlen; /* 0: small text values */
 	char prefix;
-	struct tu_barrier *start;	/* NULL: go at once */
-	struct mp_shared *sh;		/* NULL, or where to report errors */
+	struct tu_barrier *start; /* NULL: go at once */
+	struct mp_shared *sh; /* NULL, or where to report errors */
 	int idx;
 };
 
@@ -271,8 +271,7 @@ static int child_grow(void *arg)
 }
 
 /* Check that key number i carries its value. */
-static void expect_grow_key(shmtab *t, char prefix, unsigned int i,
-			    size_t vlen)
+static void expect_grow_key(shmtab *t, char prefix, unsigned int i, size_t vlen)
 {
 	char key[32], *want = malloc(vlen + 32);
 	size_t wlen, got_len = 0;
@@ -294,7 +293,8 @@ static void expect_grow_key(shmtab *t, char prefix, unsigned int i,
 static void test_mp_growth_seen_by_other_process(void **state)
 {
 	struct mp_fixture *fx = *state;
-	struct grow_arg a = { .name = fx->name[0], .count = 200000,
+	struct grow_arg a = { .name = fx->name[0],
+			      .count = 200000,
 			      .prefix = 'g' };
 	shmtab *t = mk_table(fx, 0, 0);
 
@@ -328,8 +328,9 @@ static int child_find_str(void *arg)
 static void test_mp_growth_large_values(void **state)
 {
 	struct mp_fixture *fx = *state;
-	struct grow_arg a = { .name = fx->name[0], .count = 3000, .vlen = 400,
-			      .prefix = 'p' };
+	struct grow_arg a = {
+		.name = fx->name[0], .count = 3000, .vlen = 400, .prefix = 'p'
+	};
 	char *kv[3] = { fx->name[0], "a-new", "from A" };
 	struct shmtab_stat st0, st1;
 	shmtab *t = mk_table(fx, 0, 0);
@@ -366,9 +367,12 @@ static void test_mp_growth_concurrent(void **state)
 	assert_int_equal(tu_barrier_init(&start), 0);
 	for (c = 0; c < 4; c++) {
 		a[c] = (struct grow_arg){ .name = fx->name[0],
-					  .first = c * 2000u, .count = 2000,
-					  .prefix = 'c', .start = &start,
-					  .sh = fx->sh, .idx = c };
+					  .first = c * 2000u,
+					  .count = 2000,
+					  .prefix = 'c',
+					  .start = &start,
+					  .sh = fx->sh,
+					  .idx = c };
 		start_child(fx, c, child_grow, &a[c]);
 	}
 	for (c = 0; c < 4; c++)
@@ -378,8 +382,8 @@ static void test_mp_growth_concurrent(void **state)
 
 		if (rc != 0)
 			fail_msg("concurrent add, child %d: exit %d, %s at "
-				 "key %ld", c, rc,
-				 shmtab_strerror(fx->sh->rc[c]),
+				 "key %ld",
+				 c, rc, shmtab_strerror(fx->sh->rc[c]),
 				 fx->sh->n[c]);
 	}
 	tu_barrier_destroy(&start);
@@ -457,7 +461,8 @@ static void run_counter(struct mp_fixture *fx, bool grouped, int rounds,
 
 	assert_int_equal(put_str(t, "ctr", "0"), 0);
 	for (c = 0; c < 3; c++) {
-		a[c] = (struct ctr_arg){ .name = fx->name[0], .idx = c,
+		a[c] = (struct ctr_arg){ .name = fx->name[0],
+					 .idx = c,
 					 .rounds = rounds,
 					 .grouped = grouped };
 		start_child(fx, c, child_counter, &a[c]);
@@ -513,7 +518,7 @@ static int nest_outer(shmtab *t, void *ctx)
 
 	if (rc != 0)
 		return rc;
-	tu_barrier_post(a->post);	/* the inner group has ended */
+	tu_barrier_post(a->post); /* the inner group has ended */
 	usleep(500000);
 	return 0;
 }
@@ -564,10 +569,12 @@ static void test_mp_group_nested_holds_until_outer_end(void **state)
 {
 	struct mp_fixture *fx = *state;
 	struct tu_barrier b;
-	struct grp_arg a = { .name = fx->name[0], .idx = 0, .post = &b,
-			     .sh = fx->sh };
-	struct grp_arg r = { .name = fx->name[0], .idx = 1, .wait = &b,
-			     .sh = fx->sh };
+	struct grp_arg a = {
+		.name = fx->name[0], .idx = 0, .post = &b, .sh = fx->sh
+	};
+	struct grp_arg r = {
+		.name = fx->name[0], .idx = 1, .wait = &b, .sh = fx->sh
+	};
 
 	mk_table(fx, 0, 0);
 	assert_int_equal(tu_barrier_init(&b), 0);
@@ -601,7 +608,7 @@ static int slow_visitor(const void *key, size_t klen, const void *val,
 	(void)key, (void)klen, (void)val, (void)vlen;
 	if (c->calls++ == 0)
 		tu_barrier_post(c->post);
-	usleep(50000);			/* 10 bindings: 0.5 s */
+	usleep(50000); /* 10 bindings: 0.5 s */
 	return 0;
 }
 
@@ -650,10 +657,12 @@ static void test_mp_iter_blocks_writers_not_readers(void **state)
 {
 	struct mp_fixture *fx = *state;
 	struct tu_barrier b;
-	struct grp_arg a = { .name = fx->name[0], .idx = 0, .post = &b,
-			     .sh = fx->sh };
-	struct grp_arg r = { .name = fx->name[0], .idx = 1, .wait = &b,
-			     .sh = fx->sh };
+	struct grp_arg a = {
+		.name = fx->name[0], .idx = 0, .post = &b, .sh = fx->sh
+	};
+	struct grp_arg r = {
+		.name = fx->name[0], .idx = 1, .wait = &b, .sh = fx->sh
+	};
 	shmtab *t = mk_table(fx, 0, 0);
 	char k[16], v[16];
 	int i;
@@ -711,10 +720,12 @@ static void test_mp_group_failing_releases_locks(void **state)
 {
 	struct mp_fixture *fx = *state;
 	struct tu_barrier b;
-	struct grp_arg a = { .name = fx->name[0], .idx = 0, .post = &b,
-			     .sh = fx->sh };
-	struct grp_arg r = { .name = fx->name[0], .idx = 1, .wait = &b,
-			     .sh = fx->sh };
+	struct grp_arg a = {
+		.name = fx->name[0], .idx = 0, .post = &b, .sh = fx->sh
+	};
+	struct grp_arg r = {
+		.name = fx->name[0], .idx = 1, .wait = &b, .sh = fx->sh
+	};
 
 	mk_table(fx, 0, 0);
 	assert_int_equal(tu_barrier_init(&b), 0);
@@ -737,7 +748,7 @@ static void test_mp_group_failing_releases_locks(void **state)
 /* ---------------------------------------------------------- deadlocks */
 
 struct cross_arg {
-	const char *first, *second;	/* table names, in lock order */
+	const char *first, *second; /* table names, in lock order */
 	const char *val;
 	int idx;
 	struct tu_barrier *post, *wait;
@@ -793,7 +804,7 @@ static int child_cross(void *arg)
 			break;
 		sh->n[a->idx]++;
 		if (tu_now() - start > 18)
-			return 11;	/* no progress: give up before the kill */
+			return 11; /* no progress: stop before the kill */
 		short_sleep(&seed, 20000);
 	}
 	sh->rc2[a->idx] = rc;
@@ -820,23 +831,32 @@ static void test_mp_deadlock_two_tables_detected(void **state)
 	assert_int_equal(put_str(mk_table(fx, 1, 0), "k", "0"), 0);
 	assert_int_equal(tu_barrier_init(&ab), 0);
 	assert_int_equal(tu_barrier_init(&ba), 0);
-	a = (struct cross_arg){ .first = fx->name[0], .second = fx->name[1],
-				.val = "A", .idx = 0, .post = &ab,
-				.wait = &ba, .sh = sh };
-	b = (struct cross_arg){ .first = fx->name[1], .second = fx->name[0],
-				.val = "B", .idx = 1, .post = &ba,
-				.wait = &ab, .sh = sh };
+	a = (struct cross_arg){ .first = fx->name[0],
+				.second = fx->name[1],
+				.val = "A",
+				.idx = 0,
+				.post = &ab,
+				.wait = &ba,
+				.sh = sh };
+	b = (struct cross_arg){ .first = fx->name[1],
+				.second = fx->name[0],
+				.val = "B",
+				.idx = 1,
+				.post = &ba,
+				.wait = &ab,
+				.sh = sh };
 	start_child(fx, 0, child_cross, &a);
 	start_child(fx, 1, child_cross, &b);
 	for (i = 0; i < 2; i++) {
 		rc = wait_child(fx, i, 20);
 		if (rc == -1000)
 			fail_msg("child %d hung in the lock cycle (first try "
-				 "rc %d)", i, sh->rc[i]);
+				 "rc %d)",
+				 i, sh->rc[i]);
 		if (rc != 0)
 			fail_msg("child %d: exit %d, first try %s, %ld "
-				 "deadlocks, last %s", i, rc,
-				 shmtab_strerror(sh->rc[i]), sh->n[i],
+				 "deadlocks, last %s",
+				 i, rc, shmtab_strerror(sh->rc[i]), sh->n[i],
 				 shmtab_strerror(sh->rc2[i]));
 	}
 	for (i = 0; i < 2; i++) {
@@ -863,8 +883,8 @@ struct same_arg {
 	const char *name;
 	const char *val;
 	int idx, delay_ms;
-	struct tu_barrier *post, *wait;	/* the meeting after find */
-	struct tu_barrier *done, *go;	/* NULL: exit at once */
+	struct tu_barrier *post, *wait; /* the meeting after find */
+	struct tu_barrier *done, *go; /* NULL: exit at once */
 	struct mp_shared *sh;
 	bool meet;
 };
@@ -915,7 +935,7 @@ static int child_same(void *arg)
 				short_sleep(&seed, 5000);
 			}
 		}
-		a->sh->rc3[a->idx] = rc;	/* the rerun's result */
+		a->sh->rc3[a->idx] = rc; /* the rerun's result */
 	}
 	shmtab_close(t);
 	return 0;
@@ -933,21 +953,33 @@ static int run_same_table_cycle(struct mp_fixture *fx, struct same_arg *a,
 	assert_int_equal(put_str(t, "k", "0"), 0);
 	assert_int_equal(tu_barrier_init(&ab), 0);
 	assert_int_equal(tu_barrier_init(&ba), 0);
-	a[0] = (struct same_arg){ .name = fx->name[0], .val = "A", .idx = 0,
-				  .post = &ab, .wait = &ba, .done = done,
-				  .go = go, .sh = sh };
-	a[1] = (struct same_arg){ .name = fx->name[0], .val = "B", .idx = 1,
-				  .delay_ms = 200, .post = &ba, .wait = &ab,
-				  .done = done, .go = go, .sh = sh };
+	a[0] = (struct same_arg){ .name = fx->name[0],
+				  .val = "A",
+				  .idx = 0,
+				  .post = &ab,
+				  .wait = &ba,
+				  .done = done,
+				  .go = go,
+				  .sh = sh };
+	a[1] = (struct same_arg){ .name = fx->name[0],
+				  .val = "B",
+				  .idx = 1,
+				  .delay_ms = 200,
+				  .post = &ba,
+				  .wait = &ab,
+				  .done = done,
+				  .go = go,
+				  .sh = sh };
 	start_child(fx, 0, child_same, &a[0]);
 	start_child(fx, 1, child_same, &a[1]);
-	tu_barrier_destroy(&ab);	/* the children have their copies */
+	tu_barrier_destroy(&ab); /* the children have their copies */
 	tu_barrier_destroy(&ba);
 	if (done) {
 		for (i = 0; i < 2; i++)
 			if (tu_barrier_wait(done, 20000) != 0)
 				fail_msg("the groups did not end within 20 s "
-					 "(rc %d / %d)", sh->rc[0], sh->rc[1]);
+					 "(rc %d / %d)",
+					 sh->rc[0], sh->rc[1]);
 	} else {
 		for (i = 0; i < 2; i++) {
 			rc = wait_child(fx, i, 20);
@@ -969,8 +1001,7 @@ static int run_same_table_cycle(struct mp_fixture *fx, struct same_arg *a,
 		fail_msg("no side got -EDEADLK (replace results %d / %d)",
 			 sh->rc2[0], sh->rc2[1]);
 	assert_int_equal(count_all(t, "k"), 1);
-	assert_int_equal(find_is(t, "k", winner < 0 ? "0" :
-						      a[winner].val), 0);
+	assert_int_equal(find_is(t, "k", winner < 0 ? "0" : a[winner].val), 0);
 	return winner;
 }
 
@@ -980,8 +1011,7 @@ static void test_mp_deadlock_same_table_one_loses(void **state)
 	struct same_arg a[2];
 
 	run_same_table_cycle(*state, a, NULL, NULL);
-	assert_int_equal(shmtab_check(((struct mp_fixture *)*state)->t[0]),
-			 0);
+	assert_int_equal(shmtab_check(((struct mp_fixture *)*state)->t[0]), 0);
 }
 
 struct third_arg {
