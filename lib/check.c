@@ -81,6 +81,8 @@ int check_locked(struct shmtab *t)
 		case CHUNK_INDEX:
 			if (off == ld64(&H->index_off))
 				index_chunks++;
+			else if (off == ld64(&H->mig_off))
+				break;	/* being built (hash.c) */
 			else
 				return shmtab__corrupt(t, "stray index at %llu",
 						       (unsigned long long)off);

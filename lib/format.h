@@ -84,7 +84,12 @@ struct shm_header {
 	uint32_t undo_pad;		/* 148 */
 	uint32_t slot_hi;		/* 152 slots [0, slot_hi) were ever used */
 	uint32_t pad0;			/* 156 */
-	uint64_t reserved[12];		/* 160 */
+	uint64_t mig_off;		/* 160 the index being built, or 0 */
+	uint64_t mig_cells;		/* 168 its cells */
+	uint64_t mig_clear;		/* 176 of them zeroed so far */
+	uint64_t mig_pos;		/* 184 cells of the live index copied */
+	uint64_t mig_used;		/* 192 cells used in the new index */
+	uint64_t reserved[7];		/* 200 */
 	uint8_t mutex[MUTEX_AREA];	/* 256 pthread_mutex_t (SHMTAB_LOCK_MUTEX) */
 	struct undo undo[UNDO_MAX];	/* 320 */
 	uint64_t free_head[NCLASSES];	/* 1344 free chunk lists per class */

@@ -159,55 +159,224 @@ int hash_lookup(struct shmtab *t, uint64_t h, const void *key, size_t klen,
 	return lk->insert ? 0 : shmtab__corrupt(t, "index has no free cell");
 }
 
-/*
- * Rebuild the index with cells cells (a power of two), dropping tombstones.
- * Caller holds the writer lock with every stripe odd-marked via index_seq.
- */
-int hash_resize(struct shmtab *t, uint64_t ncells)
+
+#define MIG_CLEAR 4096			/* cells zeroed per step */
+#define MIG_COPY 12			/* cells copied per step */
+#define GROW_STEP ((uint64_t)16 << 20)	/* at most this much fallocate per step */
+
+static struct cell *mig_cells_ptr(struct shmtab *t, uint64_t *n)
+{
+	uint64_t off = ld64(&t->hdr->mig_off), cnt = ld64(&t->hdr->mig_cells);
+	struct chunk *c;
+
+	if (cnt < 16 || (cnt & (cnt - 1)) || cnt > ((uint64_t)1 << 40))
+		return NULL;
+	c = map_span(t, off, sizeof(*c) + cnt * sizeof(struct cell));
+	if (!c || ld32(&c->magic) != CHUNK_INDEX || ld64(&c->vlen) != cnt)
+		return NULL;
+	*n = cnt;
+	return (struct cell *)(c + 1);
+}
+
+/* Put (h, off) in the first free or dead cell of its probe path in nw. */
+static int mig_insert(struct shmtab *t, struct cell *nw, uint64_t n,
+		      uint64_t h, uint64_t off)
+{
+	uint64_t j = h & (n - 1);
+
+	for (uint64_t step = 0; step < n; step++, j = (j + 1) & (n - 1)) {
+		uint64_t base = (uint64_t)((uint8_t *)&nw[j] - t->base);
+
+		if (ld64(&nw[j].hash) && ld64(&nw[j].off))
+			continue;
+		if (!ld64(&nw[j].hash))
+			ustore(t, HOFF(mig_used), ld64(&t->hdr->mig_used) + 1);
+		ustore(t, base + offsetof(struct cell, off), off);
+		ustore(t, base + offsetof(struct cell, hash), h);
+		return 0;
+	}
+	return shmtab__corrupt(t, "the new index is full");
+}
+
+/* A cell of the live index changed: repeat it in the new one if copied. */
+static int mig_mirror(struct shmtab *t, uint64_t cell_off, uint64_t h,
+		      uint64_t old_off, uint64_t new_off)
 {
 	struct shm_header *H = t->hdr;
-	struct cell *old, *nw;
-	uint64_t nold, noff, used = 0, oldoff = ld64(&H->index_off);
+	uint64_t n, i, j;
+	struct cell *nw;
+
+	if (!ld64(&H->mig_off) || ld64(&H->mig_clear) < ld64(&H->mig_cells))
+		return 0;
+	i = (cell_off - ld64(&H->index_off) - sizeof(struct chunk)) /
+	    sizeof(struct cell);
+	if (i >= ld64(&H->mig_pos))
+		return 0;
+	nw = mig_cells_ptr(t, &n);
+	if (!nw)
+		return shmtab__corrupt(t, "the new index is bad");
+	if (!old_off)
+		return new_off ? mig_insert(t, nw, n, h, new_off) : 0;
+	j = h & (n - 1);
+	for (uint64_t step = 0; step < n; step++, j = (j + 1) & (n - 1)) {
+		uint64_t ch = ld64(&nw[j].hash);
+
+		if (!ch)
+			break;
+		if (ch == h && ld64(&nw[j].off) == old_off) {
+			ustore(t, (uint64_t)((uint8_t *)&nw[j] - t->base) +
+					  offsetof(struct cell, off), new_off);
+			return 0;
+		}
+	}
+	return shmtab__corrupt(t, "a copied cell is missing");
+}
+
+/* The newest binding of the key in cell changes from old_off to new_off. */
+int cell_set_off(struct shmtab *t, uint64_t cell, uint64_t h,
+		 uint64_t old_off, uint64_t new_off)
+{
+	ustore(t, cell + offsetof(struct cell, off), new_off);
+	return mig_mirror(t, cell, h, old_off, new_off);
+}
+
+/* A new key takes a free or dead cell. */
+int cell_claim(struct shmtab *t, uint64_t cell, uint64_t h, uint64_t off)
+{
+	struct cell *c = map_span(t, cell, sizeof(*c));
+
+	if (!c)
+		return shmtab__corrupt(t, "cell %llu", (unsigned long long)cell);
+	if (!ld64(&c->hash))
+		ustore(t, HOFF(nused), ld64(&t->hdr->nused) + 1);
+	ustore(t, cell + offsetof(struct cell, off), off);
+	ustore(t, cell + offsetof(struct cell, hash), h);
+	return mig_mirror(t, cell, h, 0, off);
+}
+
+/* Begin a rebuild, once the object has room for the new index. */
+static int mig_start(struct shmtab *t)
+{
+	struct shm_header *H = t->hdr;
+	uint64_t cells = hash_cells_for(2 * (ld64(&H->nkeys) + 1));
+	uint64_t need, off, size = ld64(&H->size);
+	uint64_t cur = ld64(&H->index_cells);
 	struct chunk *c;
 	int err;
 
-	err = hash_index(t, &old, &nold);
-	if (err < 0)
-		return err;
-	if (ncells > ((uint64_t)1 << 40))
-		return -ENOSPC;
-	err = chunk_alloc(t, sizeof(struct chunk) + ncells * sizeof(struct cell),
-			  CHUNK_INDEX, &noff);
-	if (err < 0)
-		return err;
-	/* the grow inside chunk_alloc may have moved the mapping */
-	err = hash_index(t, &old, &nold);
-	if (err < 0)
-		return err;
-	c = map_chunk(t, noff);
-	st64(&c->vlen, ncells);
-	nw = (struct cell *)(c + 1);
-	memset(nw, 0, ncells * sizeof(struct cell));
-	for (uint64_t i = 0; i < nold; i++) {
-		uint64_t h = ld64(&old[i].hash), off = ld64(&old[i].off), j;
-		uint64_t step;
+	if (cells > cur * 4)
+		cells = cur * 4;	/* nkeys may have been scribbled on */
+	if (cells < 16)
+		cells = 16;
+	need = class_size(size_class(sizeof(*c) + cells * sizeof(struct cell)));
+	if (ld64(&H->top) + need > size && !ld64(&H->free_head[
+		    size_class(sizeof(*c) + cells * sizeof(struct cell))])) {
+		/* make room a step at a time; start on a later write */
+		uint64_t want = ld64(&H->top) + need;
 
-		if (h == 0 || off == 0)
-			continue;
-		j = h & (ncells - 1);
-		for (step = 0; step < ncells && nw[j].hash; step++)
-			j = (j + 1) & (ncells - 1);
-		if (step == ncells)
-			return -ENOSPC;	/* rolled back by the caller */
-		nw[j].hash = h;
-		nw[j].off = off;
-		used++;
+		return map_grow(t, want - size > GROW_STEP ? size + GROW_STEP
+							   : want);
 	}
+	err = chunk_alloc(t, sizeof(*c) + cells * sizeof(struct cell),
+			  CHUNK_INDEX, &off);
+	if (err < 0)
+		return err;
+	c = map_chunk(t, off);
+	if (!c)
+		return -EBADMSG;
+	st64(&c->vlen, cells);
+	ustore(t, HOFF(mig_cells), cells);
+	ustore(t, HOFF(mig_clear), 0);
+	ustore(t, HOFF(mig_pos), 0);
+	ustore(t, HOFF(mig_used), 0);
+	ustore(t, HOFF(mig_off), off);
+	return 0;
+}
+
+/* One bounded slice of a rebuild; the caller commits after it. */
+static int mig_step(struct shmtab *t)
+{
+	struct shm_header *H = t->hdr;
+	uint64_t n, nold, clear, pos, end, oldoff;
+	struct cell *nw, *old;
+	int err;
+
+	nw = mig_cells_ptr(t, &n);
+	if (!nw)
+		return shmtab__corrupt(t, "the new index is bad");
+	clear = ld64(&H->mig_clear);
+	if (clear < n) {
+		uint64_t k = n - clear < MIG_CLEAR ? n - clear : MIG_CLEAR;
+
+		memset(nw + clear, 0, k * sizeof(struct cell));
+		ustore(t, HOFF(mig_clear), clear + k);
+		return 0;
+	}
+	err = hash_index(t, &old, &nold);
+	if (err < 0)
+		return err;
+	pos = ld64(&H->mig_pos);
+	end = nold - pos < MIG_COPY ? nold : pos + MIG_COPY;
+	for (uint64_t i = pos; i < end; i++) {
+		uint64_t h = ld64(&old[i].hash), off = ld64(&old[i].off);
+
+		if (h && off) {
+			err = mig_insert(t, nw, n, h, off);
+			if (err < 0)
+				return err;
+		}
+	}
+	ustore(t, HOFF(mig_pos), end);
+	if (end < nold)
+		return 0;
+	/* the last slice: make the new index the live one */
+	oldoff = ld64(&H->index_off);
 	__atomic_fetch_add(&H->index_seq, 1, __ATOMIC_SEQ_CST);
-	ustore(t, HOFF(index_off), noff);
-	ustore(t, HOFF(index_cells), ncells);
-	ustore(t, HOFF(nused), used);
+	ustore(t, HOFF(index_off), ld64(&H->mig_off));
+	ustore(t, HOFF(index_cells), n);
+	ustore(t, HOFF(nused), ld64(&H->mig_used));
+	ustore(t, HOFF(mig_off), 0);
 	err = chunk_free(t, oldoff);
 	__atomic_fetch_add(&H->index_seq, 1, __ATOMIC_RELEASE);
+	return err;
+}
+
+/*
+ * At the start of a write step, writer lock held: advance a rebuild by one
+ * slice, or start one when the index is half used; finish at once if it is
+ * nearly full (only when writes outran the rebuild, or space was short).
+ * Every slice commits on its own.
+ */
+int hash_maintain(struct shmtab *t)
+{
+	struct shm_header *H = t->hdr;
+	uint64_t cells = ld64(&H->index_cells), used = ld64(&H->nused);
+	int err = 0;
+
+	if (ld64(&H->mig_off)) {
+		err = mig_step(t);
+	} else if ((used + 1) * 2 > cells) {
+		err = mig_start(t);
+	}
+	if (err < 0)
+		return err;
+	undo_commit(t);
+	while (ld64(&H->mig_off) && (ld64(&H->nused) + 2) * 8 > cells * 7) {
+		err = mig_step(t);
+		if (err < 0)
+			return err;
+		undo_commit(t);
+	}
+	if (!ld64(&H->mig_off) && (ld64(&H->nused) + 2) * 8 > cells * 7) {
+		/* no room to rebuild gradually: the last resort */
+		for (int i = 0; !err && !ld64(&H->mig_off) && i < 4096; i++) {
+			err = mig_start(t);
+			undo_commit(t);
+		}
+		while (err == 0 && ld64(&H->mig_off)) {
+			err = mig_step(t);
+			undo_commit(t);
+		}
+	}
 	return err;
 }

@@ -164,7 +164,10 @@ int map_grow(struct shmtab *t, uint64_t need)
 
 	if (need <= size)
 		return map_refresh(t);
-	nsize = size + size / 2;
+	/* half the size again, but at most 16 MiB per step: fallocate and
+	 * the first touch of the new pages are paid by one write */
+	nsize = size + (size / 2 < ((uint64_t)16 << 20) ? size / 2
+						     : ((uint64_t)16 << 20));
 	if (nsize < need)
 		nsize = need;
 	if (nsize < size + (64u << 10))
@@ -285,6 +288,7 @@ static int heap_reset(struct shmtab *t, uint64_t cells)
 	if (err < 0)
 		return err;
 	memset(H->free_head, 0, sizeof(H->free_head));
+	st64(&H->mig_off, 0);
 	c = (struct chunk *)(t->base + HDR_SIZE);
 	memset(c, 0, sizeof(*c) + cells * sizeof(struct cell));
 	c->magic = CHUNK_INDEX;

@@ -127,7 +127,10 @@ struct lookup {
 };
 int hash_lookup(struct shmtab *t, uint64_t h, const void *key, size_t klen,
 		struct lookup *lk);
-int hash_resize(struct shmtab *t, uint64_t cells);
+int hash_maintain(struct shmtab *t);
+int cell_set_off(struct shmtab *t, uint64_t cell, uint64_t h,
+		 uint64_t old_off, uint64_t new_off);
+int cell_claim(struct shmtab *t, uint64_t cell, uint64_t h, uint64_t off);
 int hash_index(struct shmtab *t, struct cell **cells, uint64_t *n);
 uint64_t hash_cells_for(uint64_t keys);
 

@@ -255,6 +255,14 @@ int step_begin(struct shmtab *t, unsigned stripe)
 		return err;
 	if (ld32(&t->hdr->undo_n))
 		undo_commit(t);		/* left by a step of ours that failed */
+	err = hash_maintain(t);		/* a slice of an index rebuild */
+	if (err < 0) {
+		undo_rollback(t);
+		if (err != -ENOSPC) {
+			lock_write_end(t);
+			return err;
+		}
+	}
 	return 0;
 }
 
@@ -282,16 +290,20 @@ int table_unlink_binding(struct shmtab *t, uint64_t cell, uint64_t prev,
 {
 	struct shm_header *H = t->hdr;
 	struct chunk *c = map_rec(t, rec);
+	struct cell *cp = map_span(t, cell, sizeof(*cp));
 	uint64_t older;
+	int err;
 
-	if (!c)
+	if (!c || !cp)
 		return shmtab__corrupt(t, "binding at %llu",
 				       (unsigned long long)rec);
 	older = ld64(&c->next);
 	if (prev) {
 		ustore(t, prev + CHUNK_W_NEXT, older);
 	} else {
-		ustore(t, cell + offsetof(struct cell, off), older);
+		err = cell_set_off(t, cell, ld64(&cp->hash), rec, older);
+		if (err < 0)
+			return err;
 		if (!older)
 			ustore(t, HOFF(nkeys), ld64(&H->nkeys) - 1);
 	}
@@ -322,27 +334,9 @@ static int table_push(struct shmtab *t, const void *key, size_t klen,
 	err = hash_lookup(t, h, key, klen, &lk);
 	if (err < 0)
 		goto fail;
-	if (!lk.cell) {
-		uint64_t cells = ld64(&H->index_cells);
-		struct cell *ins = lk.insert ? (struct cell *)map_span(
-					t, lk.insert, sizeof(struct cell)) : NULL;
-		bool fresh = !ins || !ld64(&ins->hash);
-
-		if (!ins || (fresh && (ld64(&H->nused) + 1) * 4 > cells * 3)) {
-			uint64_t want = hash_cells_for(ld64(&H->nkeys) + 1);
-
-			/* at most double: nkeys may have been scribbled on */
-			err = hash_resize(t, want > cells * 2 ? cells * 2 : want);
-			if (err < 0)
-				goto fail;
-			err = hash_lookup(t, h, key, klen, &lk);
-			if (err < 0)
-				goto fail;
-			if (!lk.insert) {
-				err = shmtab__corrupt(t, "no cell after resize");
-				goto fail;
-			}
-		}
+	if (!lk.cell && !lk.insert) {
+		err = -ENOSPC;		/* the index could not be rebuilt */
+		goto fail;
 	}
 	if (lk.rec) {
 		c = map_rec(t, lk.rec);
@@ -369,18 +363,13 @@ static int table_push(struct shmtab *t, const void *key, size_t klen,
 	if (vlen)
 		memcpy((uint8_t *)(c + 1) + klen, val, vlen);
 	if (lk.cell) {
-		ustore(t, lk.cell + offsetof(struct cell, off), off);
-		if (replace && lk.rec)
+		err = cell_set_off(t, lk.cell, h, lk.rec, off);
+		if (!err && replace && lk.rec)
 			err = chunk_free(t, lk.rec);
-		else
+		else if (!err)
 			ustore(t, HOFF(nbindings), ld64(&H->nbindings) + 1);
 	} else {
-		struct cell *ins = map_span(t, lk.insert, sizeof(*ins));
-
-		if (!ld64(&ins->hash))
-			ustore(t, HOFF(nused), ld64(&H->nused) + 1);
-		ustore(t, lk.insert + offsetof(struct cell, off), off);
-		ustore(t, lk.insert + offsetof(struct cell, hash), h);
+		err = cell_claim(t, lk.insert, h, off);
 		ustore(t, HOFF(nkeys), ld64(&H->nkeys) + 1);
 		ustore(t, HOFF(nbindings), ld64(&H->nbindings) + 1);
 	}
