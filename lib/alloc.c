@@ -101,6 +101,94 @@ static inline uint64_t kind_word(uint32_t kind, unsigned cls)
 	return kind | (uint64_t)cls << 32;
 }
 
+/* Pop the head of class cls's free list (logged). */
+static int free_pop(struct shmtab *t, unsigned cls, uint64_t *off)
+{
+	struct shm_header *H = t->hdr;
+	uint64_t head = ld64(&H->free_head[cls]);
+	struct chunk *c = map_chunk(t, head);
+
+	if (!c || ld32(&c->magic) != CHUNK_FREE || ld32(&c->cls) != cls)
+		return shmtab__corrupt(t, "free list %u has %llu", cls,
+				       (unsigned long long)head);
+	ustore(t, HOFF(free_head[cls]), ld64(&c->next));
+	ustore(t, HOFF(free_bytes), ld64(&H->free_bytes) - class_size(cls));
+	*off = head;
+	return 0;
+}
+
+/* Two classes whose sizes add up to class big's, the first as large as
+ * it can be while the pieces still reach want: every class above 1 KiB is
+ * (8 + j) * 2^(k-3), which splits into 2^k and j * 2^(k-3), both classes;
+ * up to 1 KiB every multiple of 16 is one. */
+static void split_classes(unsigned big, uint64_t want, unsigned *a,
+			  unsigned *b)
+{
+	uint64_t size = class_size(big), first;
+
+	if (size <= 1024 || size - want <= 1024) {
+		first = want <= size - 16 ? want : size / 2;
+	} else {
+		unsigned k = 63 - (unsigned)__builtin_clzll(size);
+		uint64_t p = (uint64_t)1 << k;
+
+		first = p == size ? p / 2 : p;	/* halve a power of two */
+	}
+	*a = size_class(first);
+	*b = size_class(size - first);
+}
+
+/*
+ * The class cls is empty and the heap would have to grow: split a larger
+ * free chunk instead, one committed step per split, until cls has one.
+ * Only at the start of a step (empty undo log), since it commits.
+ */
+static void chunk_carve(struct shmtab *t, unsigned cls)
+{
+	struct shm_header *H = t->hdr;
+	uint64_t want = class_size(cls);
+	unsigned big = 0;
+
+	if (ld32(&H->undo_n))
+		return;
+	for (unsigned c = cls + 1; c < NCLASSES; c++) {
+		if (ld64(&H->free_head[c]) && class_size(c) >= 2 * want) {
+			big = c;
+			break;
+		}
+	}
+	for (int n = 0; big && n < 64 && !ld64(&H->free_head[cls]); n++) {
+		uint64_t off = 0;
+		unsigned a, b;
+
+		split_classes(big, want, &a, &b);
+		if (a >= NCLASSES || b >= NCLASSES ||
+		    class_size(a) + class_size(b) != class_size(big))
+			return;
+		if (free_pop(t, big, &off) < 0) {
+			undo_rollback(t);
+			return;
+		}
+		ustore(t, off + CHUNK_W_KIND, CHUNK_FREE | (uint64_t)a << 32);
+		ustore(t, off + CHUNK_W_NEXT, ld64(&H->free_head[a]));
+		ustore(t, HOFF(free_head[a]), off);
+		off += class_size(a);
+		ustore(t, off + CHUNK_W_KIND, CHUNK_FREE | (uint64_t)b << 32);
+		ustore(t, off + CHUNK_W_NEXT, ld64(&H->free_head[b]));
+		ustore(t, HOFF(free_head[b]), off);
+		ustore(t, HOFF(free_bytes), ld64(&H->free_bytes) +
+						  class_size(big));
+		undo_commit(t);
+		/* go on with the smallest piece that still holds want */
+		if (class_size(a) == want || class_size(b) == want)
+			break;
+		if (class_size(b) > want && class_size(b) < class_size(a))
+			big = b;
+		else
+			big = class_size(a) > want ? a : 0;
+	}
+}
+
 /* A chunk of at least need bytes (header included), tagged kind.  The
  * caller fills it; its next and the rest are not logged. */
 int chunk_alloc(struct shmtab *t, uint64_t need, uint32_t kind, uint64_t *off)
@@ -114,6 +202,9 @@ int chunk_alloc(struct shmtab *t, uint64_t need, uint32_t kind, uint64_t *off)
 	if (cls >= NCLASSES)
 		return -ENOSPC;
 	csize = class_size(cls);
+	if (!ld64(&H->free_head[cls]) &&
+	    ld64(&H->top) + csize > ld64(&H->size))
+		chunk_carve(t, cls);
 	head = ld64(&H->free_head[cls]);
 	if (head) {
 		c = map_chunk(t, head);

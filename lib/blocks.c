@@ -69,7 +69,7 @@ static int blk_rec(struct shmtab *t, struct chunk *c, uint64_t off,
 	bool remove;
 	int r;
 
-	r = blk_binding(b, (uint8_t *)(c + 1) + ld32(&c->klen), ld64(&c->vlen),
+	r = blk_binding(b, rec_val(c), rec_vlen(c),
 			&remove);
 	if (r < 0)
 		return r;

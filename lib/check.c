@@ -67,11 +67,6 @@ int check_locked(struct shmtab *t)
 				return shmtab__corrupt(t, "record at %llu "
 						       "overflows its chunk",
 						       (unsigned long long)off);
-			if ((uint32_t)hash_key(t, c + 1, ld32(&c->klen)) !=
-			    ld32(&c->hash32))
-				return shmtab__corrupt(t, "record at %llu has "
-						       "a wrong hash",
-						       (unsigned long long)off);
 			fp_add(&heap_rec, off);
 			break;
 		case CHUNK_FREE:
@@ -118,7 +113,7 @@ int check_locked(struct shmtab *t)
 			return shmtab__corrupt(t, "cell %llu points to %llu",
 					       (unsigned long long)i,
 					       (unsigned long long)r);
-		if (hash_key(t, first + 1, ld32(&first->klen)) != h)
+		if (hash_key(t, first + 1, rec_klen(first)) != h)
 			return shmtab__corrupt(t, "cell %llu has the wrong key",
 					       (unsigned long long)i);
 		for (; r; steps++) {
@@ -126,7 +121,7 @@ int check_locked(struct shmtab *t)
 
 			if (!c || steps > heap_rec.n ||
 			    !rec_key_equal(t, c, h, first + 1,
-					   ld32(&first->klen)))
+					   rec_klen(first)))
 				return shmtab__corrupt(t, "chain of cell %llu "
 						       "at %llu",
 						       (unsigned long long)i,

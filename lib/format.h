@@ -112,17 +112,19 @@ _Static_assert(sizeof(struct shm_header) <= HDR_SIZE, "header too big");
 struct chunk {
 	uint32_t magic;
 	uint32_t cls;			/* size class: the chunk's size */
-	uint32_t klen;			/* REC: key length */
-	uint32_t hash32;		/* REC: low half of the key's hash */
 	uint64_t next;			/* REC: next older binding; FREE: next free */
-	uint64_t vlen;			/* REC: value length; INDEX: cells */
-	/* REC: key bytes, then value bytes.  INDEX: struct cell[vlen]. */
+	uint64_t lens;			/* REC: value length | key length << 40;
+					 * INDEX: cells */
+	/* REC: key bytes, then value bytes.  INDEX: struct cell[cells]. */
 };
-_Static_assert(sizeof(struct chunk) == 32, "chunk changed: bump VERSION");
+_Static_assert(sizeof(struct chunk) == 24, "chunk changed: bump VERSION");
+
+#define LEN_VBITS	40
+#define LEN_VMASK	(((uint64_t)1 << LEN_VBITS) - 1)
 
 /* Word offsets inside a chunk that the undo log may restore. */
 #define CHUNK_W_KIND	0		/* magic | cls << 32 */
-#define CHUNK_W_NEXT	16
+#define CHUNK_W_NEXT	8
 
 /*
  * An index cell: hash 0 is never used (the low bit is forced on); off 0 with

@@ -97,7 +97,7 @@ int hash_index(struct shmtab *t, struct cell **cells, uint64_t *n)
 		return shmtab__corrupt(t, "index has %llu cells",
 				       (unsigned long long)cnt);
 	c = map_span(t, off, sizeof(*c) + cnt * sizeof(struct cell));
-	if (!c || ld32(&c->magic) != CHUNK_INDEX || ld64(&c->vlen) != cnt)
+	if (!c || ld32(&c->magic) != CHUNK_INDEX || ld64(&c->lens) != cnt)
 		return shmtab__corrupt(t, "index chunk at %llu is bad",
 				       (unsigned long long)off);
 	*cells = (struct cell *)(c + 1);
@@ -172,7 +172,7 @@ static struct cell *mig_cells_ptr(struct shmtab *t, uint64_t *n)
 	if (cnt < 16 || (cnt & (cnt - 1)) || cnt > ((uint64_t)1 << 40))
 		return NULL;
 	c = map_span(t, off, sizeof(*c) + cnt * sizeof(struct cell));
-	if (!c || ld32(&c->magic) != CHUNK_INDEX || ld64(&c->vlen) != cnt)
+	if (!c || ld32(&c->magic) != CHUNK_INDEX || ld64(&c->lens) != cnt)
 		return NULL;
 	*n = cnt;
 	return (struct cell *)(c + 1);
@@ -258,7 +258,7 @@ int cell_claim(struct shmtab *t, uint64_t cell, uint64_t h, uint64_t off)
 static int mig_start(struct shmtab *t)
 {
 	struct shm_header *H = t->hdr;
-	uint64_t cells = hash_cells_for(2 * (ld64(&H->nkeys) + 1));
+	uint64_t cells = hash_cells_for(ld64(&H->nkeys) + 1);
 	uint64_t need, off, size = ld64(&H->size);
 	uint64_t cur = ld64(&H->index_cells);
 	struct chunk *c;
@@ -284,7 +284,7 @@ static int mig_start(struct shmtab *t)
 	c = map_chunk(t, off);
 	if (!c)
 		return -EBADMSG;
-	st64(&c->vlen, cells);
+	st64(&c->lens, cells);
 	ustore(t, HOFF(mig_cells), cells);
 	ustore(t, HOFF(mig_clear), 0);
 	ustore(t, HOFF(mig_pos), 0);
@@ -355,7 +355,9 @@ int hash_maintain(struct shmtab *t)
 
 	if (ld64(&H->mig_off)) {
 		err = mig_step(t);
-	} else if ((used + 1) * 2 > cells) {
+	} else if ((used + 1) * 10 > cells * 7) {
+		/* at 0.7 a rebuild to about twice the keys (hash_cells_for)
+		 * finishes, at MIG_COPY cells a write, before 0.875 */
 		err = mig_start(t);
 	}
 	if (err < 0)

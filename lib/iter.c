@@ -34,17 +34,17 @@ static int visit_chain(struct shmtab *t, struct walk *w, uint64_t h,
 		uint32_t kl;
 
 		if (!c || steps > limit ||
-		    !rec_key_equal(t, c, h, first + 1, ld32(&first->klen)))
+		    !rec_key_equal(t, c, h, first + 1, rec_klen(first)))
 			return shmtab__corrupt(t, "binding chain at %llu",
 					       (unsigned long long)off);
-		kl = ld32(&c->klen);
+		kl = rec_klen(c);
 		off = ld64(&c->next);
 		t->visit_depth++;
 		if (w->kfn)
 			r = w->kfn(c + 1, kl, w->ctx);
 		else
-			r = w->bfn(c + 1, kl, (uint8_t *)(c + 1) + kl,
-				   ld64(&c->vlen), w->ctx);
+			r = w->bfn(c + 1, kl, rec_val(c),
+				   rec_vlen(c), w->ctx);
 		t->visit_depth--;
 		if (w->kfn)
 			break;
@@ -160,7 +160,7 @@ static int snap_cell(struct shmtab *t, uint64_t i, uint64_t iseq,
 		c = map_rec(t, off);
 		if (!c)
 			goto bad;
-		*klen = ld32(&c->klen);
+		*klen = rec_klen(c);
 		*key = malloc(*klen ? *klen : 1);
 		if (!*key) {
 			t->quiet = 0;
@@ -175,7 +175,7 @@ static int snap_cell(struct shmtab *t, uint64_t i, uint64_t iseq,
 			    !rec_key_equal(t, c, ch, *key, *klen))
 				goto bad;
 			err = snap_push(s, (uint8_t *)(c + 1) + *klen,
-					ld64(&c->vlen));
+					rec_vlen(c));
 			if (err < 0) {
 				t->quiet = 0;
 				return err;

@@ -66,7 +66,7 @@ struct chunk *map_rec(struct shmtab *t, uint64_t off)
 
 	if (!c || ld32(&c->magic) != CHUNK_REC)
 		return NULL;
-	if ((uint64_t)ld32(&c->klen) + ld64(&c->vlen) >
+	if ((uint64_t)rec_klen(c) + rec_vlen(c) >
 	    class_size(ld32(&c->cls)) - sizeof(*c))
 		return NULL;
 	return c;
@@ -293,7 +293,7 @@ static int heap_reset(struct shmtab *t, uint64_t cells)
 	memset(c, 0, sizeof(*c) + cells * sizeof(struct cell));
 	c->magic = CHUNK_INDEX;
 	c->cls = cls;
-	c->vlen = cells;
+	c->lens = cells;
 	st64(&H->index_off, HDR_SIZE);
 	st64(&H->index_cells, cells);
 	st64(&H->top, HDR_SIZE + class_size(cls));

@@ -109,6 +109,23 @@ static inline uint64_t chain_limit(const struct shmtab *t)
 	return t->mapped / 32 + 1;
 }
 
+static inline uint64_t rec_vlen(const struct chunk *c)
+{
+	return ld64(&c->lens) & LEN_VMASK;
+}
+static inline uint32_t rec_klen(const struct chunk *c)
+{
+	return (uint32_t)(ld64(&c->lens) >> LEN_VBITS);
+}
+static inline const uint8_t *rec_key(const struct chunk *c)
+{
+	return (const uint8_t *)(c + 1);
+}
+static inline uint8_t *rec_val(struct chunk *c)
+{
+	return (uint8_t *)(c + 1) + rec_klen(c);
+}
+
 /* error.c */
 int shmtab__corrupt(struct shmtab *t, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

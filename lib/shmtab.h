@@ -51,8 +51,8 @@ struct shmtab_options {			/* NULL means all defaults */
 };
 
 /* Largest key and value the format stores. */
-#define SHMTAB_KEY_MAX   ((size_t)UINT32_MAX - 64)
-#define SHMTAB_VALUE_MAX ((size_t)1 << 40)
+#define SHMTAB_KEY_MAX   (((size_t)1 << 24) - 1)
+#define SHMTAB_VALUE_MAX (((size_t)1 << 40) - 1)
 
 /**
  * shmtab_open() - open or create a table

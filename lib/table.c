@@ -29,7 +29,8 @@ int rec_key_equal(struct shmtab *t, const struct chunk *c, uint64_t h,
 		  const void *key, size_t klen)
 {
 	(void)t;
-	if (ld32(&c->hash32) != (uint32_t)h || ld32(&c->klen) != klen)
+	(void)h;	/* the index compared the whole hash already */
+	if (rec_klen(c) != klen)
 		return 0;
 	return !klen || !memcmp(c + 1, key, klen);
 }
@@ -170,7 +171,7 @@ static int lookup_copy(struct shmtab *t, const void *key, size_t klen,
 			if (!c)
 				err = -EBADMSG;
 			else
-				n = ld64(&c->vlen);
+				n = rec_vlen(c);
 		}
 		if (!err && c && mode == COPY_MALLOC) {
 			if (!read_ok(t, &rd))
@@ -180,9 +181,9 @@ static int lookup_copy(struct shmtab *t, const void *key, size_t klen,
 				err = -ENOMEM;
 				break;
 			}
-			memcpy(copy, (uint8_t *)(c + 1) + ld32(&c->klen), n);
+			memcpy(copy, rec_val(c), n);
 		} else if (!err && c && mode == COPY_INTO && cap && n) {
-			memcpy(buf, (uint8_t *)(c + 1) + ld32(&c->klen),
+			memcpy(buf, rec_val(c),
 			       n < cap ? n : cap);
 		}
 		if (read_ok(t, &rd)) {
@@ -354,9 +355,7 @@ static int table_push(struct shmtab *t, const void *key, size_t klen,
 		err = -EBADMSG;
 		goto fail;
 	}
-	st32(&c->klen, (uint32_t)klen);
-	st32(&c->hash32, (uint32_t)h);
-	st64(&c->vlen, vlen);
+	st64(&c->lens, (uint64_t)vlen | (uint64_t)klen << LEN_VBITS);
 	ustore(t, off + CHUNK_W_NEXT, next);
 	if (klen)
 		memcpy(c + 1, key, klen);
@@ -501,8 +500,8 @@ static int snap_rec(struct shmtab *t, struct chunk *c, uint64_t off,
 	(void)off;
 	(void)prev;
 	(void)t;
-	return snap_push(ctx, (uint8_t *)(c + 1) + ld32(&c->klen),
-			 ld64(&c->vlen));
+	return snap_push(ctx, rec_val(c),
+			 rec_vlen(c));
 }
 
 /* Copies of key's bindings, newest first, validated. */
@@ -541,13 +540,13 @@ static int visit_rec(struct shmtab *t, struct chunk *c, uint64_t off,
 		     uint64_t prev, void *ctx)
 {
 	struct visit_all *v = ctx;
-	uint32_t kl = ld32(&c->klen);
+	uint32_t kl = rec_klen(c);
 	int r;
 
 	(void)off;
 	(void)prev;
 	t->visit_depth++;
-	r = v->fn(c + 1, kl, (uint8_t *)(c + 1) + kl, ld64(&c->vlen), v->ctx);
+	r = v->fn(c + 1, kl, rec_val(c), rec_vlen(c), v->ctx);
 	t->visit_depth--;
 	return r;
 }
