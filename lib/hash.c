@@ -162,7 +162,6 @@ int hash_lookup(struct shmtab *t, uint64_t h, const void *key, size_t klen,
 
 #define MIG_CLEAR 4096			/* cells zeroed per step */
 #define MIG_COPY 12			/* cells copied per step */
-#define GROW_STEP ((uint64_t)16 << 20)	/* at most this much fallocate per step */
 
 static struct cell *mig_cells_ptr(struct shmtab *t, uint64_t *n)
 {
@@ -274,7 +273,7 @@ static int mig_start(struct shmtab *t)
 		/* make room a step at a time; start on a later write */
 		uint64_t want = ld64(&H->top) + need;
 
-		return map_grow(t, want - size > GROW_STEP ? size + GROW_STEP
+		return map_grow(t, want - size > GROW_MAX ? size + GROW_MAX
 							   : want);
 	}
 	err = chunk_alloc(t, sizeof(*c) + cells * sizeof(struct cell),

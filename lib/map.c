@@ -164,10 +164,7 @@ int map_grow(struct shmtab *t, uint64_t need)
 
 	if (need <= size)
 		return map_refresh(t);
-	/* half the size again, but at most 16 MiB per step: fallocate and
-	 * the first touch of the new pages are paid by one write */
-	nsize = size + (size / 2 < ((uint64_t)16 << 20) ? size / 2
-						     : ((uint64_t)16 << 20));
+	nsize = size + (size / 2 < GROW_MAX ? size / 2 : GROW_MAX);
 	if (nsize < need)
 		nsize = need;
 	if (nsize < size + (64u << 10))
