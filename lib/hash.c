@@ -6,10 +6,20 @@
  * probed linearly.  A cell is never emptied: removing a key's last binding
  * leaves a tombstone, so a reader that stops at an empty cell is right even
  * while writers of other stripes fill cells around it.  Tombstones go when
- * the index is rebuilt.  Rebuilding is copy-on-write: the new array is filled
- * while the old one stays valid for optimistic readers, then published by
- * the stores to index_off/index_cells inside an odd index_seq, and the old
- * array is freed.  A crash before the commit leaves the old array in place.
+ * the index is rebuilt.
+ *
+ * Rebuilding is incremental, so that no write waits for a whole copy (the
+ * first touch of fresh pages alone costs about 7 us per 4 KiB here): when
+ * 0.7 of the live index is used, a new one for twice the keys is allocated,
+ * and each later write step first does a bounded slice of the work: zero
+ * MIG_CLEAR of its cells, or, once it is zeroed, copy MIG_COPY cells of the
+ * live index into it.  Meanwhile the live index stays complete and current,
+ * so readers never look at the new one: every change to a cell that was
+ * already copied is mirrored into the new index (cell_set_off, cell_claim).
+ * When the last cell is copied, index_off swings to the new index inside an
+ * odd index_seq and the old one is freed.  Every store goes through the
+ * undo log, and zeroing is idempotent, so a crash at any point leaves
+ * either state.
  */
 #include "shmtab-private.h"
 
@@ -342,7 +352,7 @@ static int mig_step(struct shmtab *t)
 
 /*
  * At the start of a write step, writer lock held: advance a rebuild by one
- * slice, or start one when the index is half used; finish at once if it is
+ * slice, or start one when 0.7 of the index is used; finish at once if it is
  * nearly full (only when writes outran the rebuild, or space was short).
  * Every slice commits on its own.
  */
