@@ -11,6 +11,8 @@
  * read-write handle the check holds a read lock on every stripe, so it is
  * safe on a live table (writers wait, readers do not).
  */
+#include <stdlib.h>
+
 #include "shmtab-private.h"
 
 struct fp {
@@ -199,6 +201,88 @@ SHMTAB_EXPORT int shmtab_check(shmtab *t)
 	if (err < 0)
 		return err;
 	err = check_locked(t);
+	lock_read_release(t, ALL_STRIPES, taken);
+	return err;
+}
+
+/* --- salvage ---------------------------------------------------------- */
+
+static int salvage_locked(struct shmtab *t, shmtab_salvage_fn *fn, void *ctx)
+{
+	uint64_t nbits = t->mapped / 16, n = 0;
+	uint8_t *seen = calloc(nbits / 8 + 1, 1);
+	struct cell *cells = NULL;
+	int r = 0;
+
+	if (!seen)
+		return -ENOMEM;
+	if (hash_index(t, &cells, &n) < 0)
+		n = 0;		/* a damaged index: everything is an orphan */
+	for (uint64_t i = 0; i < n && !r; i++) {
+		uint64_t h = ld64(&cells[i].hash), off = ld64(&cells[i].off);
+		struct chunk *first = off ? map_rec(t, off) : NULL;
+
+		if (!h || !first || hash_key(t, rec_key(first),
+					     rec_klen(first)) != h)
+			continue;
+		for (uint64_t steps = 0; off && !r && steps < chain_limit(t);
+		     steps++) {
+			struct chunk *c = map_rec(t, off);
+
+			if (!c || seen[off / 16 / 8] >> (off / 16 % 8) & 1 ||
+			    !rec_key_equal(t, c, h, rec_key(first),
+					   rec_klen(first)))
+				break;
+			seen[off / 16 / 8] |= (uint8_t)(1u << (off / 16 % 8));
+			r = fn(rec_key(c), rec_klen(c), rec_val(c), rec_vlen(c),
+			       SHMTAB_SALVAGE_INDEXED, ctx);
+			off = ld64(&c->next);
+		}
+	}
+	/* the heap, whether or not its sizes still chain: step over whole
+	 * records, else try every 16 bytes */
+	for (uint64_t off = HDR_SIZE; off + sizeof(struct chunk) <= t->mapped &&
+				      !r;) {
+		struct chunk *c = map_chunk(t, off);
+		uint32_t magic = c ? ld32(&c->magic) : 0;
+
+		if (magic != CHUNK_REC && magic != CHUNK_FREE &&
+		    magic != CHUNK_INDEX) {
+			off += 16;
+			continue;
+		}
+		/* a free or index chunk is stepped over whole: stale bytes in
+		 * it are never taken for a record */
+		if (magic == CHUNK_REC && map_rec(t, off) &&
+		    !(seen[off / 16 / 8] >> (off / 16 % 8) & 1))
+			r = fn(rec_key(c), rec_klen(c), rec_val(c),
+			       rec_vlen(c), SHMTAB_SALVAGE_ORPHAN, ctx);
+		off += class_size(ld32(&c->cls));
+	}
+	free(seen);
+	return r;
+}
+
+SHMTAB_EXPORT int shmtab_salvage(shmtab *t, shmtab_salvage_fn *fn, void *ctx)
+{
+	bool taken = false;
+	int err;
+
+	if (!t || !t->hdr)
+		return -EBADF;
+	if (!fn)
+		return -EINVAL;
+	if (!t->rdonly) {
+		err = lock_read(t, ALL_STRIPES, &taken);
+		if (err < 0)
+			return err;
+	}
+	map_refresh(t);		/* a bad size keeps the mapping we have */
+	t->quiet = 1;
+	t->visit_depth++;
+	err = salvage_locked(t, fn, ctx);
+	t->visit_depth--;
+	t->quiet = 0;
 	lock_read_release(t, ALL_STRIPES, taken);
 	return err;
 }

@@ -153,6 +153,23 @@ int shmtab_write_blocks(shmtab *t, const void *key, size_t klen,
 
 /* 0, or -EBADMSG when the structure is damaged (the log hook says where). */
 int shmtab_check(shmtab *t);
+
+/*
+ * shmtab_salvage() - every binding that can still be read, for repair
+ *
+ * fn sees first the bindings the index still reaches (how ==
+ * SHMTAB_SALVAGE_INDEXED; each key's bindings together, newest first, as far
+ * as its chain is whole), then every other whole binding record found in
+ * the heap (SHMTAB_SALVAGE_ORPHAN; order unknown: a binding cut off from
+ * its chain, or a key whose cell was damaged).  Freed, replaced and removed
+ * bindings are not resurrected.  A read-write handle holds a read lock on
+ * everything meanwhile; a read-only one reads without a lock, so run it on
+ * a table nobody writes.  fn returning non-zero stops the walk.
+ */
+enum { SHMTAB_SALVAGE_INDEXED = 0, SHMTAB_SALVAGE_ORPHAN = 1 };
+typedef int shmtab_salvage_fn(const void *key, size_t klen, const void *val,
+			      size_t vlen, int how, void *ctx);
+int shmtab_salvage(shmtab *t, shmtab_salvage_fn *fn, void *ctx);
 /* Human-readable layout, for debugging. */
 int shmtab_dump(shmtab *t, FILE *out);
 /* For any value these calls return. */

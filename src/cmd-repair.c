@@ -2,17 +2,17 @@
 /*
  * cmd-repair.c - shmtab repair: rebuild a table from what can be read
  *
- * The library has no repair call (yet), so this is a copy: the table is
- * opened read-only, every key the index yields and every binding its chain
- * yields (shmtab_find_all, so each key keeps its order) goes into a new
- * table NAME.repair-XXXXXX with the same page size, locking method and
- * permissions, which then replaces the original by rename(2).  POSIX has no
+ * A copy: the table is opened read-only, every binding shmtab_salvage()
+ * can read (those the index reaches, in each key's order, then whole
+ * records the index no longer reaches, kept below their key's others) goes
+ * into a new table NAME.repair-XXXXXX with the same page size, locking
+ * method and permissions, which then replaces the original by rename(2).  POSIX has no
  * rename for shared memory objects; on Linux they are the files of the
  * tmpfs /dev/shm, which is renamed instead (Linux-specific).  Processes
  * that have the old table open keep using the old object.
  *
- * What cannot be read is reported: a damaged chain loses the bindings below
- * the damage, and damage in the index ends the walk of the keys.
+ * Only records whose header and lengths are whole are kept; the header's
+ * count tells how many bindings were dropped.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -22,66 +22,109 @@
 
 #include "cmd.h"
 
+struct entry {
+	uint8_t *key, *val;
+	size_t klen, vlen;
+	int how;			/* SHMTAB_SALVAGE_INDEXED or _ORPHAN */
+	size_t seq;			/* order of arrival */
+};
+
 struct repair {
 	const char *name;
 	shmtab *old, *new;
-	unsigned long long keys, bindings, damaged_keys;
+	struct entry *v;
+	size_t n, cap;
+	unsigned long long keys, bindings, orphans;
 };
 
-/* Copy every key's bindings, oldest first. */
-static int repair_copy(struct repair *r, struct cli_keys *ks)
+static int repair_take(const void *key, size_t klen, const void *val,
+		       size_t vlen, int how, void *ctx)
 {
-	for (size_t i = 0; i < ks->n; i++) {
-		struct cli_key *k = &ks->v[i];
-		struct cli_bindings bs;
-		int err = cli_bindings_collect(r->old, k->key, k->klen, &bs);
+	struct repair *r = ctx;
+	struct entry *e;
 
-		if (err < 0) {
-			char *kt = cli_key_text(k->key, k->klen);
+	if (r->n == r->cap) {
+		r->cap = r->cap ? r->cap * 2 : 256;
+		r->v = cli_realloc(r->v, r->cap * sizeof(*r->v));
+	}
+	e = &r->v[r->n];
+	e->key = cli_malloc(klen ? klen : 1);
+	e->val = cli_malloc(vlen ? vlen : 1);
+	memcpy(e->key, key, klen);
+	memcpy(e->val, val, vlen);
+	e->klen = klen;
+	e->vlen = vlen;
+	e->how = how;
+	e->seq = r->n++;
+	return 0;
+}
 
-			msg_fail(err, "repair '%s': key '%s': %zu binding(s) "
-				 "kept, the older ones are unreadable",
-				 r->name, kt, bs.n);
-			free(kt);
-			r->damaged_keys++;
-		}
-		for (size_t j = bs.n; j-- > 0;) {
-			err = shmtab_add(r->new, k->key, k->klen, bs.v[j].key,
-					 bs.v[j].klen);
-			if (err < 0) {
-				cli_bindings_free(&bs);
-				return msg_fail(err, "cannot write '%s'",
-						shmtab_name(r->new));
-			}
-			r->bindings++;
-		}
-		r->keys += bs.n > 0;
-		cli_bindings_free(&bs);
+/* By key; within a key the index's order (newest first), orphans after. */
+static int entry_cmp(const void *pa, const void *pb)
+{
+	const struct entry *a = pa, *b = pb;
+	size_t m = a->klen < b->klen ? a->klen : b->klen;
+	int c = m ? memcmp(a->key, b->key, m) : 0;
+
+	if (c)
+		return c;
+	if (a->klen != b->klen)
+		return a->klen < b->klen ? -1 : 1;
+	if (a->how != b->how)
+		return a->how < b->how ? -1 : 1;
+	return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+static int repair_add(struct repair *r, const struct entry *e)
+{
+	int err = shmtab_add(r->new, e->key, e->klen, e->val, e->vlen);
+
+	if (err < 0)
+		return msg_fail(err, "cannot write '%s'", shmtab_name(r->new));
+	r->bindings++;
+	return 0;
+}
+
+/* Every key's bindings into the new table, orphans below the others. */
+static int repair_copy(struct repair *r)
+{
+	int rc;
+
+	qsort(r->v, r->n, sizeof(*r->v), entry_cmp);
+	for (size_t i = 0; i < r->n;) {
+		size_t j = i;
+
+		while (j < r->n && r->v[j].klen == r->v[i].klen &&
+		       !memcmp(r->v[j].key, r->v[i].key, r->v[i].klen))
+			j++;
+		size_t m = i;
+
+		while (m < j && r->v[m].how == SHMTAB_SALVAGE_INDEXED)
+			m++;
+		/* orphans first, in heap order (about their age), then what
+		 * the index reaches, oldest first */
+		for (size_t k = m; k < j; k++)
+			if ((rc = repair_add(r, &r->v[k])))
+				return rc;
+		for (size_t k = m; k-- > i;)
+			if ((rc = repair_add(r, &r->v[k])))
+				return rc;
+		r->orphans += j - m;
+		r->keys++;
+		i = j;
 	}
 	return 0;
 }
 
-/* The keys the index yields; damage ends the walk with a report. */
-static int repair_keys(struct repair *r, struct cli_keys *ks)
+static void repair_free(struct repair *r)
 {
-	int err = cli_keys_collect(r->old, ks);
-
-	if (err == -EAGAIN) {
-		/* an interrupted step: a read-write open rolls it back */
-		shmtab *rw;
-
-		if (shmtab_open(r->name, O_RDWR, 0, NULL, &rw) == 0)
-			shmtab_close(rw);
-		cli_keys_free(ks);
-		err = cli_keys_collect(r->old, ks);
+	for (size_t i = 0; i < r->n; i++) {
+		free(r->v[i].key);
+		free(r->v[i].val);
 	}
-	if (err == -EBADMSG)
-		msg_error("repair '%s': the walk of the index stopped at "
-			  "damage after %zu key(s); later keys are lost",
-			  r->name, ks->n);
-	else if (err < 0)
-		return msg_fail(err, "cannot read the keys of '%s'", r->name);
-	return 0;
+	free(r->v);
+	r->v = NULL;
+	r->n = r->cap = 0;
 }
 
 static int repair_run(struct cmd_args *a)
@@ -90,7 +133,6 @@ static int repair_run(struct cmd_args *a)
 	struct shmtab_options opt = { 0 };
 	char *path = NULL, *newpath = NULL, *pattern;
 	struct shmtab_stat st;
-	struct cli_keys ks = { 0 };
 	struct stat sb;
 	bool posix;
 	int rc, err;
@@ -109,6 +151,10 @@ static int repair_run(struct cmd_args *a)
 		free(path);
 		return EXIT_DAMAGED;
 	}
+	/* nobody else has it open: a read-write open rolls back a step
+	 * that a dead writer left half done */
+	if (shmtab_open(r.name, O_RDWR, 0, NULL, &r.old) == 0)
+		shmtab_close(r.old);
 	rc = cli_open(r.name, O_RDONLY, NULL, &r.old);
 	if (rc) {
 		free(path);
@@ -134,10 +180,12 @@ static int repair_run(struct cmd_args *a)
 	free(pattern);
 	newpath = cli_object_path(shmtab_name(r.new), &posix);
 
-	rc = repair_keys(&r, &ks);
-	if (!rc)
-		rc = repair_copy(&r, &ks);
-	cli_keys_free(&ks);
+	err = shmtab_salvage(r.old, repair_take, &r);
+	if (err < 0) {
+		rc = msg_fail(err, "cannot read '%s'", r.name);
+		goto out_new;
+	}
+	rc = repair_copy(&r);
 	if (rc)
 		goto out_new;
 	err = shmtab_check(r.new);
@@ -162,9 +210,11 @@ static int repair_run(struct cmd_args *a)
 		printf("; %llu binding(s) dropped (the header counted %llu)",
 		       (unsigned long long)(st.bindings - r.bindings),
 		       (unsigned long long)st.bindings);
-	if (r.damaged_keys)
-		printf("; %llu key(s) lost older bindings", r.damaged_keys);
+	if (r.orphans)
+		printf("; %llu binding(s) found outside the index kept below "
+		       "their key's others", r.orphans);
 	printf("\n");
+	repair_free(&r);
 	free(newpath);
 	free(path);
 	return 0;
@@ -172,6 +222,7 @@ out_new:
 	shmtab_unlink(shmtab_name(r.new));
 	shmtab_close(r.new);
 out_old:
+	repair_free(&r);
 	shmtab_close(r.old);
 	free(newpath);
 	free(path);
