@@ -1,0 +1,420 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fs-ops.c - the low-level operations table, the inode map, errors
+ *
+ * Strict mode: every reply carries zero entry and attribute timeouts, so
+ * the kernel asks again on each path walk and stat, and nothing needs to be
+ * invalidated when another process changes a table.
+ *
+ * Errors: the library's negative errno is passed through, except -EBADMSG
+ * (a damaged table), which becomes EIO with a log line naming the table; the
+ * other tables keep being served.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "fs.h"
+
+struct fs fs_state;
+
+void fs_log(int prio, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (fs_state.foreground) {
+		fputs(PACKAGE_PROG ": ", stderr);
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
+	} else {
+		vsyslog(prio, fmt, ap);
+	}
+	va_end(ap);
+}
+
+void fs_lib_log(int level, const char *msg, void *ctx)
+{
+	(void)ctx;
+	fs_log(level <= LOG_ERR ? LOG_ERR : LOG_WARNING, "%s", msg);
+}
+
+/* A positive errno for fuse_reply_err() from a library result. */
+int fs_err(struct fs_table *tb, int err)
+{
+	if (err >= 0)
+		return 0;
+	if (err == -EBADMSG) {
+		if (tb && !tb->damaged_logged) {
+			tb->damaged_logged = true;
+			fs_log(LOG_ERR, "table '%s' (%s) is damaged: %s",
+			       tb->name, tb->libname, shmtab_strerror(err));
+		}
+		return EIO;
+	}
+	return -err;
+}
+
+/* Caller holds tb->mu and tb->t is open. */
+void fs_table_touch(struct fs_table *tb)
+{
+	uint64_t c = shmtab_counter(tb->t);
+
+	if (c != tb->counter) {
+		tb->counter = c;
+		clock_gettime(CLOCK_REALTIME, &tb->changed);
+	}
+}
+
+/* --- the inode map --------------------------------------------------- */
+
+static uint64_t node_hash(const struct fs_table *tb, bool is_dir,
+			  const void *key, size_t klen)
+{
+	const unsigned char *p = key;
+	uint64_t h = 1469598103934665603ULL ^ (uintptr_t)tb ^ is_dir;
+	size_t i;
+
+	for (i = 0; i < klen; i++) {
+		h ^= p[i];
+		h *= 1099511628211ULL;
+	}
+	return h ^ (h >> 29);
+}
+
+int fs_nodes_init(void)
+{
+	struct fs *fs = &fs_state;
+
+	fs->nbuckets = 1024;
+	fs->by_ino = calloc(fs->nbuckets, sizeof(*fs->by_ino));
+	fs->by_key = calloc(fs->nbuckets, sizeof(*fs->by_key));
+	if (!fs->by_ino || !fs->by_key)
+		return -ENOMEM;
+	fs->next_ino = FUSE_ROOT_ID + 1;
+	return pthread_mutex_init(&fs->mu, NULL) ? -ENOMEM : 0;
+}
+
+static void nodes_grow(struct fs *fs)
+{
+	size_t n = fs->nbuckets * 4, i;
+	struct fs_node **bi = calloc(n, sizeof(*bi));
+	struct fs_node **bk = calloc(n, sizeof(*bk));
+	struct fs_node *nd, *next;
+
+	if (!bi || !bk) {
+		free(bi);
+		free(bk);
+		return;		/* longer chains, still correct */
+	}
+	for (i = 0; i < fs->nbuckets; i++) {
+		for (nd = fs->by_ino[i]; nd; nd = next) {
+			next = nd->next_ino;
+			nd->next_ino = bi[nd->ino % n];
+			bi[nd->ino % n] = nd;
+		}
+		for (nd = fs->by_key[i]; nd; nd = next) {
+			next = nd->next_key;
+			nd->next_key = bk[nd->khash % n];
+			bk[nd->khash % n] = nd;
+		}
+	}
+	free(fs->by_ino);
+	free(fs->by_key);
+	fs->by_ino = bi;
+	fs->by_key = bk;
+	fs->nbuckets = n;
+}
+
+/* Caller holds fs->mu. */
+static struct fs_node *node_find_key(struct fs *fs, struct fs_table *tb,
+				     bool is_dir, const void *key, size_t klen,
+				     uint64_t h)
+{
+	struct fs_node *nd;
+
+	for (nd = fs->by_key[h % fs->nbuckets]; nd; nd = nd->next_key)
+		if (nd->khash == h && nd->tb == tb && nd->is_dir == is_dir &&
+		    nd->klen == klen &&
+		    (!klen || memcmp(nd->key, key, klen) == 0))
+			return nd;
+	return NULL;
+}
+
+/* The node of (tb, key), created if needed, with one more lookup. */
+int fs_node_ref(struct fs_table *tb, bool is_dir, const void *key,
+		size_t klen, fuse_ino_t *ino)
+{
+	struct fs *fs = &fs_state;
+	uint64_t h = node_hash(tb, is_dir, key, klen);
+	struct fs_node *nd;
+
+	pthread_mutex_lock(&fs->mu);
+	nd = node_find_key(fs, tb, is_dir, key, klen, h);
+	if (!nd) {
+		nd = malloc(sizeof(*nd) + klen);
+		if (!nd) {
+			pthread_mutex_unlock(&fs->mu);
+			return -ENOMEM;
+		}
+		nd->ino = fs->next_ino++;
+		nd->nlookup = 0;
+		nd->tb = tb;
+		nd->is_dir = is_dir;
+		nd->khash = h;
+		nd->klen = klen;
+		if (klen)
+			memcpy(nd->key, key, klen);
+		nd->next_ino = fs->by_ino[nd->ino % fs->nbuckets];
+		fs->by_ino[nd->ino % fs->nbuckets] = nd;
+		nd->next_key = fs->by_key[h % fs->nbuckets];
+		fs->by_key[h % fs->nbuckets] = nd;
+		if (++fs->nnodes > fs->nbuckets * 2)
+			nodes_grow(fs);
+	}
+	nd->nlookup++;
+	*ino = nd->ino;
+	pthread_mutex_unlock(&fs->mu);
+	return 0;
+}
+
+/* The inode of a key file the kernel knows, or FUSE_UNKNOWN_INO. */
+fuse_ino_t fs_node_peek(struct fs_table *tb, const void *key, size_t klen)
+{
+	struct fs *fs = &fs_state;
+	uint64_t h = node_hash(tb, false, key, klen);
+	struct fs_node *nd;
+	fuse_ino_t ino;
+
+	pthread_mutex_lock(&fs->mu);
+	nd = node_find_key(fs, tb, false, key, klen, h);
+	ino = nd ? nd->ino : FUSE_UNKNOWN_INO;
+	pthread_mutex_unlock(&fs->mu);
+	return ino;
+}
+
+/* Caller holds fs->mu. */
+static struct fs_node *node_find_ino(struct fs *fs, fuse_ino_t ino)
+{
+	struct fs_node *nd;
+
+	for (nd = fs->by_ino[ino % fs->nbuckets]; nd; nd = nd->next_ino)
+		if (nd->ino == ino)
+			return nd;
+	return NULL;
+}
+
+void fs_node_forget(fuse_ino_t ino, uint64_t n)
+{
+	struct fs *fs = &fs_state;
+	struct fs_node *nd, **pp;
+
+	pthread_mutex_lock(&fs->mu);
+	nd = node_find_ino(fs, ino);
+	if (!nd)
+		goto out;
+	nd->nlookup = nd->nlookup > n ? nd->nlookup - n : 0;
+	if (nd->nlookup)
+		goto out;
+	for (pp = &fs->by_ino[ino % fs->nbuckets]; *pp != nd;
+	     pp = &(*pp)->next_ino)
+		;
+	*pp = nd->next_ino;
+	for (pp = &fs->by_key[nd->khash % fs->nbuckets]; *pp != nd;
+	     pp = &(*pp)->next_key)
+		;
+	*pp = nd->next_key;
+	fs->nnodes--;
+	free(nd);
+out:
+	pthread_mutex_unlock(&fs->mu);
+}
+
+/* At exit, when no request runs any more. */
+void fs_nodes_free(void)
+{
+	struct fs *fs = &fs_state;
+	struct fs_node *nd, *next;
+	size_t i;
+
+	for (i = 0; i < fs->nbuckets; i++)
+		for (nd = fs->by_ino[i]; nd; nd = next) {
+			next = nd->next_ino;
+			free(nd);
+		}
+	free(fs->by_ino);
+	free(fs->by_key);
+	fs->by_ino = fs->by_key = NULL;
+	fs->nbuckets = fs->nnodes = 0;
+}
+
+/*
+ * What an inode stands for: the root (tb NULL), a table directory, or a key
+ * (a malloc'd copy in *key, caller frees; never NULL for a key).
+ */
+int fs_resolve(fuse_ino_t ino, struct fs_table **tb, void **key, size_t *klen,
+	       bool *is_dir)
+{
+	struct fs *fs = &fs_state;
+	struct fs_node *nd;
+
+	*tb = NULL;
+	*key = NULL;
+	*klen = 0;
+	*is_dir = true;
+	if (ino == FUSE_ROOT_ID)
+		return 0;
+	pthread_mutex_lock(&fs->mu);
+	nd = node_find_ino(fs, ino);
+	if (!nd) {
+		pthread_mutex_unlock(&fs->mu);
+		return -ESTALE;
+	}
+	*tb = nd->tb;
+	*is_dir = nd->is_dir;
+	if (!nd->is_dir) {
+		*key = malloc(nd->klen ? nd->klen : 1);
+		if (!*key) {
+			pthread_mutex_unlock(&fs->mu);
+			return -ENOMEM;
+		}
+		memcpy(*key, nd->key, nd->klen);
+		*klen = nd->klen;
+	}
+	pthread_mutex_unlock(&fs->mu);
+	return 0;
+}
+
+/* --- operations dispatched by inode kind ----------------------------- */
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	/* Whole-value writes need O_TRUNC inside OPEN; the kernel must never
+	 * own sizes or buffer writes. */
+	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	conn->want &= ~FUSE_CAP_READDIRPLUS;
+	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fs_table *tb;
+	void *key;
+	size_t klen;
+	bool is_dir;
+	int err = fs_resolve(parent, &tb, &key, &klen, &is_dir);
+
+	if (err < 0) {
+		fuse_reply_err(req, -err);
+		return;
+	}
+	free(key);
+	if (!is_dir)
+		fuse_reply_err(req, ENOTDIR);
+	else if (!tb)
+		fs_root_lookup(req, name);
+	else
+		fs_key_lookup(req, tb, name);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	fs_node_forget(ino, nlookup);
+	fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count,
+			    struct fuse_forget_data *forgets)
+{
+	size_t i;
+
+	for (i = 0; i < count; i++)
+		fs_node_forget(forgets[i].ino, forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	struct fs_table *tb;
+	void *key;
+	size_t klen;
+	bool is_dir;
+	int err = fs_resolve(ino, &tb, &key, &klen, &is_dir);
+
+	if (err < 0) {
+		fuse_reply_err(req, -err);
+		return;
+	}
+	free(key);
+	if (!is_dir)
+		fuse_reply_err(req, ENOTDIR);
+	else if (!tb)
+		fs_root_readdir_open(req, fi);
+	else
+		fs_table_readdir_open(req, tb, fi);
+}
+
+static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+			struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)datasync;
+	(void)fi;
+	fuse_reply_err(req, 0);
+}
+
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+		       const char *name)
+{
+	(void)link;
+	(void)parent;
+	(void)name;
+	fuse_reply_err(req, EPERM);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+		    const char *newname)
+{
+	(void)ino;
+	(void)newparent;
+	(void)newname;
+	fuse_reply_err(req, EPERM);
+}
+
+const struct fuse_lowlevel_ops fs_ops = {
+	.init = op_init,
+	.lookup = op_lookup,
+	.forget = op_forget,
+	.forget_multi = op_forget_multi,
+	.getattr = fs_getattr,
+	.setattr = fs_setattr,
+	.mkdir = fs_mkdir,
+	.unlink = fs_unlink,
+	.rmdir = fs_rmdir,
+	.symlink = op_symlink,
+	.link = op_link,
+	.rename = fs_rename,
+	.open = fs_open,
+	.create = fs_create,
+	.read = fs_read,
+	.write = fs_write,
+	.flush = fs_flush,
+	.fsync = fs_fsync,
+	.release = fs_release,
+	.opendir = op_opendir,
+	.readdir = fs_readdir,
+	.releasedir = fs_releasedir,
+	.fsyncdir = op_fsyncdir,
+	.statfs = fs_statfs,
+	.setxattr = fs_setxattr,
+	.getxattr = fs_getxattr,
+	.listxattr = fs_listxattr,
+	.removexattr = fs_removexattr,
+};

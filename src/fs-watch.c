@@ -1,0 +1,258 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fs-watch.c - the cached mode's watcher thread (-o cache=SECONDS)
+ *
+ * In the cached mode the kernel keeps key names (entries), key attributes
+ * and table listings for SECONDS instead of asking the daemon each time.
+ * Values are still read from the table at every open (direct I/O), so
+ * content is never stale; what can be stale is a size, the existence of a
+ * name, or a listing, until this thread has told the kernel.
+ *
+ * The thread polls every table's change counter (shmtab_counter) every
+ * WATCH_POLL_MS milliseconds.  When it moved, it reads the hashes of the
+ * changed keys (shmtab_changes), finds the key inodes the kernel knows whose
+ * key has one of those hashes, and
+ *  - for a key that still exists: fuse_lowlevel_notify_inval_inode (size
+ *    and times are asked again);
+ *  - for a key that is gone: fuse_lowlevel_notify_inval_entry (the name is
+ *    looked up again, and is not found);
+ *  - for the table directory: inval_inode (the cached listing is dropped).
+ * When the change ring overflowed (-EOVERFLOW), every inode of the table is
+ * invalidated.  The daemon's own changes go through the same path.
+ *
+ * Rules from libfuse: notifications are sent from this thread only, never
+ * from a request handler, and with no lock held.  A table whose handle is
+ * busy (a request waits for another process's lock) is skipped for one
+ * round rather than waited for.  Root entries and table directories' own
+ * attributes are cached too; the feed says nothing about them, so the
+ * thread also stats each table's object: a table removed or replaced behind
+ * the mount loses its root entry, and a change of owner or mode refreshes
+ * every inode of the table.  New tables need nothing (no negative entries
+ * are cached, the root's listing is not cached).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "escape.h"
+#include "fs.h"
+
+#define WATCH_POLL_MS 5
+
+struct watch_target {
+	fuse_ino_t ino;
+	bool gone;
+	char name[256];
+};
+
+struct watch_batch {
+	struct watch_target *v;
+	size_t n, cap;
+	fuse_ino_t dir_ino;
+};
+
+static pthread_t watch_thread;
+static volatile int watch_stop;
+
+static int batch_add(struct watch_batch *b, fuse_ino_t ino, bool gone,
+		     const void *key, size_t klen)
+{
+	struct watch_target *v;
+
+	if (b->n == b->cap) {
+		b->cap = b->cap ? b->cap * 2 : 64;
+		v = realloc(b->v, b->cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		b->v = v;
+	}
+	v = &b->v[b->n];
+	v->ino = ino;
+	v->gone = gone;
+	if (gone && shmtab_escape(key, klen, v->name, sizeof(v->name)) < 0)
+		return 0;	/* no name: the kernel cannot know it */
+	b->n++;
+	return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* What to tell the kernel about tb: 1, 0 when nothing changed, -EBUSY.
+ * all: the object's owner or mode changed, which every key shows. */
+static int watch_collect(struct fs_table *tb, struct watch_batch *b, bool all)
+{
+	static uint64_t hashes[SHMTAB_FEED_SIZE];
+	struct fs_node **nodes = NULL;
+	size_t nn = 0, cap = 0, i;
+	struct fs_node *nd, **tmp;
+	uint64_t h;
+	int n = 0;
+
+	if (pthread_mutex_trylock(&tb->mu) != 0)
+		return -EBUSY;
+	if (!tb->t || (!all && shmtab_counter(tb->t) == tb->feed_since)) {
+		pthread_mutex_unlock(&tb->mu);
+		return 0;
+	}
+	if (shmtab_counter(tb->t) != tb->feed_since)
+		n = shmtab_changes(tb->t, &tb->feed_since, hashes,
+				   SHMTAB_FEED_SIZE);
+	if (n == -EOVERFLOW) {
+		all = true;
+	} else if (n < 0) {
+		pthread_mutex_unlock(&tb->mu);
+		return 0;
+	}
+	if (!all)
+		qsort(hashes, (size_t)n, sizeof(hashes[0]), cmp_u64);
+
+	/* the table's nodes; they stay valid while the kernel holds them,
+	 * and the keys are only read under fs->mu */
+	pthread_mutex_lock(&fs_state.mu);
+	for (i = 0; i < fs_state.nbuckets; i++)
+		for (nd = fs_state.by_ino[i]; nd; nd = nd->next_ino) {
+			if (nd->tb != tb)
+				continue;
+			if (nd->is_dir) {
+				b->dir_ino = nd->ino;
+				continue;
+			}
+			if (nn == cap) {
+				cap = cap ? cap * 2 : 64;
+				tmp = realloc(nodes, cap * sizeof(*nodes));
+				if (!tmp) {
+					all = true;
+					continue;
+				}
+				nodes = tmp;
+			}
+			/* a private copy: the node may be forgotten */
+			tmp = &nodes[nn];
+			*tmp = malloc(sizeof(**tmp) + nd->klen);
+			if (!*tmp)
+				continue;
+			memcpy(*tmp, nd, sizeof(**tmp) + nd->klen);
+			nn++;
+		}
+	pthread_mutex_unlock(&fs_state.mu);
+
+	for (i = 0; i < nn; i++) {
+		nd = nodes[i];
+		h = shmtab_key_hash(tb->t, nd->key, nd->klen);
+		if (all || bsearch(&h, hashes, (size_t)n, sizeof(h), cmp_u64))
+			batch_add(b, nd->ino,
+				  shmtab_mem(tb->t, nd->key, nd->klen) != 1,
+				  nd->key, nd->klen);
+		free(nd);
+	}
+	free(nodes);
+	pthread_mutex_unlock(&tb->mu);
+	return 1;
+}
+
+/*
+ * The table's object: removed or replaced behind the mount (the name is
+ * dropped from the root), or its owner or mode changed (every inode of the
+ * table is refreshed).  Only this thread touches tb->seen.
+ */
+static bool watch_object(struct fs_table *tb, struct stat *seen)
+{
+	struct stat st;
+	bool gone = stat(tb->objpath, &st) != 0 || st.st_dev != tb->dev ||
+		    st.st_ino != tb->ino;
+
+	if (gone) {
+		if (!tb->seen_gone)
+			fuse_lowlevel_notify_inval_entry(fs_state.se,
+							 FUSE_ROOT_ID, tb->name,
+							 strlen(tb->name));
+		tb->seen_gone = true;
+		return false;
+	}
+	*seen = st;
+	return st.st_mode != tb->seen.st_mode || st.st_uid != tb->seen.st_uid ||
+	       st.st_gid != tb->seen.st_gid;
+}
+
+static void watch_table(struct fs_table *tb)
+{
+	struct watch_batch b = { NULL, 0, 0, 0 };
+	struct fuse_session *se = fs_state.se;
+	struct stat seen;
+	bool changed = watch_object(tb, &seen);
+	size_t i;
+	int r = watch_collect(tb, &b, changed);
+
+	if (r >= 0 && changed)
+		tb->seen = seen;	/* else: again next round */
+	if (r <= 0)
+		return;
+	for (i = 0; i < b.n; i++) {
+		if (b.v[i].gone && b.dir_ino)
+			fuse_lowlevel_notify_inval_entry(se, b.dir_ino,
+							 b.v[i].name,
+							 strlen(b.v[i].name));
+		else
+			fuse_lowlevel_notify_inval_inode(se, b.v[i].ino, 0, 0);
+	}
+	if (b.dir_ino)
+		fuse_lowlevel_notify_inval_inode(se, b.dir_ino, 0, 0);
+	free(b.v);
+}
+
+static void *watch_main(void *arg)
+{
+	struct fs_table **list = NULL, *tb, **tmp;
+	size_t n, cap = 0, i;
+
+	(void)arg;
+	while (!watch_stop) {
+		n = 0;
+		pthread_mutex_lock(&fs_state.mu);
+		for (tb = fs_state.tables; tb; tb = tb->next) {
+			if (n == cap) {
+				cap = cap ? cap * 2 : 16;
+				tmp = realloc(list, cap * sizeof(*list));
+				if (!tmp)
+					break;
+				list = tmp;
+			}
+			list[n++] = tb;	/* structs are never freed */
+		}
+		pthread_mutex_unlock(&fs_state.mu);
+		for (i = 0; i < n && !watch_stop; i++)
+			watch_table(list[i]);
+		usleep(WATCH_POLL_MS * 1000);
+	}
+	free(list);
+	return NULL;
+}
+
+int fs_watch_start(void)
+{
+	int err = pthread_create(&watch_thread, NULL, watch_main, NULL);
+
+	if (err) {
+		fs_log(LOG_ERR, "cannot start the watcher thread: %s",
+		       strerror(err));
+		return -err;
+	}
+	fs_state.watching = true;
+	return 0;
+}
+
+void fs_watch_stop(void)
+{
+	if (!fs_state.watching)
+		return;
+	watch_stop = 1;
+	pthread_join(watch_thread, NULL);
+	fs_state.watching = false;
+}

@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fs.h - shmtabfs internals shared by shmtabfs.c and the fs-*.c files
+ *
+ * The mount is a two-level tree.  Inode 1 is the root; its entries are the
+ * tables of SOURCE (a directory of table files, or the POSIX namespace under
+ * a prefix).  A table directory's entries are its keys, escaped (escape.h).
+ *
+ * Objects:
+ *  - struct fs_table: one table seen under the root.  It keeps a library
+ *    handle open for the life of the mount (or until the table is removed or
+ *    replaced behind the mount).  A handle may be used by one thread at a
+ *    time, so every library call on it runs under tb->mu.  A table struct is
+ *    never freed while the mount runs (nodes and open files point to it); a
+ *    removed table keeps its struct with tb->t == NULL ("gone").
+ *  - struct fs_node: an inode the kernel knows, keyed by (table, key) for key
+ *    files and by (table, dir) for table directories, with the kernel's
+ *    lookup count; freed when FORGET brings the count to zero.  Inode
+ *    numbers are never reused within a mount, so the generation is 0.
+ *
+ * Lock order: tb->mu, then fs->mu.  fs->mu (node map, table list) is a leaf
+ * lock held for a few instructions: nothing waits for a table lock or calls
+ * the library while holding it.
+ */
+#ifndef SHMTABFS_FS_H
+#define SHMTABFS_FS_H
+
+#define FUSE_USE_VERSION 314
+#include <fuse_lowlevel.h>
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "shmtab.h"
+
+#define PACKAGE_PROG "shmtabfs"
+
+/* readdir's d_ino for a name the kernel has not looked up */
+#ifndef FUSE_UNKNOWN_INO
+#define FUSE_UNKNOWN_INO 0xffffffff
+#endif
+
+struct fs_table {
+	struct fs_table *next;		/* fs->tables list (live ones) */
+	struct fs_table *all_next;	/* fs->all list (every one, to free) */
+	char *name;			/* name under the mount root */
+	char *libname;			/* file:/abs/NAME, posix:/PREFIXNAME */
+	char *objpath;			/* the object on disk, for stat */
+	dev_t dev;			/* identity of the object at open */
+	ino_t ino;
+	pthread_mutex_t mu;		/* guards everything below */
+	shmtab *t;			/* NULL once gone */
+	bool rdonly;			/* handle opened O_RDONLY */
+	uint64_t counter;		/* last shmtab_counter() seen */
+	struct timespec changed;	/* when the counter was seen to move */
+	uint64_t feed_since;		/* the watcher's place in the feed */
+	struct stat seen;		/* the object, as the watcher saw it */
+	bool seen_gone;
+	bool damaged_logged;
+};
+
+struct fs_node {
+	struct fs_node *next_ino;	/* chain in the by-ino map */
+	struct fs_node *next_key;	/* chain in the by-key map */
+	fuse_ino_t ino;
+	uint64_t nlookup;
+	struct fs_table *tb;
+	bool is_dir;			/* a table directory */
+	uint64_t khash;
+	size_t klen;
+	unsigned char key[];
+};
+
+enum fs_source {
+	FS_SOURCE_DIR,
+	FS_SOURCE_POSIX,
+};
+
+struct fs {
+	enum fs_source source;
+	char *srcdir;			/* absolute SOURCE, or "/dev/shm" */
+	char *prefix;			/* posix:PREFIX, "" for posix: */
+	bool ro;
+	bool foreground;
+	bool debug;
+	double cache;			/* -o cache=SECONDS; 0: strict */
+	bool watching;
+	struct fuse_session *se;
+
+	pthread_mutex_t mu;
+	struct fs_table *tables;
+	struct fs_table *all;
+	struct fs_node **by_ino;
+	struct fs_node **by_key;
+	size_t nbuckets;
+	size_t nnodes;
+	fuse_ino_t next_ino;
+};
+
+extern struct fs fs_state;
+
+/* fs-ops.c */
+extern const struct fuse_lowlevel_ops fs_ops;
+void fs_log(int prio, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void fs_lib_log(int level, const char *msg, void *ctx);
+int fs_err(struct fs_table *tb, int err);
+int fs_nodes_init(void);
+struct fs_node *fs_node_get(fuse_ino_t ino);
+int fs_node_ref(struct fs_table *tb, bool is_dir, const void *key,
+		size_t klen, fuse_ino_t *ino);
+fuse_ino_t fs_node_peek(struct fs_table *tb, const void *key, size_t klen);
+void fs_node_forget(fuse_ino_t ino, uint64_t n);
+void fs_nodes_free(void);
+int fs_resolve(fuse_ino_t ino, struct fs_table **tb, void **key, size_t *klen,
+	       bool *is_dir);
+void fs_table_touch(struct fs_table *tb);
+
+/* fs-dir.c */
+int fs_table_get(const char *name, struct fs_table **out);
+int fs_table_name_ok(const char *name);
+void fs_tables_free(void);
+void fs_root_lookup(fuse_req_t req, const char *name);
+void fs_root_readdir_open(fuse_req_t req, struct fuse_file_info *fi);
+void fs_table_readdir_open(fuse_req_t req, struct fs_table *tb,
+			   struct fuse_file_info *fi);
+void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		struct fuse_file_info *fi);
+void fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+	      mode_t mode);
+void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
+
+/* fs-file.c */
+void fs_key_lookup(fuse_req_t req, struct fs_table *tb, const char *name);
+void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+	       mode_t mode, struct fuse_file_info *fi);
+void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+	     struct fuse_file_info *fi);
+void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
+	      off_t off, struct fuse_file_info *fi);
+void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+	      struct fuse_file_info *fi);
+void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+int fs_file_truncate(struct fuse_file_info *fi, off_t size);
+int fs_key_truncate(struct fs_table *tb, const void *key, size_t klen,
+		    off_t size);
+void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
+void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+	       fuse_ino_t newparent, const char *newname, unsigned int flags);
+
+/* fs-attr.c */
+int fs_attr_root(struct stat *st);
+int fs_attr_table(struct fs_table *tb, fuse_ino_t ino, struct stat *st);
+int fs_attr_key(struct fs_table *tb, const void *key, size_t klen,
+		fuse_ino_t ino, struct stat *st);
+void fs_fill_entry(struct fuse_entry_param *e, fuse_ino_t ino,
+		   const struct stat *st, double timeout);
+void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		struct fuse_file_info *fi);
+void fs_statfs(fuse_req_t req, fuse_ino_t ino);
+void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		 size_t size);
+void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+void fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		 const char *value, size_t size, int flags);
+void fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
+
+/* fs-watch.c */
+int fs_watch_start(void);
+void fs_watch_stop(void);
+
+#endif /* SHMTABFS_FS_H */

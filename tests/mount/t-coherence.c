@@ -1,0 +1,816 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * t-coherence.c - shmtabfs against the library, on a real mount
+ *
+ * Mounts posix:PREFIX (a prefix unique to this run) with the built
+ * shmtabfs ($SHMTABFS, run with -f so that this program owns its pid) and
+ * checks that
+ *  - a library change is visible through the mount as soon as the call
+ *    returned (stat, read, readdir), over many changes, zero tolerance;
+ *  - a library process replacing a 64 KiB value while a reader reads it
+ *    through the mount never shows a mix of two values, nor does writing
+ *    through the mount while the library reads;
+ *  - a write at an offset keeps what another process changed meanwhile;
+ *  - the hidden bindings and the statistics are readable as xattrs;
+ *  - escaped names address the unescaped keys; rename honours
+ *    RENAME_NOREPLACE;
+ *  - a read-only mount gives EROFS;
+ *  - in the cached mode (-o cache=60) every library change is visible
+ *    within the stated bound (CACHE_BOUND_S), and values are never stale.
+ * Exits 77 without /dev/fuse, fusermount3 or $SHMTABFS.  Every mount is
+ * unmounted and every daemon this program started is stopped, also when
+ * the watchdog fires.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1
+#endif
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "shmtab.h"
+#include "testutil.h"
+
+#define WATCHDOG_S 180
+#define FUSE_MAGIC 0x65735546
+#define BIG (64 * 1024)
+
+struct mnt {
+	char dir[PATH_MAX];
+	pid_t pid;
+	bool active;
+};
+
+static const char *shmtabfs;
+static char prefix[64];
+static struct mnt main_mnt, ro_mnt, cache_mnt;
+
+/* The cached mode's staleness bound, as stated in shmtabfs(1). */
+#define CACHE_BOUND_S 1.0
+
+/* --- mounting ------------------------------------------------------------ */
+
+static int run_wait(const char *prog, char *const argv[], int timeout_s)
+{
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		execvp(prog, argv);
+		_exit(127);
+	}
+	return tu_wait(pid, timeout_s);
+}
+
+static bool is_fuse_mount(const char *dir)
+{
+	struct statfs sf;
+
+	return statfs(dir, &sf) == 0 && (unsigned long)sf.f_type == FUSE_MAGIC;
+}
+
+static int mount_start(struct mnt *m, const char *tag, const char *opt)
+{
+	char source[128];
+	int i, status;
+
+	snprintf(m->dir, sizeof(m->dir), "%s/t-coh-%d-%s", tu_tmpdir(),
+		 (int)getpid(), tag);
+	if (mkdir(m->dir, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	snprintf(source, sizeof(source), "posix:%s", prefix);
+	m->pid = fork();
+	if (m->pid < 0)
+		return -errno;
+	if (m->pid == 0) {
+		if (opt)
+			execl(shmtabfs, "shmtabfs", "-f", "-o", opt, source,
+			      m->dir, (char *)NULL);
+		else
+			execl(shmtabfs, "shmtabfs", "-f", source, m->dir,
+			      (char *)NULL);
+		_exit(127);
+	}
+	m->active = true;
+	for (i = 0; i < 200; i++) {
+		if (is_fuse_mount(m->dir))
+			return 0;
+		if (waitpid(m->pid, &status, WNOHANG) == m->pid) {
+			m->active = false;
+			return -ECHILD;
+		}
+		tu_sleep_ms(50);
+	}
+	return -ETIMEDOUT;
+}
+
+static void mount_stop(struct mnt *m)
+{
+	char *argv[] = { "fusermount3", "-u", m->dir, NULL };
+	char *lazy[] = { "fusermount3", "-uz", m->dir, NULL };
+
+	if (!m->active)
+		return;
+	if (is_fuse_mount(m->dir) && run_wait("fusermount3", argv, 20) != 0)
+		run_wait("fusermount3", lazy, 20);
+	/* the daemon exits once unmounted; tu_wait kills it if it hangs */
+	tu_wait(m->pid, 20);
+	m->active = false;
+	rmdir(m->dir);
+}
+
+static void watchdog(int sig)
+{
+	struct mnt *ms[] = { &ro_mnt, &cache_mnt, &main_mnt };
+	size_t i;
+	pid_t p;
+
+	(void)sig;
+	for (i = 0; i < 3; i++) {
+		if (!ms[i]->active)
+			continue;
+		p = fork();
+		if (p == 0) {
+			execlp("fusermount3", "fusermount3", "-uz", ms[i]->dir,
+			       (char *)NULL);
+			_exit(127);
+		}
+		if (p > 0)
+			waitpid(p, NULL, 0);
+		kill(ms[i]->pid, SIGKILL);
+	}
+	_exit(99);
+}
+
+/* --- helpers ---------------------------------------------------------- */
+
+/* "posix:/PREFIXtag"; malloc'd */
+static char *table_name(const char *tag)
+{
+	char *s;
+
+	if (asprintf(&s, "posix:/%s%s", prefix, tag) < 0)
+		return NULL;
+	return s;
+}
+
+static char *mpath(const struct mnt *m, const char *table, const char *name)
+{
+	char *s;
+
+	if (asprintf(&s, "%s/%s%s%s", m->dir, table, name ? "/" : "",
+		     name ? name : "") < 0)
+		return NULL;
+	return s;
+}
+
+/* Read a whole file through the mount (open, read to EOF, close). */
+static ssize_t read_file(const char *path, void *buf, size_t cap)
+{
+	int fd = open(path, O_RDONLY);
+	size_t got = 0;
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	while (got < cap && (n = read(fd, (char *)buf + got, cap - got)) > 0)
+		got += (size_t)n;
+	if (n < 0) {
+		n = -errno;
+		close(fd);
+		return n;
+	}
+	close(fd);
+	return (ssize_t)got;
+}
+
+static bool dir_has(const char *dir, const char *name)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	bool found = false;
+
+	if (!d)
+		return false;
+	while ((de = readdir(d)))
+		if (!strcmp(de->d_name, name))
+			found = true;
+	closedir(d);
+	return found;
+}
+
+static bool uniform(const unsigned char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 1; i < n; i++)
+		if (p[i] != p[0])
+			return false;
+	return true;
+}
+
+struct fx {
+	char *name;		/* library name of the table */
+	char tag[32];		/* its name under the mount */
+	shmtab *t;
+};
+
+static int fx_setup(void **state)
+{
+	static int n;
+	struct fx *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return -1;
+	snprintf(f->tag, sizeof(f->tag), "tab%d", ++n);
+	f->name = table_name(f->tag);
+	if (!f->name || tu_create(f->name, NULL, &f->t) != 0) {
+		free(f->name);
+		free(f);
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static int fx_teardown(void **state)
+{
+	struct fx *f = *state;
+
+	if (!f)
+		return 0;
+	shmtab_close(f->t);
+	tu_remove(f->name);
+	free(f->name);
+	free(f);
+	return 0;
+}
+
+/* --- tests ------------------------------------------------------------ */
+
+static void test_coherence_library_change_visible(void **state)
+{
+	struct fx *f = *state;
+	char *dir = mpath(&main_mnt, f->tag, NULL);
+	char *path = mpath(&main_mnt, f->tag, "k");
+	unsigned char val[512], got[1024];
+	char other[32], *opath;
+	struct stat st;
+	ssize_t n;
+	int i, misses = 0;
+
+	for (i = 0; i < 300; i++) {
+		size_t len = 1 + (size_t)(i * 37) % 400;
+
+		memset(val, 'a' + i % 26, len);
+		if (i % 3 == 0)
+			assert_int_equal(shmtab_add(f->t, "k", 1, val, len), 0);
+		else
+			assert_int_equal(
+				shmtab_replace(f->t, "k", 1, val, len), 0);
+		if (stat(path, &st) != 0 || (size_t)st.st_size != len)
+			misses++;
+		n = read_file(path, got, sizeof(got));
+		if (n != (ssize_t)len || memcmp(got, val, len) != 0)
+			misses++;
+		if (!dir_has(dir, "k"))
+			misses++;
+
+		snprintf(other, sizeof(other), "n%d", i);
+		opath = mpath(&main_mnt, f->tag, other);
+		assert_int_equal(tu_add_str(f->t, other, "x"), 0);
+		if (stat(opath, &st) != 0 || st.st_size != 1 ||
+		    !dir_has(dir, other))
+			misses++;
+		assert_int_equal(shmtab_remove(f->t, other, strlen(other)), 0);
+		if (stat(opath, &st) == 0 || errno != ENOENT ||
+		    dir_has(dir, other))
+			misses++;
+		free(opath);
+	}
+	assert_int_equal(misses, 0);
+
+	/* every binding of k gone: the file is gone */
+	while (shmtab_mem(f->t, "k", 1) == 1)
+		assert_int_equal(shmtab_remove(f->t, "k", 1), 0);
+	assert_int_equal(stat(path, &st), -1);
+	assert_int_equal(errno, ENOENT);
+	assert_false(dir_has(dir, "k"));
+	free(dir);
+	free(path);
+}
+
+struct writer_arg {
+	const char *name;	/* table (library) or path (mount) */
+	int rounds;		/* at least this many values */
+	struct tu_barrier *stop;	/* then until this is posted, or NULL */
+};
+
+/* The first 64 KiB value; the table grows while the writer runs. */
+static void big_prepare(shmtab *t, unsigned char *buf)
+{
+	memset(buf, 'A', BIG);
+	assert_int_equal(shmtab_replace(t, "big", 3, buf, BIG), 0);
+}
+
+static int lib_writer(void *arg)
+{
+	struct writer_arg *w = arg;
+	static unsigned char buf[BIG];
+	shmtab *t;
+	int i, err;
+
+	if (shmtab_open(w->name, O_RDWR, 0, NULL, &t) != 0)
+		return 10;
+	for (i = 0; i < w->rounds || (w->stop && i < 10000000 &&
+				      tu_barrier_wait(w->stop, 0) != 0);
+	     i++) {
+		memset(buf, 'A' + i % 26, BIG);
+		err = shmtab_replace(t, "big", 3, buf, BIG);
+		if (err != 0) {
+			shmtab_close(t);
+			return 11;
+		}
+	}
+	shmtab_close(t);
+	return 0;
+}
+
+/* Wait for pid without blocking: 1 when it ended (*code set), else 0. */
+static int child_done(pid_t pid, int *code)
+{
+	int status;
+
+	if (waitpid(pid, &status, WNOHANG) != pid)
+		return 0;
+	*code = WIFEXITED(status) ? WEXITSTATUS(status) : 100;
+	return 1;
+}
+
+static void test_atomic_library_writer_mount_reader(void **state)
+{
+	struct fx *f = *state;
+	static unsigned char buf[2 * BIG];
+	struct tu_barrier stop;
+	struct writer_arg w = { f->name, 2000, &stop };
+	char *path = mpath(&main_mnt, f->tag, "big");
+	int reads = 0, torn = 0, code = -1;
+	double deadline = tu_now() + 150;
+	pid_t pid;
+	ssize_t n;
+
+	big_prepare(f->t, buf);
+	assert_int_equal(tu_barrier_init(&stop), 0);
+	pid = tu_fork(lib_writer, &w);
+	assert_true(pid > 0);
+	while (!child_done(pid, &code)) {
+		/* 2000 replaces take a few ms: go on until 300 reads */
+		if (reads == 300)
+			tu_barrier_post(&stop);
+		if (tu_now() > deadline) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			fail_msg("writer did not finish in time");
+		}
+		n = read_file(path, buf, sizeof(buf));
+		reads++;
+		if (n != BIG || !uniform(buf, BIG))
+			torn++;
+	}
+	tu_barrier_destroy(&stop);
+	assert_int_equal(code, 0);
+	print_message("# %d reads through the mount during the replaces\n",
+		      reads);
+	assert_true(reads >= 300);
+	assert_int_equal(torn, 0);
+	free(path);
+}
+
+static int mount_writer(void *arg)
+{
+	struct writer_arg *w = arg;
+	static unsigned char buf[BIG];
+	int i, j, fd;
+
+	for (i = 0; i < w->rounds; i++) {
+		memset(buf, 'a' + i % 26, BIG);
+		fd = open(w->name, O_WRONLY | O_TRUNC);
+		if (fd < 0)
+			return 20;
+		/* several writes: only the close may publish */
+		for (j = 0; j < 4; j++)
+			if (write(fd, buf + j * (BIG / 4), BIG / 4) != BIG / 4)
+				return 21;
+		if (close(fd) != 0)
+			return 22;
+	}
+	return 0;
+}
+
+static void test_atomic_mount_writer_library_reader(void **state)
+{
+	struct fx *f = *state;
+	static unsigned char buf[BIG];
+	char *path = mpath(&main_mnt, f->tag, "big");
+	struct writer_arg w = { path, 500, NULL };
+	int reads = 0, torn = 0, code = -1;
+	double deadline = tu_now() + 150;
+	size_t vlen;
+	pid_t pid;
+
+	big_prepare(f->t, buf);
+	pid = tu_fork(mount_writer, &w);
+	assert_true(pid > 0);
+	while (!child_done(pid, &code)) {
+		if (tu_now() > deadline) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			fail_msg("writer did not finish in time");
+		}
+		vlen = 0;
+		assert_int_equal(shmtab_find_into(f->t, "big", 3, buf,
+						  sizeof(buf), &vlen),
+				 0);
+		reads++;
+		if (vlen != BIG || !uniform(buf, BIG))
+			torn++;
+	}
+	assert_int_equal(code, 0);
+	print_message("# %d library reads during 500 writes (mount)\n",
+		      reads);
+	assert_int_equal(torn, 0);
+	/* the last value written is the one kept */
+	assert_int_equal(shmtab_find_into(f->t, "big", 3, buf, sizeof(buf),
+					  &vlen),
+			 0);
+	assert_int_equal(vlen, BIG);
+	assert_int_equal(buf[0], 'a' + 499 % 26);
+	free(path);
+}
+
+static void test_write_publishes_at_close_only(void **state)
+{
+	struct fx *f = *state;
+	char *path = mpath(&main_mnt, f->tag, "w");
+	char got[64];
+	size_t vlen;
+	int fd;
+
+	assert_int_equal(tu_add_str(f->t, "w", "old"), 0);
+	fd = open(path, O_WRONLY | O_TRUNC);
+	assert_true(fd >= 0);
+	/* O_TRUNC is not published before the data */
+	assert_int_equal(shmtab_find_into(f->t, "w", 1, got, sizeof(got),
+					  &vlen),
+			 0);
+	assert_int_equal(vlen, 3);
+	assert_int_equal(write(fd, "new-", 4), 4);
+	assert_int_equal(write(fd, "value", 5), 5);
+	assert_int_equal(shmtab_find_into(f->t, "w", 1, got, sizeof(got),
+					  &vlen),
+			 0);
+	assert_memory_equal(got, "old", 3);
+	assert_int_equal(close(fd), 0);
+	assert_int_equal(shmtab_find_into(f->t, "w", 1, got, sizeof(got),
+					  &vlen),
+			 0);
+	assert_int_equal(vlen, 9);
+	assert_memory_equal(got, "new-value", 9);
+	free(path);
+}
+
+static void test_offset_write_is_read_modify_write(void **state)
+{
+	struct fx *f = *state;
+	char *path = mpath(&main_mnt, f->tag, "o");
+	char got[64];
+	size_t vlen;
+	int fd;
+
+	assert_int_equal(tu_add_str(f->t, "o", "aaaaaaaaaa"), 0);
+	fd = open(path, O_WRONLY);
+	assert_true(fd >= 0);
+	/* another process changes the value while the file is open */
+	assert_int_equal(shmtab_replace(f->t, "o", 1, "bbbbbbbbbbbb", 12), 0);
+	assert_int_equal(pwrite(fd, "X", 1, 2), 1);
+	assert_int_equal(pwrite(fd, "YZ", 2, 13), 2);
+	assert_int_equal(close(fd), 0);
+	assert_int_equal(shmtab_find_into(f->t, "o", 1, got, sizeof(got),
+					  &vlen),
+			 0);
+	assert_int_equal(vlen, 15);
+	assert_memory_equal(got, "bbXbbbbbbbbb\0YZ", 15);
+	free(path);
+}
+
+static void test_xattr_bindings_and_stat(void **state)
+{
+	struct fx *f = *state;
+	char *path = mpath(&main_mnt, f->tag, "x");
+	char *dir = mpath(&main_mnt, f->tag, NULL);
+	char buf[4096];
+	ssize_t n;
+
+	assert_int_equal(tu_add_str(f->t, "x", "oldest"), 0);
+	assert_int_equal(tu_add_str(f->t, "x", "middle"), 0);
+	assert_int_equal(tu_add_str(f->t, "x", "newest"), 0);
+	n = getxattr(path, "user.shmtab.bindings", buf, sizeof(buf));
+	assert_int_equal(n, 1);
+	assert_memory_equal(buf, "3", 1);
+	n = getxattr(path, "user.shmtab.binding.0", buf, sizeof(buf));
+	assert_int_equal(n, 6);
+	assert_memory_equal(buf, "newest", 6);
+	n = getxattr(path, "user.shmtab.binding.2", buf, sizeof(buf));
+	assert_int_equal(n, 6);
+	assert_memory_equal(buf, "oldest", 6);
+	assert_int_equal(getxattr(path, "user.shmtab.binding.3", buf,
+				  sizeof(buf)),
+			 -1);
+	assert_int_equal(errno, ENODATA);
+	assert_int_equal(getxattr(path, "security.selinux", buf, sizeof(buf)),
+			 -1);
+	assert_int_equal(errno, ENODATA);
+	n = listxattr(path, buf, sizeof(buf));
+	assert_true(n > 0);
+	assert_true(memmem(buf, (size_t)n, "user.shmtab.binding.2", 22) !=
+		    NULL);
+	n = getxattr(dir, "user.shmtab.stat", buf, sizeof(buf) - 1);
+	assert_true(n > 0);
+	buf[n] = '\0';
+	assert_non_null(strstr(buf, "bindings: 3\n"));
+	assert_non_null(strstr(buf, "keys: 1\n"));
+	/* rm removes every binding */
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(shmtab_mem(f->t, "x", 1), 0);
+	free(path);
+	free(dir);
+}
+
+static void test_escaped_names(void **state)
+{
+	struct fx *f = *state;
+	char *dir = mpath(&main_mnt, f->tag, NULL);
+	char *p1 = mpath(&main_mnt, f->tag, "a%2Fb");
+	char *p2 = mpath(&main_mnt, f->tag, "%25");
+	char *p3 = mpath(&main_mnt, f->tag, "%41");
+	char got[64];
+	size_t vlen;
+	int fd;
+
+	assert_int_equal(tu_add_str(f->t, "a/b", "slash"), 0);
+	assert_int_equal(tu_add_str(f->t, "%", "percent"), 0);
+	assert_true(dir_has(dir, "a%2Fb"));
+	assert_true(dir_has(dir, "%25"));
+	assert_int_equal(read_file(p1, got, sizeof(got)), 5);
+	assert_memory_equal(got, "slash", 5);
+	assert_int_equal(read_file(p2, got, sizeof(got)), 7);
+	fd = open(p1, O_WRONLY | O_TRUNC);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "S", 1), 1);
+	assert_int_equal(close(fd), 0);
+	assert_int_equal(shmtab_find_into(f->t, "a/b", 3, got, sizeof(got),
+					  &vlen),
+			 0);
+	assert_int_equal(vlen, 1);
+	/* a non-canonical name is no key */
+	assert_int_equal(open(p3, O_RDONLY), -1);
+	assert_int_equal(errno, ENOENT);
+	assert_int_equal(open(p3, O_WRONLY | O_CREAT, 0644), -1);
+	assert_int_equal(errno, EINVAL);
+	free(dir);
+	free(p1);
+	free(p2);
+	free(p3);
+}
+
+static void test_rename_noreplace(void **state)
+{
+	struct fx *f = *state;
+	char *a = mpath(&main_mnt, f->tag, "ra");
+	char *b = mpath(&main_mnt, f->tag, "rb");
+	char got[16];
+	size_t vlen;
+
+	assert_int_equal(tu_add_str(f->t, "ra", "A"), 0);
+	assert_int_equal(tu_add_str(f->t, "rb", "B"), 0);
+	assert_int_equal(renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_NOREPLACE),
+			 -1);
+	assert_int_equal(errno, EEXIST);
+	assert_int_equal(rename(a, b), 0);
+	assert_int_equal(shmtab_mem(f->t, "ra", 2), 0);
+	assert_int_equal(shmtab_find_into(f->t, "rb", 2, got, sizeof(got),
+					  &vlen),
+			 0);
+	assert_int_equal(vlen, 1);
+	assert_int_equal(got[0], 'A');
+	free(a);
+	free(b);
+}
+
+static void test_ro_mount_erofs(void **state)
+{
+	struct fx *f = *state;
+	char *path, *dir, *newdir;
+	char got[16];
+
+	assert_int_equal(tu_add_str(f->t, "k", "v"), 0);
+	assert_int_equal(mount_start(&ro_mnt, "ro", "ro"), 0);
+	path = mpath(&ro_mnt, f->tag, "k");
+	dir = mpath(&ro_mnt, f->tag, "new");
+	newdir = mpath(&ro_mnt, "newtable", NULL);
+	assert_int_equal(read_file(path, got, sizeof(got)), 1);
+	assert_int_equal(open(path, O_WRONLY), -1);
+	assert_int_equal(errno, EROFS);
+	assert_int_equal(open(dir, O_WRONLY | O_CREAT, 0644), -1);
+	assert_int_equal(errno, EROFS);
+	assert_int_equal(unlink(path), -1);
+	assert_int_equal(errno, EROFS);
+	assert_int_equal(mkdir(newdir, 0755), -1);
+	assert_int_equal(errno, EROFS);
+	mount_stop(&ro_mnt);
+	free(path);
+	free(dir);
+	free(newdir);
+}
+
+/* Seconds until stat(path) shows size (or ENOENT when size < 0), polling;
+ * -1 when it did not within the bound. */
+static double wait_size(const char *path, long long size)
+{
+	double t0 = tu_now(), t;
+	struct stat st;
+	int r;
+
+	for (;;) {
+		r = stat(path, &st);
+		t = tu_now() - t0;
+		if (size < 0 ? (r != 0 && errno == ENOENT) :
+			       (r == 0 && st.st_size == size))
+			return t;
+		if (t > CACHE_BOUND_S)
+			return -1;
+		tu_sleep_ms(1);
+	}
+}
+
+static void test_cached_mode_within_bound(void **state)
+{
+	struct fx *f = *state;
+	char *path, *opath, *dir, name[32];
+	unsigned char val[600], got[1024];
+	int i, misses = 0, stale_reads = 0;
+	double t, worst = 0;
+	struct stat st;
+
+	assert_int_equal(mount_start(&cache_mnt, "cache", "cache=60"), 0);
+	path = mpath(&cache_mnt, f->tag, "k");
+	dir = mpath(&cache_mnt, f->tag, NULL);
+	assert_int_equal(tu_add_str(f->t, "k", "start"), 0);
+	assert_int_equal(stat(path, &st), 0);	/* now cached */
+	for (i = 0; i < 1000; i++) {
+		size_t len = 1 + (size_t)(i * 53) % 599;
+
+		memset(val, 'a' + i % 26, len);
+		assert_int_equal(shmtab_replace(f->t, "k", 1, val, len), 0);
+		/* values are never cached: fresh at once */
+		if (read_file(path, got, sizeof(got)) != (ssize_t)len ||
+		    memcmp(got, val, len) != 0)
+			stale_reads++;
+		t = wait_size(path, (long long)len);
+		if (t < 0)
+			misses++;
+		else if (t > worst)
+			worst = t;
+
+		if (i % 10 == 0) {
+			snprintf(name, sizeof(name), "n%d", i);
+			opath = mpath(&cache_mnt, f->tag, name);
+			assert_int_equal(tu_add_str(f->t, name, "xy"), 0);
+			if (wait_size(opath, 2) < 0 || !dir_has(dir, name))
+				misses++;
+			assert_int_equal(shmtab_remove(f->t, name,
+						       strlen(name)),
+					 0);
+			t = wait_size(opath, -1);
+			if (t < 0 || dir_has(dir, name))
+				misses++;
+			else if (t > worst)
+				worst = t;
+			free(opath);
+		}
+	}
+	print_message("# cached mode: worst staleness %.1f ms over 1000 "
+		      "changes and 100 names\n",
+		      worst * 1000);
+	assert_int_equal(stale_reads, 0);
+	assert_int_equal(misses, 0);
+	mount_stop(&cache_mnt);
+	free(path);
+	free(dir);
+}
+
+static int group_setup(void **state)
+{
+	(void)state;
+	if (mount_start(&main_mnt, "rw", NULL) != 0) {
+		mount_stop(&main_mnt);
+		return -1;
+	}
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	mount_stop(&ro_mnt);
+	mount_stop(&cache_mnt);
+	mount_stop(&main_mnt);
+	return 0;
+}
+
+static bool have_fusermount(void)
+{
+	char *argv[] = { "fusermount3", "-V", NULL };
+	int null = open("/dev/null", O_WRONLY), saved = dup(1);
+	int rc;
+
+	dup2(null, 1);
+	rc = run_wait("fusermount3", argv, 10);
+	dup2(saved, 1);
+	close(saved);
+	close(null);
+	return rc == 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+			test_coherence_library_change_visible, fx_setup,
+			fx_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_atomic_library_writer_mount_reader, fx_setup,
+			fx_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_atomic_mount_writer_library_reader, fx_setup,
+			fx_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_write_publishes_at_close_only, fx_setup,
+			fx_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_offset_write_is_read_modify_write, fx_setup,
+			fx_teardown),
+		cmocka_unit_test_setup_teardown(test_xattr_bindings_and_stat,
+						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_escaped_names, fx_setup,
+						fx_teardown),
+		cmocka_unit_test_setup_teardown(test_rename_noreplace,
+						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_ro_mount_erofs, fx_setup,
+						fx_teardown),
+		cmocka_unit_test_setup_teardown(test_cached_mode_within_bound,
+						fx_setup, fx_teardown),
+	};
+	struct stat st;
+	int rc;
+
+	shmtabfs = getenv("SHMTABFS");
+	if (stat("/dev/fuse", &st) != 0 || !S_ISCHR(st.st_mode)) {
+		printf("SKIP: no /dev/fuse\n");
+		return TU_SKIP;
+	}
+	if (!shmtabfs || access(shmtabfs, X_OK) != 0) {
+		printf("SKIP: SHMTABFS does not name the built shmtabfs\n");
+		return TU_SKIP;
+	}
+	if (!have_fusermount()) {
+		printf("SKIP: no fusermount3\n");
+		return TU_SKIP;
+	}
+	snprintf(prefix, sizeof(prefix), "shmtabfs-c-%d-%lx-", (int)getpid(),
+		 (unsigned long)time(NULL));
+	signal(SIGALRM, watchdog);
+	alarm(WATCHDOG_S);
+	rc = cmocka_run_group_tests(tests, group_setup, group_teardown);
+	alarm(0);
+	return rc;
+}

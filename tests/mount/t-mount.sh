@@ -1,0 +1,312 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# t-mount.sh - shmtabfs on a real mount, driven by coreutils.
+#
+# Mounts a directory of table files (and, briefly, posix:PREFIX and a
+# read-only mount) with the built shmtabfs ($SHMTABFS) in the foreground,
+# then checks mkdir, ls, cat, echo >, echo >>, truncate, touch, rm, mv,
+# rmdir ENOTEMPTY, rm -r, cp of 5 MB both ways, chmod/chown, escaped names,
+# EROFS, EACCES and ENOSPC.  Exits 77 when FUSE is not usable here.  Each
+# mount is unmounted and each daemon stopped by its own pid on exit.
+
+set -u
+export LC_ALL=C
+
+skip() { echo "SKIP: $*"; exit 77; }
+
+SHMTABFS=${SHMTABFS:-src/shmtabfs}
+[ -c /dev/fuse ] || skip "no /dev/fuse"
+command -v fusermount3 >/dev/null || skip "no fusermount3"
+[ -x "$SHMTABFS" ] || skip "no shmtabfs binary at '$SHMTABFS'"
+
+base=${SHMTAB_TEST_TMPDIR:-${TMPDIR:-/tmp}}
+mkdir -p "$base" || exit 99
+tmp=$(mktemp -d "$base/t-mount.XXXXXX") || exit 99
+chmod 755 "$tmp"	# other users must reach the mount point
+prefix="shmtabfs-t-$$-$(date +%s%N | tail -c 7)-"
+pids=()
+mounts=()
+failures=0
+T=20	# seconds allowed for any one command
+
+cleanup()
+{
+	local m p i
+
+	for m in "${mounts[@]}"; do
+		if mountpoint -q "$m"; then
+			fusermount3 -u "$m" 2>/dev/null || fusermount3 -uz "$m"
+		fi
+	done
+	for p in "${pids[@]}"; do
+		for i in 1 2 3 4 5 6 7 8 9 10; do
+			kill -0 "$p" 2>/dev/null || break
+			sleep 0.2
+		done
+		kill "$p" 2>/dev/null
+	done
+	for m in "${mounts[@]}"; do
+		mountpoint -q "$m" && umount -l "$m" 2>/dev/null
+	done
+	if mountpoint -q "$tmp/small" 2>/dev/null; then
+		umount "$tmp/small"
+	fi
+	rm -f /dev/shm/"$prefix"*
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+# mount SOURCE MOUNTPOINT [options...]: start the daemon, wait for the mount
+do_mount()
+{
+	local src=$1 mnt=$2 i
+	shift 2
+
+	mkdir -p "$mnt"
+	"$SHMTABFS" -f "$@" "$src" "$mnt" 2>>"$tmp/daemon.log" &
+	pids+=($!)
+	mounts+=("$mnt")
+	for i in $(seq 100); do
+		mountpoint -q "$mnt" && return 0
+		kill -0 "${pids[-1]}" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "FATAL: mount of $src on $mnt failed"
+	cat "$tmp/daemon.log"
+	exit 99
+}
+
+# do_umount MOUNTPOINT: unmount, then wait for its daemon to exit
+do_umount()
+{
+	local mnt=$1 i j
+
+	timeout $T fusermount3 -u "$mnt" || fail "unmount $mnt"
+	for i in "${!mounts[@]}"; do
+		[ "${mounts[$i]}" == "$mnt" ] || continue
+		for j in $(seq 100); do
+			kill -0 "${pids[$i]}" 2>/dev/null || break
+			sleep 0.1
+		done
+	done
+}
+
+ok() { echo "ok - $*"; }
+fail() { echo "FAIL - $*"; failures=$((failures + 1)); }
+
+# expect NAME EXPECTED COMMAND...: COMMAND's stdout must equal EXPECTED
+expect()
+{
+	local name=$1 want=$2 got
+	shift 2
+
+	got=$(timeout $T "$@" 2>&1)
+	if [ "$got" == "$want" ]; then
+		ok "$name"
+	else
+		fail "$name: expected [$want], got [$got]"
+	fi
+}
+
+# expect_err NAME MESSAGE COMMAND...: COMMAND must fail with MESSAGE on stderr
+expect_err()
+{
+	local name=$1 want=$2 out
+	shift 2
+
+	if out=$(timeout $T "$@" 2>&1); then
+		fail "$name: succeeded, expected '$want'"
+	elif [[ "$out" == *"$want"* ]]; then
+		ok "$name"
+	else
+		fail "$name: expected '$want', got [$out]"
+	fi
+}
+
+src=$tmp/src
+mnt=$tmp/mnt
+mkdir -p "$src"
+do_mount "$src" "$mnt" -o allow_other
+t=$mnt/tab
+
+# --- tables ---------------------------------------------------------------
+expect "mkdir creates a table" "" mkdir "$t"
+expect "the table file exists" "yes" \
+	bash -c "[ -s '$src/tab' ] && echo yes"
+expect "ls of the root" "tab" ls "$mnt"
+expect "a non-table file in SOURCE is not shown" "tab" \
+	bash -c "echo junk > '$src/junk'; ls '$mnt'"
+expect_err "mkdir of an existing table" "File exists" mkdir "$t"
+expect_err "mkdir inside a table" "Operation not permitted" mkdir "$t/d"
+
+# --- keys -----------------------------------------------------------------
+expect "echo > then cat" "v1" bash -c "echo v1 > '$t/k' && cat '$t/k'"
+expect "stat size is the value length" "3" stat -c %s "$t/k"
+expect "echo >> appends" "v1
+v2" bash -c "echo v2 >> '$t/k' && cat '$t/k'"
+expect "echo > replaces" "new" bash -c "echo new > '$t/k' && cat '$t/k'"
+expect "truncate shortens" "ne" bash -c "truncate -s 2 '$t/k' && cat '$t/k'"
+expect "truncate extends with zeros" "6 6e6500000000" \
+	bash -c "truncate -s 6 '$t/k' && printf '%s ' \$(stat -c %s '$t/k') && od -An -tx1 '$t/k' | tr -d ' \n'"
+expect "touch creates an empty key" "0" \
+	bash -c "touch '$t/empty' && stat -c %s '$t/empty'"
+expect "ls lists the keys" "empty
+k" ls "$t"
+expect "ls -l shows regular files" "-rw-r--r--" \
+	bash -c "ls -l '$t' | awk 'NR==2 {print \$1}'"
+expect "mv renames within the table" "gone ne" \
+	bash -c "echo ne > '$t/k' && mv '$t/k' '$t/k2' && { [ -e '$t/k' ] || printf 'gone '; } && cat '$t/k2'"
+expect "mv -n keeps an existing target" "ne" \
+	bash -c "mv -n '$t/empty' '$t/k2'; cat '$t/k2'"
+expect "mv over an existing key replaces it" "x" \
+	bash -c "echo x > '$t/m' && mv '$t/m' '$t/k2' && cat '$t/k2'"
+expect "rm removes a key" "k2" bash -c "rm '$t/empty' && ls '$t'"
+expect_err "cat of a removed key" "No such file or directory" cat "$t/empty"
+expect_err "rmdir of a table with keys" "Directory not empty" rmdir "$t"
+
+# --- names ------------------------------------------------------------------
+expect "escaped name a%2Fb" "slash" \
+	bash -c "echo slash > '$t/a%2Fb' && cat '$t/a%2Fb'"
+expect "escaped name listed" "a%2Fb
+k2" ls "$t"
+expect "escaped %25" "pct" bash -c "echo pct > '$t/100%25' && cat '$t/100%25'"
+expect_err "non-canonical name refused" "Invalid argument" \
+	bash -c "echo x > '$t/%41'"
+expect_err "lone %2 refused" "Invalid argument" bash -c "echo x > '$t/a%2'"
+
+# --- big values -------------------------------------------------------------
+head -c 5000000 /dev/urandom >"$tmp/big.in"
+expect "cp of 5 MB in" "" cp "$tmp/big.in" "$t/big"
+expect "size of the 5 MB key" "5000000" stat -c %s "$t/big"
+expect "cp of 5 MB out" "" cp "$t/big" "$tmp/big.out"
+expect "5 MB byte-identical" "" cmp "$tmp/big.in" "$tmp/big.out"
+
+# --- permissions --------------------------------------------------------------
+expect "chmod of the table changes the object" "640 drwxr-x---" \
+	bash -c "chmod 640 '$t' && echo \$(stat -c %a '$src/tab') \$(stat -c %A '$t')"
+expect "keys follow the table's mode" "-rw-r-----" stat -c %A "$t/k2"
+if [ "$(id -u)" = 0 ]; then
+	expect "chown of the table changes the object" "1:2" \
+		bash -c "chown 1:2 '$t' && stat -c %u:%g '$src/tab'"
+	expect "chown back" "0:0" \
+		bash -c "chown 0:0 '$t' && stat -c %u:%g '$src/tab'"
+	if command -v setpriv >/dev/null; then
+		chmod 600 "$t"
+		expect_err "a 0600 table is closed to others (allow_other)" \
+			"Permission denied" \
+			setpriv --reuid=65534 --regid=65534 --clear-groups \
+			cat "$t/k2"
+		chmod 644 "$t"
+		expect "a 0644 table is readable by others" "x" \
+			setpriv --reuid=65534 --regid=65534 --clear-groups \
+			cat "$t/k2"
+		expect_err "and not writable by them" "Permission denied" \
+			setpriv --reuid=65534 --regid=65534 --clear-groups \
+			bash -c "echo y > '$t/k2'"
+	fi
+fi
+expect_err "chmod of a key to another mode" "Operation not permitted" \
+	chmod 600 "$t/k2"
+
+# --- rm -r, a second table ------------------------------------------------------
+expect "mkdir of a second table" "" mkdir "$mnt/other"
+expect "mv across tables copies (EXDEV) and removes" "x gone" \
+	bash -c "mv '$t/k2' '$mnt/other/k2' && printf '%s ' \$(cat '$mnt/other/k2') && { [ -e '$t/k2' ] || echo gone; }"
+expect "rm -r removes keys and table" "other" \
+	bash -c "rm -r '$t' && ls '$mnt'"
+expect "the table file is gone" "gone" \
+	bash -c "[ -e '$src/tab' ] || echo gone"
+
+# --- read-only mount --------------------------------------------------------------
+do_mount "$src" "$tmp/ro" -o ro
+expect "read-only mount reads" "x" cat "$tmp/ro/other/k2"
+expect_err "read-only mount refuses writes" "Read-only file system" \
+	bash -c "echo y > '$tmp/ro/other/k2'"
+expect_err "read-only mount refuses mkdir" "Read-only file system" \
+	mkdir "$tmp/ro/new"
+do_umount "$tmp/ro"
+expect "rmdir of an emptied table" "" \
+	bash -c "rm '$mnt/other/k2' && rmdir '$mnt/other'"
+do_umount "$mnt"
+
+# --- posix:PREFIX ---------------------------------------------------------------------
+do_mount "posix:$prefix" "$tmp/px"
+expect "posix: mkdir creates /PREFIXNAME" "yes" \
+	bash -c "mkdir '$tmp/px/p' && [ -s '/dev/shm/${prefix}p' ] && echo yes"
+expect "posix: write and read" "pv" \
+	bash -c "echo pv > '$tmp/px/p/k' && cat '$tmp/px/p/k'"
+expect "posix: only the prefix's tables" "p" ls "$tmp/px"
+expect "posix: rm -r" "gone" \
+	bash -c "rm -r '$tmp/px/p' && { [ -e '/dev/shm/${prefix}p' ] || echo gone; }"
+do_umount "$tmp/px"
+
+# --- a damaged table: EIO and a log line for it, the others still served ---------------
+mkdir -p "$tmp/dsrc"
+do_mount "$tmp/dsrc" "$tmp/dm"
+mkdir "$tmp/dm/bad" "$tmp/dm/good"
+echo v >"$tmp/dm/bad/k"
+echo w >"$tmp/dm/good/k"
+size=$(stat -c %s "$tmp/dsrc/bad")
+# everything after the first 512 bytes (the header) becomes 0xff
+head -c $((size - 512)) /dev/zero | tr '\0' '\377' |
+	dd of="$tmp/dsrc/bad" bs=256 seek=2 conv=notrunc status=none
+expect_err "a damaged table gives EIO" "Input/output error" cat "$tmp/dm/bad/k"
+expect "the other table is still served" "w" cat "$tmp/dm/good/k"
+expect "the log names the damaged table" "1" \
+	bash -c "grep -c \"table 'bad' .* is damaged\" '$tmp/daemon.log'"
+do_umount "$tmp/dm"
+
+# --- unmount while readers and writers are busy --------------------------------------------
+mkdir -p "$tmp/bsrc"
+do_mount "$tmp/bsrc" "$tmp/bm"
+mkdir "$tmp/bm/busy"
+busy_pids=()
+for w in 1 2; do
+	( for i in $(seq 100000); do
+		echo "writer $w value $i" >"$tmp/bm/busy/k$w" 2>/dev/null || exit 0
+		cat "$tmp/bm/busy/k$w" >/dev/null 2>&1 || exit 0
+	done ) &
+	busy_pids+=($!)
+done
+sleep 1
+for i in $(seq 50); do
+	fusermount3 -u "$tmp/bm" 2>/dev/null && break
+	sleep 0.1
+done
+mountpoint -q "$tmp/bm" && fusermount3 -uz "$tmp/bm"
+for p in "${busy_pids[@]}"; do
+	timeout $T tail --pid="$p" -f /dev/null || kill "$p"
+done
+expect "unmounted while busy" "no" \
+	bash -c "mountpoint -q '$tmp/bm' && echo yes || echo no"
+if [ -x "${SHMTAB:-}" ]; then
+	expect "the table is intact after the unmount" \
+		"file:$tmp/bsrc/busy: ok" "$SHMTAB" check "file:$tmp/bsrc/busy"
+fi
+
+# --- ENOSPC on a small tmpfs (root only) ------------------------------------------------
+mkdir -p "$tmp/small"
+if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=1m none "$tmp/small" 2>/dev/null; then
+	do_mount "$tmp/small" "$tmp/sm"
+	mkdir "$tmp/sm/s"
+	expect_err "a value larger than the file system" \
+		"No space left on device" cp "$tmp/big.in" "$tmp/sm/s/big"
+	expect "the table still works" "ok" \
+		bash -c "echo ok > '$tmp/sm/s/k' && cat '$tmp/sm/s/k'"
+	do_umount "$tmp/sm"
+	umount "$tmp/small"
+else
+	echo "skip - ENOSPC test needs root and tmpfs"
+fi
+
+if grep -v "is damaged\|damaged table" "$tmp/daemon.log" | grep -q .; then
+	echo "daemon log:"
+	cat "$tmp/daemon.log"
+fi
+if [ $failures -ne 0 ]; then
+	echo "$failures failure(s)"
+	exit 1
+fi
+exit 0
