@@ -14,6 +14,7 @@ SHMTAB_EXPORT void shmtab_set_log(shmtab_log_fn *fn, void *ctx)
 	log_ctx = ctx;
 }
 
+__attribute__((format(printf, 2, 0)))
 static void vlog(int level, const char *fmt, va_list ap)
 {
 	char buf[512];

@@ -120,8 +120,8 @@ int hash_index(struct shmtab *t, struct cell **cells, uint64_t *n)
  * checked.  Safe under a lock and as an optimistic reader (then a bad answer
  * is discarded by the caller's validation).
  */
-int hash_lookup(struct shmtab *t, uint64_t h, const void *key, size_t klen,
-		struct lookup *lk)
+static int lookup_once(struct shmtab *t, uint64_t h, const void *key,
+		       size_t klen, struct lookup *lk)
 {
 	struct cell *cells;
 	uint64_t n, i, step;
@@ -169,6 +169,46 @@ int hash_lookup(struct shmtab *t, uint64_t h, const void *key, size_t klen,
 	return lk->insert ? 0 : shmtab__corrupt(t, "index has no free cell");
 }
 
+
+/*
+ * Lookups outside the writer lock (optimistic readers, and readers that hold
+ * a stripe's read lock) can meet another stripe's writer swapping the index
+ * or growing the object: repeat the lookup when index_seq moved, and when an
+ * offset left a mapping that is now stale.  Bounded; callers validate too.
+ */
+int hash_lookup(struct shmtab *t, uint64_t h, const void *key, size_t klen,
+		struct lookup *lk)
+{
+	struct shm_header *H = t->hdr;
+	int quiet = t->quiet, err = 0;
+
+	t->quiet = 1;		/* a retried lookup is no damage */
+	for (int tries = 0;; tries++) {
+		uint64_t iseq = __atomic_load_n(&H->index_seq, __ATOMIC_ACQUIRE);
+
+		if ((iseq & 1) && !t->wl_held && tries < 1000) {
+			cpu_relax();
+			continue;
+		}
+		err = lookup_once(t, h, key, klen, lk);
+		if (tries >= 1000)
+			break;		/* the callers validate what we give */
+		if (!t->wl_held) {
+			__atomic_thread_fence(__ATOMIC_ACQUIRE);
+			if (__atomic_load_n(&H->index_seq, __ATOMIC_RELAXED) !=
+			    iseq)
+				continue;
+			if (err == -EBADMSG && ld64(&H->size) != t->mapped &&
+			    map_refresh(t) == 0)
+				continue;
+		}
+		break;
+	}
+	t->quiet = quiet;
+	if (err == -EBADMSG && !quiet)
+		err = shmtab__corrupt(t, "lookup of a %zu-byte key", klen);
+	return err;
+}
 
 #define MIG_CLEAR 4096			/* cells zeroed per step */
 #define MIG_COPY 12			/* cells copied per step */

@@ -505,6 +505,11 @@ static int wait_readers(struct shmtab *t, unsigned stripe)
 			set_waiting(since);
 		}
 		if (must_yield(since, ld64(&H->slots[blocker].wait_since), pid)) {
+			/* a waiter that died waiting is no cycle */
+			if (pid_dead(pid)) {
+				slot_clear_dead(&H->slots[blocker], pid);
+				continue;
+			}
 			set_waiting(0);
 			return -EDEADLK;
 		}
@@ -647,6 +652,36 @@ bool lock_covers(struct shmtab *t, unsigned stripe)
 	if (t->lock == SHMTAB_LOCK_NONE || t->wl_held || t->rd_all)
 		return true;
 	return stripe != ALL_STRIPES && bits_test(t->rd_bits, stripe);
+}
+
+/*
+ * Does any process hold the writer lock now?  For read-only handles, which
+ * cannot take it: an odd stripe with no holder was left by a dead writer
+ * or by a scribbler, and only a read-write handle can repair it.
+ */
+bool lock_writer_alive(struct shmtab *t)
+{
+	uint32_t pid = ld32(&t->hdr->wlock_pid);
+
+	if (t->lock == SHMTAB_LOCK_RECORD) {
+		struct flock fl = {
+			.l_type = F_WRLCK, .l_whence = SEEK_SET,
+			.l_start = FLOCK_WRITER, .l_len = 1,
+		};
+
+		if (fcntl(t->fd, F_OFD_GETLK, &fl) == 0)
+			return fl.l_type != F_UNLCK;
+	}
+#if defined(__linux__) && defined(__GLIBC__)
+	if (t->lock == SHMTAB_LOCK_MUTEX) {
+		/* a robust mutex's futex word (glibc: its first int) holds
+		 * the owner's thread id, and bit 30 once the owner died */
+		uint32_t w = ld32(t->hdr->mutex);
+
+		return (w & 0x3fffffffu) && !(w & 0x40000000u);
+	}
+#endif
+	return pid && !pid_dead(pid);
 }
 
 /* Wait for the writer of an odd stripe: take and drop the writer lock. */

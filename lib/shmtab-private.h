@@ -187,6 +187,7 @@ int lock_read(struct shmtab *t, unsigned stripe, bool *taken);
 void lock_read_release(struct shmtab *t, unsigned stripe, bool taken);
 bool lock_covers(struct shmtab *t, unsigned stripe);
 int lock_wait_writer(struct shmtab *t);
+bool lock_writer_alive(struct shmtab *t);
 void lock_group_release(struct shmtab *t);
 int lock_reset_shared(struct shmtab *t);
 int lock_claim_slot(struct shmtab *t);

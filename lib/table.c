@@ -87,14 +87,9 @@ int read_snap(struct shmtab *t, struct reader *rd)
 		if (!t0)
 			t0 = now_ns();
 		err = 0;
-		if (t->rdonly && now_ns() - t0 > 200000000u) {
-			/* odd for long with no live writer: only a read-write
-			 * handle can repair this */
-			uint32_t pid = ld32(&H->wlock_pid);
-
-			if (!pid || pid_dead(pid))
-				err = -EAGAIN;
-		}
+		if (t->rdonly && now_ns() - t0 > 200000000u &&
+		    !lock_writer_alive(t))
+			err = -EAGAIN;	/* only a read-write handle repairs */
 		if (!err)
 			err = lock_wait_writer(t);
 		if (err < 0) {
