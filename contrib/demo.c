@@ -69,6 +69,7 @@ int main(int argc, char **argv)
 	       shmtab_length(t));
 	since = shmtab_counter(t);
 
+	fflush(stdout);		/* or the child prints our buffer again */
 	pid = fork();
 	if (pid == 0)
 		_exit(writer(name));	/* the child opens its own handle */
