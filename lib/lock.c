@@ -330,6 +330,17 @@ static void counters_even(struct shmtab *t)
 		__atomic_fetch_add(&H->index_seq, 1, __ATOMIC_RELEASE);
 }
 
+/* Undo the step a dead writer left: redo an interrupted clear, else roll
+ * the undo log back. */
+static int undo_interrupted(struct shmtab *t)
+{
+	int err = ld32(&t->hdr->clearing) ? table_redo_clear(t)
+					  : undo_rollback(t);
+
+	undo_commit(t);
+	return err;
+}
+
 /*
  * After a writer died: undo its step, even the stripes it left odd, drop
  * the slots of dead processes.  Writer lock held.
@@ -342,11 +353,7 @@ int recover(struct shmtab *t)
 	err = map_refresh(t);
 	if (err < 0)
 		return err;
-	if (ld32(&H->clearing))
-		err = table_redo_clear(t);
-	else
-		err = undo_rollback(t);
-	undo_commit(t);
+	err = undo_interrupted(t);
 	counters_even(t);
 	for (unsigned i = 0; i < NSLOTS; i++) {
 		struct slot *sl = &H->slots[i];
@@ -371,27 +378,18 @@ int recover(struct shmtab *t)
 int lock_reset_shared(struct shmtab *t)
 {
 	struct shm_header *H = t->hdr;
-	pthread_mutexattr_t a;
-	int err = 0;
+	int err;
 
 	memset(H->slots, 0, sizeof(H->slots));
 	H->slot_hi = 0;
-	memset(H->mutex, 0, MUTEX_AREA);
-	pthread_mutexattr_init(&a);
-	pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
-	pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
-	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ERRORCHECK);
-	pthread_mutex_init(wmutex(t), &a);
-	pthread_mutexattr_destroy(&a);
+	err = mutex_init(H);
+	if (err < 0)
+		return err;
 	if (ld32(&H->undo_n) || ld32(&H->clearing)) {
-		err = ld32(&H->clearing) ? table_redo_clear(t)
-					 : undo_rollback(t);
-		undo_commit(t);
+		err = undo_interrupted(t);
 		st64(&H->recoveries, ld64(&H->recoveries) + 1);
 	}
-	for (unsigned s = 0; s < NSTRIPES; s++)
-		H->stripe_seq[s] &= ~1u;
-	H->index_seq &= ~(uint64_t)1;
+	counters_even(t);
 	H->wlock_pid = 0;
 	H->wlock_wait = 0;
 	H->waiters = 0;

@@ -245,7 +245,8 @@ void map_detach(struct shmtab *t)
 	t->mapped = t->resv = 0;
 }
 
-static int mutex_init(struct shm_header *h)
+/* The writer lock of SHMTAB_LOCK_MUTEX, fresh. */
+int mutex_init(struct shm_header *h)
 {
 	pthread_mutexattr_t a;
 	int r;
@@ -305,15 +306,6 @@ static int heap_reset(struct shmtab *t, uint64_t cells)
 	return 0;
 }
 
-static enum shmtab_lock lock_best(void)
-{
-#ifdef HAVE_PTHREAD_MUTEXATTR_SETROBUST
-	return SHMTAB_LOCK_MUTEX;
-#else
-	return SHMTAB_LOCK_MUTEX;	/* glibc and musl have robust mutexes */
-#endif
-}
-
 /* A new table in an empty (or emptied) object; we are its only user. */
 int table_format(struct shmtab *t, uint32_t pagesize, uint64_t init,
 		 enum shmtab_lock lock)
@@ -337,7 +329,8 @@ int table_format(struct shmtab *t, uint32_t pagesize, uint64_t init,
 	H->version = SHMTAB_FORMAT_VERSION;
 	H->hdr_size = HDR_SIZE;
 	H->pagesize = pagesize ? pagesize : PAGESIZE_DEF;
-	H->lock = lock == SHMTAB_LOCK_BEST ? lock_best() : lock;
+	/* BEST: robust mutexes, which glibc and musl have */
+	H->lock = lock == SHMTAB_LOCK_BEST ? SHMTAB_LOCK_MUTEX : lock;
 	if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
 		seed = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ULL ^
 		       (uint64_t)getpid();

@@ -167,6 +167,7 @@ int table_format(struct shmtab *t, uint32_t pagesize, uint64_t init,
 		 enum shmtab_lock lock);
 int table_clear(struct shmtab *t, uint64_t init);
 int table_redo_clear(struct shmtab *t);
+int mutex_init(struct shm_header *h);
 uint64_t *word_ptr(struct shmtab *t, uint64_t off);
 
 /* alloc.c */
