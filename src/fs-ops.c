@@ -302,22 +302,34 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
 }
 
-static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+/* The directory ino (root: *tb NULL, or a table); 0, or the error has
+ * been replied. */
+static int dir_resolve(fuse_req_t req, fuse_ino_t ino, struct fs_table **tb)
 {
-	struct fs_table *tb;
 	void *key;
 	size_t klen;
 	bool is_dir;
-	int err = fs_resolve(parent, &tb, &key, &klen, &is_dir);
+	int err = fs_resolve(ino, tb, &key, &klen, &is_dir);
 
 	if (err < 0) {
 		fuse_reply_err(req, -err);
-		return;
+		return err;
 	}
 	free(key);
-	if (!is_dir)
+	if (!is_dir) {
 		fuse_reply_err(req, ENOTDIR);
-	else if (!tb)
+		return -ENOTDIR;
+	}
+	return 0;
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fs_table *tb;
+
+	if (dir_resolve(req, parent, &tb))
+		return;
+	if (!tb)
 		fs_root_lookup(req, name);
 	else
 		fs_key_lookup(req, tb, name);
@@ -343,19 +355,10 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
 	struct fs_table *tb;
-	void *key;
-	size_t klen;
-	bool is_dir;
-	int err = fs_resolve(ino, &tb, &key, &klen, &is_dir);
 
-	if (err < 0) {
-		fuse_reply_err(req, -err);
+	if (dir_resolve(req, ino, &tb))
 		return;
-	}
-	free(key);
-	if (!is_dir)
-		fuse_reply_err(req, ENOTDIR);
-	else if (!tb)
+	if (!tb)
 		fs_root_readdir_open(req, fi);
 	else
 		fs_table_readdir_open(req, tb, fi);
