@@ -31,6 +31,27 @@ static bool fp_eq(const struct fp *a, const struct fp *b)
 	return a->n == b->n && a->sum == b->sum && a->x == b->x;
 }
 
+/* A key of a typed table must decode; an array's index lie below the
+ * length (or past the mark of a shrink not finished). */
+static int check_typed_key(struct shmtab *t, struct chunk *c)
+{
+	uint64_t stale = ld64(&t->hdr->arr_stale), i;
+
+	if (!t->sc.kn)
+		return 0;
+	if (type_validate(t->sc.k, t->sc.kn, c + 1, rec_klen(c)))
+		return shmtab__corrupt(t, "a key is not a valid %s",
+				       t->sc.kname);
+	if (t->sc.kind != KIND_ARRAY)
+		return 0;
+	i = le64(c + 1);
+	if (i >= ld64(&t->hdr->arr_len) && !(stale && i >= stale - 1))
+		return shmtab__corrupt(t, "element %llu is past the length %llu",
+				       (unsigned long long)i,
+				       (unsigned long long)ld64(&t->hdr->arr_len));
+	return 0;
+}
+
 int check_locked(struct shmtab *t)
 {
 	struct shm_header *H = t->hdr;
@@ -48,6 +69,9 @@ int check_locked(struct shmtab *t)
 		return shmtab__corrupt(t, "top %llu", (unsigned long long)top);
 	if (ld32(&H->undo_n) && !t->wl_held)
 		return shmtab__corrupt(t, "an interrupted step is not undone");
+	err = schema_sync(t);
+	if (err < 0)
+		return err;
 	err = hash_index(t, &cells, &n);
 	if (err < 0)
 		return err;
@@ -118,6 +142,9 @@ int check_locked(struct shmtab *t)
 		if (hash_key(t, first + 1, rec_klen(first)) != h)
 			return shmtab__corrupt(t, "cell %llu has the wrong key",
 					       (unsigned long long)i);
+		err = check_typed_key(t, first);
+		if (err < 0)
+			return err;
 		for (; r; steps++) {
 			struct chunk *c = map_rec(t, r);
 
@@ -128,6 +155,12 @@ int check_locked(struct shmtab *t)
 						       "at %llu",
 						       (unsigned long long)i,
 						       (unsigned long long)r);
+			if (t->sc.vn && type_validate(t->sc.v, t->sc.vn,
+						      rec_val(c), rec_vlen(c)))
+				return shmtab__corrupt(t, "the value at %llu is "
+						       "not a valid %s",
+						       (unsigned long long)r,
+						       t->sc.vname);
 			fp_add(&idx, r);
 			bindings++;
 			r = ld64(&c->next);

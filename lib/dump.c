@@ -53,6 +53,16 @@ SHMTAB_EXPORT int shmtab_dump(shmtab *t, FILE *out)
 		" index cells, %" PRIu64 " changes, %" PRIu64 " recoveries\n",
 		st.bindings, st.keys, st.index_cells, st.changes,
 		st.recoveries);
+	if (schema_sync(t) == 0 && t->sc.kind == KIND_ARRAY)
+		fprintf(out, "  array of %s, length %llu, default (%zu) ",
+			t->sc.vname,
+			(unsigned long long)ld64(&t->hdr->arr_len), t->sc.dlen);
+	else if (t->sc.valid)
+		fprintf(out, "  keys %s, values %s", t->sc.kname, t->sc.vname);
+	if (t->sc.valid && t->sc.kind == KIND_ARRAY)
+		dump_bytes(out, t->sc.dflt, t->sc.dlen, 64);
+	if (t->sc.valid)
+		putc('\n', out);
 	fprintf(out, "bindings (per key newest first):\n");
 	err = shmtab_iter(t, dump_binding, out);
 	return err < 0 ? err : 0;

@@ -22,7 +22,7 @@
 #error "shmtab's format is little-endian; big-endian hosts are not supported yet"
 #endif
 
-#define SHMTAB_FORMAT_VERSION 1
+#define SHMTAB_FORMAT_VERSION 2
 #define SHMTAB_MAGIC "SHMTAB\r\n"
 
 #define HDR_SIZE	32768u		/* header + lock area */
@@ -33,6 +33,8 @@
 #define UNDO_MAX	64u		/* 8-byte stores one step may publish */
 #define FEED_SIZE	256u		/* change ring entries (SHMTAB_FEED_SIZE) */
 #define MUTEX_AREA	64u		/* room for a pthread_mutex_t */
+#define TYPE_MAX	32u		/* bytes of a type code (typed.c) */
+#define DEFAULT_MAX	4000u		/* SHMTAB_DEFAULT_MAX */
 
 #define PAGESIZE_MIN	160u
 #define PAGESIZE_DEF	256u
@@ -56,6 +58,23 @@ struct slot {
 	uint64_t stripes[NSTRIPES / 64];/* read-locked stripes */
 	uint64_t reserved[2];
 };
+
+/*
+ * A table's schema (doc/TYPES.md): its kind and the codes of its key and
+ * value types (one byte per node in prefix order, zero-padded; empty means
+ * bytes), and for an array the encoded value of an unset element.
+ */
+#define KIND_HASH	0u
+#define KIND_ARRAY	1u
+struct schema {
+	uint32_t kind;
+	uint32_t dflt_len;
+	uint8_t ktype[TYPE_MAX];
+	uint8_t vtype[TYPE_MAX];
+	uint8_t dflt[4096 - 8 - 2 * TYPE_MAX];
+};
+_Static_assert(sizeof(struct schema) == 4096, "schema changed: bump VERSION");
+_Static_assert(DEFAULT_MAX <= sizeof(((struct schema *)0)->dflt), "default");
 
 struct shm_header {
 	uint8_t magic[8];		/*   0 SHMTAB_MAGIC */
@@ -96,12 +115,22 @@ struct shm_header {
 	uint32_t stripe_seq[NSTRIPES];	/* 4032 odd while a writer changes it */
 	uint64_t ring[FEED_SIZE];	/* 5056 hashes of changed keys */
 	struct slot slots[NSLOTS];	/* 7104 */
+	/* The schema is kept twice: a change writes the copy schema_gen's low
+	 * bit does not pick, then bumps schema_gen (one undo-logged store). */
+	uint64_t schema_gen;		/* 15296 */
+	uint64_t arr_len;		/* 15304 an array's length */
+	uint64_t arr_stale;		/* 15312 0, or 1 + the index from which
+					 * a shrink may have left elements */
+	uint64_t reserved2[5];		/* 15320 */
+	struct schema schema[2];	/* 15360 */
 };
 
 _Static_assert(sizeof(struct slot) == 64, "slot changed: bump VERSION");
 _Static_assert(offsetof(struct shm_header, mutex) == 256, "header changed");
 _Static_assert(offsetof(struct shm_header, undo) == 320, "header changed");
 _Static_assert(offsetof(struct shm_header, slots) == 7104, "header changed");
+_Static_assert(offsetof(struct shm_header, schema_gen) == 15296, "header changed");
+_Static_assert(offsetof(struct shm_header, schema) == 15360, "header changed");
 _Static_assert(sizeof(struct shm_header) <= HDR_SIZE, "header too big");
 
 /* Chunk kinds. */

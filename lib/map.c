@@ -300,6 +300,8 @@ static int heap_reset(struct shmtab *t, uint64_t cells)
 	st64(&H->index_cells, cells);
 	st64(&H->top, HDR_SIZE + class_size(cls));
 	st64(&H->nbindings, 0);
+	st64(&H->arr_len, 0);
+	st64(&H->arr_stale, 0);
 	st64(&H->nkeys, 0);
 	st64(&H->nused, 0);
 	st64(&H->free_bytes, 0);
@@ -308,7 +310,7 @@ static int heap_reset(struct shmtab *t, uint64_t cells)
 
 /* A new table in an empty (or emptied) object; we are its only user. */
 int table_format(struct shmtab *t, uint32_t pagesize, uint64_t init,
-		 enum shmtab_lock lock)
+		 enum shmtab_lock lock, const struct schema *sc)
 {
 	uint64_t cells = hash_cells_for(init);
 	uint64_t size = sizeof(struct chunk) + cells * sizeof(struct cell);
@@ -336,6 +338,8 @@ int table_format(struct shmtab *t, uint32_t pagesize, uint64_t init,
 		       (uint64_t)getpid();
 	H->seed = seed;
 	H->size = size;
+	if (sc)
+		H->schema[0] = *sc;
 	err = mutex_init(H);
 	if (err < 0)
 		return err;
@@ -360,6 +364,12 @@ int table_clear(struct shmtab *t, uint64_t init)
 	__atomic_store_n(&H->clearing, 1, __ATOMIC_SEQ_CST);
 	__atomic_fetch_add(&H->index_seq, 1, __ATOMIC_SEQ_CST);
 	err = heap_reset(t, init ? hash_cells_for(init) : 16);
+	if (!err && t->want) {		/* O_TRUNC with a declared schema */
+		uint64_t gen = ld64(&H->schema_gen);
+
+		schema_fill(&H->schema[(gen + 1) & 1], t->want);
+		__atomic_store_n(&H->schema_gen, gen + 1, __ATOMIC_RELEASE);
+	}
 	__atomic_fetch_add(&H->index_seq, 1, __ATOMIC_RELEASE);
 	if (!err) {
 		__atomic_store_n(&H->clearing, 0, __ATOMIC_RELEASE);
@@ -409,7 +419,7 @@ int map_attach(struct shmtab *t, int oflags, const struct shmtab_options *opt)
 	uint32_t ps = opt ? (uint32_t)opt->pagesize : 0;
 	uint64_t init = opt ? opt->init : 0;
 	enum shmtab_lock lock = opt ? opt->lock : SHMTAB_LOCK_BEST;
-	bool first = false, trunc = oflags & O_TRUNC;
+	bool first = false, trunc = oflags & O_TRUNC, formatted = false;
 	struct shm_header h;
 	struct stat st;
 	int err;
@@ -434,15 +444,28 @@ int map_attach(struct shmtab *t, int oflags, const struct shmtab_options *opt)
 	}
 
 	if (st.st_size == 0 || (trunc && first)) {
-		if (trunc && st.st_size >= (off_t)sizeof(h) && !ps &&
+		struct schema scbuf, *sc = NULL;
+
+		if (t->want) {
+			sc = &scbuf;
+			schema_fill(sc, t->want);
+		}
+		if (trunc && st.st_size >= (off_t)sizeof(h) &&
 		    pread(t->fd, &h, sizeof(h), 0) == (ssize_t)sizeof(h) &&
-		    !hdr_validate(&h, (uint64_t)st.st_size))
-			ps = h.pagesize;
+		    !hdr_validate(&h, (uint64_t)st.st_size)) {
+			if (!ps)
+				ps = h.pagesize;
+			if (!sc) {	/* O_TRUNC keeps the schema */
+				sc = &scbuf;
+				*sc = h.schema[h.schema_gen & 1];
+			}
+		}
 		if (st.st_size && ftruncate(t->fd, 0) < 0)
 			return -errno;
-		err = table_format(t, ps, init, lock);
+		err = table_format(t, ps, init, lock, sc);
 		if (err < 0)
 			return err;
+		formatted = true;
 	} else {
 		/* header first, size second: a process growing the table
 		 * extends the object before it publishes the new size */
@@ -475,6 +498,11 @@ int map_attach(struct shmtab *t, int oflags, const struct shmtab_options *opt)
 		flock_op(t->fd, F_RDLCK, FLOCK_OPEN, false);	/* downgrade */
 	} else if (trunc) {
 		err = table_clear(t, init);
+		if (err < 0)
+			return err;
+	}
+	if (t->want && !trunc && !formatted) {
+		err = schema_match(t, t->want);
 		if (err < 0)
 			return err;
 	}

@@ -117,6 +117,7 @@ static int handle_new(enum name_kind kind, const char *path, struct shmtab **out
 
 static void handle_free(struct shmtab *t)
 {
+	schema_drop(t);
 	free(t->name);
 	free(t);
 }
@@ -146,7 +147,7 @@ static int options_check(int oflags, const struct shmtab_options *opt)
 
 static int open_parsed(enum name_kind kind, const char *path, int oflags,
 		       mode_t mode, const struct shmtab_options *opt,
-		       struct shmtab **out)
+		       const struct schema_spec *want, struct shmtab **out)
 {
 	struct shmtab *t;
 	bool created;
@@ -160,7 +161,9 @@ static int open_parsed(enum name_kind kind, const char *path, int oflags,
 	if (err < 0)
 		goto out_free;
 	t->fd = err;
+	t->want = want;
 	err = map_attach(t, oflags, opt);
+	t->want = NULL;
 	if (err < 0)
 		goto out_close;
 	reg_add(t);
@@ -192,7 +195,41 @@ SHMTAB_EXPORT int shmtab_open(const char *name, int oflags, mode_t mode,
 	err = name_parse(name, &kind, &path);
 	if (err < 0)
 		return err;
-	return open_parsed(kind, path, oflags, mode, opt, out);
+	return open_parsed(kind, path, oflags, mode, opt, NULL, out);
+}
+
+SHMTAB_EXPORT int shmtab_open_typed(const char *name, int oflags, mode_t mode,
+				    const struct shmtab_options *opt,
+				    const struct shmtab_schema *schema,
+				    shmtab **out)
+{
+	struct schema_spec *sp = NULL;
+	enum name_kind kind;
+	const char *path;
+	int err;
+
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	err = options_check(oflags, opt);
+	if (err < 0)
+		return err;
+	err = name_parse(name, &kind, &path);
+	if (err < 0)
+		return err;
+	if (schema) {
+		sp = malloc(sizeof(*sp));
+		if (!sp)
+			return -ENOMEM;
+		err = spec_compile(schema, sp);	/* before anything exists */
+		if (err < 0) {
+			free(sp);
+			return err;
+		}
+	}
+	err = open_parsed(kind, path, oflags, mode, opt, sp, out);
+	free(sp);
+	return err;
 }
 
 SHMTAB_EXPORT int shmtab_create_unique(const char *pattern, mode_t mode,
@@ -236,7 +273,7 @@ SHMTAB_EXPORT int shmtab_create_unique(const char *pattern, mode_t mode,
 			buf[j] = chars[r % 36];
 		}
 		err = open_parsed(kind, buf, O_RDWR | O_CREAT | O_EXCL, mode,
-				  opt, out);
+				  opt, NULL, out);
 		if (err != -EEXIST || !has_x)
 			break;
 	}

@@ -52,6 +52,31 @@ struct shmtab {
 	int quiet;			/* speculative read: do not log damage */
 
 	struct shmtab *reg_prev, *reg_next;	/* the process's handles */
+
+	/* schema.c: the table's schema as of sc.gen (sc.valid) */
+	struct sc_cache {
+		bool valid;
+		uint64_t gen;
+		uint32_t kind;		/* KIND_HASH, KIND_ARRAY */
+		uint8_t k[TYPE_MAX], v[TYPE_MAX];
+		size_t kn, vn;		/* 0: bytes */
+		uint8_t *dflt;		/* arrays: encoded default */
+		size_t dlen;
+		char *kname, *vname;
+		struct shmtab_value *dval;
+	} sc;
+	const struct schema_spec *want;	/* during open: the declared schema */
+};
+
+/* A declared schema, compiled (schema.c). */
+struct schema_spec {
+	bool kind_set, k_set, v_set, d_set;
+	uint32_t kind;
+	uint8_t k[TYPE_MAX], v[TYPE_MAX];
+	size_t kn, vn;
+	uint8_t d[DEFAULT_MAX];
+	size_t dn;
+	const struct shmtab_value *dval;
 };
 
 static inline void cpu_relax(void)
@@ -164,7 +189,7 @@ int map_grow(struct shmtab *t, uint64_t need);
 int map_attach(struct shmtab *t, int oflags, const struct shmtab_options *opt);
 void map_detach(struct shmtab *t);
 int table_format(struct shmtab *t, uint32_t pagesize, uint64_t init,
-		 enum shmtab_lock lock);
+		 enum shmtab_lock lock, const struct schema *sc);
 int table_clear(struct shmtab *t, uint64_t init);
 int table_redo_clear(struct shmtab *t);
 int mutex_init(struct shm_header *h);
@@ -243,5 +268,66 @@ int chain_walk(struct shmtab *t, uint64_t h, const void *key, size_t klen,
 	       int (*fn)(struct shmtab *t, struct chunk *c, uint64_t off,
 			 uint64_t prev, void *ctx),
 	       void *ctx, uint64_t *cell);
+
+/* typed.c: type codes (one byte per node, prefix order) and encodings */
+struct tbuf {				/* a growable byte buffer */
+	uint8_t *p;
+	size_t len, cap;
+	int err;			/* sticky: -ENOMEM, -EFBIG */
+	uint8_t inl[96];
+};
+void tbuf_init(struct tbuf *b);
+void tbuf_free(struct tbuf *b);
+int tbuf_take(struct tbuf *b, void **out, size_t *len);
+int type_compile(const char *name, uint8_t *code, size_t *n);
+size_t type_span(const uint8_t *code, size_t n);
+int type_name(const uint8_t *code, size_t n, char *buf, size_t cap);
+int type_encode(const uint8_t *code, size_t n, const struct shmtab_value *v,
+		struct tbuf *b);
+int type_validate(const uint8_t *code, size_t n, const void *buf, size_t len);
+int type_decode(const uint8_t *code, size_t n, const void *buf, size_t len,
+		struct shmtab_value **out);
+int type_zero(const uint8_t *code, size_t n, struct tbuf *b);
+int type_zero_nested(const uint8_t *code, size_t n, struct tbuf *b);
+int type_format(const uint8_t *code, size_t n, const void *buf, size_t len,
+		struct tbuf *b);
+int type_parse(const uint8_t *code, size_t n, const char *text, size_t tlen,
+	       struct tbuf *b);
+
+/* schema.c */
+int spec_compile(const struct shmtab_schema *s, struct schema_spec *sp);
+void schema_fill(struct schema *dst, const struct schema_spec *sp);
+int schema_sync(struct shmtab *t);
+int schema_apply(struct shmtab *t, const struct schema_spec *sp);
+int schema_match(struct shmtab *t, const struct schema_spec *sp);
+void schema_drop(struct shmtab *t);
+static inline bool schema_typed(const struct shmtab *t)
+{
+	return t->sc.kn || t->sc.vn || t->sc.kind != KIND_HASH;
+}
+static inline uint64_t le64(const void *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	return v;
+}
+
+/* table.c: a write step that may compute the new value from the old one */
+struct push {
+	const void *key;
+	size_t klen;
+	const void *val;
+	size_t vlen;
+	bool replace;
+	/* called under the writer lock with the newest value (found false:
+	 * none); puts the new value into out, or returns an error */
+	int (*update)(const void *old, size_t olen, bool found,
+		      struct tbuf *out, void *ctx);
+	void *ctx;
+};
+int table_push(struct shmtab *t, struct push *p);
+int table_lookup_index(struct shmtab *t, const void *key, size_t klen,
+		       uint64_t idx, void **val, size_t *vlen);
 
 #endif /* SHMTAB_PRIVATE_H */

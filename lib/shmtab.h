@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/types.h>
 
 #ifdef __cplusplus
@@ -215,6 +216,174 @@ uint64_t shmtab_counter(shmtab *t);
 int shmtab_changes(shmtab *t, uint64_t *since, uint64_t *hashes, size_t max);
 int shmtab_wait(shmtab *t, uint64_t since, int timeout_ms);
 uint64_t shmtab_key_hash(shmtab *t, const void *key, size_t klen);
+
+/*
+ * Typed tables (doc/TYPES.md; netshm's Netshm_data, Netshm_hashtbl and
+ * Netshm_array).  A type is named by text:
+ *   "bytes"      any bytes: what an untyped table holds
+ *   "string"     text
+ *   "int32", "int64"
+ *   "int"        a C long, stored as 64 bits on every platform
+ *   "pair(A,B)"  A and B types; pairs nest: "pair(string,pair(int64,int64))"
+ * The encoding is fixed and little-endian (doc/TYPES.md): a whole value of
+ * type string or bytes is its bytes, an integer its 4 or 8 bytes, a pair a
+ * sequence of 32-bit words.  A table records its key type and value type
+ * (its schema) in its header; every process, the CLI and shmtabfs read them
+ * from there.  In a typed table, add and replace refuse a key or value that
+ * is not a valid encoding of the table's type with -EINVAL.
+ */
+enum shmtab_type {
+	SHMTAB_BYTES = 1,
+	SHMTAB_STRING,
+	SHMTAB_INT32,
+	SHMTAB_INT64,
+	SHMTAB_INT,
+	SHMTAB_PAIR,
+};
+
+/* A typed value.  Values the library returns are one malloc'd block (free()
+ * it); their strings and bytes are followed by a NUL not counted in len. */
+struct shmtab_value {
+	enum shmtab_type type;
+	union {
+		int32_t i32;		/* SHMTAB_INT32 */
+		int64_t i64;		/* SHMTAB_INT64 */
+		long n;			/* SHMTAB_INT */
+		struct {
+			const void *p;
+			size_t len;
+		} s;			/* SHMTAB_STRING, SHMTAB_BYTES */
+		struct {
+			const struct shmtab_value *a, *b;
+		} pair;			/* SHMTAB_PAIR */
+	};
+};
+
+/* Builders for arguments: shmtab_tfind(t, SHMTAB_V_STR("hits"), &v). */
+#define SHMTAB_V_I32(x) \
+	(&(const struct shmtab_value){ .type = SHMTAB_INT32, .i32 = (x) })
+#define SHMTAB_V_I64(x) \
+	(&(const struct shmtab_value){ .type = SHMTAB_INT64, .i64 = (x) })
+#define SHMTAB_V_INT(x) \
+	(&(const struct shmtab_value){ .type = SHMTAB_INT, .n = (x) })
+#define SHMTAB_V_STR(str) \
+	(&(const struct shmtab_value){ .type = SHMTAB_STRING, \
+				       .s = { (str), strlen(str) } })
+#define SHMTAB_V_BYTES(ptr, n) \
+	(&(const struct shmtab_value){ .type = SHMTAB_BYTES, .s = { (ptr), (n) } })
+#define SHMTAB_V_PAIR(x, y) \
+	(&(const struct shmtab_value){ .type = SHMTAB_PAIR, .pair = { (x), (y) } })
+
+/* Encode v (its type is its own) into *buf (malloc'd). -EINVAL for a bad value. */
+int shmtab_encode(const struct shmtab_value *v, void **buf, size_t *len);
+/* Decode an encoding of type into *out (one malloc'd block).  -EINVAL for a
+ * bad type name, -EBADMSG for bytes that are not a valid encoding. */
+int shmtab_decode(const char *type, const void *buf, size_t len,
+		  struct shmtab_value **out);
+/*
+ * The text form of an encoded value, as shmtabfs shows it and shmtab get
+ * prints it: integers in decimal with a newline; a string or bytes value as
+ * it is; a pair as its parts (nested pairs flattened) separated by tabs, with
+ * a newline; inside a pair a string is escaped (\\ \t \n \r \xHH) and bytes
+ * are in hex.  *text is malloc'd and NUL-terminated.  -EBADMSG, -EINVAL.
+ */
+int shmtab_format(const char *type, const void *buf, size_t len,
+		  char **text, size_t *tlen);
+/* Parse the text form (one trailing newline accepted) into an encoding of
+ * type.  -EINVAL when it does not parse (or an integer is out of range). */
+int shmtab_parse(const char *type, const char *text, size_t tlen,
+		 void **buf, size_t *len);
+/* Check a type name and write its canonical spelling ("pair(int64,string)")
+ * into buf (cap bytes).  Returns 0, -EINVAL, or -ERANGE when cap is short. */
+int shmtab_type_name(const char *type, char *buf, size_t cap);
+
+enum shmtab_kind {
+	SHMTAB_KIND_ANY = 0,		/* opening: whatever is stored */
+	SHMTAB_KIND_HASH,		/* a hash table (what shmtab_open makes) */
+	SHMTAB_KIND_ARRAY,		/* a sparse array: keys are int64 indexes */
+};
+
+/* SHMTAB_DEFAULT_MAX: the longest encoded default of an array. */
+#define SHMTAB_DEFAULT_MAX 4000
+
+struct shmtab_schema {
+	enum shmtab_kind kind;
+	const char *key_type;		/* hash tables; NULL: "bytes" / stored */
+	const char *value_type;		/* NULL: "bytes" / stored */
+	const struct shmtab_value *dflt;/* arrays: what an unset element
+					 * reads as; NULL: the type's zero
+					 * (0, "", pairs of those) / stored */
+};
+
+/**
+ * shmtab_open_typed() - open or create a table with a schema
+ *
+ * A table created by this call (or emptied by O_TRUNC) records schema; a
+ * new array has length 0.  An existing table keeps its schema and its
+ * length; each non-NULL field of schema (and a kind other than ANY) must
+ * match the stored one, or the call fails with -EINVAL and changes nothing.
+ * schema NULL is shmtab_open().  A bad type name is -EINVAL before anything
+ * is created.
+ */
+int shmtab_open_typed(const char *name, int oflags, mode_t mode,
+		      const struct shmtab_options *opt,
+		      const struct shmtab_schema *schema, shmtab **out);
+/* Give an empty table (no bindings) a new schema; NULL fields mean "bytes"
+ * and the type's zero, kind ANY a hash table.  -ENOTEMPTY otherwise. */
+int shmtab_set_schema(shmtab *t, const struct shmtab_schema *schema);
+/* The stored schema.  Its strings and default belong to the handle and stay
+ * valid until the handle is closed or the schema changes. */
+int shmtab_get_schema(shmtab *t, struct shmtab_schema *schema);
+
+/*
+ * Typed bindings: the netshm semantics of the byte calls, with keys and
+ * values checked against the schema (-EINVAL when they do not match).  On
+ * an array, the key is an int64 index: find gives the default for an unset
+ * index, replace sets, remove unsets, add is -EINVAL; an index outside
+ * [0, length) is -EINVAL.  Visitors get decoded values, valid during the
+ * call.
+ */
+typedef int shmtab_tbinding_fn(const struct shmtab_value *key,
+			       const struct shmtab_value *val, void *ctx);
+typedef int shmtab_tkey_fn(const struct shmtab_value *key, void *ctx);
+int shmtab_tadd(shmtab *t, const struct shmtab_value *key,
+		const struct shmtab_value *val);
+int shmtab_treplace(shmtab *t, const struct shmtab_value *key,
+		    const struct shmtab_value *val);
+/* *val: one malloc'd block, free() it. */
+int shmtab_tfind(shmtab *t, const struct shmtab_value *key,
+		 struct shmtab_value **val);
+int shmtab_tmem(shmtab *t, const struct shmtab_value *key);
+int shmtab_tremove(shmtab *t, const struct shmtab_value *key);
+int shmtab_tfind_all(shmtab *t, const struct shmtab_value *key,
+		     shmtab_tbinding_fn *fn, void *ctx);
+int shmtab_titer(shmtab *t, shmtab_tbinding_fn *fn, void *ctx);
+int shmtab_titer_keys(shmtab *t, shmtab_tkey_fn *fn, void *ctx);
+
+/*
+ * Integer values (value type int32, int64 or int): get, set, and an atomic
+ * add that returns the new value.  An unbound key reads -ENOENT and adds
+ * from 0 (an array element: from the default).  A result outside the value
+ * type is -ERANGE and changes nothing.
+ */
+int shmtab_int_get(shmtab *t, const struct shmtab_value *key, int64_t *val);
+int shmtab_int_set(shmtab *t, const struct shmtab_value *key, int64_t val);
+int shmtab_int_add(shmtab *t, const struct shmtab_value *key, int64_t delta,
+		   int64_t *result);
+
+/*
+ * Sparse arrays (SHMTAB_KIND_ARRAY).  The length lives in the header; an
+ * index never set reads as the default.  Values are encoded (see
+ * shmtab_encode).  Out of [0, length): -EINVAL.  Not an array: -EINVAL.
+ */
+long long shmtab_array_length(shmtab *t);
+int shmtab_array_get(shmtab *t, int64_t i, void **val, size_t *vlen);
+int shmtab_array_set(shmtab *t, int64_t i, const void *val, size_t vlen);
+int shmtab_array_unset(shmtab *t, int64_t i);	/* back to the default */
+/* Shrinking drops the elements past the end; growing adds unset ones. */
+int shmtab_array_resize(shmtab *t, int64_t n);
+/* n elements, all unset. */
+int shmtab_array_init(shmtab *t, int64_t n);
 
 #ifdef __cplusplus
 }

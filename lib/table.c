@@ -138,9 +138,11 @@ void read_leave(struct shmtab *t, struct reader *rd)
 
 enum copy_mode { COPY_NONE, COPY_MALLOC, COPY_INTO };
 
+/* A lookup; with bound non-NULL, the key is an array index that must be
+ * below the array's length (read in the same validated section). */
 static int lookup_copy(struct shmtab *t, const void *key, size_t klen,
 		       enum copy_mode mode, void **val, void *buf, size_t cap,
-		       size_t *vlen)
+		       size_t *vlen, const uint64_t *bound)
 {
 	struct reader rd;
 	struct lookup lk;
@@ -161,6 +163,8 @@ static int lookup_copy(struct shmtab *t, const void *key, size_t klen,
 		uint64_t n = 0;
 
 		err = hash_lookup(t, h, key, klen, &lk);
+		if (!err && bound && *bound >= ld64(&t->hdr->arr_len))
+			err = -EINVAL;
 		if (!err && lk.rec) {
 			c = map_rec(t, lk.rec);
 			if (!c)
@@ -182,6 +186,8 @@ static int lookup_copy(struct shmtab *t, const void *key, size_t klen,
 			       n < cap ? n : cap);
 		}
 		if (read_ok(t, &rd)) {
+			if (err == -EINVAL)
+				break;
 			if (err == -EBADMSG && t->quiet)
 				err = shmtab__corrupt(t, "lookup of a %zu-byte key"
 						      " failed", klen);
@@ -215,7 +221,7 @@ SHMTAB_EXPORT int shmtab_find(shmtab *t, const void *key, size_t klen,
 	if (!val)
 		return -EINVAL;
 	*val = NULL;
-	return lookup_copy(t, key, klen, COPY_MALLOC, val, NULL, 0, vlen);
+	return lookup_copy(t, key, klen, COPY_MALLOC, val, NULL, 0, vlen, NULL);
 }
 
 SHMTAB_EXPORT int shmtab_find_into(shmtab *t, const void *key, size_t klen,
@@ -223,12 +229,12 @@ SHMTAB_EXPORT int shmtab_find_into(shmtab *t, const void *key, size_t klen,
 {
 	if (!buf && cap)
 		return -EINVAL;
-	return lookup_copy(t, key, klen, COPY_INTO, NULL, buf, cap, vlen);
+	return lookup_copy(t, key, klen, COPY_INTO, NULL, buf, cap, vlen, NULL);
 }
 
 SHMTAB_EXPORT int shmtab_mem(shmtab *t, const void *key, size_t klen)
 {
-	return lookup_copy(t, key, klen, COPY_NONE, NULL, NULL, 0, NULL);
+	return lookup_copy(t, key, klen, COPY_NONE, NULL, NULL, 0, NULL, NULL);
 }
 
 SHMTAB_EXPORT long long shmtab_length(shmtab *t)
@@ -236,6 +242,15 @@ SHMTAB_EXPORT long long shmtab_length(shmtab *t)
 	if (!t || !t->hdr)
 		return -EBADF;
 	return (long long)__atomic_load_n(&t->hdr->nbindings, __ATOMIC_ACQUIRE);
+}
+
+/* An array element (the caller encoded idx as key): -EINVAL outside the
+ * length, -ENOENT when unset. */
+int table_lookup_index(struct shmtab *t, const void *key, size_t klen,
+		       uint64_t idx, void **val, size_t *vlen)
+{
+	*val = NULL;
+	return lookup_copy(t, key, klen, COPY_MALLOC, val, NULL, 0, vlen, &idx);
 }
 
 /* --- writers ---------------------------------------------------------- */
@@ -307,26 +322,56 @@ int table_unlink_binding(struct shmtab *t, uint64_t cell, uint64_t prev,
 	return chunk_free(t, rec);
 }
 
-static int table_push(struct shmtab *t, const void *key, size_t klen,
-		      const void *val, size_t vlen, bool replace)
+/* What the schema says of a binding about to be written (no lock held). */
+static int push_precheck(struct shmtab *t, const struct push *p)
+{
+	int err = schema_sync(t);
+
+	if (err < 0)
+		return err;
+	if (!schema_typed(t))
+		return 0;
+	if (t->sc.kind == KIND_ARRAY && !p->replace)
+		return -EINVAL;		/* one value per index */
+	if (type_validate(t->sc.k, t->sc.kn, p->key, p->klen) < 0)
+		return -EINVAL;
+	if (!p->update && type_validate(t->sc.v, t->sc.vn, p->val, p->vlen) < 0)
+		return -EINVAL;
+	return 0;
+}
+
+/* The same under the writer lock: -EAGAIN when the schema changed since
+ * the precheck, -EINVAL for an index outside an array. */
+static int push_lockcheck(struct shmtab *t, const struct push *p)
+{
+	if (ld64(&t->hdr->schema_gen) != t->sc.gen)
+		return -EAGAIN;
+	if (t->sc.kind == KIND_ARRAY &&
+	    le64(p->key) >= ld64(&t->hdr->arr_len))
+		return -EINVAL;
+	return 0;
+}
+
+static int push_step(struct shmtab *t, const struct push *p)
 {
 	struct shm_header *H = t->hdr;
+	const void *key = p->key, *val = p->val;
+	size_t klen = p->klen, vlen = p->vlen;
+	bool replace = p->replace;
+	struct tbuf nb;
 	struct lookup lk;
-	struct chunk *c;
+	struct chunk *c = NULL;
 	uint64_t h, off, next = 0;
 	int err;
 
-	if ((!key && klen) || (!val && vlen))
-		return -EINVAL;
-	if (klen > SHMTAB_KEY_MAX || vlen > SHMTAB_VALUE_MAX)
-		return -EFBIG;
-	err = write_check(t);
-	if (err < 0)
-		return err;
 	h = hash_key(t, key, klen);
 	err = step_begin(t, hash_stripe(h));
 	if (err < 0)
 		return err;
+	tbuf_init(&nb);
+	err = push_lockcheck(t, p);
+	if (err < 0)
+		goto fail;
 	err = hash_lookup(t, h, key, klen, &lk);
 	if (err < 0)
 		goto fail;
@@ -341,6 +386,21 @@ static int table_push(struct shmtab *t, const void *key, size_t klen,
 			goto fail;
 		}
 		next = replace ? ld64(&c->next) : lk.rec;
+	}
+	if (p->update) {
+		if (c && !map_span(t, lk.rec + sizeof(*c),
+				   rec_klen(c) + rec_vlen(c))) {
+			err = -EBADMSG;
+			goto fail;
+		}
+		err = p->update(c ? rec_val(c) : NULL, c ? rec_vlen(c) : 0,
+				c != NULL, &nb, p->ctx);
+		if (!err)
+			err = nb.err;
+		if (err < 0)
+			goto fail;
+		val = nb.p;
+		vlen = nb.len;
 	}
 	err = chunk_alloc(t, sizeof(*c) + klen + vlen, CHUNK_REC, &off);
 	if (err < 0)
@@ -369,23 +429,49 @@ static int table_push(struct shmtab *t, const void *key, size_t klen,
 	}
 	if (err < 0)
 		goto fail;
+	tbuf_free(&nb);
 	step_end(t, h, true);
 	return 0;
 fail:
+	tbuf_free(&nb);
 	step_abort(t);
+	return err;
+}
+
+int table_push(struct shmtab *t, struct push *p)
+{
+	int err;
+
+	if ((!p->key && p->klen) || (!p->val && p->vlen))
+		return -EINVAL;
+	if (p->klen > SHMTAB_KEY_MAX || p->vlen > SHMTAB_VALUE_MAX)
+		return -EFBIG;
+	err = write_check(t);
+	if (err < 0)
+		return err;
+	do {
+		err = push_precheck(t, p);
+		if (err < 0)
+			return err;
+		err = push_step(t, p);
+	} while (err == -EAGAIN);
 	return err;
 }
 
 SHMTAB_EXPORT int shmtab_add(shmtab *t, const void *key, size_t klen,
 			     const void *val, size_t vlen)
 {
-	return table_push(t, key, klen, val, vlen, false);
+	struct push p = { key, klen, val, vlen, false, NULL, NULL };
+
+	return table_push(t, &p);
 }
 
 SHMTAB_EXPORT int shmtab_replace(shmtab *t, const void *key, size_t klen,
 				 const void *val, size_t vlen)
 {
-	return table_push(t, key, klen, val, vlen, true);
+	struct push p = { key, klen, val, vlen, true, NULL, NULL };
+
+	return table_push(t, &p);
 }
 
 SHMTAB_EXPORT int shmtab_remove(shmtab *t, const void *key, size_t klen)

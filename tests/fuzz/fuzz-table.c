@@ -36,7 +36,7 @@
 
 #include "shmtab.h"
 
-#define NBASES 3
+#define NBASES 5
 /* A read-only handle spins forever on a stripe left odd when wlock_pid
  * names a live process (see corpus/known-hang-*); remove once fixed. */
 /* fixed: kept as corpus/regress-hang-rdonly-live-wlock-pid */
@@ -99,6 +99,12 @@ static void make_bases(void)
 		{ 0, 0, SHMTAB_LOCK_BEST },
 		{ 160, 0, SHMTAB_LOCK_RECORD },
 		{ 0, 0, SHMTAB_LOCK_NONE },
+		{ 0, 0, SHMTAB_LOCK_BEST },
+		{ 0, 0, SHMTAB_LOCK_BEST },
+	};
+	static const struct shmtab_schema schema[NBASES] = {
+		[3] = { SHMTAB_KIND_HASH, "int64", "pair(string,int64)", NULL },
+		[4] = { SHMTAB_KIND_ARRAY, NULL, "pair(string,int32)", NULL },
 	};
 	unsigned char big[600];
 	char k[32], v[64];
@@ -110,12 +116,27 @@ static void make_bases(void)
 		shmtab *t;
 
 		unlink(path);
-		if (shmtab_open(name, O_RDWR | O_CREAT | O_EXCL, 0600, &opt[b],
-				&t)) {
+		if (shmtab_open_typed(name, O_RDWR | O_CREAT | O_EXCL, 0600,
+				      &opt[b], b >= 3 ? &schema[b] : NULL, &t)) {
 			fprintf(stderr, "fuzz-table: cannot create %s\n", name);
 			exit(2);
 		}
-		if (b != 2) {
+		if (b == 3) {
+			for (i = 0; i < 12; i++) {
+				snprintf(v, sizeof(v), "value %d", i * i);
+				shmtab_tadd(t, SHMTAB_V_I64(i * 1000003LL),
+					    SHMTAB_V_PAIR(SHMTAB_V_STR(v),
+							  SHMTAB_V_I64(-i)));
+			}
+		} else if (b == 4) {
+			shmtab_array_resize(t, 40);
+			for (i = 0; i < 40; i += 3) {
+				snprintf(v, sizeof(v), "elt %d", i);
+				shmtab_treplace(t, SHMTAB_V_I64(i),
+						SHMTAB_V_PAIR(SHMTAB_V_STR(v),
+							      SHMTAB_V_I32(i)));
+			}
+		} else if (b != 2) {
 			for (i = 0; i < 10; i++) {
 				snprintf(k, sizeof(k), "key-%d", i);
 				snprintf(v, sizeof(v), "value %d", i * i);
@@ -231,6 +252,111 @@ static int block_fn(const void *block, size_t len, void *ctx)
 	return ++*(long *)ctx > 100000 ? SHMTAB_BREAK : SHMTAB_CONTINUE;
 }
 
+static int tvisit(const struct shmtab_value *k, const struct shmtab_value *v,
+		  void *ctx)
+{
+	(void)k;
+	(void)v;
+	return ++*(long *)ctx > 100000;
+}
+
+static int tvisit_key(const struct shmtab_value *k, void *ctx)
+{
+	return tvisit(k, NULL, ctx);
+}
+
+static int format_binding(const void *key, size_t klen, const void *val,
+			  size_t vlen, void *ctx)
+{
+	const struct shmtab_schema *s = ctx;
+	char *text;
+	void *enc;
+	size_t tl, el;
+
+	if (shmtab_format(s->key_type, key, klen, &text, &tl) == 0)
+		free(text);
+	if (shmtab_format(s->value_type, val, vlen, &text, &tl) == 0) {
+		/* the text form parses back to the same bytes */
+		if (shmtab_parse(s->value_type, text, tl, &enc, &el) != 0 ||
+		    el != vlen || memcmp(enc, val, vlen)) {
+			fprintf(stderr, "fuzz-table: %s text does not round "
+					"trip\n", s->value_type);
+			abort();
+		}
+		free(enc);
+		free(text);
+	}
+	return 0;
+}
+
+/* The typed calls, driven by whatever schema the file claims. */
+static void exercise_typed(shmtab *t, int rw)
+{
+	struct shmtab_schema s;
+	struct shmtab_value *v;
+	long n = 0;
+	int64_t r;
+	size_t vl;
+	void *raw;
+
+	if (shmtab_get_schema(t, &s) != 0)
+		return;
+	for (int64_t i = 0; i < 8; i++) {
+		if (shmtab_tfind(t, SHMTAB_V_I64(i * 1000003LL), &v) == 0)
+			free(v);
+		if (shmtab_tfind(t, SHMTAB_V_STR("key-1"), &v) == 0)
+			free(v);
+		if (shmtab_array_get(t, i * 5, &raw, &vl) == 0)
+			free(raw);
+		shmtab_int_get(t, SHMTAB_V_I64(i), &r);
+	}
+	shmtab_array_length(t);
+	shmtab_titer(t, tvisit, &n);
+	n = 0;
+	shmtab_titer_keys(t, tvisit_key, &n);
+	shmtab_iter(t, format_binding, &s);
+	if (!rw)
+		return;
+	shmtab_int_add(t, SHMTAB_V_I64(7), 3, &r);
+	shmtab_treplace(t, SHMTAB_V_I64(3),
+			SHMTAB_V_PAIR(SHMTAB_V_STR("x"), SHMTAB_V_I32(1)));
+	shmtab_array_resize(t, 10);
+	shmtab_array_resize(t, 30);
+	shmtab_tremove(t, SHMTAB_V_I64(2000006));
+	shmtab_check(t);
+}
+
+/* The decoders on the raw input, with every kind of type. */
+static void exercise_decode(const uint8_t *data, size_t size)
+{
+	static const char *types[] = {
+		"int32", "int64", "string", "pair(int32,string)",
+		"pair(string,pair(int64,bytes))", "pair(pair(int32,int32),int)",
+	};
+	struct shmtab_value *v;
+	char *text;
+	void *enc;
+	size_t tl, el;
+
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		if (shmtab_decode(types[i], data, size, &v) == 0) {
+			if (shmtab_encode(v, &enc, &el) != 0 || el != size ||
+			    memcmp(enc, data, size)) {
+				fprintf(stderr, "fuzz-table: %s does not "
+					"re-encode\n", types[i]);
+				abort();
+			}
+			free(enc);
+			free(v);
+		}
+		if (shmtab_format(types[i], data, size, &text, &tl) == 0)
+			free(text);
+		if (shmtab_parse(types[i], (const char *)data, size, &enc,
+				 &el) == 0)
+			free(enc);
+	}
+}
+
 static void exercise(shmtab *t, int rw)
 {
 	struct shmtab_stat st;
@@ -256,6 +382,7 @@ static void exercise(shmtab *t, int rw)
 	shmtab_iter(t, visit, &n);
 	n = 0;
 	shmtab_iter_keys(t, visit_key, &n);
+	exercise_typed(t, rw);
 	if (rw) {
 		shmtab_add(t, "key-1", 5, "new", 3);
 		shmtab_add(t, "fresh", 5, buf, sizeof(buf));
@@ -282,6 +409,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	shmtab *t;
 
 	init_once();
+	exercise_decode(data, size);
 	f = build(data, size, &len);
 	if (write_file(f, len) == 0) {
 		if (shmtab_open(name, O_RDWR, 0, NULL, &t) == 0) {
