@@ -775,6 +775,127 @@ static void test_crash_kill9_inside_group(void **state)
 	run_kill_rounds(*state, true, "group");
 }
 
+/* --- typed tables: a shrink and an atomic add killed half-way ------------ */
+
+#define ARR_LEN 600
+#define ARR_SHORT 10
+
+struct arr_child {
+	const char *name;
+	volatile uint64_t *acked;	/* int_add: the adds that returned */
+};
+
+/* Fill the array, shrink it, grow it again, forever. */
+static int child_array(void *arg)
+{
+	struct arr_child *a = arg;
+	shmtab *t = child_open(a->name);
+
+	if (!t)
+		return 2;
+	for (;;) {
+		for (int64_t i = 0; i < ARR_LEN; i += 2)
+			if (shmtab_int_set(t, SHMTAB_V_I64(i), i) != 0)
+				return 3;
+		if (shmtab_array_resize(t, ARR_SHORT) != 0 ||
+		    shmtab_array_resize(t, ARR_LEN) != 0)
+			return 4;
+	}
+}
+
+static void test_crash_kill9_array_shrink(void **state)
+{
+	struct crash_fixture *fx = *state;
+	struct shmtab_schema sc = { .kind = SHMTAB_KIND_ARRAY,
+				    .value_type = "int64",
+				    .dflt = SHMTAB_V_I64(-1) };
+	struct arr_child a = { fx->name, NULL };
+	unsigned int seed = 7;
+	int rounds = crash_rounds() / 2 + 1, shrunk = 0, bad = 0;
+
+	assert_int_equal(shmtab_open_typed(fx->name, O_RDWR | O_CREAT | O_EXCL,
+					   0600, NULL, &sc, &fx->t), 0);
+	assert_int_equal(shmtab_array_resize(fx->t, ARR_LEN), 0);
+	for (int r = 0; r < rounds; r++) {
+		long long len;
+
+		fx->pid[0] = tu_fork(child_array, &a);
+		assert_true(fx->pid[0] > 0);
+		tu_sleep_ms(1 + (int)(rand_r(&seed) % 30));
+		kill(fx->pid[0], SIGKILL);
+		wait_killed(fx, 0);
+		assert_int_equal(shmtab_check(fx->t), 0);
+		len = shmtab_array_length(fx->t);
+		assert_true(len == ARR_LEN || len == ARR_SHORT);
+		if (len != ARR_SHORT)
+			continue;
+		/* a shrink was published: growing must not bring back what
+		 * it dropped, even when the killed process did not finish */
+		shrunk++;
+		assert_int_equal(shmtab_array_resize(fx->t, ARR_LEN), 0);
+		for (int64_t i = ARR_SHORT; i < ARR_LEN; i++) {
+			int64_t v = 0;
+
+			assert_int_equal(shmtab_int_get(fx->t, SHMTAB_V_I64(i),
+							&v), 0);
+			bad += v != -1;
+		}
+		assert_int_equal(shmtab_check(fx->t), 0);
+	}
+	printf("# array: %d rounds, %d killed after a shrink, %d resurrected\n",
+	       rounds, shrunk, bad);
+	assert_int_equal(bad, 0);
+}
+
+static int child_adder(void *arg)
+{
+	struct arr_child *a = arg;
+	shmtab *t = child_open(a->name);
+	int64_t r;
+
+	if (!t)
+		return 2;
+	for (;;) {
+		if (shmtab_int_add(t, SHMTAB_V_STR("n"), 1, &r) != 0)
+			return 3;
+		__atomic_store_n(a->acked, (uint64_t)r, __ATOMIC_SEQ_CST);
+	}
+}
+
+/* Every add is whole or absent: after a kill the counter is the last
+ * acknowledged value or one more. */
+static void test_crash_kill9_int_add(void **state)
+{
+	struct crash_fixture *fx = *state;
+	struct shmtab_schema sc = { .key_type = "string",
+				    .value_type = "int64" };
+	struct arr_child a = { fx->name, shared_map(fx, 4096) };
+	unsigned int seed = 11;
+	int rounds = crash_rounds() / 2 + 1, inflight = 0;
+
+	assert_int_equal(shmtab_open_typed(fx->name, O_RDWR | O_CREAT | O_EXCL,
+					   0600, NULL, &sc, &fx->t), 0);
+	for (int r = 0; r < rounds; r++) {
+		int64_t v = -1;
+		uint64_t acked;
+
+		fx->pid[0] = tu_fork(child_adder, &a);
+		assert_true(fx->pid[0] > 0);
+		tu_sleep_ms(1 + (int)(rand_r(&seed) % 30));
+		kill(fx->pid[0], SIGKILL);
+		wait_killed(fx, 0);
+		acked = __atomic_load_n(a.acked, __ATOMIC_SEQ_CST);
+		assert_int_equal(shmtab_check(fx->t), 0);
+		assert_int_equal(shmtab_int_get(fx->t, SHMTAB_V_STR("n"), &v),
+				 0);
+		assert_true((uint64_t)v == acked || (uint64_t)v == acked + 1);
+		inflight += (uint64_t)v == acked + 1;
+		*a.acked = (uint64_t)v;
+	}
+	printf("# int_add: %d rounds, %d with the add in flight kept\n",
+	       rounds, inflight);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -784,6 +905,8 @@ int main(void)
 		T(test_crash_killed_iter_visitor_recovered),
 		T(test_crash_kill9_during_writes),
 		T(test_crash_kill9_inside_group),
+		T(test_crash_kill9_array_shrink),
+		T(test_crash_kill9_int_add),
 #undef T
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
