@@ -675,8 +675,9 @@ bool lock_writer_alive(struct shmtab *t)
 		/* a robust mutex's futex word (glibc: its first int) holds
 		 * the owner's thread id, and bit 30 once the owner died */
 		uint32_t w = ld32(t->hdr->mutex);
+		uint32_t tid = w & 0x3fffffffu;
 
-		return (w & 0x3fffffffu) && !(w & 0x40000000u);
+		return tid && !(w & 0x40000000u) && !pid_dead(tid);
 	}
 #endif
 	return pid && !pid_dead(pid);

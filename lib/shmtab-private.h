@@ -50,6 +50,8 @@ struct shmtab {
 	int visit_depth;		/* inside a visitor: no writes */
 	int held;			/* counted in the process's lock total */
 	int quiet;			/* speculative read: do not log damage */
+	uint64_t gave_up;		/* 1 + (stripe << 32 | odd seq) a
+					 * read gave up on (table.c) */
 
 	struct shmtab *reg_prev, *reg_next;	/* the process's handles */
 

@@ -38,6 +38,7 @@ int rec_key_equal(struct shmtab *t, const struct chunk *c, uint64_t h,
 /* --- readers ---------------------------------------------------------- */
 
 #define OPTIMISTIC_TRIES 64
+#define WAIT_MAX_NS 5000000000u	/* 5 s */
 
 int read_enter(struct shmtab *t, unsigned stripe, struct reader *rd)
 {
@@ -87,9 +88,24 @@ int read_snap(struct shmtab *t, struct reader *rd)
 		if (!t0)
 			t0 = now_ns();
 		err = 0;
-		if (t->rdonly && now_ns() - t0 > 200000000u &&
-		    !lock_writer_alive(t))
-			err = -EAGAIN;	/* only a read-write handle repairs */
+		/* only a read-write handle with a lock repairs; without a
+		 * lock (SHMTAB_LOCK_NONE) nobody takes the writer lock.  Such
+		 * a handle gives up after 200 ms when no writer is alive, and
+		 * after WAIT_MAX_NS even when one seems to be (a scribbled
+		 * lock word can name any live process); once it gave up on an
+		 * odd counter, it gives up at once while that counter stays. */
+		if (t->rdonly || t->lock == SHMTAB_LOCK_NONE) {
+			uint64_t waited = now_ns() - t0;
+			uint64_t mark = (uint64_t)rd->stripe << 32 | rd->seq;
+
+			if ((rd->seq & 1) && t->gave_up == mark + 1)
+				err = -EAGAIN;
+			else if (waited > WAIT_MAX_NS ||
+				 (waited > 200000000u && !lock_writer_alive(t)))
+				err = -EAGAIN;
+			if (err && (rd->seq & 1))
+				t->gave_up = mark + 1;
+		}
 		if (!err)
 			err = lock_wait_writer(t);
 		if (err < 0) {
