@@ -279,6 +279,8 @@ int tbuf_take(struct tbuf *b, void **out, size_t *len)
 
 /* --- encoding ---------------------------------------------------------- */
 
+static const uint8_t bytes_code = SHMTAB_BYTES;
+
 static int encode_at(const uint8_t *code, size_t n, const struct shmtab_value *v,
 		     struct tbuf *b, bool top, size_t *used, int depth)
 {
@@ -352,7 +354,11 @@ int type_encode(const uint8_t *code, size_t n, const struct shmtab_value *v,
 		struct tbuf *b)
 {
 	size_t used;
-	int err = encode_at(code, code ? n : TYPE_MAX, v, b, true, &used, 0);
+	int err;
+
+	if (code && !n)
+		code = &bytes_code, n = 1;	/* untyped: bytes */
+	err = encode_at(code, code ? n : TYPE_MAX, v, b, true, &used, 0);
 
 	if (err < 0)
 		return err;
@@ -514,7 +520,6 @@ int type_decode(const uint8_t *code, size_t n, const void *buf, size_t len,
 {
 	struct dec d = { 0 };
 	size_t took, used, sz;
-	uint8_t bytes_code = SHMTAB_BYTES;
 	void *blk;
 	int err;
 
