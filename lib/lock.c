@@ -683,6 +683,13 @@ bool lock_writer_alive(struct shmtab *t)
 	return pid && !pid_dead(pid);
 }
 
+/* The writer lock's state as one word: the mutex word and wlock_pid.  A
+ * holder that changes (or lets go) changes it. */
+uint64_t lock_state(struct shmtab *t)
+{
+	return (uint64_t)ld32(t->hdr->mutex) << 32 | ld32(&t->hdr->wlock_pid);
+}
+
 /* Wait for the writer of an odd stripe: take and drop the writer lock. */
 int lock_wait_writer(struct shmtab *t)
 {

@@ -50,8 +50,8 @@ struct shmtab {
 	int visit_depth;		/* inside a visitor: no writes */
 	int held;			/* counted in the process's lock total */
 	int quiet;			/* speculative read: do not log damage */
-	uint64_t gave_up;		/* 1 + (stripe << 32 | odd seq) a
-					 * read gave up on (table.c) */
+	uint64_t gave_up;		/* 1 + the lock_state() a read gave
+					 * up on (table.c) */
 
 	struct shmtab *reg_prev, *reg_next;	/* the process's handles */
 
@@ -216,6 +216,7 @@ void lock_read_release(struct shmtab *t, unsigned stripe, bool taken);
 bool lock_covers(struct shmtab *t, unsigned stripe);
 int lock_wait_writer(struct shmtab *t);
 bool lock_writer_alive(struct shmtab *t);
+uint64_t lock_state(struct shmtab *t);
 void lock_group_release(struct shmtab *t);
 int lock_reset_shared(struct shmtab *t);
 int lock_claim_slot(struct shmtab *t);

@@ -92,19 +92,19 @@ int read_snap(struct shmtab *t, struct reader *rd)
 		 * lock (SHMTAB_LOCK_NONE) nobody takes the writer lock.  Such
 		 * a handle gives up after 200 ms when no writer is alive, and
 		 * after WAIT_MAX_NS even when one seems to be (a scribbled
-		 * lock word can name any live process); once it gave up on an
-		 * odd counter, it gives up at once while that counter stays. */
+		 * lock word can name any live process); once it gave up, it
+		 * gives up at once while the writer lock's state stays. */
 		if (t->rdonly || t->lock == SHMTAB_LOCK_NONE) {
 			uint64_t waited = now_ns() - t0;
-			uint64_t mark = (uint64_t)rd->stripe << 32 | rd->seq;
+			uint64_t mark = lock_state(t) + 1;
 
-			if ((rd->seq & 1) && t->gave_up == mark + 1)
+			if (t->gave_up == mark)
 				err = -EAGAIN;
 			else if (waited > WAIT_MAX_NS ||
 				 (waited > 200000000u && !lock_writer_alive(t)))
 				err = -EAGAIN;
-			if (err && (rd->seq & 1))
-				t->gave_up = mark + 1;
+			if (err)
+				t->gave_up = mark;
 		}
 		if (!err)
 			err = lock_wait_writer(t);
