@@ -38,7 +38,7 @@ int rec_key_equal(struct shmtab *t, const struct chunk *c, uint64_t h,
 /* --- readers ---------------------------------------------------------- */
 
 #define OPTIMISTIC_TRIES 64
-#define WAIT_MAX_NS 5000000000u	/* 5 s */
+#define WAIT_MAX_NS 2000000000u	/* 2 s */
 
 int read_enter(struct shmtab *t, unsigned stripe, struct reader *rd)
 {
