@@ -15,13 +15,39 @@
  * whenever its table changed since the previous look (it may also change
  * when another key changed).
  *
- * Extended attributes (read-only; other names answer ENODATA at once):
+ * Extended attributes (names outside user.shmtab. answer ENODATA at once,
+ * and ENOTSUP to a change):
  *   key file:   user.shmtab.bindings   the number of bindings, in decimal
- *               user.shmtab.binding.N  the Nth binding's value, 0 = newest
- *   table dir:  user.shmtab.stat       the table's statistics, as text
+ *                                      (an array's unset element: 0)
+ *               user.shmtab.binding.N  the Nth binding's value, 0 = newest,
+ *                                      as text in a typed table
+ *   table dir:  user.shmtab.stat       the table's statistics, as text, with
+ *                                      its kind, types and array length
+ *               user.shmtab.key_type   the key type's name ("bytes", "int64",
+ *               user.shmtab.value_type "pair(string,int64)", ...)
+ *               user.shmtab.array      an array's length in decimal;
+ *                                      ENODATA on a hash table
+ *               user.shmtab.default    the text an array's unset element
+ *                                      reads as; ENODATA on a hash table
+ * The last four are how a table is typed through the mount (mkdir, then
+ * setfattr); they change the schema with shmtab_set_schema, which the
+ * library allows only while the table has no bindings (else ENOTEMPTY):
+ *   key_type, value_type  set: the type (canonical or not; one trailing
+ *                         newline dropped); remove: back to bytes.  A new
+ *                         value type resets an array's default to its zero;
+ *                         an array's key type is int64 and stays so
+ *   array                 set N on a hash table: an array of length N with
+ *                         the same value type; on an array: resize (allowed
+ *                         with bindings: shrinking drops the elements past
+ *                         the end); remove: back to a hash table
+ *   default               set: the text of the new default (arrays only,
+ *                         else EINVAL); remove: back to the zero value
+ * Setting what an attribute already holds succeeds and changes nothing.
+ * user.shmtab.stat and the key files' attributes are read-only (ENOTSUP).
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,7 +110,10 @@ int fs_attr_table(struct fs_table *tb, fuse_ino_t ino, struct stat *st)
 		st->st_ino = ino;
 		st->st_mode = S_IFDIR | dir_perm(st->st_mode);
 		st->st_nlink = 2;
-		n = shmtab_length(tb->t);
+		/* the bindings; an array's length (its entries) */
+		n = shmtab_array_length(tb->t);
+		if (n < 0)
+			n = shmtab_length(tb->t);
 		st->st_size = n > 0 ? n : 0;
 	}
 	pthread_mutex_unlock(&tb->mu);
@@ -94,12 +123,14 @@ int fs_attr_table(struct fs_table *tb, fuse_ino_t ino, struct stat *st)
 int fs_attr_key(struct fs_table *tb, const void *key, size_t klen,
 		fuse_ino_t ino, struct stat *st)
 {
+	struct fs_types ty;
 	size_t vlen = 0;
 	int err;
 
 	pthread_mutex_lock(&tb->mu);
-	err = tb->t ? shmtab_find_into(tb->t, key, klen, NULL, 0, &vlen) :
-		      -ENOENT;
+	err = tb->t ? fs_types_get(tb->t, &ty) : -ENOENT;
+	if (err == 0)
+		err = fs_value_size(tb->t, &ty, key, klen, &vlen);
 	if (err == 0)
 		err = object_attr(tb, st);
 	if (err == 0) {
@@ -317,17 +348,25 @@ static void text_printf(struct text *t, const char *fmt, ...)
 struct nth_ctx {
 	unsigned long want, seen;
 	struct text *out;
+	const struct fs_types *ty;
+	int err;
 };
 
 static int nth_binding(const void *key, size_t klen, const void *val,
 		       size_t vlen, void *ctx)
 {
 	struct nth_ctx *c = ctx;
+	char *text;
+	size_t tlen;
 
 	(void)key;
 	(void)klen;
 	if (c->out && c->seen == c->want) {
-		text_add(c->out, val, vlen);
+		c->err = fs_value_text(c->ty, val, vlen, &text, &tlen);
+		if (c->err == 0) {
+			text_add(c->out, text, tlen);
+			free(text);
+		}
 		c->seen++;
 		return 1;
 	}
@@ -350,14 +389,23 @@ static const char *lock_name(enum shmtab_lock l)
 }
 
 /* Caller holds tb->mu, tb->t open. */
-static int xattr_table_stat(struct fs_table *tb, struct text *out)
+static int xattr_table_stat(struct fs_table *tb, const struct fs_types *ty,
+			    struct text *out)
 {
 	struct shmtab_stat s;
 	int err = shmtab_stat(tb->t, &s);
+	long long len = ty->array ? shmtab_array_length(tb->t) : 0;
 
 	if (err < 0)
 		return err;
+	if (len < 0)
+		return (int)len;
 	text_printf(out, "name: %s\n", tb->libname);
+	text_printf(out, "kind: %s\n", ty->array ? "array" : "hash");
+	text_printf(out, "key_type: %s\n", ty->ktype);
+	text_printf(out, "value_type: %s\n", ty->vtype);
+	if (ty->array)
+		text_printf(out, "length: %lld\n", len);
 	text_printf(out, "bindings: %" PRIu64 "\n", s.bindings);
 	text_printf(out, "keys: %" PRIu64 "\n", s.keys);
 	text_printf(out, "size: %" PRIu64 "\n", s.size);
@@ -374,29 +422,89 @@ static int xattr_table_stat(struct fs_table *tb, struct text *out)
 	return out->err;
 }
 
+/* An array's default, as the text an unset element reads as. */
+static int xattr_default(struct fs_table *tb, const struct fs_types *ty,
+			 struct text *out)
+{
+	struct shmtab_schema s;
+	char *text;
+	void *enc;
+	size_t elen, tlen;
+	int err = shmtab_get_schema(tb->t, &s);
+
+	if (err < 0)
+		return err;
+	if (!s.dflt)
+		return -ENODATA;
+	err = shmtab_encode(s.dflt, &enc, &elen);
+	if (err < 0)
+		return err;
+	err = fs_value_text(ty, enc, elen, &text, &tlen);
+	free(enc);
+	if (err < 0)
+		return err;
+	text_add(out, text, tlen);
+	free(text);
+	return out->err;
+}
+
+/* A table directory's attribute.  Caller holds tb->mu, tb->t open. */
+static int xattr_table_get(struct fs_table *tb, const char *sub,
+			   struct text *out)
+{
+	struct fs_types ty;
+	long long len;
+	int err = fs_types_get(tb->t, &ty);
+
+	if (err < 0)
+		return err;
+	if (!strcmp(sub, "stat"))
+		return xattr_table_stat(tb, &ty, out);
+	if (!strcmp(sub, "key_type")) {
+		text_add(out, ty.ktype, strlen(ty.ktype));
+		return out->err;
+	}
+	if (!strcmp(sub, "value_type")) {
+		text_add(out, ty.vtype, strlen(ty.vtype));
+		return out->err;
+	}
+	if (!ty.array || (strcmp(sub, "array") && strcmp(sub, "default")))
+		return -ENODATA;
+	if (!strcmp(sub, "default"))
+		return xattr_default(tb, &ty, out);
+	len = shmtab_array_length(tb->t);
+	if (len < 0)
+		return (int)len;
+	text_printf(out, "%lld", len);
+	return out->err;
+}
+
 /* The value of xattr name into out, or -ENODATA. */
 static int xattr_get(struct fs_table *tb, const void *key, size_t klen,
 		     bool is_dir, const char *name, struct text *out)
 {
 	const char *sub;
-	struct nth_ctx c = { 0, 0, NULL };
+	struct fs_types ty;
+	struct nth_ctx c = { 0, 0, NULL, &ty, 0 };
 	char *end;
 	int err;
 
 	if (!tb || strncmp(name, XATTR_PREFIX, strlen(XATTR_PREFIX)) != 0)
 		return -ENODATA;
 	sub = name + strlen(XATTR_PREFIX);
-	if (is_dir) {
-		if (strcmp(sub, "stat") != 0)
-			return -ENODATA;
-		return xattr_table_stat(tb, out);
-	}
+	if (is_dir)
+		return xattr_table_get(tb, sub, out);
+	err = fs_types_get(tb->t, &ty);
+	if (err < 0)
+		return err;
 	if (!strcmp(sub, "bindings")) {
 		err = shmtab_find_all(tb->t, key, klen, nth_binding, &c);
 		if (err < 0)
 			return err;
-		if (c.seen == 0)
-			return -ENOENT;
+		/* an array's unset element has none, and exists */
+		if (c.seen == 0 &&
+		    (err = fs_key_exists(tb->t, &ty, key, klen)) <= 0)
+			return err < 0 ? err : -ENOENT;
 		text_printf(out, "%lu", c.seen);
 		return out->err;
 	}
@@ -413,29 +521,38 @@ static int xattr_get(struct fs_table *tb, const void *key, size_t klen,
 	err = shmtab_find_all(tb->t, key, klen, nth_binding, &c);
 	if (err < 0)
 		return err;
+	if (c.err < 0)
+		return c.err;
 	if (c.seen <= c.want)
 		return -ENODATA;
 	return out->err;
 }
 
+#define XATTR_NAME(s) XATTR_PREFIX s, sizeof(XATTR_PREFIX s)
+
 static int xattr_list(struct fs_table *tb, const void *key, size_t klen,
 		      bool is_dir, struct text *out)
 {
-	struct nth_ctx c = { 0, 0, NULL };
+	struct nth_ctx c = { 0, 0, NULL, NULL, 0 };
 	unsigned long i;
 	int err;
 
 	if (!tb)
 		return 0;
 	if (is_dir) {
-		text_add(out, XATTR_PREFIX "stat", sizeof(XATTR_PREFIX "stat"));
+		text_add(out, XATTR_NAME("stat"));
+		text_add(out, XATTR_NAME("key_type"));
+		text_add(out, XATTR_NAME("value_type"));
+		if (shmtab_array_length(tb->t) >= 0) {
+			text_add(out, XATTR_NAME("array"));
+			text_add(out, XATTR_NAME("default"));
+		}
 		return out->err;
 	}
 	err = shmtab_find_all(tb->t, key, klen, nth_binding, &c);
 	if (err < 0)
 		return err;
-	text_add(out, XATTR_PREFIX "bindings",
-		 sizeof(XATTR_PREFIX "bindings"));
+	text_add(out, XATTR_NAME("bindings"));
 	for (i = 0; i < c.seen && out->len < XATTR_SIZE_MAX_ - 64; i++) {
 		text_printf(out, XATTR_PREFIX "binding.%lu", i);
 		text_add(out, "", 1);
@@ -506,20 +623,218 @@ void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	xattr_op(req, ino, NULL, size);
 }
 
+/* --- typing a table through its attributes ---------------------------- */
+
+struct schema_ctx {
+	const struct shmtab_schema *s;
+	long long len;
+};
+
+/* The new schema, and an array's length back (set_schema empties it). */
+static int schema_group(shmtab *t, void *ctx)
+{
+	struct schema_ctx *c = ctx;
+	int err = shmtab_set_schema(t, c->s);
+
+	if (err == 0 && c->s->kind == SHMTAB_KIND_ARRAY && c->len > 0)
+		err = shmtab_array_resize(t, c->len);
+	return err;
+}
+
+/* An attribute's value as a word: one trailing newline dropped. */
+static int xattr_word(const char *value, size_t size, char *buf, size_t cap)
+{
+	if (size && value[size - 1] == '\n')
+		size--;
+	if (size >= cap || memchr(value, '\0', size))
+		return -EINVAL;
+	memcpy(buf, value, size);
+	buf[size] = '\0';
+	return 0;
+}
+
+/* A length: decimal digits, within int64. */
+static int xattr_length(const char *word, long long *n)
+{
+	const char *p = word;
+
+	*n = 0;
+	if (!*p)
+		return -EINVAL;
+	for (; *p; p++) {
+		if (*p < '0' || *p > '9' || *n > (LLONG_MAX - (*p - '0')) / 10)
+			return -EINVAL;
+		*n = *n * 10 + (*p - '0');
+	}
+	return 0;
+}
+
+/* The default an attribute's text stands for; *dv malloc'd.  1 when it is
+ * the current one. */
+static int xattr_parse_default(shmtab *t, const struct fs_types *ty,
+			       const char *value, size_t size,
+			       struct shmtab_value **dv)
+{
+	struct shmtab_schema cur;
+	void *enc, *old = NULL;
+	size_t elen, olen = 0;
+	int err;
+
+	if (!ty->typed || ty->vplain) {
+		enc = malloc(size ? size : 1);
+		if (!enc)
+			return -ENOMEM;
+		memcpy(enc, value, size);
+		elen = size;
+	} else {
+		err = shmtab_parse(ty->vtype, value, size, &enc, &elen);
+		if (err < 0)
+			return err;
+	}
+	err = shmtab_decode(ty->vtype, enc, elen, dv);
+	if (err == 0)
+		err = shmtab_get_schema(t, &cur);
+	if (err == 0 && cur.dflt)
+		err = shmtab_encode(cur.dflt, &old, &olen);
+	if (err == 0 && old && olen == elen && !memcmp(old, enc, elen))
+		err = 1;
+	free(old);
+	free(enc);
+	if (err < 0) {
+		free(*dv);
+		*dv = NULL;
+	}
+	return err;
+}
+
+/*
+ * Set (value non-NULL) or remove one of a table's schema attributes.
+ * Caller holds tb->mu, tb->t open read-write.  Setting what is already
+ * there changes nothing and succeeds, also on a table with bindings.
+ */
+static int xattr_table_set(struct fs_table *tb, const char *sub,
+			   const char *value, size_t size, int flags)
+{
+	char word[FS_TYPE_NAME_MAX], canon[FS_TYPE_NAME_MAX];
+	struct shmtab_value *dv = NULL;
+	struct shmtab_schema s;
+	struct schema_ctx c = { &s, 0 };
+	struct fs_types ty;
+	bool is_type, exists;
+	long long n = 0;
+	int err = fs_types_get(tb->t, &ty);
+
+	if (err < 0)
+		return err;
+	is_type = !strcmp(sub, "key_type") || !strcmp(sub, "value_type");
+	if (!is_type && strcmp(sub, "array") && strcmp(sub, "default"))
+		return -ENOTSUP;	/* stat: read-only */
+	exists = is_type || ty.array;
+	if (!value && !exists)
+		return -ENODATA;
+	if ((flags & XATTR_CREATE) && exists)
+		return -EEXIST;
+	if ((flags & XATTR_REPLACE) && !exists)
+		return -ENODATA;
+	if (ty.array) {
+		c.len = shmtab_array_length(tb->t);
+		if (c.len < 0)
+			return (int)c.len;
+	}
+	memset(&s, 0, sizeof(s));
+	s.kind = ty.array ? SHMTAB_KIND_ARRAY : SHMTAB_KIND_HASH;
+	s.key_type = ty.array ? NULL : ty.ktype;
+	s.value_type = ty.vtype;
+	/* s.dflt NULL: the zero of the value type */
+
+	if (is_type) {
+		err = value ? xattr_word(value, size, word, sizeof(word)) : 0;
+		if (err == 0)
+			err = shmtab_type_name(value ? word : "bytes", canon,
+					       sizeof(canon));
+		if (err < 0)
+			return -EINVAL;
+		if (!strcmp(canon, sub[0] == 'k' ? ty.ktype : ty.vtype))
+			return 0;
+		if (sub[0] == 'k' && ty.array)
+			return -EINVAL;	/* an array's keys are indexes */
+		if (sub[0] == 'k')
+			s.key_type = canon;
+		else
+			s.value_type = canon;
+	} else if (!strcmp(sub, "array")) {
+		if (!value) {
+			/* back to a hash table */
+			s.kind = SHMTAB_KIND_HASH;
+		} else {
+			err = xattr_word(value, size, word, sizeof(word));
+			if (err == 0)
+				err = xattr_length(word, &n);
+			if (err < 0)
+				return err;
+			if (ty.array)
+				return shmtab_array_resize(tb->t, n);
+			s.kind = SHMTAB_KIND_ARRAY;
+			s.key_type = NULL;
+			c.len = n;
+		}
+	} else if (!ty.array) {
+		return -EINVAL;		/* a hash table has no default */
+	} else if (value) {
+		err = xattr_parse_default(tb->t, &ty, value, size, &dv);
+		if (err != 0)
+			return err < 0 ? err : 0;
+		s.dflt = dv;
+	}
+	err = fs_group(tb->t, schema_group, &c);
+	free(dv);
+	return err;
+}
+
+static void xattr_change(fuse_req_t req, fuse_ino_t ino, const char *name,
+			 const char *value, size_t size, int flags)
+{
+	struct fs_table *tb;
+	void *key;
+	size_t klen;
+	bool is_dir;
+	int err;
+
+	if (strncmp(name, XATTR_PREFIX, strlen(XATTR_PREFIX)) != 0) {
+		fuse_reply_err(req, ENOTSUP);
+		return;
+	}
+	err = fs_resolve(ino, &tb, &key, &klen, &is_dir);
+	if (err < 0) {
+		fuse_reply_err(req, -err);
+		return;
+	}
+	free(key);
+	if (!tb || !is_dir) {
+		fuse_reply_err(req, ENOTSUP);
+		return;
+	}
+	pthread_mutex_lock(&tb->mu);
+	if (!tb->t)
+		err = -ENOENT;
+	else if (fs_state.ro)
+		err = -EROFS;
+	else if (tb->rdonly)
+		err = -EACCES;
+	else
+		err = xattr_table_set(tb, name + strlen(XATTR_PREFIX), value,
+				      size, flags);
+	pthread_mutex_unlock(&tb->mu);
+	fuse_reply_err(req, fs_err(tb, err));
+}
+
 void fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		 const char *value, size_t size, int flags)
 {
-	(void)ino;
-	(void)name;
-	(void)value;
-	(void)size;
-	(void)flags;
-	fuse_reply_err(req, ENOTSUP);
+	xattr_change(req, ino, name, value ? value : "", size, flags);
 }
 
 void fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	(void)ino;
-	(void)name;
-	fuse_reply_err(req, ENOTSUP);
+	xattr_change(req, ino, name, NULL, 0, 0);
 }

@@ -11,18 +11,22 @@
  * recreated behind the mount).
  *
  * A directory listing is a snapshot taken at opendir: the root's tables, or
- * a table's escaped key names.
+ * a table's key names (escaped; in a typed table the keys' texts, see
+ * fs-typed.c).  An array's listing is not a walk of the table: the length
+ * is read at opendir, and the names after "." and ".." are made from the
+ * directory offset, offset 2 + i being index i, so that `ls` of an array
+ * lists 0, 1, ... in numeric order.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "escape.h"
 #include "fs.h"
 
 int fs_table_name_ok(const char *name)
@@ -265,6 +269,8 @@ struct dir_ent {
 struct dir_snap {
 	size_t n, cap;
 	struct dir_ent *v;
+	struct fs_table *tb;		/* an array: its table, */
+	uint64_t alen;			/* and its length at opendir */
 };
 
 static int snap_add(struct dir_snap *d, const char *name, size_t len,
@@ -373,6 +379,7 @@ void fs_root_readdir_open(fuse_req_t req, struct fuse_file_info *fi)
 struct key_snap_ctx {
 	struct dir_snap *d;
 	struct fs_table *tb;
+	struct fs_types ty;
 	int err;
 };
 
@@ -380,7 +387,7 @@ static int key_snap_one(const void *key, size_t klen, void *ctx)
 {
 	struct key_snap_ctx *c = ctx;
 	char name[256];
-	ssize_t n = shmtab_escape(key, klen, name, sizeof(name));
+	ssize_t n = fs_key_name(&c->ty, key, klen, name, sizeof(name));
 
 	if (n < 0)
 		return 0;	/* no file name for it: see shmtabfs(1) */
@@ -393,6 +400,7 @@ void fs_table_readdir_open(fuse_req_t req, struct fs_table *tb,
 			   struct fuse_file_info *fi)
 {
 	struct key_snap_ctx c = { .tb = tb };
+	long long n;
 	int err;
 
 	c.d = snap_new(FUSE_UNKNOWN_INO);
@@ -401,8 +409,14 @@ void fs_table_readdir_open(fuse_req_t req, struct fs_table *tb,
 		return;
 	}
 	pthread_mutex_lock(&tb->mu);
-	if (!tb->t) {
-		err = -ENOENT;
+	err = tb->t ? fs_types_get(tb->t, &c.ty) : -ENOENT;
+	if (err < 0) {
+		;
+	} else if (c.ty.array) {
+		n = shmtab_array_length(tb->t);
+		err = n < 0 ? (int)n : 0;
+		c.d->tb = tb;
+		c.d->alen = n < 0 ? 0 : (uint64_t)n;
 	} else {
 		err = shmtab_iter_keys(tb->t, key_snap_one, &c);
 		if (err > 0)
@@ -437,6 +451,20 @@ void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		st.st_mode = d->v[i].type;
 		len = fuse_add_direntry(req, buf + used, size - used,
 					d->v[i].name, &st, (off_t)(i + 1));
+		if (len > size - used)
+			break;
+		used += len;
+	}
+	/* an array: offset d->n + k is index k */
+	for (; d->tb && i >= d->n && i - d->n < d->alen; i++) {
+		int64_t idx = (int64_t)(i - d->n);
+		char name[24];
+
+		snprintf(name, sizeof(name), "%" PRId64, idx);
+		st.st_ino = fs_node_peek(d->tb, &idx, sizeof(idx));
+		st.st_mode = S_IFREG;
+		len = fuse_add_direntry(req, buf + used, size - used, name,
+					&st, (off_t)(i + 1));
 		if (len > size - used)
 			break;
 		used += len;

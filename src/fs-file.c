@@ -23,6 +23,17 @@
  *    RELEASE when still pending (e.g. `: > k`, which writes nothing).
  * Every file is opened with direct_io: the page cache never holds a
  * writer's bytes nor a stale value.
+ *
+ * Typed tables (fs-typed.c) go through the same buffers with text: the
+ * buffer holds the value's text, a commit parses the text it publishes
+ * (a failure, -EINVAL, keeps the old value and is returned by the close),
+ * and an O_APPEND open of an integer value collects deltas instead
+ * ("add" mode), committed with one atomic add.  Integer and pair texts
+ * have a single newline, at the end, so a write that puts a newline
+ * anywhere else, or ends the text with one and does not parse, can never
+ * become a valid value: it fails at once with EINVAL, the buffer
+ * unchanged, which a shell's `echo x > k` reports (it ignores errors of
+ * close).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -43,6 +54,14 @@ struct fh {
 	bool armed;			/* new data: FLUSH commits */
 	bool reported;			/* a FLUSH returned the error */
 	bool whole;			/* publish all of buf, not ranges */
+	bool add;			/* O_APPEND to an integer: deltas */
+	bool created;			/* this open created the key */
+	bool committed;			/* a commit succeeded */
+	bool failed;			/* a write or a commit failed */
+	char *vtype;			/* a typed value whose text must parse
+					 * (not string or bytes); else NULL */
+	char *dl;			/* add: the deltas appended */
+	size_t dlen, dcap, dgood;	/* dgood: checked whole lines */
 	struct range {
 		size_t off, len;
 	} *rg;				/* written since the last commit */
@@ -65,6 +84,8 @@ static void fh_free(struct fh *h)
 	pthread_mutex_destroy(&h->mu);
 	free(h->buf);
 	free(h->rg);
+	free(h->dl);
+	free(h->vtype);
 	free(h);
 }
 
@@ -115,12 +136,27 @@ static int fh_resize(struct fh *h, size_t len)
 	return 0;
 }
 
-/* Load the newest value into h; caller holds tb->mu. -ENOENT when unbound. */
-static int fh_load(struct fh *h)
+/*
+ * A group that met a lock cycle with another process changed nothing in
+ * its failed step; every group here can simply run again.
+ */
+int fs_group(shmtab *t, int (*fn)(shmtab *t, void *ctx), void *ctx)
+{
+	int err, tries = 0;
+
+	do
+		err = shmtab_group(t, fn, ctx);
+	while (err == -EDEADLK && ++tries < 100);
+	return err;
+}
+
+/* Load the newest value (its text) into h; caller holds tb->mu.  -ENOENT
+ * when the key has no file. */
+static int fh_load(struct fh *h, const struct fs_types *ty)
 {
 	void *val;
 	size_t vlen;
-	int err = shmtab_find(h->tb->t, h->key, h->klen, &val, &vlen);
+	int err = fs_value_get(h->tb->t, ty, h->key, h->klen, &val, &vlen);
 
 	if (err < 0)
 		return err;
@@ -133,18 +169,33 @@ static int fh_load(struct fh *h)
 
 struct tail_ctx {
 	struct fh *h;
+	const struct fs_types *ty;
 };
+
+/* The current value (text) of h's key; an unbound key of a hash table is
+ * empty.  *val malloc'd or NULL. */
+static int current_value(shmtab *t, const struct fs_types *ty,
+			 const struct fh *h, unsigned char **val, size_t *vlen)
+{
+	int err = fs_value_get(t, ty, h->key, h->klen, (void **)val, vlen);
+
+	if (err == -ENOENT && !ty->array) {
+		*val = NULL;
+		*vlen = 0;
+		err = 0;
+	}
+	return err;
+}
 
 static int tail_commit(shmtab *t, void *ctx)
 {
-	struct fh *h = ((struct tail_ctx *)ctx)->h;
+	struct tail_ctx *c = ctx;
+	struct fh *h = c->h;
 	unsigned char *val = NULL, *nv;
 	size_t vlen = 0;
 	int err;
 
-	err = shmtab_find(t, h->key, h->klen, (void **)&val, &vlen);
-	if (err == -ENOENT)
-		err = 0;
+	err = current_value(t, c->ty, h, &val, &vlen);
 	if (err < 0)
 		return err;
 	if (vlen + h->len > SHMTAB_VALUE_MAX) {
@@ -158,22 +209,8 @@ static int tail_commit(shmtab *t, void *ctx)
 	}
 	if (h->len)
 		memcpy(nv + vlen, h->buf, h->len);
-	err = shmtab_replace(t, h->key, h->klen, nv, vlen + h->len);
+	err = fs_value_put(t, c->ty, h->key, h->klen, nv, vlen + h->len);
 	free(nv);
-	return err;
-}
-
-/*
- * A group that met a lock cycle with another process changed nothing in
- * its failed step; every group here can simply run again.
- */
-static int group_retry(shmtab *t, int (*fn)(shmtab *t, void *ctx), void *ctx)
-{
-	int err, tries = 0;
-
-	do
-		err = shmtab_group(t, fn, ctx);
-	while (err == -EDEADLK && ++tries < 100);
 	return err;
 }
 
@@ -219,14 +256,13 @@ static void fh_range_add(struct fh *h, size_t off, size_t len)
  * buffer. */
 static int patch_commit(shmtab *t, void *ctx)
 {
-	struct fh *h = ((struct tail_ctx *)ctx)->h;
+	struct tail_ctx *c = ctx;
+	struct fh *h = c->h;
 	unsigned char *val = NULL, *nv;
 	size_t vlen = 0, nlen, i;
 	int err;
 
-	err = shmtab_find(t, h->key, h->klen, (void **)&val, &vlen);
-	if (err == -ENOENT)
-		err = 0;
+	err = current_value(t, c->ty, h, &val, &vlen);
 	if (err < 0)
 		return err;
 	nlen = vlen;
@@ -243,7 +279,7 @@ static int patch_commit(shmtab *t, void *ctx)
 	for (i = 0; i < h->nrg; i++)
 		memcpy(nv + h->rg[i].off, h->buf + h->rg[i].off,
 		       h->rg[i].len);
-	err = shmtab_replace(t, h->key, h->klen, nv, nlen);
+	err = fs_value_put(t, c->ty, h->key, h->klen, nv, nlen);
 	if (err < 0) {
 		free(nv);
 		return err;
@@ -255,52 +291,97 @@ static int patch_commit(shmtab *t, void *ctx)
 	return 0;
 }
 
+/* The deltas of an add-mode handle, as one atomic add. */
+static int add_commit(struct fh *h, const struct fs_types *ty)
+{
+	int64_t sum;
+	int err;
+
+	if (!h->dlen)
+		return 0;
+	err = fs_deltas_sum(h->dl, h->dlen, &sum);
+	if (err < 0)
+		return err;
+	return fs_value_add(h->tb->t, ty, h->key, h->klen, sum);
+}
+
 /* Publish h's buffer.  Caller holds h->mu. */
 static int fh_commit(struct fh *h)
 {
 	struct fs_table *tb = h->tb;
-	struct tail_ctx c = { h };
+	struct fs_types ty;
+	struct tail_ctx c = { h, &ty };
 	int err;
 
 	pthread_mutex_lock(&tb->mu);
-	if (!tb->t)
-		err = -ENOENT;
-	else if (h->tail)
-		err = group_retry(tb->t, tail_commit, &c);
-	else if (!h->whole)
-		err = group_retry(tb->t, patch_commit, &c);
-	else
-		err = shmtab_replace(tb->t, h->key, h->klen, h->buf, h->len);
-	pthread_mutex_unlock(&tb->mu);
+	err = tb->t ? fs_types_get(tb->t, &ty) : -ENOENT;
 	if (err < 0)
+		;
+	else if (h->add)
+		err = add_commit(h, &ty);
+	else if (h->tail)
+		err = fs_group(tb->t, tail_commit, &c);
+	else if (!h->whole)
+		err = fs_group(tb->t, patch_commit, &c);
+	else
+		err = fs_value_put(tb->t, &ty, h->key, h->klen, h->buf,
+				   h->len);
+	pthread_mutex_unlock(&tb->mu);
+	if (err < 0) {
+		h->failed = true;
 		return err;
+	}
 	h->pending = false;
 	h->armed = false;
 	h->nrg = 0;
 	if (h->tail)
 		h->len = 0;
+	h->dlen = 0;
+	h->dgood = 0;
+	h->committed = true;
 	return 0;
 }
 
-/* Turn a tail buffer into a whole value (for a truncate). */
+/* The current value of h's key into *buf (text; malloc'd or NULL). */
+static int fh_current(struct fh *h, unsigned char **buf, size_t *len)
+{
+	struct fs_types ty;
+	int err;
+
+	pthread_mutex_lock(&h->tb->mu);
+	err = h->tb->t ? fs_types_get(h->tb->t, &ty) : -ENOENT;
+	if (err == 0)
+		err = current_value(h->tb->t, &ty, h, buf, len);
+	pthread_mutex_unlock(&h->tb->mu);
+	return err;
+}
+
+/* Turn a tail or add-mode handle into one holding the whole value (for a
+ * truncate); pending deltas are committed first. */
 static int fh_untail(struct fh *h)
 {
 	struct fh tmp;
 	int err;
 
+	if (h->add) {
+		err = h->dlen ? fh_commit(h) : 0;
+		if (err == 0)
+			err = fh_current(h, &tmp.buf, &tmp.len);
+		if (err < 0)
+			return err;
+		free(h->buf);
+		h->buf = tmp.buf;
+		h->len = tmp.len;
+		h->cap = tmp.len;
+		h->add = false;
+		h->tail = false;
+		h->whole = true;
+		return 0;
+	}
 	if (!h->tail)
 		return 0;
 	memset(&tmp, 0, sizeof(tmp));
-	pthread_mutex_lock(&h->tb->mu);
-	err = h->tb->t ? shmtab_find(h->tb->t, h->key, h->klen,
-				     (void **)&tmp.buf, &tmp.len) :
-			 -ENOENT;
-	pthread_mutex_unlock(&h->tb->mu);
-	if (err == -ENOENT) {
-		err = 0;
-		tmp.buf = NULL;
-		tmp.len = 0;
-	}
+	err = fh_current(h, &tmp.buf, &tmp.len);
 	if (err < 0)
 		return err;
 	tmp.cap = tmp.len;
@@ -321,10 +402,12 @@ static int fh_untail(struct fh *h)
 }
 
 /* A handle for (tb, key) opened with flags.  Caller holds tb->mu. */
-static int fh_open(struct fs_table *tb, const void *key, size_t klen,
-		   int flags, bool created, struct fh **out)
+static int fh_open(struct fs_table *tb, const struct fs_types *ty,
+		   const void *key, size_t klen, int flags, bool created,
+		   struct fh **out)
 {
 	int acc = flags & O_ACCMODE;
+	bool trunc = (flags & O_TRUNC) != 0;
 	struct fh *h;
 	int err = 0;
 
@@ -335,20 +418,34 @@ static int fh_open(struct fs_table *tb, const void *key, size_t klen,
 		return -ENOMEM;
 	h->writable = acc != O_RDONLY;
 	h->append = (flags & O_APPEND) != 0;
-	if (h->writable && (fs_state.ro || tb->rdonly)) {
+	/* a new key opened to append appends too, rather than publishing
+	 * its whole buffer over what another process appended meanwhile */
+	h->add = h->writable && h->append && !trunc && ty->vint;
+	if (h->writable && ty->typed && !ty->vplain) {
+		h->vtype = strdup(ty->vtype);
+		if (!h->vtype)
+			err = -ENOMEM;
+	}
+	if (err < 0) {
+		;
+	} else if (h->writable && (fs_state.ro || tb->rdonly)) {
 		err = fs_state.ro ? -EROFS : -EACCES;
-	} else if (!h->writable || (!(flags & O_TRUNC) && !created)) {
+	} else if (!h->writable ||
+		   (!trunc && (!created || (h->append && acc == O_WRONLY)))) {
 		if (h->append && acc == O_WRONLY) {
-			h->tail = true;
-			err = shmtab_mem(tb->t, key, klen);
+			h->tail = !h->add;
+			err = fs_key_exists(tb->t, ty, key, klen);
 			err = err == 0 ? -ENOENT : err < 0 ? err : 0;
 		} else {
-			err = fh_load(h);
+			err = fh_load(h, ty);
 		}
 	} else {
-		h->pending = !created;	/* O_TRUNC: publish at release */
+		/* O_TRUNC: publish at release (`: > k`), except where an
+		 * empty text cannot parse (an integer, a pair) */
+		h->pending = !created && !h->vtype;
 		h->whole = true;
 	}
+	h->created = created;
 	if (err < 0) {
 		fh_free(h);
 		return err;
@@ -367,6 +464,7 @@ static void set_open_flags(struct fuse_file_info *fi, const struct fh *h)
 
 void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct fs_types ty;
 	struct fs_table *tb;
 	void *key;
 	size_t klen;
@@ -383,7 +481,9 @@ void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	pthread_mutex_lock(&tb->mu);
-	err = fh_open(tb, key, klen, fi->flags, false, &h);
+	err = tb->t ? fs_types_get(tb->t, &ty) : -ENOENT;
+	if (err == 0)
+		err = fh_open(tb, &ty, key, klen, fi->flags, false, &h);
 	pthread_mutex_unlock(&tb->mu);
 	free(key);
 	if (err < 0) {
@@ -395,16 +495,19 @@ void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fh_free(h);
 }
 
-/* The key a name in a table stands for; -ENOENT for a non-canonical name. */
-static int name_key(const char *name, unsigned char *key, size_t cap,
-		    size_t *klen)
+/* The key a name in tb stands for, with the table's types; -ENOENT for a
+ * name that is no key's canonical name. */
+static int name_key(struct fs_table *tb, const char *name, unsigned char *key,
+		    size_t cap, size_t *klen, struct fs_types *ty)
 {
-	ssize_t n = shmtab_unescape(name, key, cap);
+	int err;
 
-	if (n < 0)
-		return n == -EINVAL ? -ENOENT : (int)n;
-	*klen = (size_t)n;
-	return 0;
+	pthread_mutex_lock(&tb->mu);
+	err = tb->t ? fs_types_get(tb->t, ty) : -ENOENT;
+	if (err == 0)
+		err = fs_name_key(ty, name, key, cap, klen);
+	pthread_mutex_unlock(&tb->mu);
+	return err;
 }
 
 /* A table directory's table for parent, or a positive errno. */
@@ -450,9 +553,10 @@ static int reply_key_entry(fuse_req_t req, struct fs_table *tb,
 
 void fs_key_lookup(fuse_req_t req, struct fs_table *tb, const char *name)
 {
-	unsigned char key[256];
+	unsigned char key[FS_KEY_CAP];
+	struct fs_types ty;
 	size_t klen = 0;
-	int err = name_key(name, key, sizeof(key), &klen);
+	int err = name_key(tb, name, key, sizeof(key), &klen, &ty);
 
 	if (err == 0)
 		err = reply_key_entry(req, tb, key, klen, NULL);
@@ -460,10 +564,56 @@ void fs_key_lookup(fuse_req_t req, struct fs_table *tb, const char *name)
 		fuse_reply_err(req, fs_err(tb, err));
 }
 
+struct create_ctx {
+	const void *key, *val;
+	size_t klen, vlen;
+};
+
+/* Bind the key to its first value unless it is bound: 1 when it was
+ * created, 0 when it was there. */
+static int create_group(shmtab *t, void *ctx)
+{
+	struct create_ctx *c = ctx;
+	int err = shmtab_mem(t, c->key, c->klen);
+
+	if (err != 0)
+		return err < 0 ? err : 0;
+	err = shmtab_add(t, c->key, c->klen, c->val, c->vlen);
+	return err < 0 ? err : 1;
+}
+
+/* Make the key exist (a hash table's key gets the empty value or its
+ * type's zero).  Caller holds tb->mu. */
+static int key_create(struct fs_table *tb, const struct fs_types *ty,
+		      const void *key, size_t klen, bool excl, bool *created)
+{
+	struct create_ctx c = { key, NULL, klen, 0 };
+	void *zero = NULL;
+	int err = fs_key_exists(tb->t, ty, key, klen);
+
+	*created = false;
+	if (err > 0)
+		return excl ? -EEXIST : 0;
+	if (err < 0)
+		return err;
+	if (ty->array)
+		return -EINVAL;	/* outside the array: see shmtabfs(1) */
+	err = fs_value_zero(ty, &zero, &c.vlen);
+	c.val = zero;
+	if (err == 0)
+		err = fs_group(tb->t, create_group, &c);
+	free(zero);
+	if (err == 0 && excl)
+		return -EEXIST;	/* another process was first */
+	*created = err > 0;
+	return err < 0 ? err : 0;
+}
+
 void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	       mode_t mode, struct fuse_file_info *fi)
 {
-	unsigned char key[256];
+	unsigned char key[FS_KEY_CAP];
+	struct fs_types ty;
 	struct fs_table *tb;
 	struct fh *h = NULL;
 	size_t klen = 0;
@@ -483,27 +633,24 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	err = name_key(name, key, sizeof(key), &klen);
-	if (err == -ENOENT)
-		err = -EINVAL;	/* not the escape of any key */
-	if (err < 0)
-		goto out;
 	pthread_mutex_lock(&tb->mu);
 	if (!tb->t) {
 		err = -ENOENT;
 	} else if (tb->rdonly) {
 		err = -EACCES;
 	} else {
-		err = shmtab_mem(tb->t, key, klen);
-		if (err > 0 && (fi->flags & O_EXCL))
-			err = -EEXIST;
+		err = fs_types_get(tb->t, &ty);
+		if (err == 0)
+			err = fs_name_key(&ty, name, key, sizeof(key), &klen);
+		if (err == -ENOENT)
+			err = -EINVAL;	/* not the name of any key */
 		/* the name must exist when open() returns */
-		if (err == 0) {
-			err = shmtab_add(tb->t, key, klen, "", 0);
-			created = err == 0;
-		}
-		if (err >= 0)
-			err = fh_open(tb, key, klen, fi->flags, created, &h);
+		if (err == 0)
+			err = key_create(tb, &ty, key, klen,
+					 (fi->flags & O_EXCL) != 0, &created);
+		if (err == 0)
+			err = fh_open(tb, &ty, key, klen, fi->flags, created,
+				      &h);
 	}
 	pthread_mutex_unlock(&tb->mu);
 	if (err < 0)
@@ -540,11 +687,104 @@ void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	pthread_mutex_unlock(&h->mu);
 }
 
+/* Append to an add-mode handle's deltas; a whole line that is not a
+ * decimal integer fails the write, the deltas unchanged. */
+static int fh_add_deltas(struct fh *h, const char *buf, size_t size)
+{
+	size_t len = h->dlen + size, cap, end;
+	const char *nl;
+	int64_t sum;
+	char *p;
+	int err;
+
+	if (size > SHMTAB_VALUE_MAX - h->dlen)
+		return -EFBIG;
+	if (len > h->dcap) {
+		cap = h->dcap ? h->dcap : 64;
+		while (cap < len)
+			cap *= 2;
+		p = realloc(h->dl, cap);
+		if (!p)
+			return -ENOMEM;
+		h->dl = p;
+		h->dcap = cap;
+	}
+	memcpy(h->dl + h->dlen, buf, size);
+	nl = memrchr(h->dl + h->dgood, '\n', len - h->dgood);
+	if (nl) {
+		end = (size_t)(nl - h->dl) + 1;
+		err = fs_deltas_sum(h->dl + h->dgood, end - h->dgood, &sum);
+		if (err == -EINVAL)
+			return err;	/* -ERANGE: the commit decides */
+		h->dgood = end;
+	}
+	h->dlen = len;
+	return 0;
+}
+
+/* -EINVAL when the whole text can never become a valid value: it has a
+ * newline before its end, or ends with one and does not parse. */
+static int fh_text_viable(const struct fh *h)
+{
+	const unsigned char *nl = memchr(h->buf, '\n', h->len);
+	void *enc;
+	size_t elen;
+	int err;
+
+	if (!nl)
+		return 0;
+	if ((size_t)(nl - h->buf) != h->len - 1)
+		return -EINVAL;
+	err = shmtab_parse(h->vtype, (const char *)h->buf, h->len, &enc,
+			   &elen);
+	if (err == 0)
+		free(enc);
+	return err == -EINVAL ? err : 0;
+}
+
+/* Write into h's buffer at at; in a whole typed value, refuse what can
+ * never parse (the buffer unchanged). */
+static int fh_write_buf(struct fh *h, const char *buf, size_t size, size_t at)
+{
+	bool check = h->vtype && h->whole && !h->tail;
+	size_t olen = h->len, ov = 0;
+	unsigned char *saved = NULL;
+	int err;
+
+	if (at > SHMTAB_VALUE_MAX || size > SHMTAB_VALUE_MAX - at)
+		return -EFBIG;
+	err = fh_reserve(h, at + size);
+	if (err < 0)
+		return err;
+	if (check && at < olen) {
+		ov = size < olen - at ? size : olen - at;
+		saved = malloc(ov ? ov : 1);
+		if (!saved)
+			return -ENOMEM;
+		memcpy(saved, h->buf + at, ov);
+	}
+	if (at > h->len)
+		memset(h->buf + h->len, 0, at - h->len);
+	memcpy(h->buf + at, buf, size);
+	if (at + size > h->len)
+		h->len = at + size;
+	if (check && fh_text_viable(h) < 0) {
+		if (ov)
+			memcpy(h->buf + at, saved, ov);
+		h->len = olen;
+		free(saved);
+		return -EINVAL;
+	}
+	free(saved);
+	if (!h->tail)
+		fh_range_add(h, at, size);
+	return 0;
+}
+
 void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	      off_t off, struct fuse_file_info *fi)
 {
 	struct fh *h = fh_of(fi);
-	size_t at;
 	int err;
 
 	(void)ino;
@@ -553,23 +793,17 @@ void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 		return;
 	}
 	pthread_mutex_lock(&h->mu);
-	/* O_APPEND: the kernel's offset comes from a possibly stale size */
-	at = h->append ? h->len : (size_t)off;
-	if (at > SHMTAB_VALUE_MAX || size > SHMTAB_VALUE_MAX - at) {
-		err = -EFBIG;
-	} else {
-		err = fh_reserve(h, at + size);
-		if (err == 0 && at > h->len)
-			memset(h->buf + h->len, 0, at - h->len);
-	}
+	if (h->add)
+		err = fh_add_deltas(h, buf, size);
+	else	/* O_APPEND: the kernel's offset comes from a possibly stale
+		 * size */
+		err = fh_write_buf(h, buf, size,
+				   h->append ? h->len : (size_t)off);
 	if (err == 0) {
-		memcpy(h->buf + at, buf, size);
-		if (at + size > h->len)
-			h->len = at + size;
-		if (!h->tail)
-			fh_range_add(h, at, size);
 		h->pending = true;
 		h->armed = true;
+	} else {
+		h->failed = true;
 	}
 	pthread_mutex_unlock(&h->mu);
 	if (err < 0)
@@ -577,6 +811,8 @@ void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	else
 		fuse_reply_write(req, size);
 }
+
+static void fh_uncreate(struct fh *h);
 
 void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
@@ -591,6 +827,7 @@ void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		h->armed = false;
 		h->reported = err < 0;
 	}
+	fh_uncreate(h);		/* before close() returns */
 	pthread_mutex_unlock(&h->mu);
 	fuse_reply_err(req, fs_err(h->tb, err));
 }
@@ -610,17 +847,86 @@ void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	fuse_reply_err(req, fs_err(h->tb, err));
 }
 
+struct uncreate_ctx {
+	const void *key;
+	size_t klen;
+	const void *zero;
+	size_t zlen;
+	int seen;
+	bool same;
+};
+
+static int uncreate_visit(const void *key, size_t klen, const void *val,
+			  size_t vlen, void *ctx)
+{
+	struct uncreate_ctx *c = ctx;
+
+	(void)key;
+	(void)klen;
+	if (c->seen++ == 0)
+		c->same = vlen == c->zlen && (!vlen || !memcmp(val, c->zero,
+							       vlen));
+	return c->seen > 1;
+}
+
+static int uncreate_group(shmtab *t, void *ctx)
+{
+	struct uncreate_ctx *c = ctx;
+	int err;
+
+	c->seen = 0;		/* the group may run again */
+	c->same = false;
+	err = shmtab_find_all(t, c->key, c->klen, uncreate_visit, c);
+	if (err < 0)
+		return err;
+	if (c->seen != 1 || !c->same)
+		return 0;	/* another process gave it a value */
+	return shmtab_remove(t, c->key, c->klen);
+}
+
+/*
+ * A typed key this handle created and never gave a value, because what was
+ * written did not parse (`echo x > new` in an integer table), is removed
+ * again at the close, unless another process bound it meanwhile: a failed
+ * write leaves no key behind.  (A later commit of the same handle binds it
+ * again.)  Caller holds h->mu.
+ */
+static void fh_uncreate(struct fh *h)
+{
+	struct uncreate_ctx c = { h->key, h->klen, NULL, 0, 0, false };
+	struct fs_table *tb = h->tb;
+	struct fs_types ty;
+	void *zero = NULL;
+	int err;
+
+	if (!h->vtype || !h->created || !h->failed || h->committed)
+		return;
+	h->created = false;	/* once: the zero may be someone's later */
+	pthread_mutex_lock(&tb->mu);
+	err = tb->t ? fs_types_get(tb->t, &ty) : -ENOENT;
+	if (err == 0 && !ty.array)
+		err = fs_value_zero(&ty, &zero, &c.zlen);
+	c.zero = zero;
+	if (err == 0 && !ty.array)
+		fs_group(tb->t, uncreate_group, &c);
+	pthread_mutex_unlock(&tb->mu);
+	free(zero);
+}
+
 void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fh *h = fh_of(fi);
+	bool told;
 	int err = 0;
 
 	(void)ino;
 	pthread_mutex_lock(&h->mu);
+	told = h->reported || h->failed;	/* write(2) or close(2) did */
 	if (h->pending)
 		err = fh_commit(h);
+	fh_uncreate(h);
 	pthread_mutex_unlock(&h->mu);
-	if (err < 0 && !h->reported)
+	if (err < 0 && !told)
 		fs_log(LOG_WARNING, "table '%s': value lost at close: %s",
 		       h->tb->name, shmtab_strerror(err));
 	fh_free(h);
@@ -653,6 +959,7 @@ struct trunc_ctx {
 	const void *key;
 	size_t klen;
 	size_t size;
+	struct fs_types ty;
 };
 
 static int trunc_group(shmtab *t, void *ctx)
@@ -660,7 +967,8 @@ static int trunc_group(shmtab *t, void *ctx)
 	struct trunc_ctx *c = ctx;
 	unsigned char *val, *nv;
 	size_t vlen;
-	int err = shmtab_find(t, c->key, c->klen, (void **)&val, &vlen);
+	int err = fs_value_get(t, &c->ty, c->key, c->klen, (void **)&val,
+			       &vlen);
 
 	if (err < 0)
 		return err;
@@ -675,7 +983,7 @@ static int trunc_group(shmtab *t, void *ctx)
 	}
 	if (c->size > vlen)
 		memset(nv + vlen, 0, c->size - vlen);
-	err = shmtab_replace(t, c->key, c->klen, nv, c->size);
+	err = fs_value_put(t, &c->ty, c->key, c->klen, nv, c->size);
 	free(nv);
 	return err;
 }
@@ -684,13 +992,18 @@ static int trunc_group(shmtab *t, void *ctx)
 int fs_key_truncate(struct fs_table *tb, const void *key, size_t klen,
 		    off_t size)
 {
-	struct trunc_ctx c = { key, klen, (size_t)size };
+	struct trunc_ctx c;
 	int err;
 
 	if ((uint64_t)size > SHMTAB_VALUE_MAX)
 		return -EFBIG;
+	c.key = key;
+	c.klen = klen;
+	c.size = (size_t)size;
 	pthread_mutex_lock(&tb->mu);
-	err = tb->t ? group_retry(tb->t, trunc_group, &c) : -ENOENT;
+	err = tb->t ? fs_types_get(tb->t, &c.ty) : -ENOENT;
+	if (err == 0)
+		err = fs_group(tb->t, trunc_group, &c);
 	pthread_mutex_unlock(&tb->mu);
 	return err;
 }
@@ -716,10 +1029,28 @@ static int unlink_group(shmtab *t, void *ctx)
 	return err < 0 ? err : 0;
 }
 
+/* rm of an array element unsets it: the name stays, with the default */
+static int unlink_index(shmtab *t, const void *key, size_t klen)
+{
+	int64_t i = fs_key_index(key, klen);
+	long long n;
+	int err;
+
+	if (i < 0)
+		return -ENOENT;
+	err = shmtab_array_unset(t, i);
+	if (err == -EINVAL) {
+		n = shmtab_array_length(t);
+		err = n < 0 ? (int)n : i >= n ? -ENOENT : err;
+	}
+	return err;
+}
+
 void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	unsigned char key[256];
+	unsigned char key[FS_KEY_CAP];
 	struct unlink_ctx c = { key, 0 };
+	struct fs_types ty;
 	struct fs_table *tb;
 	int err = parent_table(parent, &tb);
 
@@ -731,12 +1062,15 @@ void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	err = name_key(name, key, sizeof(key), &c.klen);
-	if (err == 0) {
-		pthread_mutex_lock(&tb->mu);
-		err = tb->t ? group_retry(tb->t, unlink_group, &c) : -ENOENT;
-		pthread_mutex_unlock(&tb->mu);
-	}
+	pthread_mutex_lock(&tb->mu);
+	err = tb->t ? fs_types_get(tb->t, &ty) : -ENOENT;
+	if (err == 0)
+		err = fs_name_key(&ty, name, key, sizeof(key), &c.klen);
+	if (err == 0 && ty.array)
+		err = unlink_index(tb->t, key, c.klen);
+	else if (err == 0)
+		err = fs_group(tb->t, unlink_group, &c);
+	pthread_mutex_unlock(&tb->mu);
 	fuse_reply_err(req, fs_err(tb, err));
 }
 
@@ -775,12 +1109,49 @@ static int rename_group(shmtab *t, void *ctx)
 	return unlink_group(t, &u);
 }
 
+/*
+ * mv within an array moves the element: the target takes the source's
+ * value (or is unset with it), and the source is unset.  Every index in
+ * the length exists, so RENAME_NOREPLACE always meets a target (mv(1)
+ * then unlinks, i.e. unsets, the target and renames again).
+ */
+static int rename_index_group(shmtab *t, void *ctx)
+{
+	struct rename_ctx *c = ctx;
+	int64_t from = fs_key_index(c->from, c->flen);
+	int64_t to = fs_key_index(c->to, c->tlen);
+	long long n = shmtab_array_length(t);
+	void *val;
+	size_t vlen;
+	int err;
+
+	if (n < 0)
+		return (int)n;
+	if (from < 0 || from >= n)
+		return -ENOENT;
+	if (to < 0 || to >= n)
+		return -EINVAL;	/* as creating it would be */
+	if (from == to)
+		return 0;
+	if (c->flags & RENAME_NOREPLACE)
+		return -EEXIST;
+	err = shmtab_find(t, c->from, c->flen, &val, &vlen);
+	if (err == -ENOENT) {
+		err = shmtab_array_unset(t, to);
+	} else if (err == 0) {
+		err = shmtab_array_set(t, to, val, vlen);
+		free(val);
+	}
+	return err < 0 ? err : shmtab_array_unset(t, from);
+}
+
 void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	       fuse_ino_t newparent, const char *newname, unsigned int flags)
 {
-	unsigned char from[256], to[256];
+	unsigned char from[FS_KEY_CAP], to[FS_KEY_CAP];
 	struct rename_ctx c = { from, to, 0, 0, flags };
 	struct fs_table *tb, *tb2;
+	struct fs_types ty;
 	int err;
 
 	if (flags & ~(unsigned int)RENAME_NOREPLACE) {
@@ -807,16 +1178,19 @@ void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	err = name_key(name, from, sizeof(from), &c.flen);
+	pthread_mutex_lock(&tb->mu);
+	err = tb->t ? fs_types_get(tb->t, &ty) : -ENOENT;
+	if (err == 0)
+		err = fs_name_key(&ty, name, from, sizeof(from), &c.flen);
 	if (err == 0) {
-		err = name_key(newname, to, sizeof(to), &c.tlen);
+		err = fs_name_key(&ty, newname, to, sizeof(to), &c.tlen);
 		if (err == -ENOENT)
 			err = -EINVAL;
 	}
-	if (err == 0) {
-		pthread_mutex_lock(&tb->mu);
-		err = tb->t ? group_retry(tb->t, rename_group, &c) : -ENOENT;
-		pthread_mutex_unlock(&tb->mu);
-	}
+	if (err == 0)
+		err = fs_group(tb->t, ty.array ? rename_index_group :
+						 rename_group,
+			       &c);
+	pthread_mutex_unlock(&tb->mu);
 	fuse_reply_err(req, fs_err(tb, err));
 }

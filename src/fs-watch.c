@@ -17,8 +17,11 @@
  *  - for a key that is gone: fuse_lowlevel_notify_inval_entry (the name is
  *    looked up again, and is not found);
  *  - for the table directory: inval_inode (the cached listing is dropped).
- * When the change ring overflowed (-EOVERFLOW), every inode of the table is
- * invalidated.  The daemon's own changes go through the same path.
+ * When the change ring overflowed (-EOVERFLOW), or a change that is not one
+ * key's (hash 0: an array's length or the schema, which change every
+ * element's existence or text) is among them, every inode of the table is
+ * invalidated; an array element is gone when it is outside the length.
+ * The daemon's own changes go through the same path.
  *
  * Rules from libfuse: notifications are sent from this thread only, never
  * from a request handler, and with no lock held.  A table whose handle is
@@ -57,7 +60,7 @@ static pthread_t watch_thread;
 static volatile int watch_stop;
 
 static int batch_add(struct watch_batch *b, fuse_ino_t ino, bool gone,
-		     const void *key, size_t klen)
+		     const struct fs_types *ty, const void *key, size_t klen)
 {
 	struct watch_target *v;
 
@@ -71,7 +74,7 @@ static int batch_add(struct watch_batch *b, fuse_ino_t ino, bool gone,
 	v = &b->v[b->n];
 	v->ino = ino;
 	v->gone = gone;
-	if (gone && shmtab_escape(key, klen, v->name, sizeof(v->name)) < 0)
+	if (gone && fs_key_name(ty, key, klen, v->name, sizeof(v->name)) < 0)
 		return 0;	/* no name: the kernel cannot know it */
 	b->n++;
 	return 0;
@@ -89,6 +92,7 @@ static int cmp_u64(const void *a, const void *b)
 static int watch_collect(struct fs_table *tb, struct watch_batch *b, bool all)
 {
 	static uint64_t hashes[SHMTAB_FEED_SIZE];
+	struct fs_types ty;
 	struct fs_node **nodes = NULL;
 	size_t nn = 0, cap = 0, i;
 	struct fs_node *nd, **tmp;
@@ -106,12 +110,17 @@ static int watch_collect(struct fs_table *tb, struct watch_batch *b, bool all)
 				   SHMTAB_FEED_SIZE);
 	if (n == -EOVERFLOW) {
 		all = true;
-	} else if (n < 0) {
+		n = 0;
+	}
+	if (n < 0 || fs_types_get(tb->t, &ty) < 0) {
 		pthread_mutex_unlock(&tb->mu);
 		return 0;
 	}
-	if (!all)
+	if (!all) {
 		qsort(hashes, (size_t)n, sizeof(hashes[0]), cmp_u64);
+		if (n > 0 && hashes[0] == 0)
+			all = true;	/* a length or the schema */
+	}
 
 	/* the table's nodes; they stay valid while the kernel holds them,
 	 * and the keys are only read under fs->mu */
@@ -148,8 +157,9 @@ static int watch_collect(struct fs_table *tb, struct watch_batch *b, bool all)
 		h = shmtab_key_hash(tb->t, nd->key, nd->klen);
 		if (all || bsearch(&h, hashes, (size_t)n, sizeof(h), cmp_u64))
 			batch_add(b, nd->ino,
-				  shmtab_mem(tb->t, nd->key, nd->klen) != 1,
-				  nd->key, nd->klen);
+				  fs_key_exists(tb->t, &ty, nd->key,
+						nd->klen) != 1,
+				  &ty, nd->key, nd->klen);
 		free(nd);
 	}
 	free(nodes);

@@ -4,7 +4,9 @@
  *
  * The mount is a two-level tree.  Inode 1 is the root; its entries are the
  * tables of SOURCE (a directory of table files, or the POSIX namespace under
- * a prefix).  A table directory's entries are its keys, escaped (escape.h).
+ * a prefix).  A table directory's entries are its keys, escaped (escape.h);
+ * in a typed table names and values are texts, and an array's entries are
+ * its indexes (fs-typed.c).
  *
  * Objects:
  *  - struct fs_table: one table seen under the root.  It keeps a library
@@ -173,6 +175,45 @@ void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
 void fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		 const char *value, size_t size, int flags);
 void fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
+
+/* fs-typed.c: the view of typed tables; caller holds tb->mu (or runs in
+ * a group on tb->t) with a struct fs_types read in the same section */
+#define FS_TYPE_NAME_MAX 320
+/* room for any key a name can stand for (a typed key's encoding may be
+ * longer than its name) */
+#define FS_KEY_CAP 4096
+
+struct fs_types {
+	bool typed;			/* not a hash table of bytes to bytes */
+	bool array;			/* keys are int64 indexes */
+	bool kplain;			/* key type bytes or string */
+	bool vplain;			/* value type bytes or string */
+	bool vint;			/* value type int32, int64 or int */
+	char ktype[FS_TYPE_NAME_MAX];	/* canonical type names */
+	char vtype[FS_TYPE_NAME_MAX];
+};
+
+int fs_types_get(shmtab *t, struct fs_types *ty);
+int fs_name_key(const struct fs_types *ty, const char *name,
+		unsigned char *key, size_t cap, size_t *klen);
+ssize_t fs_key_name(const struct fs_types *ty, const void *key, size_t klen,
+		    char *name, size_t cap);
+int64_t fs_key_index(const void *key, size_t klen);
+int fs_key_exists(shmtab *t, const struct fs_types *ty, const void *key,
+		  size_t klen);
+int fs_value_get(shmtab *t, const struct fs_types *ty, const void *key,
+		 size_t klen, void **val, size_t *vlen);
+int fs_value_size(shmtab *t, const struct fs_types *ty, const void *key,
+		  size_t klen, size_t *size);
+int fs_value_put(shmtab *t, const struct fs_types *ty, const void *key,
+		 size_t klen, const void *val, size_t vlen);
+int fs_value_text(const struct fs_types *ty, const void *raw, size_t rlen,
+		  char **text, size_t *tlen);
+int fs_value_zero(const struct fs_types *ty, void **enc, size_t *len);
+int fs_deltas_sum(const char *text, size_t len, int64_t *sum);
+int fs_value_add(shmtab *t, const struct fs_types *ty, const void *key,
+		 size_t klen, int64_t delta);
+int fs_group(shmtab *t, int (*fn)(shmtab *t, void *ctx), void *ctx);
 
 /* fs-watch.c */
 int fs_watch_start(void);

@@ -7,8 +7,10 @@
 # read-only mount) with the built shmtabfs ($SHMTABFS) in the foreground,
 # then checks mkdir, ls, cat, echo >, echo >>, truncate, touch, rm, mv,
 # rmdir ENOTEMPTY, rm -r, cp of 5 MB both ways, chmod/chown, escaped names,
-# EROFS, EACCES and ENOSPC.  Exits 77 when FUSE is not usable here.  Each
-# mount is unmounted and each daemon stopped by its own pid on exit.
+# EROFS, EACCES and ENOSPC; typed tables made with mkdir and setfattr
+# (counters, arrays) and contrib/counter-demo.sh.  Exits 77 when FUSE is
+# not usable here.  Each mount is unmounted and each daemon stopped by its
+# own pid on exit.
 
 set -u
 export LC_ALL=C
@@ -300,6 +302,54 @@ if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=1m none "$tmp/small" 2>/dev/null
 else
 	echo "skip - ENOSPC test needs root and tmpfs"
 fi
+
+# --- typed tables (shmtabfs(1), TYPED TABLES) ------------------------------------------
+mkdir -p "$tmp/tsrc"
+do_mount "$tmp/tsrc" "$tmp/tm"
+ty=$tmp/tm
+if command -v setfattr >/dev/null && command -v getfattr >/dev/null; then
+	expect "mkdir + setfattr make an int64 table" "int64" \
+		bash -c "mkdir '$ty/c' && setfattr -n user.shmtab.value_type -v int64 '$ty/c' && getfattr --absolute-names -n user.shmtab.value_type --only-values '$ty/c'"
+	expect "echo >> adds" "3" \
+		bash -c "echo 1 >> '$ty/c/hits' && echo 2 >> '$ty/c/hits' && cat '$ty/c/hits'"
+	expect "the size is the text's length" "2" stat -c %s "$ty/c/hits"
+	expect "echo > sets" "-40" \
+		bash -c "echo -40 > '$ty/c/hits' && cat '$ty/c/hits'"
+	expect_err "a value that does not parse" "Invalid argument" \
+		bash -c "echo forty > '$ty/c/hits'"
+	expect_err "a delta that does not parse" "Invalid argument" \
+		bash -c "echo one >> '$ty/c/hits'"
+	expect "the old value is kept" "-40" cat "$ty/c/hits"
+	expect "a failed write leaves no new key" "hits" \
+		bash -c "{ echo x > '$ty/c/new'; } 2>/dev/null; ls '$ty/c'"
+	expect_err "retyping a table with keys" "Directory not empty" \
+		setfattr -n user.shmtab.value_type -v string "$ty/c"
+	expect "an array of 12 lists 0..11 in order" \
+		"0 1 2 3 4 5 6 7 8 9 10 11" \
+		bash -c "mkdir '$ty/a' && setfattr -n user.shmtab.value_type -v int32 '$ty/a' && setfattr -n user.shmtab.array -v 12 '$ty/a' && echo \$(ls -U '$ty/a')"
+	expect "an unset element reads as the default" "7" \
+		bash -c "setfattr -n user.shmtab.default -v 7 '$ty/a' && cat '$ty/a/11'"
+	expect "set, then rm unsets" "3 7" \
+		bash -c "echo 3 > '$ty/a/4' && echo \$(cat '$ty/a/4') \$(rm '$ty/a/4' && cat '$ty/a/4')"
+	expect_err "an index past the end" "No such file" cat "$ty/a/12"
+	expect "shrink with setfattr" "0 1 2" \
+		bash -c "setfattr -n user.shmtab.array -v 3 '$ty/a' && echo \$(ls -U '$ty/a')"
+	expect "the length" "3" \
+		getfattr --absolute-names -n user.shmtab.array --only-values "$ty/a"
+else
+	echo "skip - typed tables through setfattr need the attr tools"
+fi
+# contrib/'s counter: C, shell and Python writers at once, no lost increment
+if [ -x "${top_builddir:-.}/contrib/shmtab-counter" ]; then
+	if TMPDIR=$tmp timeout 120 sh "${srcdir:-.}/contrib/counter-demo.sh" \
+		"${top_builddir:-.}" 200 >"$tmp/counter.log" 2>&1; then
+		ok "contrib/counter-demo.sh: $(tail -n 1 "$tmp/counter.log")"
+	else
+		fail "contrib/counter-demo.sh"
+		cat "$tmp/counter.log"
+	fi
+fi
+do_umount "$tmp/tm"
 
 if grep -v "is damaged\|damaged table" "$tmp/daemon.log" | grep -q .; then
 	echo "daemon log:"
