@@ -329,7 +329,8 @@ int shmtab_open_typed(const char *name, int oflags, mode_t mode,
 		      const struct shmtab_options *opt,
 		      const struct shmtab_schema *schema, shmtab **out);
 /* Give an empty table (no bindings) a new schema; NULL fields mean "bytes"
- * and the type's zero, kind ANY a hash table.  -ENOTEMPTY otherwise. */
+ * and the type's zero, kind ANY a hash table; an array starts with length
+ * 0.  -ENOTEMPTY otherwise. */
 int shmtab_set_schema(shmtab *t, const struct shmtab_schema *schema);
 /* The stored schema.  Its strings and default belong to the handle and stay
  * valid until the handle is closed or the schema changes. */
