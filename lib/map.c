@@ -455,6 +455,8 @@ int map_attach(struct shmtab *t, int oflags, const struct shmtab_options *opt)
 		    !hdr_validate(&h, (uint64_t)st.st_size)) {
 			if (!ps)
 				ps = h.pagesize;
+			if (lock == SHMTAB_LOCK_BEST)	/* keep the method too */
+				lock = (enum shmtab_lock)h.lock;
 			if (!sc) {	/* O_TRUNC keeps the schema */
 				sc = &scbuf;
 				*sc = h.schema[h.schema_gen & 1];

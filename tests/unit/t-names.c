@@ -837,6 +837,27 @@ static void test_names_trunc_alone_shrinks(void **state)
 	shmtab_close(t);
 }
 
+/* O_TRUNC with no other holder formats the object anew: the page size and
+ * the locking method stay those stored (not the defaults). */
+static void test_names_trunc_alone_keeps_options(void **state)
+{
+	char *name = new_name(state, "trunckeep");
+	struct shmtab_options opt = { 512, 0, SHMTAB_LOCK_RECORD };
+	struct shmtab_stat st;
+	shmtab *t = NULL;
+
+	assert_int_equal(shmtab_open(name, O_RDWR | O_CREAT | O_EXCL, 0600,
+				     &opt, &t), 0);
+	assert_int_equal(tu_add_str(t, "k", "v"), 0);
+	shmtab_close(t);
+	assert_int_equal(shmtab_open(name, O_RDWR | O_TRUNC, 0, NULL, &t), 0);
+	assert_int_equal(shmtab_stat(t, &st), 0);
+	assert_int_equal(st.bindings, 0);
+	assert_int_equal(st.pagesize, 512);
+	assert_int_equal(st.lock, SHMTAB_LOCK_RECORD);
+	shmtab_close(t);
+}
+
 static void test_names_null_arguments_einval(void **state)
 {
 	char *name = new_name(state, "nullargs");
@@ -1059,6 +1080,8 @@ int main(void)
 		BOTH(test_names_trunc_drops_bindings),
 		BOTH(test_names_trunc_with_other_process_open),
 		BOTH(test_names_trunc_alone_shrinks),
+
+		BOTH(test_names_trunc_alone_keeps_options),
 		BOTH(test_names_null_arguments_einval),
 		BOTH(test_names_rdonly_reads_work),
 		BOTH(test_names_rdonly_writes_erofs),
