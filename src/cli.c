@@ -66,33 +66,39 @@ int cli_close(shmtab *t)
 	return rc;
 }
 
-int cli_key_arg(const struct cmd_args *a, const char *arg, void **key,
-		size_t *klen)
+/* The key an escaped name stands for; shown is the argument as typed. */
+static int key_unescape(const char *arg, const char *shown, void **key,
+			size_t *klen)
 {
-	ssize_t n;
+	ssize_t n = shmtab_unescape(arg, NULL, 0);
 
-	if (a->opt['x']) {
-		*klen = strlen(arg);
-		*key = cli_malloc(*klen);
-		memcpy(*key, arg, *klen);
-		return 0;
-	}
-	n = shmtab_unescape(arg, NULL, 0);
 	if (n == -ENOSPC)
 		n = (ssize_t)strlen(arg);	/* an upper bound */
 	if (n < 0) {
 		msg_error("'%s' is not an escaped key (see ESCAPING in "
-			  "shmtab(1); -x takes a key as it is)", arg);
+			  "shmtab(1); -x takes a key as it is)", shown);
 		return EXIT_USAGE;
 	}
 	*key = cli_malloc((size_t)n);
 	n = shmtab_unescape(arg, *key, (size_t)n);
 	if (n < 0) {		/* cannot happen: validated above */
 		free(*key);
-		return msg_fail((int)n, "cannot decode '%s'", arg);
+		return msg_fail((int)n, "cannot decode '%s'", shown);
 	}
 	*klen = (size_t)n;
 	return 0;
+}
+
+int cli_key_arg(const struct cmd_args *a, const char *arg, void **key,
+		size_t *klen)
+{
+	if (a->opt['x']) {
+		*klen = strlen(arg);
+		*key = cli_malloc(*klen);
+		memcpy(*key, arg, *klen);
+		return 0;
+	}
+	return key_unescape(arg, arg, key, klen);
 }
 
 char *cli_key_text(const void *key, size_t klen)
@@ -103,6 +109,177 @@ char *cli_key_text(const void *key, size_t klen)
 	if (shmtab_escape_long(key, klen, s, n) < 0)
 		strcpy(s, "?");
 	return s;
+}
+
+bool cli_type_raw(const char *type)
+{
+	return !strcmp(type, "bytes") || !strcmp(type, "string");
+}
+
+int cli_schema_get(shmtab *t, struct cli_schema *cs)
+{
+	struct shmtab_schema s;
+	int err;
+
+	memset(cs, 0, sizeof(*cs));
+	err = shmtab_get_schema(t, &s);
+	if (!err)
+		err = shmtab_type_name(s.key_type ? s.key_type : "bytes",
+				       cs->key_type, sizeof(cs->key_type));
+	if (!err)
+		err = shmtab_type_name(s.value_type ? s.value_type : "bytes",
+				       cs->value_type, sizeof(cs->value_type));
+	if (!err && s.kind == SHMTAB_KIND_ARRAY) {
+		cs->array = true;
+		if (s.dflt)
+			err = shmtab_encode(s.dflt, &cs->dflt, &cs->dlen);
+	}
+	if (err < 0) {
+		cli_schema_free(cs);
+		return msg_fail(err == -EINVAL ? -EBADMSG : err,
+				"cannot read the types of '%s'",
+				shmtab_name(t));
+	}
+	cs->key_raw = cli_type_raw(cs->key_type);
+	cs->value_raw = cli_type_raw(cs->value_type);
+	cs->typed = cs->array || strcmp(cs->key_type, "bytes") ||
+		    strcmp(cs->value_type, "bytes");
+	return 0;
+}
+
+void cli_schema_free(struct cli_schema *cs)
+{
+	free(cs->dflt);
+	cs->dflt = NULL;
+	cs->dlen = 0;
+}
+
+int cli_text(const char *type, const void *buf, size_t len, char **text,
+	     size_t *tlen)
+{
+	int err = shmtab_format(type, buf, len, text, tlen);
+
+	if (err < 0)
+		return err;
+	if (!cli_type_raw(type) && *tlen && (*text)[*tlen - 1] == '\n')
+		(*text)[--*tlen] = '\0';
+	return 0;
+}
+
+int cli_tkey_arg(const struct cmd_args *a, const struct cli_schema *cs,
+		 const char *arg, void **key, size_t *klen)
+{
+	void *text;
+	size_t tlen;
+	char *show;
+	int rc, err;
+
+	if (cs->key_raw)
+		return cli_key_arg(a, arg, key, klen);
+	if (a->opt['x']) {
+		rc = cli_key_arg(a, arg, &text, &tlen);
+	} else {
+		/* the fields of a pair may be typed with real tabs */
+		char *esc = cli_malloc(3 * strlen(arg) + 1), *q = esc;
+
+		for (const char *p = arg; *p; p++) {
+			if (*p == '\t') {
+				memcpy(q, "%09", 3);
+				q += 3;
+			} else {
+				*q++ = *p;
+			}
+		}
+		*q = '\0';
+		rc = key_unescape(esc, arg, &text, &tlen);
+		free(esc);
+	}
+	if (rc)
+		return rc;
+	err = shmtab_parse(cs->key_type, text, tlen, key, klen);
+	if (err < 0) {
+		show = cli_show(text, tlen);
+		msg_error("'%s' is not a valid %s key", show, cs->key_type);
+		free(show);
+		rc = EXIT_FAIL;
+	}
+	free(text);
+	return rc;
+}
+
+int cli_tvalue(const struct cli_schema *cs, const void *text, size_t tlen,
+	       void **val, size_t *vlen)
+{
+	return shmtab_parse(cs->value_type, text, tlen, val, vlen);
+}
+
+int64_t cli_index(const void *key, size_t klen)
+{
+	const unsigned char *p = key;
+	uint64_t u = 0;
+
+	if (klen != 8)
+		return -1;
+	for (int i = 7; i >= 0; i--)
+		u = u << 8 | p[i];
+	return (int64_t)u;
+}
+
+char *cli_show(const void *p, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *s = p;
+	size_t cut = n > 60 ? 60 : n, j = 0;
+	char *out = cli_malloc(4 * cut + 4);
+
+	for (size_t i = 0; i < cut; i++) {
+		unsigned char c = s[i];
+
+		if (c == '\\' || c == '\t' || c == '\n' || c == '\r') {
+			out[j++] = '\\';
+			out[j++] = c == '\\' ? '\\' :
+				   c == '\t' ? 't' :
+				   c == '\n' ? 'n' :
+						'r';
+		} else if (c < 0x20 || c == 0x7f) {
+			out[j++] = '\\';
+			out[j++] = 'x';
+			out[j++] = hex[c >> 4];
+			out[j++] = hex[c & 15];
+		} else {
+			out[j++] = (char)c;
+		}
+	}
+	if (cut < n) {
+		memcpy(out + j, "...", 3);
+		j += 3;
+	}
+	out[j] = '\0';
+	return out;
+}
+
+int cli_index_fail(shmtab *t, const char *name, int64_t i)
+{
+	long long len = shmtab_array_length(t);
+
+	if (len < 0)
+		return msg_fail(-EINVAL, "index %lld is outside '%s'",
+				(long long)i, name);
+	return msg_fail(-EINVAL, "index %lld is outside '%s' (length %lld)",
+			(long long)i, name, len);
+}
+
+int cli_parse_int64(const char *s, int64_t *out)
+{
+	void *buf;
+	size_t len;
+	int err = shmtab_parse("int64", s, strlen(s), &buf, &len);
+
+	if (err < 0)
+		return err;
+	*out = cli_index(buf, len);	/* the same 8 bytes */
+	free(buf);
+	return 0;
 }
 
 static int cli_append(struct cli_key **v, size_t *n, size_t *cap,
@@ -149,6 +326,80 @@ int cli_keys_collect(shmtab *t, struct cli_keys *ks)
 	if (ks->n)
 		qsort(ks->v, ks->n, sizeof(ks->v[0]), key_cmp);
 	return 0;
+}
+
+static int value_cmp(const struct shmtab_value *a, const struct shmtab_value *b)
+{
+	size_t n;
+	int c;
+
+	switch (a->type) {
+	case SHMTAB_INT32:
+		return (a->i32 > b->i32) - (a->i32 < b->i32);
+	case SHMTAB_INT64:
+		return (a->i64 > b->i64) - (a->i64 < b->i64);
+	case SHMTAB_INT:
+		return (a->n > b->n) - (a->n < b->n);
+	case SHMTAB_PAIR:
+		c = value_cmp(a->pair.a, b->pair.a);
+		return c ? c : value_cmp(a->pair.b, b->pair.b);
+	default:
+		n = a->s.len < b->s.len ? a->s.len : b->s.len;
+		c = n ? memcmp(a->s.p, b->s.p, n) : 0;
+		return c ? c : (a->s.len > b->s.len) - (a->s.len < b->s.len);
+	}
+}
+
+struct tkey {
+	struct cli_key k;
+	struct shmtab_value *v;
+};
+
+static int tkey_cmp(const void *a, const void *b)
+{
+	return value_cmp(((const struct tkey *)a)->v,
+			 ((const struct tkey *)b)->v);
+}
+
+int cli_keys_collect_typed(shmtab *t, const struct cli_schema *cs,
+			   struct cli_keys *ks)
+{
+	long long len = cs->array ? shmtab_array_length(t) : 0;
+	struct tkey *tk;
+	size_t n = 0;
+	int err;
+
+	if (len < 0)
+		return (int)len;
+	err = cli_keys_collect(t, ks);
+	if (err < 0 || cs->key_raw)
+		return err;
+	tk = cli_malloc(ks->n * sizeof(*tk));
+	for (size_t i = 0; i < ks->n; i++) {
+		struct cli_key k = ks->v[i];
+
+		/* elements a shrink has not removed yet are not there */
+		if (cs->array &&
+		    (uint64_t)cli_index(k.key, k.klen) >= (uint64_t)len) {
+			free(k.key);
+			continue;
+		}
+		tk[n].k = k;
+		tk[n].v = NULL;
+		if (!err)
+			err = shmtab_decode(cs->key_type, k.key, k.klen,
+					    &tk[n].v);
+		n++;
+	}
+	if (!err && n)
+		qsort(tk, n, sizeof(*tk), tkey_cmp);
+	for (size_t i = 0; i < n; i++) {
+		ks->v[i] = tk[i].k;
+		free(tk[i].v);
+	}
+	ks->n = n;
+	free(tk);
+	return err;
 }
 
 void cli_keys_free(struct cli_keys *ks)

@@ -3,11 +3,15 @@
  * cmd-dump.c - shmtab dump: every binding as portable text (read back by
  * shmtab load; the format is in doc/FORMAT.md, "Dump text format")
  *
- * Keys are written sorted by their bytes and each key's bindings oldest
- * first, so that the dump of a table depends only on its bindings and
- * options, never on its hash seed: load then dump is byte-identical.
+ * Keys are written sorted by their bytes (a typed table: by their values)
+ * and each key's bindings oldest first, so that the dump of a table depends
+ * only on its bindings, options and schema, never on its hash seed: load
+ * then dump is byte-identical.  A typed table's keys and values are written
+ * in their text form (shmtab_format, without the newline it adds to an
+ * integer or a pair), escaped like any bytes.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "cmd.h"
 
@@ -32,9 +36,9 @@ static void dump_bytes(FILE *out, const unsigned char *p, size_t n)
 	}
 }
 
-static void dump_line(FILE *out, char tag, const void *p, size_t n)
+static void dump_line(FILE *out, const char *tag, const void *p, size_t n)
 {
-	putc(tag, out);
+	fputs(tag, out);
 	if (n) {
 		putc(' ', out);
 		dump_bytes(out, p, n);
@@ -42,54 +46,108 @@ static void dump_line(FILE *out, char tag, const void *p, size_t n)
 	putc('\n', out);
 }
 
+/* A line of a typed table: the text form of p, escaped. */
+static int dump_text_line(FILE *out, const char *tag, const char *type,
+			  const void *p, size_t n)
+{
+	char *text;
+	size_t tlen;
+	int err = cli_text(type, p, n, &text, &tlen);
+
+	if (err < 0)
+		return err;
+	dump_line(out, tag, text, tlen);
+	free(text);
+	return 0;
+}
+
+/* The header lines of the schema: none for an untyped table. */
+static int dump_schema(FILE *out, const struct cli_schema *cs, long long len)
+{
+	if (cs->array)
+		fprintf(out, "array %lld\n", len);
+	else if (strcmp(cs->key_type, "bytes"))
+		fprintf(out, "key-type %s\n", cs->key_type);
+	if (strcmp(cs->value_type, "bytes"))
+		fprintf(out, "value-type %s\n", cs->value_type);
+	if (cs->array)
+		return dump_text_line(out, "default", cs->value_type, cs->dflt,
+				      cs->dlen);
+	return 0;
+}
+
 static int dump_run(struct cmd_args *a)
 {
 	const char *name = a->argv[0];
 	unsigned long long nkeys = 0, nbindings = 0;
 	struct shmtab_stat st;
-	struct cli_keys ks;
+	struct cli_schema cs;
+	struct cli_keys ks = { 0 };
+	long long len = 0;
 	shmtab *t;
 	int rc, err;
 
 	rc = cli_open(name, O_RDONLY, NULL, &t);
 	if (rc)
 		return rc;
-	err = shmtab_stat(t, &st);
-	if (err < 0) {
+	rc = cli_schema_get(t, &cs);
+	if (rc) {
 		shmtab_close(t);
-		return msg_fail(err, "cannot stat '%s'", name);
+		return rc;
 	}
-	err = cli_keys_collect(t, &ks);
+	err = shmtab_stat(t, &st);
+	if (!err && cs.array) {
+		len = shmtab_array_length(t);
+		err = len < 0 ? (int)len : 0;
+	}
+	if (!err)
+		err = cli_keys_collect_typed(t, &cs, &ks);
 	if (err < 0)
 		goto out_fail;
 	printf("%s %d\n", DUMP_MAGIC, DUMP_VERSION);
 	printf("pagesize %u\n", (unsigned)st.pagesize);
 	printf("lock %s\n", cli_lock_name(st.lock));
+	err = dump_schema(stdout, &cs, len);
+	if (err < 0)
+		goto out_fail;
 	printf("data\n");
 	for (size_t i = 0; i < ks.n; i++) {
 		struct cli_bindings bs;
 
+		/* an element past a length that shrank since it was read */
+		if (cs.array && cli_index(ks.v[i].key, ks.v[i].klen) >= len)
+			continue;
 		err = cli_bindings_collect(t, ks.v[i].key, ks.v[i].klen, &bs);
 		if (err < 0) {
 			cli_bindings_free(&bs);
 			goto out_fail;
 		}
-		if (bs.n) {		/* gone since the keys were listed */
-			dump_line(stdout, 'k', ks.v[i].key, ks.v[i].klen);
+		if (bs.n && !cs.typed) {	/* else gone meanwhile */
+			dump_line(stdout, "k", ks.v[i].key, ks.v[i].klen);
 			for (size_t j = bs.n; j-- > 0;)
-				dump_line(stdout, 'v', bs.v[j].key,
+				dump_line(stdout, "v", bs.v[j].key,
 					  bs.v[j].klen);
-			nkeys++;
-			nbindings += bs.n;
+		} else if (bs.n) {
+			err = dump_text_line(stdout, "k", cs.key_type,
+					     ks.v[i].key, ks.v[i].klen);
+			for (size_t j = bs.n; j-- > 0 && !err;)
+				err = dump_text_line(stdout, "v", cs.value_type,
+						     bs.v[j].key, bs.v[j].klen);
 		}
+		nkeys += bs.n > 0;
+		nbindings += bs.n;
 		cli_bindings_free(&bs);
+		if (err < 0)
+			goto out_fail;
 	}
 	printf("end %llu %llu\n", nkeys, nbindings);
 	cli_keys_free(&ks);
+	cli_schema_free(&cs);
 	shmtab_close(t);
 	return 0;
 out_fail:
 	cli_keys_free(&ks);
+	cli_schema_free(&cs);
 	shmtab_close(t);
 	return msg_fail(err, "cannot dump '%s'", name);
 }

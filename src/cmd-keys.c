@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* cmd-keys.c - shmtab keys: every key, escaped, one a line, sorted */
+/*
+ * cmd-keys.c - shmtab keys: every key, escaped, one a line, sorted (a
+ * typed table: in the text form of its key type, sorted by value; an
+ * array: the indexes that are set)
+ */
 #include <stdlib.h>
 
 #include "cmd.h"
@@ -7,6 +11,7 @@
 static int keys_run(struct cmd_args *a)
 {
 	const char *name = a->argv[0];
+	struct cli_schema cs;
 	struct cli_keys ks;
 	shmtab *t;
 	int rc, err;
@@ -14,19 +19,33 @@ static int keys_run(struct cmd_args *a)
 	rc = cli_open(name, O_RDONLY, NULL, &t);
 	if (rc)
 		return rc;
-	err = cli_keys_collect(t, &ks);
-	shmtab_close(t);
-	if (err < 0) {
-		cli_keys_free(&ks);
-		return msg_fail(err, "cannot list the keys of '%s'", name);
+	rc = cli_schema_get(t, &cs);
+	if (rc) {
+		shmtab_close(t);
+		return rc;
 	}
-	for (size_t i = 0; i < ks.n; i++) {
-		char *k = cli_key_text(ks.v[i].key, ks.v[i].klen);
+	err = cli_keys_collect_typed(t, &cs, &ks);
+	shmtab_close(t);
+	for (size_t i = 0; i < ks.n && !err; i++) {
+		void *p = ks.v[i].key;
+		size_t n = ks.v[i].klen;
+		char *text = NULL, *k;
 
-		puts(k);
-		free(k);
+		if (!cs.key_raw) {
+			err = cli_text(cs.key_type, p, n, &text, &n);
+			p = text;
+		}
+		if (!err) {
+			k = cli_key_text(p, n);
+			puts(k);
+			free(k);
+		}
+		free(text);
 	}
 	cli_keys_free(&ks);
+	cli_schema_free(&cs);
+	if (err < 0)
+		return msg_fail(err, "cannot list the keys of '%s'", name);
 	return 0;
 }
 

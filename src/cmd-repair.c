@@ -12,7 +12,9 @@
  * that have the old table open keep using the old object.
  *
  * Only records whose header and lengths are whole are kept; the header's
- * count tells how many bindings were dropped.
+ * count tells how many bindings were dropped.  The copy gets the table's
+ * schema (an array its length); a binding that is not valid for the types
+ * is dropped and counted.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -32,9 +34,11 @@ struct entry {
 struct repair {
 	const char *name;
 	shmtab *old, *new;
+	bool array, typed;
+	long long length;		/* an array's */
 	struct entry *v;
 	size_t n, cap;
-	unsigned long long keys, bindings, orphans;
+	unsigned long long keys, bindings, orphans, invalid;
 };
 
 static int repair_take(const void *key, size_t klen, const void *val,
@@ -77,17 +81,61 @@ static int entry_cmp(const void *pa, const void *pb)
 
 static int repair_add(struct repair *r, const struct entry *e)
 {
-	int err = shmtab_add(r->new, e->key, e->klen, e->val, e->vlen);
+	int err;
 
+	/* an array element is set, not stacked; one past the length is what
+	 * a shrink left behind */
+	if (r->array &&
+	    (uint64_t)cli_index(e->key, e->klen) >= (uint64_t)r->length)
+		return 0;
+	if (r->array)
+		err = shmtab_replace(r->new, e->key, e->klen, e->val, e->vlen);
+	else
+		err = shmtab_add(r->new, e->key, e->klen, e->val, e->vlen);
+	if (err == -EINVAL && r->typed) {	/* not of the table's types */
+		r->invalid++;
+		return 0;
+	}
 	if (err < 0)
 		return msg_fail(err, "cannot write '%s'", shmtab_name(r->new));
-	r->bindings++;
+	return 0;
+}
+
+/* The new table gets the old one's schema and length; 0 or an exit code. */
+static int repair_schema(struct repair *r)
+{
+	struct shmtab_schema sc;
+	int err = shmtab_get_schema(r->old, &sc);
+
+	if (err < 0) {
+		msg_fail(err, "the types of '%s' cannot be read; the copy is "
+			      "untyped", r->name);
+		return 0;
+	}
+	r->array = sc.kind == SHMTAB_KIND_ARRAY;
+	r->typed = r->array || strcmp(sc.key_type, "bytes") ||
+		   strcmp(sc.value_type, "bytes");
+	if (!r->typed)
+		return 0;
+	if (r->array) {
+		sc.key_type = NULL;
+		r->length = shmtab_array_length(r->old);
+		err = r->length < 0 ? (int)r->length : 0;
+	}
+	if (!err)
+		err = shmtab_set_schema(r->new, &sc);
+	if (!err && r->array)
+		err = shmtab_array_resize(r->new, r->length);
+	if (err < 0)
+		return msg_fail(err, "cannot give '%s' the types of '%s'",
+				shmtab_name(r->new), r->name);
 	return 0;
 }
 
 /* Every key's bindings into the new table, orphans below the others. */
 static int repair_copy(struct repair *r)
 {
+	struct shmtab_stat st;
 	int rc;
 
 	qsort(r->v, r->n, sizeof(*r->v), entry_cmp);
@@ -110,8 +158,11 @@ static int repair_copy(struct repair *r)
 			if ((rc = repair_add(r, &r->v[k])))
 				return rc;
 		r->orphans += j - m;
-		r->keys++;
 		i = j;
+	}
+	if (shmtab_stat(r->new, &st) == 0) {
+		r->keys = st.keys;
+		r->bindings = st.bindings;
 	}
 	return 0;
 }
@@ -179,6 +230,9 @@ static int repair_run(struct cmd_args *a)
 	}
 	free(pattern);
 	newpath = cli_object_path(shmtab_name(r.new), &posix);
+	rc = repair_schema(&r);
+	if (rc)
+		goto out_new;
 
 	err = shmtab_salvage(r.old, repair_take, &r);
 	if (err < 0) {
@@ -213,6 +267,9 @@ static int repair_run(struct cmd_args *a)
 	if (r.orphans)
 		printf("; %llu binding(s) found outside the index kept below "
 		       "their key's others", r.orphans);
+	if (r.invalid)
+		printf("; %llu binding(s) dropped as not valid for the types",
+		       r.invalid);
 	printf("\n");
 	repair_free(&r);
 	free(newpath);

@@ -2,6 +2,7 @@
 /* cmd-rm.c - shmtab rm: drop the newest binding of a key, or all of them */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cmd.h"
 
@@ -32,24 +33,42 @@ static int rm_run(struct cmd_args *a)
 {
 	const char *name = a->argv[0];
 	struct rm_ctx r = { .all = a->opt['a'] != NULL };
-	void *key;
+	struct cli_schema cs;
+	void *key = NULL;
 	size_t klen;
 	shmtab *t;
 	int rc, err;
 
-	rc = cli_key_arg(a, a->argv[1], &key, &klen);
-	if (rc)
-		return rc == EXIT_USAGE ? cli_usage(a->cmd) : rc;
-	r.key = key;
-	r.klen = klen;
 	rc = cli_open(name, O_RDWR, NULL, &t);
 	if (rc)
-		goto out;
-	do
-		err = shmtab_group(t, rm_group, &r);
-	while (err == -EDEADLK);
+		return rc;
+	rc = cli_schema_get(t, &cs);
+	if (rc) {
+		shmtab_close(t);
+		return rc;
+	}
+	rc = cli_tkey_arg(a, &cs, a->argv[1], &key, &klen);
+	if (rc) {
+		if (rc == EXIT_USAGE)
+			cli_usage(a->cmd);
+		goto out_close;
+	}
+	if (cs.array) {		/* back to the default; -a changes nothing */
+		err = shmtab_array_unset(t, cli_index(key, klen));
+		if (err == -EINVAL) {
+			rc = cli_index_fail(t, name, cli_index(key, klen));
+			goto out_close;
+		}
+	} else {
+		r.key = key;
+		r.klen = klen;
+		do
+			err = shmtab_group(t, rm_group, &r);
+		while (err == -EDEADLK);
+	}
 	if (err < 0) {
-		char *k = cli_key_text(key, klen);
+		char *k = cs.key_raw ? cli_key_text(key, klen) :
+				       cli_show(a->argv[1], strlen(a->argv[1]));
 
 		if (err == -ENOENT) {
 			msg_error("no key '%s' in '%s'", k, name);
@@ -59,11 +78,14 @@ static int rm_run(struct cmd_args *a)
 				      name);
 		}
 		free(k);
-		shmtab_close(t);
-		goto out;
+		goto out_close;
 	}
-	rc = cli_close(t);
-out:
+	cli_schema_free(&cs);
+	free(key);
+	return cli_close(t);
+out_close:
+	cli_schema_free(&cs);
+	shmtab_close(t);
 	free(key);
 	return rc;
 }

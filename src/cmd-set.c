@@ -3,47 +3,104 @@
  * cmd-set.c - shmtab set: replace the newest binding of a key (or add the
  * first); also the body of shmtab add (cmd-add.c)
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cmd.h"
 
+/* The key as the user wrote it, for messages; malloc'd. */
+static char *store_key_text(const struct cli_schema *cs, const char *arg,
+			    const void *key, size_t klen)
+{
+	if (cs->typed && !cs->key_raw)
+		return cli_show(arg, strlen(arg));
+	return cli_key_text(key, klen);
+}
+
 int cmd_store(struct cmd_args *a, bool add)
 {
-	const char *name = a->argv[0];
-	void *key = NULL, *val = NULL;
-	size_t klen, vlen;
+	const char *name = a->argv[0], *verb = add ? "add" : "set";
+	struct cli_schema cs;
+	void *key = NULL, *val = NULL, *enc;
+	size_t klen, vlen, elen;
 	shmtab *t;
+	char *k;
 	int rc, err;
 
-	rc = cli_key_arg(a, a->argv[1], &key, &klen);
-	if (rc)
-		return rc == EXIT_USAGE ? cli_usage(a->cmd) : rc;
 	if (a->argc > 2) {
 		vlen = strlen(a->argv[2]);
 		val = cli_strdup(a->argv[2]);
 	} else {
 		err = cli_read_all(stdin, &val, &vlen);
-		if (err < 0) {
-			free(key);
+		if (err < 0)
 			return msg_fail(err, "cannot read standard input");
-		}
 	}
 	rc = cli_open(name, O_RDWR, NULL, &t);
 	if (rc)
 		goto out;
-	err = add ? shmtab_add(t, key, klen, val, vlen)
-		  : shmtab_replace(t, key, klen, val, vlen);
-	if (err < 0) {
-		char *k = cli_key_text(key, klen);
-
-		rc = msg_fail(err, "cannot %s '%s' in '%s'",
-			      add ? "add" : "set", k, name);
-		free(k);
+	rc = cli_schema_get(t, &cs);
+	if (rc) {
 		shmtab_close(t);
 		goto out;
 	}
+	rc = cli_tkey_arg(a, &cs, a->argv[1], &key, &klen);
+	if (rc) {
+		if (rc == EXIT_USAGE)
+			cli_usage(a->cmd);
+		goto out_close;
+	}
+	k = store_key_text(&cs, a->argv[1], key, klen);
+	if (cs.typed) {
+		if (add && cs.array) {
+			msg_error("cannot add '%s' to '%s': an array holds one "
+				  "value per index (use set)", k, name);
+			rc = EXIT_FAIL;
+			goto out_key;
+		}
+		err = cli_tvalue(&cs, val, vlen, &enc, &elen);
+		if (err < 0) {
+			char *v = cli_show(val, vlen);
+
+			if (a->argc > 2)
+				msg_error("cannot %s '%s' in '%s': '%s' is not "
+					  "a valid %s", verb, k, name, v,
+					  cs.value_type);
+			else
+				msg_error("cannot %s '%s' in '%s': standard "
+					  "input is not a valid %s", verb, k,
+					  name, cs.value_type);
+			free(v);
+			rc = EXIT_FAIL;
+			goto out_key;
+		}
+		free(val);
+		val = enc;
+		vlen = elen;
+	}
+	if (cs.array) {
+		err = shmtab_array_set(t, cli_index(key, klen), val, vlen);
+		if (err == -EINVAL) {
+			rc = cli_index_fail(t, name, cli_index(key, klen));
+			goto out_key;
+		}
+	} else {
+		err = add ? shmtab_add(t, key, klen, val, vlen)
+			  : shmtab_replace(t, key, klen, val, vlen);
+	}
+	if (err < 0) {
+		rc = msg_fail(err, "cannot %s '%s' in '%s'", verb, k, name);
+		goto out_key;
+	}
+	free(k);
+	cli_schema_free(&cs);
 	rc = cli_close(t);
+	goto out;
+out_key:
+	free(k);
+out_close:
+	cli_schema_free(&cs);
+	shmtab_close(t);
 out:
 	free(key);
 	free(val);

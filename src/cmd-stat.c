@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* cmd-stat.c - shmtab stat: sizes, counts, locking and holders of a table */
+/*
+ * cmd-stat.c - shmtab stat: types, sizes, counts, locking and holders of a
+ * table
+ */
 #include <inttypes.h>
+#include <stdlib.h>
 
 #include "cmd.h"
 
@@ -8,13 +12,29 @@ static int stat_run(struct cmd_args *a)
 {
 	const char *name = a->argv[0];
 	struct shmtab_stat st;
+	struct cli_schema cs;
+	long long len = 0;
+	char *dflt = NULL;
+	size_t dlen;
 	shmtab *t;
 	int rc, err;
 
 	rc = cli_open(name, O_RDONLY, NULL, &t);
 	if (rc)
 		return rc;
+	rc = cli_schema_get(t, &cs);
+	if (rc) {
+		shmtab_close(t);
+		return rc;
+	}
 	err = shmtab_stat(t, &st);
+	if (!err && cs.array) {
+		len = shmtab_array_length(t);
+		err = len < 0 ? (int)len : 0;
+	}
+	if (!err && cs.array)
+		err = cli_text(cs.value_type, cs.dflt, cs.dlen, &dflt, &dlen);
+	cli_schema_free(&cs);
 	if (err < 0) {
 		rc = msg_fail(err, "cannot stat '%s'", name);
 		shmtab_close(t);
@@ -24,6 +44,16 @@ static int stat_run(struct cmd_args *a)
 	printf("format version: %" PRIu32 "\n", st.version);
 	printf("page size: %" PRIu32 "\n", st.pagesize);
 	printf("locking: %s\n", cli_lock_name(st.lock));
+	printf("kind: %s\n", cs.array ? "array" : "hash");
+	printf("key type: %s\n", cs.key_type);
+	printf("value type: %s\n", cs.value_type);
+	if (cs.array) {
+		printf("length: %lld\n", len);
+		printf("default: ");
+		fwrite(dflt, 1, dlen, stdout);
+		putchar('\n');
+		free(dflt);
+	}
 	printf("bindings: %" PRIu64 "\n", st.bindings);
 	printf("keys: %" PRIu64 "\n", st.keys);
 	printf("size: %" PRIu64 "\n", st.size);
@@ -40,7 +70,7 @@ static int stat_run(struct cmd_args *a)
 const struct shmtab_cmd cmd_stat = {
 	.name = "stat",
 	.usage = "NAME",
-	.summary = "show counts, sizes, locking and holders",
+	.summary = "show types, counts, sizes, locking and holders",
 	.optstring = "",
 	.min_args = 1,
 	.max_args = 1,

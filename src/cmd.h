@@ -41,8 +41,8 @@ struct shmtab_cmd {
 };
 
 extern const struct shmtab_cmd cmd_create, cmd_set, cmd_add, cmd_get,
-	cmd_rm, cmd_keys, cmd_dump, cmd_load, cmd_stat, cmd_check,
-	cmd_repair, cmd_list, cmd_unlink;
+	cmd_rm, cmd_incr, cmd_keys, cmd_dump, cmd_load, cmd_stat, cmd_resize,
+	cmd_check, cmd_repair, cmd_list, cmd_unlink;
 
 /*
  * The dump text format (doc/FORMAT.md, "Dump text format"): the first line,
@@ -73,6 +73,54 @@ int cli_key_arg(const struct cmd_args *a, const char *arg, void **key,
 /* The key escaped for messages and listings (no length limit); malloc'd. */
 char *cli_key_text(const void *key, size_t klen);
 
+/*
+ * Typed tables (shmtab(1), TYPED TABLES).  The schema of an open table as
+ * the commands use it: canonical type names, and for an array its default,
+ * encoded.  A key or value type is "raw" when its text form is its bytes
+ * (bytes, string); the text of any other type ends in a newline that
+ * shmtab_format adds and listings and dumps leave out.
+ */
+#define CLI_TYPE_NAME_MAX 512
+struct cli_schema {
+	bool array;
+	bool typed;			/* anything but a hash of bytes to bytes */
+	bool key_raw, value_raw;
+	char key_type[CLI_TYPE_NAME_MAX], value_type[CLI_TYPE_NAME_MAX];
+	void *dflt;			/* arrays; malloc'd */
+	size_t dlen;
+};
+/* Read t's schema; on failure say so and return the exit code, else 0. */
+int cli_schema_get(shmtab *t, struct cli_schema *cs);
+void cli_schema_free(struct cli_schema *cs);
+bool cli_type_raw(const char *type);
+/* The text form of an encoded value of type, without the newline that
+ * shmtab_format adds to an integer or a pair; malloc'd, NUL-terminated.
+ * 0 or -errno (-EBADMSG: not a valid encoding). */
+int cli_text(const char *type, const void *buf, size_t len, char **text,
+	     size_t *tlen);
+/*
+ * A KEY argument of a table with schema cs: for a raw key type (and an
+ * untyped table) cli_key_arg(); else the key's text form, escaped as
+ * "shmtab keys" prints it (a raw tab also stands for itself) or as it is
+ * with -x, parsed with shmtab_parse.  Returns 0 with *key malloc'd (the
+ * encoding), or an exit code after a message.
+ */
+int cli_tkey_arg(const struct cmd_args *a, const struct cli_schema *cs,
+		 const char *arg, void **key, size_t *klen);
+/* A value in the text form of cs's value type (the bytes as they are for
+ * a raw type), encoded; 0 with *val malloc'd, or -EINVAL. */
+int cli_tvalue(const struct cli_schema *cs, const void *text, size_t tlen,
+	       void **val, size_t *vlen);
+/* The index an array key (an encoded int64) stands for. */
+int64_t cli_index(const void *key, size_t klen);
+/* Text for a message: control bytes as C escapes, cut after 60 bytes;
+ * malloc'd. */
+char *cli_show(const void *p, size_t n);
+/* "index I is outside 'NAME' (length N)" with EINVAL; the exit code. */
+int cli_index_fail(shmtab *t, const char *name, int64_t i);
+/* A decimal int64 argument (shmtab_parse "int64"): 0 or -EINVAL. */
+int cli_parse_int64(const char *s, int64_t *out);
+
 /* Every key of the table, copied, sorted by their bytes. */
 struct cli_key {
 	void *key;
@@ -83,6 +131,10 @@ struct cli_keys {
 	size_t n, cap;
 };
 int cli_keys_collect(shmtab *t, struct cli_keys *ks);	/* 0 or -errno */
+/* The same sorted by their values for a typed key type (integers by
+ * number, pairs part by part); an array's indexes below its length only. */
+int cli_keys_collect_typed(shmtab *t, const struct cli_schema *cs,
+			   struct cli_keys *ks);	/* 0 or -errno */
 void cli_keys_free(struct cli_keys *ks);
 
 /* The bindings of a key, newest first, copied. */

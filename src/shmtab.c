@@ -16,9 +16,9 @@
 #include "cmd.h"
 
 static const struct shmtab_cmd *const cmd_table[] = {
-	&cmd_create, &cmd_set,	&cmd_add,    &cmd_get,	&cmd_rm,
-	&cmd_keys,   &cmd_dump, &cmd_load,   &cmd_stat, &cmd_check,
-	&cmd_repair, &cmd_list, &cmd_unlink,
+	&cmd_create, &cmd_set,	  &cmd_add,  &cmd_get,	&cmd_rm,
+	&cmd_incr,   &cmd_resize, &cmd_keys, &cmd_dump, &cmd_load,
+	&cmd_stat,   &cmd_check,  &cmd_repair, &cmd_list, &cmd_unlink,
 };
 #define NCMDS (sizeof(cmd_table) / sizeof(cmd_table[0]))
 #define MAX_LONGOPTS 16
@@ -34,7 +34,9 @@ static void main_help(FILE *out)
 		fprintf(out, "  %-8s %s\n", cmd_table[i]->name,
 			cmd_table[i]->summary);
 	fprintf(out, "\nKEY arguments are escaped names (a%%2Fb is the key "
-		     "\"a/b\"); see shmtab(1).\n");
+		     "\"a/b\"); in a typed table,\nthe escaped text form of "
+		     "its key type (an index: the number); see "
+		     "shmtab(1).\n");
 }
 
 static const struct shmtab_cmd *cmd_find(const char *name)

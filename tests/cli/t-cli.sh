@@ -89,7 +89,8 @@ has()
 # ---------------------------------------------------------------- general
 expect 0 "--help" "$S" --help
 has "^usage: shmtab \[--help | --version\]" "$dir/out" "--help synopsis"
-for c in create set add get rm keys dump load stat check repair list unlink
+for c in create set add get rm incr resize keys dump load stat check repair \
+	list unlink
 do
 	grep -q "^       shmtab $c " "$dir/out" || fail "--help lacks $c"
 done
@@ -354,6 +355,412 @@ expect 0 "unlink" "$S" unlink "$T" "$D" "$L"
 expect 1 "get from an unlinked table" "$S" get "$T" greeting
 expect 1 "unlink a missing table" "$S" unlink "$T"
 has "cannot unlink '$T'" "$dir/err" "unlink message"
+
+# ---------------------------------------------------------------- typed tables
+# want TEXT: printf TEXT (a format without arguments) into $dir/want
+want()
+{
+	printf "$1" >"$dir/want"
+}
+
+H=posix:/$P-h			# string -> int64
+expect 2 "create: bad key type" "$S" create --key-type int65 "$H"
+has "bad key type 'int65'" "$dir/err" "create: bad type message"
+expect 2 "create: bad value type" "$S" create --value-type 'pair(string)' "$H"
+expect 2 "create: --default without --array" "$S" create --default 5 "$H"
+has "default is for arrays" "$dir/err" "create: --default message"
+expect 2 "create: --array with a string key" "$S" create --array 5 \
+	--key-type string "$H"
+has "keys of an array are int64 indexes" "$dir/err" "create: array key message"
+expect 2 "create: negative array length" "$S" create --array -1 "$H"
+expect 2 "create: default not of the type" "$S" create --array 3 \
+	--value-type int32 --default x "$H"
+has "bad default 'x': not a valid int32" "$dir/err" "create: bad default message"
+expect 2 "create: default out of range" "$S" create --array 3 \
+	--value-type int32 --default 2147483648 "$H"
+[ ! -e "/dev/shm/$P-h" ] && ok "nothing created by refused typed creates" ||
+	fail "a refused typed create left /dev/shm/$P-h"
+
+expect 0 "create string -> int64" "$S" create --key-type string \
+	--value-type int64 "$H"
+expect 0 "stat a typed table" "$S" stat "$H"
+has "^kind: hash$" "$dir/out" "stat: kind hash"
+has "^key type: string$" "$dir/out" "stat: key type"
+has "^value type: int64$" "$dir/out" "stat: value type"
+grep -q '^length:\|^default:' "$dir/out" && fail "stat: length of a hash" ||
+	ok "stat: no length or default for a hash table"
+expect 0 "stat an untyped table" "$S" stat "$F"
+has "^kind: hash$" "$dir/out" "stat untyped: kind"
+has "^key type: bytes$" "$dir/out" "stat untyped: key type"
+has "^value type: bytes$" "$dir/out" "stat untyped: value type"
+
+for v in 0 -1 1 42 9223372036854775807 -9223372036854775808; do
+	"$S" set "$H" n -- "$v" 2>"$dir/err" || fail "set int64 $v"
+	"$S" get "$H" n >"$dir/out" 2>"$dir/err" || fail "get int64 $v"
+	printf '%s\n' "$v" >"$dir/want"
+	same "$dir/out" "$dir/want" "int64 $v: set, get with a newline"
+done
+expect 0 "set +7" "$S" set "$H" n +7
+expect 0 "get +7" "$S" get "$H" n
+want '7\n'
+same "$dir/out" "$dir/want" "int64: a leading + is accepted"
+expect 1 "set INT64_MAX + 1" "$S" set "$H" n 9223372036854775808
+has "'9223372036854775808' is not a valid int64" "$dir/err" \
+	"out of range message"
+expect 1 "set INT64_MIN - 1" "$S" set "$H" n -- -9223372036854775809
+for bad in 12x '' ' 5' '5 ' 0x10 --5 1e3 '5\n5' 'a\tb'; do
+	printf "$bad" >"$dir/bad"
+	expect 1 "refused int64 text '$bad'" "$S" set "$H" n -- "$(cat "$dir/bad")"
+done
+expect 0 "get after refused sets" "$S" get "$H" n
+same "$dir/out" "$dir/want" "refused sets keep the value"
+printf '17\n' | "$S" set "$H" n 2>"$dir/err" && ok "int64 from stdin" ||
+	fail "int64 from stdin"
+expect 0 "get the stdin value" "$S" get "$H" n
+want '17\n'
+same "$dir/out" "$dir/want" "stdin int64 with its newline"
+printf '17\n\n' | "$S" set "$H" n 2>"$dir/err"
+[ $? -eq 1 ] && ok "stdin with two newlines refused" ||
+	fail "stdin with two newlines accepted"
+has "standard input is not a valid int64" "$dir/err" "stdin refusal message"
+expect 0 "add on a typed table" "$S" add "$H" s 1
+expect 0 "add again" "$S" add "$H" s 2
+expect 0 "rm the newest typed binding" "$S" rm "$H" s
+expect 0 "get the older typed binding" "$S" get "$H" s
+want '1\n'
+same "$dir/out" "$dir/want" "typed add/rm stack"
+expect 0 "string key with a slash" "$S" set "$H" 'a%2Fb' 3
+expect 1 "get a missing typed key" "$S" get "$H" nope
+has "no key 'nope'" "$dir/err" "missing typed key message"
+expect 0 "keys of a string-keyed table" "$S" keys "$H"
+want 'a%%2Fb\nn\ns\n'
+same "$dir/out" "$dir/want" "keys: string keys escaped, sorted"
+
+# incr
+expect 0 "incr a new key" "$S" incr "$H" c1
+want '1\n'
+same "$dir/out" "$dir/want" "incr counts from 0"
+expect 0 "incr by 41" "$S" incr "$H" c1 41
+want '42\n'
+same "$dir/out" "$dir/want" "incr by DELTA"
+expect 0 "incr by a negative delta" "$S" incr "$H" c1 -- -50
+want '%s\n' && printf -- '-8\n' >"$dir/want"
+same "$dir/out" "$dir/want" "incr by -50"
+expect 0 "get after incr" "$S" get "$H" c1
+same "$dir/out" "$dir/want" "incr stored the sum"
+expect 2 "incr with a bad delta" "$S" incr "$H" c1 ten
+"$S" set "$H" big 9223372036854775807 || fail "set big"
+expect 1 "incr past INT64_MAX" "$S" incr "$H" big
+has "out of range" "$dir/err" "incr overflow message"
+expect 0 "get after the overflow" "$S" get "$H" big
+want '9223372036854775807\n'
+same "$dir/out" "$dir/want" "incr overflow keeps the value"
+expect 1 "incr on an untyped table" "$S" incr "$T-none2" k
+"$S" create "$T-u" || fail "create $T-u"
+expect 1 "incr on bytes values" "$S" incr "$T-u" k
+has "its values are bytes, not int32, int64 or int" "$dir/err" \
+	"incr on bytes message"
+
+# concurrent incr: 4 processes x 200, no addition lost
+pids=""
+for w in 1 2 3 4; do
+	(
+		i=0
+		while [ $i -lt 200 ]; do
+			"$S" incr "$H" hits >/dev/null || exit 1
+			i=$((i + 1))
+		done
+	) &
+	pids="$pids $!"
+done
+bad=0
+for p in $pids; do
+	wait "$p" || bad=1
+done
+[ $bad -eq 0 ] && ok "4 concurrent incr loops" || fail "a concurrent incr failed"
+expect 0 "get the concurrent total" "$S" get "$H" hits
+want '800\n'
+same "$dir/out" "$dir/want" "concurrent incr: exact total"
+
+# int32 keys and values
+I=posix:/$P-i
+expect 0 "create int32 -> int32" "$S" create --key-type int32 \
+	--value-type int32 "$I"
+expect 0 "set a negative key" "$S" set "$I" -- -5 2147483647
+expect 0 "get a negative key" "$S" get "$I" -- -5
+want '2147483647\n'
+same "$dir/out" "$dir/want" "int32 INT32_MAX under a negative key"
+expect 0 "set INT32_MIN" "$S" set "$I" 10 -- -2147483648
+expect 0 "get INT32_MIN" "$S" get "$I" 10
+printf -- '-2147483648\n' >"$dir/want"
+same "$dir/out" "$dir/want" "int32 INT32_MIN"
+expect 1 "int32 value out of range" "$S" set "$I" 10 2147483648
+expect 1 "int32 key out of range" "$S" set "$I" 2147483648 1
+has "'2147483648' is not a valid int32 key" "$dir/err" "bad int32 key message"
+expect 1 "a key that is no number" "$S" get "$I" abc
+expect 0 "get INT32_MIN kept" "$S" get "$I" 10
+same "$dir/out" "$dir/want" "refused int32 set keeps the value"
+"$S" set "$I" 9 0 && "$S" set "$I" 100 0 || fail "set int32 keys"
+expect 0 "keys of an int32 table" "$S" keys "$I"
+printf -- '-5\n9\n10\n100\n' >"$dir/want"
+same "$dir/out" "$dir/want" "int keys sorted by number"
+expect 1 "incr past INT32_MAX" "$S" incr "$I" -- -5
+expect 0 "incr an int32" "$S" incr "$I" 9 -- -3
+want '%s' && printf -- '-3\n' >"$dir/want"
+same "$dir/out" "$dir/want" "incr an int32 value"
+
+# int64 -> pair(string,int64)
+Q=posix:/$P-q
+expect 0 "create int64 -> pair" "$S" create --key-type int64 \
+	--value-type 'pair( string , int64 )' "$Q"
+expect 0 "stat the pair table" "$S" stat "$Q"
+has "^value type: pair(string,int64)$" "$dir/out" "stat: canonical pair type"
+printf 'tab\\there/%%\t-9223372036854775808\n' >"$dir/pv"
+"$S" set "$Q" 7 <"$dir/pv" 2>"$dir/err" && ok "set a pair from stdin" ||
+	fail "set a pair from stdin"
+expect 0 "get a pair" "$S" get "$Q" 7
+same "$dir/out" "$dir/pv" "pair text round trip"
+expect 0 "set a pair argument" "$S" set "$Q" 8 "$(printf '\t9223372036854775807')"
+expect 0 "get the pair argument" "$S" get "$Q" 8
+want '\t9223372036854775807\n'
+same "$dir/out" "$dir/want" "pair with an empty string"
+for bad in 'one' 'a\t1\t2' 'a\tx' 'a\\q\t1' 'a\t9223372036854775808' '\t'; do
+	printf "$bad" >"$dir/bad"
+	expect 1 "refused pair text '$bad'" "$S" set "$Q" 8 "$(cat "$dir/bad")"
+done
+has "is not a valid pair(string,int64)" "$dir/err" "bad pair message"
+expect 0 "get after refused pairs" "$S" get "$Q" 8
+same "$dir/out" "$dir/want" "refused pairs keep the value"
+expect 1 "incr on pair values" "$S" incr "$Q" 7
+expect 0 "keys of an int64-keyed table" "$S" keys "$Q"
+want '7\n8\n'
+same "$dir/out" "$dir/want" "int64 keys"
+
+# pair keys: escaped text form, a raw tab, -x
+K=posix:/$P-k
+expect 0 "create pair -> string" "$S" create \
+	--key-type 'pair(string,int64)' --value-type string "$K"
+expect 0 "set an escaped pair key" "$S" set "$K" 'a%2Fb%095' v1
+expect 0 "set a pair key with a raw tab" "$S" set "$K" \
+	"$(printf 'a%%2Fb\t-3')" v2
+expect 0 "set a pair key with -x" "$S" set -x "$K" "$(printf 'z/\t0')" v3
+expect 0 "keys of a pair-keyed table" "$S" keys "$K"
+want 'a%%2Fb%%09-3\na%%2Fb%%095\nz%%2F%%090\n'
+same "$dir/out" "$dir/want" "pair keys: escaped text, sorted by value"
+expect 0 "get by a raw-tab key" "$S" get "$K" "$(printf 'a%%2Fb\t5')"
+want 'v1'
+same "$dir/out" "$dir/want" "string value without a newline"
+expect 0 "get by the listed key" "$S" get "$K" 'z%2F%090'
+want 'v3'
+same "$dir/out" "$dir/want" "keys output works as KEY"
+expect 1 "a pair key with one field" "$S" get "$K" 'a%2Fb'
+has "is not a valid pair(string,int64) key" "$dir/err" "bad pair key message"
+expect 0 "rm a pair key" "$S" rm "$K" 'a%2Fb%09-3'
+expect 1 "get the removed pair key" "$S" get "$K" 'a%2Fb%09-3'
+
+# arrays
+R=posix:/$P-r
+expect 0 "create an array" "$S" create --array 10 --value-type string \
+	--default 'no ne' "$R"
+expect 0 "stat an array" "$S" stat "$R"
+has "^kind: array$" "$dir/out" "stat: kind array"
+has "^key type: int64$" "$dir/out" "stat: array key type"
+has "^value type: string$" "$dir/out" "stat: array value type"
+has "^length: 10$" "$dir/out" "stat: length"
+has "^default: no ne$" "$dir/out" "stat: default"
+expect 0 "get an unset element" "$S" get "$R" 3
+want 'no ne'
+same "$dir/out" "$dir/want" "unset element reads the default"
+expect 0 "set an element" "$S" set "$R" 3 three
+expect 0 "get the element" "$S" get "$R" 3
+want 'three'
+same "$dir/out" "$dir/want" "array set/get"
+expect 0 "set the last element" "$S" set "$R" 9 nine
+expect 0 "set element 0" "$S" set "$R" 0 ''
+expect 1 "get past the end" "$S" get "$R" 10
+has "index 10 is outside '$R' (length 10): Invalid argument" "$dir/err" \
+	"out of bounds message"
+expect 1 "get a negative index" "$S" get "$R" -- -1
+expect 1 "set past the end" "$S" set "$R" 10 x
+expect 1 "rm past the end" "$S" rm "$R" 10
+expect 1 "add to an array" "$S" add "$R" 1 x
+has "an array holds one value per index" "$dir/err" "add on an array message"
+expect 1 "incr on a string array" "$S" incr "$R" 1
+expect 1 "an index that is no number" "$S" get "$R" x
+expect 0 "keys of an array" "$S" keys "$R"
+want '0\n3\n9\n'
+same "$dir/out" "$dir/want" "keys: set indexes in numeric order"
+expect 0 "rm an element" "$S" rm "$R" 3
+expect 0 "get the unset element" "$S" get "$R" 3
+want 'no ne'
+same "$dir/out" "$dir/want" "rm unsets to the default"
+expect 0 "rm an unset element" "$S" rm "$R" 3
+"$S" set "$R" 3 three || fail "set 3 again"
+expect 0 "shrink the array" "$S" resize "$R" 5
+expect 0 "stat after the shrink" "$S" stat "$R"
+has "^length: 5$" "$dir/out" "stat: length after the shrink"
+expect 1 "get past the new end" "$S" get "$R" 9
+expect 0 "keys after the shrink" "$S" keys "$R"
+want '0\n3\n'
+same "$dir/out" "$dir/want" "shrink drops the elements past the end"
+expect 0 "grow the array" "$S" resize "$R" 12
+expect 0 "get an element dropped by the shrink" "$S" get "$R" 9
+want 'no ne'
+same "$dir/out" "$dir/want" "a dropped element reads the default after growing"
+expect 0 "get a new element" "$S" get "$R" 11
+same "$dir/out" "$dir/want" "a grown element reads the default"
+expect 0 "get a kept element" "$S" get "$R" 3
+want 'three'
+same "$dir/out" "$dir/want" "resize keeps the elements below the length"
+expect 2 "resize to a negative length" "$S" resize "$R" -- -1
+expect 2 "resize to a bad length" "$S" resize "$R" many
+expect 1 "resize a hash table" "$S" resize "$H" 5
+has "is not an array" "$dir/err" "resize a hash table message"
+
+N=posix:/$P-n
+expect 0 "create an int64 array with a default" "$S" create --array 4 \
+	--value-type int64 --default -7 "$N"
+expect 0 "get an unset int element" "$S" get "$N" 2
+printf -- '-7\n' >"$dir/want"
+same "$dir/out" "$dir/want" "int array default"
+expect 0 "incr an unset element" "$S" incr "$N" 2
+printf -- '-6\n' >"$dir/want"
+same "$dir/out" "$dir/want" "incr counts from the default"
+expect 1 "incr past the end" "$S" incr "$N" 4
+expect 0 "stat the int array" "$S" stat "$N"
+has "^default: -7$" "$dir/out" "stat: default without its newline"
+expect 0 "create an array of bytes" "$S" create --array 2 "$N-b"
+expect 0 "get from the bytes array" "$S" get "$N-b" 1
+[ ! -s "$dir/out" ] && ok "bytes array default is empty" ||
+	fail "bytes array default"
+expect 0 "stat the bytes array" "$S" stat "$N-b"
+has "^value type: bytes$" "$dir/out" "bytes array value type"
+
+# dump and load of typed tables
+Q2=posix:/$P-q2
+expect 0 "create a typed table to dump" "$S" create --lock record \
+	--key-type int64 --value-type 'pair(string,int64)' "$Q2"
+"$S" set "$Q2" 10 "$(printf 'ten\t10')" &&
+	"$S" set "$Q2" -- -2 "$(printf 'a b\\tc\t-2')" &&
+	"$S" add "$Q2" 3 "$(printf '\t3')" &&
+	"$S" add "$Q2" 3 "$(printf 'three\t9223372036854775807')" ||
+	fail "fill $Q2"
+expect 0 "dump a typed table" "$S" dump "$Q2"
+cp "$dir/out" "$dir/tdump"
+cat >"$dir/want" <<'END'
+shmtab-dump 1
+pagesize 256
+lock record
+key-type int64
+value-type pair(string,int64)
+data
+k -2
+v a\20b\\tc\09-2
+k 3
+v \093
+v three\099223372036854775807
+k 10
+v ten\0910
+end 3 4
+END
+same "$dir/tdump" "$dir/want" "typed dump: schema header, text, sorted by value"
+Q3=posix:/$P-q3
+expect 0 "load a typed dump" "$S" load "$Q3" <"$dir/tdump"
+expect 0 "stat the loaded typed table" "$S" stat "$Q3"
+has "^value type: pair(string,int64)$" "$dir/out" "load created the schema"
+has "^locking: record$" "$dir/out" "load kept the locking method"
+expect 0 "dump the loaded typed table" "$S" dump "$Q3"
+same "$dir/out" "$dir/tdump" "typed load then dump is byte-identical"
+expect 0 "get a loaded typed value" "$S" get "$Q3" 3
+want 'three\t9223372036854775807\n'
+same "$dir/out" "$dir/want" "typed load keeps the newest on top"
+expect 0 "load -t into the typed table" "$S" load -t "$Q3" <"$dir/tdump"
+expect 0 "dump after load -t" "$S" dump "$Q3"
+same "$dir/out" "$dir/tdump" "typed load -t replaces the contents"
+
+sed 's/^v ten\\0910$/v ten\\09x/' "$dir/tdump" >"$dir/tbad"
+expect 1 "load a malformed typed value" "$S" load "$Q3" <"$dir/tbad"
+has "line 13: 'ten\\\\tx' is not a valid pair(string,int64) value" \
+	"$dir/err" "malformed typed value message"
+expect 0 "dump after the refused load" "$S" dump "$Q3"
+same "$dir/out" "$dir/tdump" "a refused typed load changes nothing"
+expect 1 "load a malformed typed value into a new table" \
+	"$S" load "$Q3-new" <"$dir/tbad"
+[ ! -e "/dev/shm/$P-q3-new" ] && ok "refused typed load creates nothing" ||
+	fail "refused typed load created a table"
+sed 's/^k 3$/k 3x/' "$dir/tdump" >"$dir/tbad"
+expect 1 "load a malformed typed key" "$S" load "$Q3" <"$dir/tbad"
+has "line 9: '3x' is not a valid int64 key" "$dir/err" "malformed key message"
+sed 's/^key-type int64$/key-type int65/' "$dir/tdump" >"$dir/tbad"
+expect 1 "load a bad key-type" "$S" load "$Q3-new" <"$dir/tbad"
+has "line 4: bad key-type 'int65'" "$dir/err" "bad key-type message"
+sed 's/^value-type .*/value-type string/' "$dir/tdump" >"$dir/tbad"
+expect 1 "load into a table of other types" "$S" load "$Q3" <"$dir/tbad"
+has "the table is int64 -> pair(string,int64), the dump int64 -> string" \
+	"$dir/err" "schema mismatch message"
+expect 1 "load -t into a table of other types" "$S" load -t "$Q3" <"$dir/tbad"
+expect 0 "dump after the refused loads" "$S" dump "$Q3"
+same "$dir/out" "$dir/tdump" "refused schema loads change nothing"
+expect 1 "load an untyped dump into a typed table" "$S" load "$Q3" \
+	<"$dir/dump1"
+has "the dump untyped" "$dir/err" "untyped into typed message"
+expect 1 "load a typed dump into an untyped table" "$S" load "$T-u" \
+	<"$dir/tdump"
+
+expect 0 "dump an array" "$S" dump "$R"
+cp "$dir/out" "$dir/adump"
+cat >"$dir/want" <<END
+shmtab-dump 1
+pagesize 256
+lock $(sed -n 's/^lock //p' "$dir/adump")
+array 12
+value-type string
+default no\\20ne
+data
+k 0
+v
+k 3
+v three
+end 2 2
+END
+same "$dir/adump" "$dir/want" "array dump: length, default, indexes"
+R2=posix:/$P-r2
+expect 0 "load an array dump" "$S" load "$R2" <"$dir/adump"
+expect 0 "dump the loaded array" "$S" dump "$R2"
+same "$dir/out" "$dir/adump" "array load then dump is byte-identical"
+expect 0 "stat the loaded array" "$S" stat "$R2"
+has "^length: 12$" "$dir/out" "load gives the array its length"
+has "^default: no ne$" "$dir/out" "load gives the array its default"
+expect 0 "shrink the loaded array" "$S" resize "$R2" 2
+expect 0 "load into a shorter array" "$S" load "$R2" <"$dir/adump"
+expect 0 "dump after growing by load" "$S" dump "$R2"
+same "$dir/out" "$dir/adump" "load grows a shorter array"
+expect 0 "grow the loaded array" "$S" resize "$R2" 20
+expect 0 "load -t into the longer array" "$S" load -t "$R2" <"$dir/adump"
+expect 0 "dump after load -t" "$S" dump "$R2"
+same "$dir/out" "$dir/adump" "load -t gives the array the dump's length"
+sed 's/^array 12$/array 3/' "$dir/adump" >"$dir/abad"
+expect 1 "load an index past the length" "$S" load "$R2-new" <"$dir/abad"
+has "index 3 is outside the array (length 3)" "$dir/err" \
+	"index past the length message"
+sed 's/^default no\\20ne$/default other/' "$dir/adump" >"$dir/abad"
+expect 1 "load an array of another default" "$S" load "$R2" <"$dir/abad"
+has "with another default" "$dir/err" "other default message"
+printf 'v again\n' >"$dir/extra"
+sed '/^v three$/r '"$dir/extra" "$dir/adump" | sed 's/^end 2 2$/end 2 3/' \
+	>"$dir/abad"
+expect 1 "load two values of one element" "$S" load "$R2" <"$dir/abad"
+has "an array element has one value" "$dir/err" "one value message"
+
+# repair keeps the types
+"$S" load "$dir/tq" <"$dir/tdump" || fail "load $dir/tq"
+expect 0 "repair a typed table" "$S" repair "$dir/tq"
+expect 0 "dump the repaired typed table" "$S" dump "$dir/tq"
+same "$dir/out" "$dir/tdump" "repair keeps the types and bindings"
+"$S" load "$dir/ta" <"$dir/adump" || fail "load $dir/ta"
+expect 0 "repair an array" "$S" repair "$dir/ta"
+expect 0 "dump the repaired array" "$S" dump "$dir/ta"
+same "$dir/out" "$dir/adump" "repair keeps the length, default and elements"
 
 echo "1..$n"
 exit $failed
