@@ -182,20 +182,7 @@ out_free:
 SHMTAB_EXPORT int shmtab_open(const char *name, int oflags, mode_t mode,
 			      const struct shmtab_options *opt, shmtab **out)
 {
-	enum name_kind kind;
-	const char *path;
-	int err;
-
-	if (!out)
-		return -EINVAL;
-	*out = NULL;
-	err = options_check(oflags, opt);
-	if (err < 0)
-		return err;
-	err = name_parse(name, &kind, &path);
-	if (err < 0)
-		return err;
-	return open_parsed(kind, path, oflags, mode, opt, NULL, out);
+	return shmtab_open_typed(name, oflags, mode, opt, NULL, out);
 }
 
 SHMTAB_EXPORT int shmtab_open_typed(const char *name, int oflags, mode_t mode,

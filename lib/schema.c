@@ -520,34 +520,34 @@ SHMTAB_EXPORT int shmtab_tfind_all(shmtab *t, const struct shmtab_value *key,
 	return err;
 }
 
-SHMTAB_EXPORT int shmtab_titer(shmtab *t, shmtab_tbinding_fn *fn, void *ctx)
+/* Iterate with v: every binding (v->fn) or every key (v->kfn). */
+static int titer(struct shmtab *t, struct tvisit *v)
 {
-	struct tvisit v = { t, fn, NULL, ctx, NULL };
 	int err;
 
 	if (!t || !t->hdr)
 		return -EBADF;
-	if (!fn)
+	if (!v->fn && !v->kfn)
 		return -EINVAL;
 	err = schema_sync(t);
 	if (err < 0)
 		return err;
-	return shmtab_iter(t, tvisit_binding, &v);
+	return v->fn ? shmtab_iter(t, tvisit_binding, v)
+		     : shmtab_iter_keys(t, tvisit_key, v);
+}
+
+SHMTAB_EXPORT int shmtab_titer(shmtab *t, shmtab_tbinding_fn *fn, void *ctx)
+{
+	struct tvisit v = { t, fn, NULL, ctx, NULL };
+
+	return fn ? titer(t, &v) : -EINVAL;
 }
 
 SHMTAB_EXPORT int shmtab_titer_keys(shmtab *t, shmtab_tkey_fn *fn, void *ctx)
 {
 	struct tvisit v = { t, NULL, fn, ctx, NULL };
-	int err;
 
-	if (!t || !t->hdr)
-		return -EBADF;
-	if (!fn)
-		return -EINVAL;
-	err = schema_sync(t);
-	if (err < 0)
-		return err;
-	return shmtab_iter_keys(t, tvisit_key, &v);
+	return fn ? titer(t, &v) : -EINVAL;
 }
 
 /* --- integers ---------------------------------------------------------- */
