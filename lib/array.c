@@ -31,10 +31,15 @@ static int array_sync(struct shmtab *t)
 SHMTAB_EXPORT long long shmtab_array_length(shmtab *t)
 {
 	int err = array_sync(t);
+	uint64_t len;
 
 	if (err < 0)
 		return err;
-	return (long long)ld64(&t->hdr->arr_len);
+	len = ld64(&t->hdr->arr_len);
+	if (len > INT64_MAX)
+		return shmtab__corrupt(t, "array length %llu",
+				       (unsigned long long)len);
+	return (long long)len;
 }
 
 SHMTAB_EXPORT int shmtab_array_get(shmtab *t, int64_t i, void **val,
@@ -166,6 +171,8 @@ static int drop_from(struct shmtab *t, uint64_t from, uint64_t upper)
 	uint64_t keys = ld64(&t->hdr->nkeys);
 	int err;
 
+	if (keys > t->mapped / 32)	/* a scribbled count */
+		keys = t->mapped / 32;
 	if (upper != UINT64_MAX && upper - from <= 2 * keys + 64) {
 		for (uint64_t i = from; i < upper; i++) {
 			err = drop_index(t, i);
@@ -175,8 +182,10 @@ static int drop_from(struct shmtab *t, uint64_t from, uint64_t upper)
 		return 0;
 	}
 	err = shmtab_iter_keys(t, collect_key, &c);
-	if (!err)
+	if (c.err)
 		err = c.err;
+	else if (err > 0)
+		err = -EIO;		/* collect_key stops only on error */
 	for (size_t k = 0; k < c.n && !err; k++)
 		err = drop_index(t, c.idx[k]);
 	free(c.idx);
@@ -207,10 +216,12 @@ static int resize_to(struct shmtab *t, uint64_t n)
 	uint64_t len, stale, upper = UINT64_MAX;
 	int err;
 
-	/* the first step takes the writer lock, which the group keeps */
-	err = set_words(t, ld64(&H->arr_len), ld64(&H->arr_stale));
+	/* the first step takes the writer lock, which the group keeps; the
+	 * words are read only once it is held */
+	err = step_begin(t, ALL_STRIPES);
 	if (err < 0)
 		return err;
+	step_end(t, 0, false);
 	len = ld64(&H->arr_len);
 	stale = ld64(&H->arr_stale);
 	if (n < len) {

@@ -169,6 +169,14 @@ SHMTAB_EXPORT int shmtab_write_blocks(shmtab *t, const void *key, size_t klen,
 	err = write_check(t);
 	if (err < 0)
 		return err;
+	/* writing in place cannot be checked against a value type that has
+	 * a structure: only bytes and strings may be written so */
+	err = schema_sync(t);
+	if (err < 0)
+		return err;
+	if (t->sc.vn && t->sc.v[0] != SHMTAB_BYTES &&
+	    t->sc.v[0] != SHMTAB_STRING)
+		return -EINVAL;
 	h = hash_key(t, key, klen);
 	err = step_begin(t, hash_stripe(h));
 	if (err < 0)

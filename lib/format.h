@@ -60,7 +60,7 @@ struct slot {
 };
 
 /*
- * A table's schema (doc/TYPES.md): its kind and the codes of its key and
+ * A table's schema (doc/FORMAT.md, "Typed values"): its kind and the codes of its key and
  * value types (one byte per node in prefix order, zero-padded; empty means
  * bytes), and for an array the encoded value of an unset element.
  */

@@ -61,16 +61,13 @@ int spec_compile(const struct shmtab_schema *s, struct schema_spec *sp)
 	}
 	if (!s->dflt)
 		return 0;
-	if (sp->kind_set && sp->kind != KIND_ARRAY)
+	if (!sp->kind_set || sp->kind != KIND_ARRAY)
 		return -EINVAL;		/* only arrays have a default */
 	sp->d_set = true;
 	sp->dval = s->dflt;
 	tbuf_init(&b);
 	err = type_encode(sp->v_set ? sp->v : NULL, sp->v_set ? sp->vn : 0,
 			  s->dflt, &b);
-	if (sp->v_set && !sp->vn && !err &&
-	    s->dflt->type != SHMTAB_BYTES && s->dflt->type != SHMTAB_STRING)
-		err = -EINVAL;
 	if (!err && b.len > DEFAULT_MAX)
 		err = -E2BIG;
 	if (!err) {
@@ -183,8 +180,8 @@ int schema_sync(struct shmtab *t)
 		}
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 		g2 = __atomic_load_n(&H->schema_gen, __ATOMIC_ACQUIRE);
-		if (g2 - g1 < 2)
-			break;		/* our copy was not rewritten */
+		if (g2 == g1)
+			break;		/* no change began meanwhile */
 		free(c.dflt);
 		if (tries > 100)
 			return -EAGAIN;
@@ -224,8 +221,7 @@ int schema_match(struct shmtab *t, const struct schema_spec *sp)
 		return err;
 	if (sp->kind_set && sp->kind != t->sc.kind)
 		return -EINVAL;
-	if (sp->k_set && t->sc.kind != KIND_ARRAY &&
-	    (sp->kn != t->sc.kn || memcmp(sp->k, t->sc.k, sp->kn)))
+	if (sp->k_set && (sp->kn != t->sc.kn || memcmp(sp->k, t->sc.k, sp->kn)))
 		return -EINVAL;
 	if (sp->v_set && (sp->vn != t->sc.vn || memcmp(sp->v, t->sc.v, sp->vn)))
 		return -EINVAL;
@@ -234,6 +230,11 @@ int schema_match(struct shmtab *t, const struct schema_spec *sp)
 
 		if (t->sc.kind != KIND_ARRAY)
 			return -EINVAL;
+		if (!sp->v_set)		/* encoded with its own type */
+			return sp->dn == t->sc.dlen &&
+					       !memcmp(sp->d, t->sc.dflt, sp->dn)
+				       ? 0
+				       : -EINVAL;
 		tbuf_init(&b);
 		err = type_encode(t->sc.v, t->sc.vn, sp->dval, &b);
 		if (!err && (b.len != t->sc.dlen ||
@@ -263,7 +264,11 @@ int schema_apply(struct shmtab *t, const struct schema_spec *sp)
 		step_abort(t);
 		return -ENOTEMPTY;
 	}
-	gen = ld64(&H->schema_gen);
+	/* A generation is never used twice, even when a crash rolls the
+	 * last store back: first skip two (the same copy stays live, every
+	 * cache reloads), then publish the other copy. */
+	gen = ld64(&H->schema_gen) + 2;
+	__atomic_store_n(&H->schema_gen, gen, __ATOMIC_SEQ_CST);
 	schema_fill(&H->schema[(gen + 1) & 1], sp);
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 	ustore(t, HOFF(schema_gen), gen + 1);
@@ -343,6 +348,8 @@ static int key_encode(struct shmtab *t, const struct shmtab_value *key,
 	return type_encode(t->sc.k, t->sc.kn, key, b);
 }
 
+/* Encoded with the schema of generation t->sc.gen; table_push refuses
+ * with -ESTALE when the schema changed since, and tpush encodes again. */
 static int tpush(struct shmtab *t, const struct shmtab_value *key,
 		 const struct shmtab_value *val, bool replace)
 {
@@ -350,23 +357,31 @@ static int tpush(struct shmtab *t, const struct shmtab_value *key,
 	int64_t idx;
 	int err;
 
-	tbuf_init(&kb);
-	tbuf_init(&vb);
-	err = key_encode(t, key, &kb, &idx);
-	if (!err)
-		err = type_encode(t->sc.v, t->sc.vn, val, &vb);
-	if (!err) {
-		if (idx >= 0 && !replace)
+	for (int tries = 0;; tries++) {
+		struct push p = { 0 };
+
+		tbuf_init(&kb);
+		tbuf_init(&vb);
+		err = key_encode(t, key, &kb, &idx);
+		if (!err)
+			err = type_encode(t->sc.v, t->sc.vn, val, &vb);
+		if (!err && idx >= 0 && !replace)
 			err = -EINVAL;
-		else
-			err = replace ? shmtab_replace(t, kb.p, kb.len, vb.p,
-						       vb.len)
-				      : shmtab_add(t, kb.p, kb.len, vb.p,
-						   vb.len);
+		if (!err) {
+			p.key = kb.p;
+			p.klen = kb.len;
+			p.val = vb.p;
+			p.vlen = vb.len;
+			p.replace = replace;
+			p.gen = t->sc.gen;
+			p.check_gen = true;
+			err = table_push(t, &p);
+		}
+		tbuf_free(&kb);
+		tbuf_free(&vb);
+		if (err != -ESTALE || tries > 100)
+			return err == -ESTALE ? -EAGAIN : err;
 	}
-	tbuf_free(&kb);
-	tbuf_free(&vb);
-	return err;
 }
 
 SHMTAB_EXPORT int shmtab_tadd(shmtab *t, const struct shmtab_value *key,
@@ -514,6 +529,8 @@ SHMTAB_EXPORT int shmtab_tfind_all(shmtab *t, const struct shmtab_value *key,
 		return -EINVAL;
 	tbuf_init(&kb);
 	err = key_encode(t, key, &kb, &idx);
+	if (!err && idx >= 0 && (uint64_t)idx >= ld64(&t->hdr->arr_len))
+		err = -EINVAL;
 	if (!err)
 		err = shmtab_find_all(t, kb.p, kb.len, tvisit_binding, &v);
 	tbuf_free(&kb);
@@ -682,30 +699,39 @@ static int add_update(const void *old, size_t olen, bool found,
 SHMTAB_EXPORT int shmtab_int_add(shmtab *t, const struct shmtab_value *key,
 				 int64_t delta, int64_t *result)
 {
-	struct add_ctx a = { 0 };
-	struct push p = { 0 };
 	struct tbuf kb;
 	int64_t idx;
-	int err = int_type(t, &a.type);
+	int err;
 
-	if (err < 0)
-		return err;
-	tbuf_init(&kb);
-	err = key_encode(t, key, &kb, &idx);
-	if (err < 0)
-		goto out;
-	a.t = t;
-	a.delta = delta;
-	p.key = kb.p;
-	p.klen = kb.len;
-	p.replace = true;
-	p.update = add_update;
-	p.ctx = &a;
-	err = table_push(t, &p);
-	if (!err && result)
-		*result = a.result;
-out:
-	tbuf_free(&kb);
+	for (int tries = 0;; tries++) {
+		struct add_ctx a = { 0 };
+		struct push p = { 0 };
+
+		err = int_type(t, &a.type);
+		if (err < 0)
+			return err;
+		tbuf_init(&kb);
+		err = key_encode(t, key, &kb, &idx);
+		if (!err) {
+			a.t = t;
+			a.delta = delta;
+			p.key = kb.p;
+			p.klen = kb.len;
+			p.replace = true;
+			p.update = add_update;
+			p.ctx = &a;
+			p.gen = t->sc.gen;
+			p.check_gen = true;
+			err = table_push(t, &p);
+		}
+		tbuf_free(&kb);
+		if (!err && result)
+			*result = a.result;
+		if (err != -ESTALE || tries > 100)
+			break;
+	}
+	if (err == -ESTALE)
+		return -EAGAIN;
 	if (err == -EBADMSG)
 		return shmtab__corrupt(t, "a value is not a valid %s",
 				       t->sc.vname);

@@ -277,6 +277,7 @@ struct tbuf {				/* a growable byte buffer */
 	uint8_t *p;
 	size_t len, cap;
 	int err;			/* sticky: -ENOMEM, -EFBIG */
+	unsigned nodes;			/* type_encode: nodes seen */
 	uint8_t inl[96];
 };
 void tbuf_init(struct tbuf *b);
@@ -328,6 +329,10 @@ struct push {
 	int (*update)(const void *old, size_t olen, bool found,
 		      struct tbuf *out, void *ctx);
 	void *ctx;
+	bool check_gen;			/* key/val were encoded with the schema
+					 * of generation gen: -ESTALE if it
+					 * changed since */
+	uint64_t gen;
 };
 int table_push(struct shmtab *t, struct push *p);
 int table_lookup_index(struct shmtab *t, const void *key, size_t klen,

@@ -218,19 +218,21 @@ int shmtab_wait(shmtab *t, uint64_t since, int timeout_ms);
 uint64_t shmtab_key_hash(shmtab *t, const void *key, size_t klen);
 
 /*
- * Typed tables (doc/TYPES.md; netshm's Netshm_data, Netshm_hashtbl and
+ * Typed tables (doc/FORMAT.md "Typed values"; netshm's Netshm_data, Netshm_hashtbl and
  * Netshm_array).  A type is named by text:
  *   "bytes"      any bytes: what an untyped table holds
  *   "string"     text
  *   "int32", "int64"
  *   "int"        a C long, stored as 64 bits on every platform
  *   "pair(A,B)"  A and B types; pairs nest: "pair(string,pair(int64,int64))"
- * The encoding is fixed and little-endian (doc/TYPES.md): a whole value of
+ * The encoding is fixed and little-endian (doc/FORMAT.md, "Typed values"): a whole value of
  * type string or bytes is its bytes, an integer its 4 or 8 bytes, a pair a
  * sequence of 32-bit words.  A table records its key type and value type
  * (its schema) in its header; every process, the CLI and shmtabfs read them
  * from there.  In a typed table, add and replace refuse a key or value that
- * is not a valid encoding of the table's type with -EINVAL.
+ * is not a valid encoding of the table's type with -EINVAL, and
+ * shmtab_write_blocks is -EINVAL unless the value type is bytes or string
+ * (in-place writes cannot be checked).
  */
 enum shmtab_type {
 	SHMTAB_BYTES = 1,

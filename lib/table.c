@@ -345,6 +345,8 @@ static int push_precheck(struct shmtab *t, const struct push *p)
 
 	if (err < 0)
 		return err;
+	if (p->check_gen && p->gen != t->sc.gen)
+		return -ESTALE;
 	if (!schema_typed(t))
 		return 0;
 	if (t->sc.kind == KIND_ARRAY && !p->replace)
@@ -465,19 +467,22 @@ int table_push(struct shmtab *t, struct push *p)
 	err = write_check(t);
 	if (err < 0)
 		return err;
-	do {
+	for (int tries = 0;; tries++) {
 		err = push_precheck(t, p);
 		if (err < 0)
 			return err;
 		err = push_step(t, p);
-	} while (err == -EAGAIN);
-	return err;
+		if (err != -EAGAIN)
+			return err;
+		if (tries > 1000)
+			return -EAGAIN;	/* the schema keeps changing */
+	}
 }
 
 SHMTAB_EXPORT int shmtab_add(shmtab *t, const void *key, size_t klen,
 			     const void *val, size_t vlen)
 {
-	struct push p = { key, klen, val, vlen, false, NULL, NULL };
+	struct push p = { key, klen, val, vlen, false, NULL, NULL, false, 0 };
 
 	return table_push(t, &p);
 }
@@ -485,7 +490,7 @@ SHMTAB_EXPORT int shmtab_add(shmtab *t, const void *key, size_t klen,
 SHMTAB_EXPORT int shmtab_replace(shmtab *t, const void *key, size_t klen,
 				 const void *val, size_t vlen)
 {
-	struct push p = { key, klen, val, vlen, true, NULL, NULL };
+	struct push p = { key, klen, val, vlen, true, NULL, NULL, false, 0 };
 
 	return table_push(t, &p);
 }

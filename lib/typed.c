@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * typed.c - type names, the value encoding and its text form (doc/TYPES.md)
+ * typed.c - type names, the value encoding and its text form (doc/FORMAT.md, "Typed values")
  *
  * A type is compiled to a code: one byte per node in prefix order (a pair's
  * byte is followed by its two parts), at most TYPE_MAX bytes.  That code is
@@ -287,8 +287,8 @@ static int encode_at(const uint8_t *code, size_t n, const struct shmtab_value *v
 	size_t a, bb, mark;
 	int err;
 
-	if (!v || !n || depth > (int)TYPE_MAX)
-		return -EINVAL;
+	if (!v || !n || depth > (int)TYPE_MAX || ++b->nodes > TYPE_MAX)
+		return -EINVAL;		/* no type has more nodes */
 	if (code && v->type != code[0])
 		return -EINVAL;
 	switch (v->type) {
@@ -358,6 +358,7 @@ int type_encode(const uint8_t *code, size_t n, const struct shmtab_value *v,
 
 	if (code && !n)
 		code = &bytes_code, n = 1;	/* untyped: bytes */
+	b->nodes = 0;
 	err = encode_at(code, code ? n : TYPE_MAX, v, b, true, &used, 0);
 
 	if (err < 0)
@@ -398,9 +399,11 @@ static uint32_t get32(const uint8_t *p)
  */
 struct dec {
 	struct shmtab_value *nodes;	/* NULL: only count */
-	size_t nnodes;
+	size_t nnodes, node_cap;
 	char *strs;
-	size_t nstr;
+	size_t nstr, str_cap;		/* the fill pass never writes past the
+					 * counts of the first pass, even when
+					 * the bytes changed in between */
 };
 
 static int decode_at(const uint8_t *code, size_t n, const uint8_t *p,
@@ -413,7 +416,7 @@ static int decode_at(const uint8_t *code, size_t n, const uint8_t *p,
 	uint32_t len;
 	int err;
 
-	if (!n)
+	if (!n || (d->nodes && d->nnodes >= d->node_cap))
 		return -EBADMSG;
 	d->nnodes++;
 	if (node)
@@ -448,6 +451,8 @@ static int decode_at(const uint8_t *code, size_t n, const uint8_t *p,
 		if (top) {
 			len = 0;
 			*took = avail;
+			if (v && avail >= d->str_cap - d->nstr)
+				return -EBADMSG;
 			if (v) {
 				memcpy(d->strs + d->nstr, p, avail);
 				v->s.p = d->strs + d->nstr;
@@ -466,6 +471,8 @@ static int decode_at(const uint8_t *code, size_t n, const uint8_t *p,
 			if (p[4 + i])
 				return -EBADMSG;	/* padding is zero */
 		*took = 4 + ((size_t)len + 3) / 4 * 4;
+		if (v && len >= d->str_cap - d->nstr)
+			return -EBADMSG;
 		if (v) {
 			memcpy(d->strs + d->nstr, p + 4, len);
 			v->s.p = d->strs + d->nstr;
@@ -537,7 +544,9 @@ int type_decode(const uint8_t *code, size_t n, const void *buf, size_t len,
 	if (!blk)
 		return -ENOMEM;
 	d.nodes = blk;
+	d.node_cap = d.nnodes;
 	d.strs = (char *)blk + sz;
+	d.str_cap = d.nstr + 1;
 	d.nnodes = d.nstr = 0;
 	err = decode_at(code, n, buf, len, true, &took, &used, &d, NULL);
 	if (err < 0) {
