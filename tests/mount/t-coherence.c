@@ -27,7 +27,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -38,7 +37,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
@@ -47,119 +45,19 @@
 #include <cmocka.h>
 
 #include "shmtab.h"
+#include "mountutil.h"
 #include "testutil.h"
 
 #define WATCHDOG_S 180
-#define FUSE_MAGIC 0x65735546
 #define BIG (64 * 1024)
 
-struct mnt {
-	char dir[PATH_MAX];
-	pid_t pid;
-	bool active;
-};
-
-static const char *shmtabfs;
-static char prefix[64];
-static struct mnt main_mnt, ro_mnt, cache_mnt;
+/* The shmtabfs source of every mount, "posix:PREFIX" (PREFIX unique to
+ * this run). */
+static char prefix[64], source[80];
+static struct tu_mount main_mnt, ro_mnt, cache_mnt;
 
 /* The cached mode's staleness bound, as stated in shmtabfs(1). */
 #define CACHE_BOUND_S 1.0
-
-/* --- mounting ------------------------------------------------------------ */
-
-static int run_wait(const char *prog, char *const argv[], int timeout_s)
-{
-	pid_t pid = fork();
-
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		execvp(prog, argv);
-		_exit(127);
-	}
-	return tu_wait(pid, timeout_s);
-}
-
-static bool is_fuse_mount(const char *dir)
-{
-	struct statfs sf;
-
-	return statfs(dir, &sf) == 0 && (unsigned long)sf.f_type == FUSE_MAGIC;
-}
-
-static int mount_start(struct mnt *m, const char *tag, const char *opt)
-{
-	char source[128];
-	int i, status;
-
-	snprintf(m->dir, sizeof(m->dir), "%s/t-coh-%d-%s", tu_tmpdir(),
-		 (int)getpid(), tag);
-	if (mkdir(m->dir, 0755) < 0 && errno != EEXIST)
-		return -errno;
-	snprintf(source, sizeof(source), "posix:%s", prefix);
-	m->pid = fork();
-	if (m->pid < 0)
-		return -errno;
-	if (m->pid == 0) {
-		if (opt)
-			execl(shmtabfs, "shmtabfs", "-f", "-o", opt, source,
-			      m->dir, (char *)NULL);
-		else
-			execl(shmtabfs, "shmtabfs", "-f", source, m->dir,
-			      (char *)NULL);
-		_exit(127);
-	}
-	m->active = true;
-	for (i = 0; i < 200; i++) {
-		if (is_fuse_mount(m->dir))
-			return 0;
-		if (waitpid(m->pid, &status, WNOHANG) == m->pid) {
-			m->active = false;
-			return -ECHILD;
-		}
-		tu_sleep_ms(50);
-	}
-	return -ETIMEDOUT;
-}
-
-static void mount_stop(struct mnt *m)
-{
-	char *argv[] = { "fusermount3", "-u", m->dir, NULL };
-	char *lazy[] = { "fusermount3", "-uz", m->dir, NULL };
-
-	if (!m->active)
-		return;
-	if (is_fuse_mount(m->dir) && run_wait("fusermount3", argv, 20) != 0)
-		run_wait("fusermount3", lazy, 20);
-	/* the daemon exits once unmounted; tu_wait kills it if it hangs */
-	tu_wait(m->pid, 20);
-	m->active = false;
-	rmdir(m->dir);
-}
-
-static void watchdog(int sig)
-{
-	struct mnt *ms[] = { &ro_mnt, &cache_mnt, &main_mnt };
-	size_t i;
-	pid_t p;
-
-	(void)sig;
-	for (i = 0; i < 3; i++) {
-		if (!ms[i]->active)
-			continue;
-		p = fork();
-		if (p == 0) {
-			execlp("fusermount3", "fusermount3", "-uz", ms[i]->dir,
-			       (char *)NULL);
-			_exit(127);
-		}
-		if (p > 0)
-			waitpid(p, NULL, 0);
-		kill(ms[i]->pid, SIGKILL);
-	}
-	_exit(99);
-}
 
 /* --- helpers ---------------------------------------------------------- */
 
@@ -169,16 +67,6 @@ static char *table_name(const char *tag)
 	char *s;
 
 	if (asprintf(&s, "posix:/%s%s", prefix, tag) < 0)
-		return NULL;
-	return s;
-}
-
-static char *mpath(const struct mnt *m, const char *table, const char *name)
-{
-	char *s;
-
-	if (asprintf(&s, "%s/%s%s%s", m->dir, table, name ? "/" : "",
-		     name ? name : "") < 0)
 		return NULL;
 	return s;
 }
@@ -270,8 +158,8 @@ static int fx_teardown(void **state)
 static void test_coherence_library_change_visible(void **state)
 {
 	struct fx *f = *state;
-	char *dir = mpath(&main_mnt, f->tag, NULL);
-	char *path = mpath(&main_mnt, f->tag, "k");
+	char *dir = tu_mount_path(&main_mnt, f->tag, NULL);
+	char *path = tu_mount_path(&main_mnt, f->tag, "k");
 	unsigned char val[512], got[1024];
 	char other[32], *opath;
 	struct stat st;
@@ -296,7 +184,7 @@ static void test_coherence_library_change_visible(void **state)
 			misses++;
 
 		snprintf(other, sizeof(other), "n%d", i);
-		opath = mpath(&main_mnt, f->tag, other);
+		opath = tu_mount_path(&main_mnt, f->tag, other);
 		assert_int_equal(tu_add_str(f->t, other, "x"), 0);
 		if (stat(opath, &st) != 0 || st.st_size != 1 ||
 		    !dir_has(dir, other))
@@ -372,7 +260,7 @@ static void test_atomic_library_writer_mount_reader(void **state)
 	static unsigned char buf[2 * BIG];
 	struct tu_barrier stop;
 	struct writer_arg w = { f->name, 2000, &stop };
-	char *path = mpath(&main_mnt, f->tag, "big");
+	char *path = tu_mount_path(&main_mnt, f->tag, "big");
 	int reads = 0, torn = 0, code = -1;
 	double deadline = tu_now() + 150;
 	pid_t pid;
@@ -430,7 +318,7 @@ static void test_atomic_mount_writer_library_reader(void **state)
 {
 	struct fx *f = *state;
 	static unsigned char buf[BIG];
-	char *path = mpath(&main_mnt, f->tag, "big");
+	char *path = tu_mount_path(&main_mnt, f->tag, "big");
 	struct writer_arg w = { path, 500, NULL };
 	int reads = 0, torn = 0, code = -1;
 	double deadline = tu_now() + 150;
@@ -470,7 +358,7 @@ static void test_atomic_mount_writer_library_reader(void **state)
 static void test_write_publishes_at_close_only(void **state)
 {
 	struct fx *f = *state;
-	char *path = mpath(&main_mnt, f->tag, "w");
+	char *path = tu_mount_path(&main_mnt, f->tag, "w");
 	char got[64];
 	size_t vlen;
 	int fd;
@@ -501,7 +389,7 @@ static void test_write_publishes_at_close_only(void **state)
 static void test_offset_write_is_read_modify_write(void **state)
 {
 	struct fx *f = *state;
-	char *path = mpath(&main_mnt, f->tag, "o");
+	char *path = tu_mount_path(&main_mnt, f->tag, "o");
 	char got[64];
 	size_t vlen;
 	int fd;
@@ -525,8 +413,8 @@ static void test_offset_write_is_read_modify_write(void **state)
 static void test_xattr_bindings_and_stat(void **state)
 {
 	struct fx *f = *state;
-	char *path = mpath(&main_mnt, f->tag, "x");
-	char *dir = mpath(&main_mnt, f->tag, NULL);
+	char *path = tu_mount_path(&main_mnt, f->tag, "x");
+	char *dir = tu_mount_path(&main_mnt, f->tag, NULL);
 	char buf[4096];
 	ssize_t n;
 
@@ -568,10 +456,10 @@ static void test_xattr_bindings_and_stat(void **state)
 static void test_escaped_names(void **state)
 {
 	struct fx *f = *state;
-	char *dir = mpath(&main_mnt, f->tag, NULL);
-	char *p1 = mpath(&main_mnt, f->tag, "a%2Fb");
-	char *p2 = mpath(&main_mnt, f->tag, "%25");
-	char *p3 = mpath(&main_mnt, f->tag, "%41");
+	char *dir = tu_mount_path(&main_mnt, f->tag, NULL);
+	char *p1 = tu_mount_path(&main_mnt, f->tag, "a%2Fb");
+	char *p2 = tu_mount_path(&main_mnt, f->tag, "%25");
+	char *p3 = tu_mount_path(&main_mnt, f->tag, "%41");
 	char got[64];
 	size_t vlen;
 	int fd;
@@ -605,8 +493,8 @@ static void test_escaped_names(void **state)
 static void test_rename_noreplace(void **state)
 {
 	struct fx *f = *state;
-	char *a = mpath(&main_mnt, f->tag, "ra");
-	char *b = mpath(&main_mnt, f->tag, "rb");
+	char *a = tu_mount_path(&main_mnt, f->tag, "ra");
+	char *b = tu_mount_path(&main_mnt, f->tag, "rb");
 	char got[16];
 	size_t vlen;
 
@@ -633,10 +521,11 @@ static void test_ro_mount_erofs(void **state)
 	char got[16];
 
 	assert_int_equal(tu_add_str(f->t, "k", "v"), 0);
-	assert_int_equal(mount_start(&ro_mnt, "ro", "ro"), 0);
-	path = mpath(&ro_mnt, f->tag, "k");
-	dir = mpath(&ro_mnt, f->tag, "new");
-	newdir = mpath(&ro_mnt, "newtable", NULL);
+	assert_int_equal(tu_mount_start(&ro_mnt, "t-coh", "ro", source, "ro"),
+			 0);
+	path = tu_mount_path(&ro_mnt, f->tag, "k");
+	dir = tu_mount_path(&ro_mnt, f->tag, "new");
+	newdir = tu_mount_path(&ro_mnt, "newtable", NULL);
 	assert_int_equal(read_file(path, got, sizeof(got)), 1);
 	assert_int_equal(open(path, O_WRONLY), -1);
 	assert_int_equal(errno, EROFS);
@@ -646,30 +535,10 @@ static void test_ro_mount_erofs(void **state)
 	assert_int_equal(errno, EROFS);
 	assert_int_equal(mkdir(newdir, 0755), -1);
 	assert_int_equal(errno, EROFS);
-	mount_stop(&ro_mnt);
+	tu_mount_stop(&ro_mnt);
 	free(path);
 	free(dir);
 	free(newdir);
-}
-
-/* Seconds until stat(path) shows size (or ENOENT when size < 0), polling;
- * -1 when it did not within the bound. */
-static double wait_size(const char *path, long long size)
-{
-	double t0 = tu_now(), t;
-	struct stat st;
-	int r;
-
-	for (;;) {
-		r = stat(path, &st);
-		t = tu_now() - t0;
-		if (size < 0 ? (r != 0 && errno == ENOENT) :
-			       (r == 0 && st.st_size == size))
-			return t;
-		if (t > CACHE_BOUND_S)
-			return -1;
-		tu_sleep_ms(1);
-	}
 }
 
 static void test_cached_mode_within_bound(void **state)
@@ -681,9 +550,11 @@ static void test_cached_mode_within_bound(void **state)
 	double t, worst = 0;
 	struct stat st;
 
-	assert_int_equal(mount_start(&cache_mnt, "cache", "cache=60"), 0);
-	path = mpath(&cache_mnt, f->tag, "k");
-	dir = mpath(&cache_mnt, f->tag, NULL);
+	assert_int_equal(tu_mount_start(&cache_mnt, "t-coh", "cache", source,
+					"cache=60"),
+			 0);
+	path = tu_mount_path(&cache_mnt, f->tag, "k");
+	dir = tu_mount_path(&cache_mnt, f->tag, NULL);
 	assert_int_equal(tu_add_str(f->t, "k", "start"), 0);
 	assert_int_equal(stat(path, &st), 0);	/* now cached */
 	for (i = 0; i < 1000; i++) {
@@ -695,7 +566,7 @@ static void test_cached_mode_within_bound(void **state)
 		if (read_file(path, got, sizeof(got)) != (ssize_t)len ||
 		    memcmp(got, val, len) != 0)
 			stale_reads++;
-		t = wait_size(path, (long long)len);
+		t = tu_wait_size(path, (long long)len, CACHE_BOUND_S);
 		if (t < 0)
 			misses++;
 		else if (t > worst)
@@ -703,14 +574,15 @@ static void test_cached_mode_within_bound(void **state)
 
 		if (i % 10 == 0) {
 			snprintf(name, sizeof(name), "n%d", i);
-			opath = mpath(&cache_mnt, f->tag, name);
+			opath = tu_mount_path(&cache_mnt, f->tag, name);
 			assert_int_equal(tu_add_str(f->t, name, "xy"), 0);
-			if (wait_size(opath, 2) < 0 || !dir_has(dir, name))
+			if (tu_wait_size(opath, 2, CACHE_BOUND_S) < 0 ||
+			    !dir_has(dir, name))
 				misses++;
 			assert_int_equal(shmtab_remove(f->t, name,
 						       strlen(name)),
 					 0);
-			t = wait_size(opath, -1);
+			t = tu_wait_size(opath, -1, CACHE_BOUND_S);
 			if (t < 0 || dir_has(dir, name))
 				misses++;
 			else if (t > worst)
@@ -723,7 +595,7 @@ static void test_cached_mode_within_bound(void **state)
 		      worst * 1000);
 	assert_int_equal(stale_reads, 0);
 	assert_int_equal(misses, 0);
-	mount_stop(&cache_mnt);
+	tu_mount_stop(&cache_mnt);
 	free(path);
 	free(dir);
 }
@@ -731,8 +603,8 @@ static void test_cached_mode_within_bound(void **state)
 static int group_setup(void **state)
 {
 	(void)state;
-	if (mount_start(&main_mnt, "rw", NULL) != 0) {
-		mount_stop(&main_mnt);
+	if (tu_mount_start(&main_mnt, "t-coh", "rw", source, NULL) != 0) {
+		tu_mount_stop(&main_mnt);
 		return -1;
 	}
 	return 0;
@@ -741,24 +613,10 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
 	(void)state;
-	mount_stop(&ro_mnt);
-	mount_stop(&cache_mnt);
-	mount_stop(&main_mnt);
+	tu_mount_stop(&ro_mnt);
+	tu_mount_stop(&cache_mnt);
+	tu_mount_stop(&main_mnt);
 	return 0;
-}
-
-static bool have_fusermount(void)
-{
-	char *argv[] = { "fusermount3", "-V", NULL };
-	int null = open("/dev/null", O_WRONLY), saved = dup(1);
-	int rc;
-
-	dup2(null, 1);
-	rc = run_wait("fusermount3", argv, 10);
-	dup2(saved, 1);
-	close(saved);
-	close(null);
-	return rc == 0;
 }
 
 int main(void)
@@ -790,27 +648,16 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cached_mode_within_bound,
 						fx_setup, fx_teardown),
 	};
-	struct stat st;
 	int rc;
 
-	shmtabfs = getenv("SHMTABFS");
-	if (stat("/dev/fuse", &st) != 0 || !S_ISCHR(st.st_mode)) {
-		printf("SKIP: no /dev/fuse\n");
-		return TU_SKIP;
-	}
-	if (!shmtabfs || access(shmtabfs, X_OK) != 0) {
-		printf("SKIP: SHMTABFS does not name the built shmtabfs\n");
-		return TU_SKIP;
-	}
-	if (!have_fusermount()) {
-		printf("SKIP: no fusermount3\n");
-		return TU_SKIP;
-	}
+	rc = tu_mount_check();
+	if (rc != 0)
+		return rc;
 	snprintf(prefix, sizeof(prefix), "shmtabfs-c-%d-%lx-", (int)getpid(),
 		 (unsigned long)time(NULL));
-	signal(SIGALRM, watchdog);
-	alarm(WATCHDOG_S);
+	snprintf(source, sizeof(source), "posix:%s", prefix);
+	tu_mount_watchdog(WATCHDOG_S);
 	rc = cmocka_run_group_tests(tests, group_setup, group_teardown);
-	alarm(0);
+	tu_mount_watchdog(0);
 	return rc;
 }

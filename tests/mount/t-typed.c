@@ -33,7 +33,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -44,7 +43,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
@@ -53,116 +51,17 @@
 #include <cmocka.h>
 
 #include "shmtab.h"
+#include "mountutil.h"
 #include "testutil.h"
 
 #define WATCHDOG_S 240
-#define FUSE_MAGIC 0x65735546
 /* the cached mode's staleness bound, as stated in shmtabfs(1) */
 #define CACHE_BOUND_S 1.0
 
-struct mnt {
-	char dir[PATH_MAX];
-	pid_t pid;
-	bool active;
-};
-
-static const char *shmtabfs;
-static char prefix[64];
-static struct mnt main_mnt, cache_mnt;
-
-/* --- mounting (as t-coherence.c) -------------------------------------- */
-
-static int run_wait(const char *prog, char *const argv[], int timeout_s)
-{
-	pid_t pid = fork();
-
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		execvp(prog, argv);
-		_exit(127);
-	}
-	return tu_wait(pid, timeout_s);
-}
-
-static bool is_fuse_mount(const char *dir)
-{
-	struct statfs sf;
-
-	return statfs(dir, &sf) == 0 && (unsigned long)sf.f_type == FUSE_MAGIC;
-}
-
-static int mount_start(struct mnt *m, const char *tag, const char *opt)
-{
-	char source[128];
-	int i, status;
-
-	snprintf(m->dir, sizeof(m->dir), "%s/t-typed-%d-%s", tu_tmpdir(),
-		 (int)getpid(), tag);
-	if (mkdir(m->dir, 0755) < 0 && errno != EEXIST)
-		return -errno;
-	snprintf(source, sizeof(source), "posix:%s", prefix);
-	m->pid = fork();
-	if (m->pid < 0)
-		return -errno;
-	if (m->pid == 0) {
-		if (opt)
-			execl(shmtabfs, "shmtabfs", "-f", "-o", opt, source,
-			      m->dir, (char *)NULL);
-		else
-			execl(shmtabfs, "shmtabfs", "-f", source, m->dir,
-			      (char *)NULL);
-		_exit(127);
-	}
-	m->active = true;
-	for (i = 0; i < 200; i++) {
-		if (is_fuse_mount(m->dir))
-			return 0;
-		if (waitpid(m->pid, &status, WNOHANG) == m->pid) {
-			m->active = false;
-			return -ECHILD;
-		}
-		tu_sleep_ms(50);
-	}
-	return -ETIMEDOUT;
-}
-
-static void mount_stop(struct mnt *m)
-{
-	char *argv[] = { "fusermount3", "-u", m->dir, NULL };
-	char *lazy[] = { "fusermount3", "-uz", m->dir, NULL };
-
-	if (!m->active)
-		return;
-	if (is_fuse_mount(m->dir) && run_wait("fusermount3", argv, 20) != 0)
-		run_wait("fusermount3", lazy, 20);
-	tu_wait(m->pid, 20);
-	m->active = false;
-	rmdir(m->dir);
-}
-
-static void watchdog(int sig)
-{
-	struct mnt *ms[] = { &cache_mnt, &main_mnt };
-	size_t i;
-	pid_t p;
-
-	(void)sig;
-	for (i = 0; i < 2; i++) {
-		if (!ms[i]->active)
-			continue;
-		p = fork();
-		if (p == 0) {
-			execlp("fusermount3", "fusermount3", "-uz", ms[i]->dir,
-			       (char *)NULL);
-			_exit(127);
-		}
-		if (p > 0)
-			waitpid(p, NULL, 0);
-		kill(ms[i]->pid, SIGKILL);
-	}
-	_exit(99);
-}
+/* The shmtabfs source of every mount, "posix:PREFIX" (PREFIX unique to
+ * this run). */
+static char prefix[64], source[80];
+static struct tu_mount main_mnt, cache_mnt;
 
 /* --- helpers ------------------------------------------------------------ */
 
@@ -210,12 +109,12 @@ static void fx_free(struct fx *f)
 	free(f);
 }
 
-static char *mpath(const struct mnt *m, const struct fx *f, const char *name)
+static char *mpath(const struct tu_mount *m, const struct fx *f,
+		   const char *name)
 {
-	char *s;
+	char *s = tu_mount_path(m, f->tag, name);
 
-	assert_true(asprintf(&s, "%s/%s%s%s", m->dir, f->tag, name ? "/" : "",
-			     name ? name : "") > 0);
+	assert_non_null(s);
 	return s;
 }
 
@@ -935,26 +834,6 @@ static void test_counter_bytes_keys(void **state)
 
 /* --- the cached mode ------------------------------------------------------ */
 
-/* Seconds until stat(path) shows size (size < 0: ENOENT); -1 past the
- * bound. */
-static double wait_size(const char *path, long long size)
-{
-	double t0 = tu_now(), t;
-	struct stat st;
-	int r;
-
-	for (;;) {
-		r = stat(path, &st);
-		t = tu_now() - t0;
-		if (size < 0 ? (r != 0 && errno == ENOENT) :
-			       (r == 0 && st.st_size == size))
-			return t;
-		if (t > CACHE_BOUND_S)
-			return -1;
-		tu_sleep_ms(1);
-	}
-}
-
 /* Seconds until the listing of dir is want; -1 past the bound. */
 static double wait_list(const char *dir, const char *want)
 {
@@ -986,7 +865,9 @@ static void test_cached_mode_follows_adds_and_resizes(void **state)
 	struct stat st;
 
 	(void)state;
-	assert_int_equal(mount_start(&cache_mnt, "cache", "cache=60"), 0);
+	assert_int_equal(tu_mount_start(&cache_mnt, "t-typed", "cache", source,
+					"cache=60"),
+			 0);
 	path = mpath(&cache_mnt, f, "n");
 	assert_int_equal(shmtab_int_set(f->t, SHMTAB_V_STR("n"), 1), 0);
 	assert_int_equal(stat(path, &st), 0);	/* now cached */
@@ -997,7 +878,7 @@ static void test_cached_mode_follows_adds_and_resizes(void **state)
 						NULL),
 				 0);
 		v *= 10;
-		if (wait_size(path, i + 3) < 0)
+		if (tu_wait_size(path, i + 3, CACHE_BOUND_S) < 0)
 			misses++;
 	}
 	assert_int_equal(misses, 0);
@@ -1012,7 +893,7 @@ static void test_cached_mode_follows_adds_and_resizes(void **state)
 	assert_true(wait_list(dir, "0 1 2 3 4 5 6 7") >= 0);
 	/* shrink: a cached name past the end goes */
 	assert_int_equal(shmtab_array_resize(g->t, 3), 0);
-	assert_true(wait_size(e5, -1) >= 0);
+	assert_true(tu_wait_size(e5, -1, CACHE_BOUND_S) >= 0);
 	assert_true(wait_list(dir, "0 1 2") >= 0);
 	/* a new default: every unset element's size changes */
 	{
@@ -1022,10 +903,10 @@ static void test_cached_mode_follows_adds_and_resizes(void **state)
 		assert_int_equal(shmtab_set_schema(g->t, &d), 0);
 		assert_int_equal(shmtab_array_resize(g->t, 6), 0);
 	}
-	assert_true(wait_size(e0, 7) >= 0);
-	assert_true(wait_size(e5, 7) >= 0);
+	assert_true(tu_wait_size(e0, 7, CACHE_BOUND_S) >= 0);
+	assert_true(tu_wait_size(e5, 7, CACHE_BOUND_S) >= 0);
 	assert_true(wait_list(dir, "0 1 2 3 4 5") >= 0);
-	mount_stop(&cache_mnt);
+	tu_mount_stop(&cache_mnt);
 	free(path);
 	free(dir);
 	free(e5);
@@ -1039,8 +920,8 @@ static void test_cached_mode_follows_adds_and_resizes(void **state)
 static int group_setup(void **state)
 {
 	(void)state;
-	if (mount_start(&main_mnt, "rw", NULL) != 0) {
-		mount_stop(&main_mnt);
+	if (tu_mount_start(&main_mnt, "t-typed", "rw", source, NULL) != 0) {
+		tu_mount_stop(&main_mnt);
 		return -1;
 	}
 	return 0;
@@ -1049,23 +930,9 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
 	(void)state;
-	mount_stop(&cache_mnt);
-	mount_stop(&main_mnt);
+	tu_mount_stop(&cache_mnt);
+	tu_mount_stop(&main_mnt);
 	return 0;
-}
-
-static bool have_fusermount(void)
-{
-	char *argv[] = { "fusermount3", "-V", NULL };
-	int null = open("/dev/null", O_WRONLY), saved = dup(1);
-	int rc;
-
-	dup2(null, 1);
-	rc = run_wait("fusermount3", argv, 10);
-	dup2(saved, 1);
-	close(saved);
-	close(null);
-	return rc == 0;
 }
 
 int main(void)
@@ -1081,27 +948,16 @@ int main(void)
 		cmocka_unit_test(test_counter_bytes_keys),
 		cmocka_unit_test(test_cached_mode_follows_adds_and_resizes),
 	};
-	struct stat st;
 	int rc;
 
-	shmtabfs = getenv("SHMTABFS");
-	if (stat("/dev/fuse", &st) != 0 || !S_ISCHR(st.st_mode)) {
-		printf("SKIP: no /dev/fuse\n");
-		return TU_SKIP;
-	}
-	if (!shmtabfs || access(shmtabfs, X_OK) != 0) {
-		printf("SKIP: SHMTABFS does not name the built shmtabfs\n");
-		return TU_SKIP;
-	}
-	if (!have_fusermount()) {
-		printf("SKIP: no fusermount3\n");
-		return TU_SKIP;
-	}
+	rc = tu_mount_check();
+	if (rc != 0)
+		return rc;
 	snprintf(prefix, sizeof(prefix), "shmtabfs-y-%d-%lx-", (int)getpid(),
 		 (unsigned long)time(NULL));
-	signal(SIGALRM, watchdog);
-	alarm(WATCHDOG_S);
+	snprintf(source, sizeof(source), "posix:%s", prefix);
+	tu_mount_watchdog(WATCHDOG_S);
 	rc = cmocka_run_group_tests(tests, group_setup, group_teardown);
-	alarm(0);
+	tu_mount_watchdog(0);
 	return rc;
 }

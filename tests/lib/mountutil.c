@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: MIT */
+/* mountutil.c - shmtabfs mounts for the test programs (no cmocka here) */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "mountutil.h"
+#include "testutil.h"
+
+#define FUSE_MAGIC 0x65735546
+
+/* The active mounts, newest first (tu_mount_start/tu_mount_stop). */
+static struct tu_mount *mounts;
+
+static void mounts_remove(struct tu_mount *m)
+{
+	struct tu_mount **pp;
+
+	for (pp = &mounts; *pp; pp = &(*pp)->next) {
+		if (*pp == m) {
+			*pp = m->next;
+			break;
+		}
+	}
+	m->next = NULL;
+}
+
+/* Run prog (found in $PATH) with argv; its exit code as tu_wait(). */
+static int run_wait(const char *prog, char *const argv[], int timeout_s)
+{
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		execvp(prog, argv);
+		_exit(127);
+	}
+	return tu_wait(pid, timeout_s);
+}
+
+static int is_fuse_mount(const char *dir)
+{
+	struct statfs sf;
+
+	return statfs(dir, &sf) == 0 && (unsigned long)sf.f_type == FUSE_MAGIC;
+}
+
+static int have_fusermount(void)
+{
+	char *argv[] = { "fusermount3", "-V", NULL };
+	int null = open("/dev/null", O_WRONLY), saved = dup(1);
+	int rc;
+
+	dup2(null, 1);
+	rc = run_wait("fusermount3", argv, 10);
+	dup2(saved, 1);
+	close(saved);
+	close(null);
+	return rc == 0;
+}
+
+int tu_mount_check(void)
+{
+	const char *shmtabfs = getenv("SHMTABFS");
+	struct stat st;
+
+	if (stat("/dev/fuse", &st) != 0 || !S_ISCHR(st.st_mode)) {
+		printf("SKIP: no /dev/fuse\n");
+		return TU_SKIP;
+	}
+	if (!shmtabfs || access(shmtabfs, X_OK) != 0) {
+		printf("SKIP: SHMTABFS does not name the built shmtabfs\n");
+		return TU_SKIP;
+	}
+	if (!have_fusermount()) {
+		printf("SKIP: no fusermount3\n");
+		return TU_SKIP;
+	}
+	return 0;
+}
+
+int tu_mount_start(struct tu_mount *m, const char *stem, const char *tag,
+		   const char *source, const char *opt)
+{
+	const char *shmtabfs = getenv("SHMTABFS");
+	int i, status;
+
+	snprintf(m->dir, sizeof(m->dir), "%s/%s-%d-%s", tu_tmpdir(), stem,
+		 (int)getpid(), tag);
+	if (mkdir(m->dir, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	m->pid = fork();
+	if (m->pid < 0)
+		return -errno;
+	if (m->pid == 0) {
+		if (opt)
+			execl(shmtabfs, "shmtabfs", "-f", "-o", opt, source,
+			      m->dir, (char *)NULL);
+		else
+			execl(shmtabfs, "shmtabfs", "-f", source, m->dir,
+			      (char *)NULL);
+		_exit(127);
+	}
+	mounts_remove(m);
+	m->active = 1;
+	m->next = mounts;
+	mounts = m;
+	for (i = 0; i < 200; i++) {
+		if (is_fuse_mount(m->dir))
+			return 0;
+		if (waitpid(m->pid, &status, WNOHANG) == m->pid) {
+			m->active = 0;
+			mounts_remove(m);
+			return -ECHILD;
+		}
+		tu_sleep_ms(50);
+	}
+	return -ETIMEDOUT;
+}
+
+void tu_mount_stop(struct tu_mount *m)
+{
+	char *argv[] = { "fusermount3", "-u", m->dir, NULL };
+	char *lazy[] = { "fusermount3", "-uz", m->dir, NULL };
+
+	if (!m->active)
+		return;
+	if (is_fuse_mount(m->dir) && run_wait("fusermount3", argv, 20) != 0)
+		run_wait("fusermount3", lazy, 20);
+	/* the daemon exits once unmounted; tu_wait kills it if it hangs */
+	tu_wait(m->pid, 20);
+	m->active = 0;
+	mounts_remove(m);
+	rmdir(m->dir);
+}
+
+static void watchdog(int sig)
+{
+	struct tu_mount *m;
+	pid_t p;
+
+	(void)sig;
+	for (m = mounts; m; m = m->next) {
+		if (!m->active)
+			continue;
+		p = fork();
+		if (p == 0) {
+			execlp("fusermount3", "fusermount3", "-uz", m->dir,
+			       (char *)NULL);
+			_exit(127);
+		}
+		if (p > 0)
+			waitpid(p, NULL, 0);
+		kill(m->pid, SIGKILL);
+	}
+	_exit(99);
+}
+
+void tu_mount_watchdog(unsigned int seconds)
+{
+	if (seconds)
+		signal(SIGALRM, watchdog);
+	alarm(seconds);
+}
+
+char *tu_mount_path(const struct tu_mount *m, const char *table,
+		    const char *name)
+{
+	char *s;
+
+	if (asprintf(&s, "%s/%s%s%s", m->dir, table, name ? "/" : "",
+		     name ? name : "") < 0)
+		return NULL;
+	return s;
+}
+
+double tu_wait_size(const char *path, long long size, double bound_s)
+{
+	double t0 = tu_now(), t;
+	struct stat st;
+	int r;
+
+	for (;;) {
+		r = stat(path, &st);
+		t = tu_now() - t0;
+		if (size < 0 ? (r != 0 && errno == ENOENT) :
+			       (r == 0 && st.st_size == size))
+			return t;
+		if (t > bound_s)
+			return -1;
+		tu_sleep_ms(1);
+	}
+}

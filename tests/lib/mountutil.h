@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mountutil.h - shmtabfs mounts for the shmtab test programs
+ *
+ * The built shmtabfs ($SHMTABFS) runs with -f, as a child of the test, so
+ * that the test owns the daemon's pid: tu_mount_stop() unmounts only what
+ * tu_mount_start() mounted and waits for (or kills) only that daemon.
+ * Like testutil.h, nothing here calls cmocka.
+ */
+#ifndef SHMTAB_MOUNTUTIL_H
+#define SHMTAB_MOUNTUTIL_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* One mount of this process; zero-initialised it is "not mounted". */
+struct tu_mount {
+	char dir[PATH_MAX];	/* the mount point */
+	pid_t pid;		/* the shmtabfs daemon (our child) */
+	int active;		/* started and not yet stopped */
+	struct tu_mount *next;	/* the active mounts, for the watchdog */
+};
+
+/* 0 when shmtabfs mounts can be tested here: /dev/fuse is a character
+ * device, $SHMTABFS names an executable and fusermount3 runs.  Otherwise
+ * prints "SKIP: <why>" to stdout and returns TU_SKIP. */
+int tu_mount_check(void);
+
+/* Run $SHMTABFS -f [-o opt] source <tmpdir>/<stem>-<pid>-<tag> (the mount
+ * point is made, mode 0755) and wait up to 10 s for the mount.  0; -ECHILD
+ * when the daemon exited; -ETIMEDOUT when it did not mount in time (m is
+ * still active: tu_mount_stop() it); another -errno when it could not
+ * start. */
+int tu_mount_start(struct tu_mount *m, const char *stem, const char *tag,
+		   const char *source, const char *opt);
+/* Unmount (fusermount3 -u, else -uz), wait up to 20 s for the daemon to
+ * exit (then SIGKILL it) and remove the mount point.  Nothing when m is
+ * not active. */
+void tu_mount_stop(struct tu_mount *m);
+/* On SIGALRM after seconds: lazily unmount every active mount, SIGKILL
+ * its daemon and _exit(99).  0 cancels (alarm(0)). */
+void tu_mount_watchdog(unsigned int seconds);
+
+/* malloc'd "<m->dir>/table" or "<m->dir>/table/name" (name not NULL), or
+ * NULL. */
+char *tu_mount_path(const struct tu_mount *m, const char *table,
+		    const char *name);
+/* Seconds until stat(path) shows st_size == size (size < 0: until it
+ * fails with ENOENT), polling every ms; -1 when not within bound_s. */
+double tu_wait_size(const char *path, long long size, double bound_s);
+
+#endif /* SHMTAB_MOUNTUTIL_H */
