@@ -267,6 +267,7 @@ struct dir_ent {
 };
 
 struct dir_snap {
+	struct dir_snap *prev, *next;	/* open_snaps: the ones not released */
 	size_t n, cap;
 	struct dir_ent *v;
 	struct fs_table *tb;		/* an array: its table, */
@@ -294,12 +295,25 @@ static int snap_add(struct dir_snap *d, const char *name, size_t len,
 	return 0;
 }
 
+/* Every snapshot the kernel has not released: a mount detached with
+ * fusermount3 -uz sends no RELEASEDIR, so the daemon frees them at exit. */
+static struct dir_snap *open_snaps;
+static pthread_mutex_t snaps_mu = PTHREAD_MUTEX_INITIALIZER;
+
 static void snap_free(struct dir_snap *d)
 {
 	size_t i;
 
 	if (!d)
 		return;
+	pthread_mutex_lock(&snaps_mu);
+	if (d->prev)
+		d->prev->next = d->next;
+	else
+		open_snaps = d->next;
+	if (d->next)
+		d->next->prev = d->prev;
+	pthread_mutex_unlock(&snaps_mu);
 	for (i = 0; i < d->n; i++)
 		free(d->v[i].name);
 	free(d->v);
@@ -312,6 +326,12 @@ static struct dir_snap *snap_new(fuse_ino_t self)
 
 	if (!d)
 		return NULL;
+	pthread_mutex_lock(&snaps_mu);
+	d->next = open_snaps;
+	if (open_snaps)
+		open_snaps->prev = d;
+	open_snaps = d;
+	pthread_mutex_unlock(&snaps_mu);
 	if (snap_add(d, ".", 1, self, S_IFDIR) < 0 ||
 	    snap_add(d, "..", 2, FUSE_ROOT_ID, S_IFDIR) < 0) {
 		snap_free(d);
@@ -578,4 +598,11 @@ void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 			table_retire(tb);
 	}
 	fuse_reply_err(req, fs_err(tb, err));
+}
+
+/* At exit: the snapshots of directories still open. */
+void fs_dirs_free(void)
+{
+	while (open_snaps)
+		snap_free(open_snaps);
 }

@@ -45,6 +45,7 @@
 #include "fs.h"
 
 struct fh {
+	struct fh *prev, *next;		/* open_fhs: the ones not released */
 	struct fs_table *tb;
 	pthread_mutex_t mu;		/* requests may come in parallel */
 	bool writable;
@@ -77,10 +78,23 @@ static struct fh *fh_of(struct fuse_file_info *fi)
 	return (struct fh *)(uintptr_t)fi->fh;
 }
 
+/* Every open file the kernel has not released: a mount detached with
+ * fusermount3 -uz sends no RELEASE, so the daemon frees them at exit. */
+static struct fh *open_fhs;
+static pthread_mutex_t fhs_mu = PTHREAD_MUTEX_INITIALIZER;
+
 static void fh_free(struct fh *h)
 {
 	if (!h)
 		return;
+	pthread_mutex_lock(&fhs_mu);
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		open_fhs = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	pthread_mutex_unlock(&fhs_mu);
 	pthread_mutex_destroy(&h->mu);
 	free(h->buf);
 	free(h->rg);
@@ -96,6 +110,12 @@ static struct fh *fh_new(struct fs_table *tb, const void *key, size_t klen)
 	if (!h)
 		return NULL;
 	pthread_mutex_init(&h->mu, NULL);
+	pthread_mutex_lock(&fhs_mu);
+	h->next = open_fhs;
+	if (open_fhs)
+		open_fhs->prev = h;
+	open_fhs = h;
+	pthread_mutex_unlock(&fhs_mu);
 	h->tb = tb;
 	h->klen = klen;
 	if (klen)
@@ -1193,4 +1213,12 @@ void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 			       &c);
 	pthread_mutex_unlock(&tb->mu);
 	fuse_reply_err(req, fs_err(tb, err));
+}
+
+/* At exit: the files still open (their unpublished writes are dropped, as
+ * a kernel that detached the mount could not flush them either). */
+void fs_files_free(void)
+{
+	while (open_fhs)
+		fh_free(open_fhs);
 }

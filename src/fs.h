@@ -137,9 +137,11 @@ void fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	      mode_t mode);
 void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
+void fs_dirs_free(void);
 
 /* fs-file.c */
 void fs_key_lookup(fuse_req_t req, struct fs_table *tb, const char *name);
+void fs_files_free(void);
 void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	       mode_t mode, struct fuse_file_info *fi);

@@ -247,6 +247,8 @@ out_handlers:
 out_session:
 	fuse_session_destroy(fs->se);
 out_args:
+	fs_files_free();
+	fs_dirs_free();
 	fs_tables_free();
 	fs_nodes_free();
 	free(fs->srcdir);
