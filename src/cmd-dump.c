@@ -76,9 +76,8 @@ static int dump_schema(FILE *out, const struct cli_schema *cs, long long len)
 	return 0;
 }
 
-static int dump_run(struct cmd_args *a)
+int cmd_dump_to(const char *name, FILE *out)
 {
-	const char *name = a->argv[0];
 	unsigned long long nkeys = 0, nbindings = 0;
 	struct shmtab_stat st;
 	struct cli_schema cs;
@@ -104,13 +103,13 @@ static int dump_run(struct cmd_args *a)
 		err = cli_keys_collect_typed(t, &cs, &ks);
 	if (err < 0)
 		goto out_fail;
-	printf("%s %d\n", DUMP_MAGIC, DUMP_VERSION);
-	printf("pagesize %u\n", (unsigned)st.pagesize);
-	printf("lock %s\n", cli_lock_name(st.lock));
-	err = dump_schema(stdout, &cs, len);
+	fprintf(out, "%s %d\n", DUMP_MAGIC, DUMP_VERSION);
+	fprintf(out, "pagesize %u\n", (unsigned)st.pagesize);
+	fprintf(out, "lock %s\n", cli_lock_name(st.lock));
+	err = dump_schema(out, &cs, len);
 	if (err < 0)
 		goto out_fail;
-	printf("data\n");
+	fprintf(out, "data\n");
 	for (size_t i = 0; i < ks.n; i++) {
 		struct cli_bindings bs;
 
@@ -123,15 +122,15 @@ static int dump_run(struct cmd_args *a)
 			goto out_fail;
 		}
 		if (bs.n && !cs.typed) {	/* else gone meanwhile */
-			dump_line(stdout, "k", ks.v[i].key, ks.v[i].klen);
+			dump_line(out, "k", ks.v[i].key, ks.v[i].klen);
 			for (size_t j = bs.n; j-- > 0;)
-				dump_line(stdout, "v", bs.v[j].key,
+				dump_line(out, "v", bs.v[j].key,
 					  bs.v[j].klen);
 		} else if (bs.n) {
-			err = dump_text_line(stdout, "k", cs.key_type,
+			err = dump_text_line(out, "k", cs.key_type,
 					     ks.v[i].key, ks.v[i].klen);
 			for (size_t j = bs.n; j-- > 0 && !err;)
-				err = dump_text_line(stdout, "v", cs.value_type,
+				err = dump_text_line(out, "v", cs.value_type,
 						     bs.v[j].key, bs.v[j].klen);
 		}
 		nkeys += bs.n > 0;
@@ -140,7 +139,7 @@ static int dump_run(struct cmd_args *a)
 		if (err < 0)
 			goto out_fail;
 	}
-	printf("end %llu %llu\n", nkeys, nbindings);
+	fprintf(out, "end %llu %llu\n", nkeys, nbindings);
 	cli_keys_free(&ks);
 	cli_schema_free(&cs);
 	shmtab_close(t);
@@ -150,6 +149,11 @@ out_fail:
 	cli_schema_free(&cs);
 	shmtab_close(t);
 	return msg_fail(err, "cannot dump '%s'", name);
+}
+
+static int dump_run(struct cmd_args *a)
+{
+	return cmd_dump_to(a->argv[0], stdout);
 }
 
 const struct shmtab_cmd cmd_dump = {

@@ -471,20 +471,19 @@ static int load_open(struct load *l, const char *name, bool trunc,
 	return 0;
 }
 
-static int load_run(struct cmd_args *a)
+int cmd_load_from(const char *name, FILE *in, bool trunc)
 {
-	const char *name = a->argv[0];
 	struct load l = { 0 };
 	shmtab *t;
 	int rc, err;
 
-	err = load_parse(&l, stdin);
+	err = load_parse(&l, in);
 	if (err < 0) {
 		msg_error("cannot load '%s': %s", name, l.why);
 		load_free(&l);
 		return EXIT_FAIL;
 	}
-	rc = load_open(&l, name, a->opt['t'] != NULL, &t);
+	rc = load_open(&l, name, trunc, &t);
 	if (rc) {
 		load_free(&l);
 		return rc;
@@ -525,6 +524,11 @@ static int load_run(struct cmd_args *a)
 	}
 	load_free(&l);
 	return cli_close(t);
+}
+
+static int load_run(struct cmd_args *a)
+{
+	return cmd_load_from(a->argv[0], stdin, a->opt['t'] != NULL);
 }
 
 static const struct option load_longopts[] = {

@@ -51,6 +51,14 @@ extern const struct shmtab_cmd cmd_create, cmd_set, cmd_add, cmd_get,
 #define DUMP_MAGIC "shmtab-dump"
 #define DUMP_VERSION 1
 
+/*
+ * The work of load and dump on a stream, for the commands and the fuzz
+ * harness (tests/fuzz/fuzz-load.c): messages on stderr, the exit code.
+ * trunc: load's -t.
+ */
+int cmd_load_from(const char *name, FILE *in, bool trunc);
+int cmd_dump_to(const char *name, FILE *out);
+
 /* set and add: store argv[2] (or stdin) under the key argv[1]. */
 int cmd_store(struct cmd_args *a, bool add);
 
