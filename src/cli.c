@@ -55,6 +55,29 @@ int cli_open(const char *name, int oflags, const struct shmtab_options *opt,
 	return 0;
 }
 
+int cli_open_schema(const char *name, int oflags, shmtab **out,
+		    struct cli_schema *cs)
+{
+	int rc = cli_open(name, oflags, NULL, out);
+
+	if (rc)
+		return rc;
+	rc = cli_schema_get(*out, cs);
+	if (rc) {
+		shmtab_close(*out);
+		*out = NULL;
+	}
+	return rc;
+}
+
+char *cli_key_label(const struct cli_schema *cs, const char *arg,
+		    const void *key, size_t klen)
+{
+	if (cs->typed && !cs->key_raw)
+		return cli_show(arg, strlen(arg));	/* its text */
+	return cli_key_text(key, klen);
+}
+
 int cli_close(shmtab *t)
 {
 	char *name = cli_strdup(shmtab_name(t));

@@ -19,14 +19,9 @@ static int get_run(struct cmd_args *a)
 	shmtab *t;
 	int rc, err;
 
-	rc = cli_open(name, O_RDONLY, NULL, &t);
+	rc = cli_open_schema(name, O_RDONLY, &t, &cs);
 	if (rc)
 		return rc;
-	rc = cli_schema_get(t, &cs);
-	if (rc) {
-		shmtab_close(t);
-		return rc;
-	}
 	rc = cli_tkey_arg(a, &cs, a->argv[1], &key, &klen);
 	if (rc) {
 		shmtab_close(t);
@@ -48,12 +43,8 @@ static int get_run(struct cmd_args *a)
 		val = text;
 	}
 	if (err < 0) {
-		char *k = cli_key_text(key, klen);
+		char *k = cli_key_label(&cs, a->argv[1], key, klen);
 
-		if (cs.typed && !cs.key_raw) {	/* its text, not its bytes */
-			free(k);
-			k = cli_show(a->argv[1], strlen(a->argv[1]));
-		}
 		if (err == -ENOENT)
 			msg_error("no key '%s' in '%s'", k, name);
 		else

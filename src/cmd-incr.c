@@ -33,22 +33,16 @@ static int incr_run(struct cmd_args *a)
 		msg_error("incr: bad delta '%s' (a decimal int64)", a->argv[2]);
 		return cli_usage(a->cmd);
 	}
-	rc = cli_open(name, O_RDWR, NULL, &t);
+	rc = cli_open_schema(name, O_RDWR, &t, &cs);
 	if (rc)
 		return rc;
-	rc = cli_schema_get(t, &cs);
-	if (rc) {
-		shmtab_close(t);
-		return rc;
-	}
 	rc = cli_tkey_arg(a, &cs, a->argv[1], &key, &klen);
 	if (rc) {
 		if (rc == EXIT_USAGE)
 			cli_usage(a->cmd);
 		goto out;
 	}
-	k = cs.key_raw ? cli_key_text(key, klen) :
-			 cli_show(a->argv[1], strlen(a->argv[1]));
+	k = cli_key_label(&cs, a->argv[1], key, klen);
 	if (!incr_int_type(cs.value_type)) {
 		msg_error("cannot incr '%s' in '%s': its values are %s, not "
 			  "int32, int64 or int", k, name, cs.value_type);

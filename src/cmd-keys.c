@@ -16,14 +16,9 @@ static int keys_run(struct cmd_args *a)
 	shmtab *t;
 	int rc, err;
 
-	rc = cli_open(name, O_RDONLY, NULL, &t);
+	rc = cli_open_schema(name, O_RDONLY, &t, &cs);
 	if (rc)
 		return rc;
-	rc = cli_schema_get(t, &cs);
-	if (rc) {
-		shmtab_close(t);
-		return rc;
-	}
 	err = cli_keys_collect_typed(t, &cs, &ks);
 	shmtab_close(t);
 	for (size_t i = 0; i < ks.n && !err; i++) {

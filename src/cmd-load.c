@@ -399,14 +399,9 @@ static int load_mismatch(struct load *l, const char *name)
 	shmtab *t = NULL;
 	int rc;
 
-	rc = cli_open(name, O_RDONLY, NULL, &t);
-	if (!rc)
-		rc = cli_schema_get(t, &cs);
-	if (rc) {
-		if (t)
-			shmtab_close(t);
+	rc = cli_open_schema(name, O_RDONLY, &t, &cs);
+	if (rc)
 		return rc;
-	}
 	load_describe(mine, sizeof(mine), &l->cs);
 	load_describe(theirs, sizeof(theirs), &cs);
 	if (!strcmp(mine, theirs))	/* only the defaults differ */

@@ -20,14 +20,9 @@ static int resize_run(struct cmd_args *a)
 		msg_error("resize: bad length '%s'", a->argv[1]);
 		return cli_usage(a->cmd);
 	}
-	rc = cli_open(name, O_RDWR, NULL, &t);
+	rc = cli_open_schema(name, O_RDWR, &t, &cs);
 	if (rc)
 		return rc;
-	rc = cli_schema_get(t, &cs);
-	if (rc) {
-		shmtab_close(t);
-		return rc;
-	}
 	cli_schema_free(&cs);
 	if (!cs.array) {
 		msg_error("cannot resize '%s': it is not an array", name);

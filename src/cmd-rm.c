@@ -39,14 +39,9 @@ static int rm_run(struct cmd_args *a)
 	shmtab *t;
 	int rc, err;
 
-	rc = cli_open(name, O_RDWR, NULL, &t);
+	rc = cli_open_schema(name, O_RDWR, &t, &cs);
 	if (rc)
 		return rc;
-	rc = cli_schema_get(t, &cs);
-	if (rc) {
-		shmtab_close(t);
-		return rc;
-	}
 	rc = cli_tkey_arg(a, &cs, a->argv[1], &key, &klen);
 	if (rc) {
 		if (rc == EXIT_USAGE)
@@ -67,8 +62,7 @@ static int rm_run(struct cmd_args *a)
 		while (err == -EDEADLK);
 	}
 	if (err < 0) {
-		char *k = cs.key_raw ? cli_key_text(key, klen) :
-				       cli_show(a->argv[1], strlen(a->argv[1]));
+		char *k = cli_key_label(&cs, a->argv[1], key, klen);
 
 		if (err == -ENOENT) {
 			msg_error("no key '%s' in '%s'", k, name);

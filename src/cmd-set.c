@@ -10,14 +10,6 @@
 #include "cmd.h"
 
 /* The key as the user wrote it, for messages; malloc'd. */
-static char *store_key_text(const struct cli_schema *cs, const char *arg,
-			    const void *key, size_t klen)
-{
-	if (cs->typed && !cs->key_raw)
-		return cli_show(arg, strlen(arg));
-	return cli_key_text(key, klen);
-}
-
 int cmd_store(struct cmd_args *a, bool add)
 {
 	const char *name = a->argv[0], *verb = add ? "add" : "set";
@@ -36,21 +28,16 @@ int cmd_store(struct cmd_args *a, bool add)
 		if (err < 0)
 			return msg_fail(err, "cannot read standard input");
 	}
-	rc = cli_open(name, O_RDWR, NULL, &t);
+	rc = cli_open_schema(name, O_RDWR, &t, &cs);
 	if (rc)
 		goto out;
-	rc = cli_schema_get(t, &cs);
-	if (rc) {
-		shmtab_close(t);
-		goto out;
-	}
 	rc = cli_tkey_arg(a, &cs, a->argv[1], &key, &klen);
 	if (rc) {
 		if (rc == EXIT_USAGE)
 			cli_usage(a->cmd);
 		goto out_close;
 	}
-	k = store_key_text(&cs, a->argv[1], key, klen);
+	k = cli_key_label(&cs, a->argv[1], key, klen);
 	if (cs.typed) {
 		if (add && cs.array) {
 			msg_error("cannot add '%s' to '%s': an array holds one "

@@ -19,14 +19,9 @@ static int stat_run(struct cmd_args *a)
 	shmtab *t;
 	int rc, err;
 
-	rc = cli_open(name, O_RDONLY, NULL, &t);
+	rc = cli_open_schema(name, O_RDONLY, &t, &cs);
 	if (rc)
 		return rc;
-	rc = cli_schema_get(t, &cs);
-	if (rc) {
-		shmtab_close(t);
-		return rc;
-	}
 	err = shmtab_stat(t, &st);
 	if (!err && cs.array) {
 		len = shmtab_array_length(t);

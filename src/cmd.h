@@ -100,6 +100,14 @@ struct cli_schema {
 /* Read t's schema; on failure say so and return the exit code, else 0. */
 int cli_schema_get(shmtab *t, struct cli_schema *cs);
 void cli_schema_free(struct cli_schema *cs);
+/* cli_open, then cli_schema_get; on failure the table is closed, the
+ * error said, and the exit code returned. */
+int cli_open_schema(const char *name, int oflags, shmtab **out,
+		    struct cli_schema *cs);
+/* A KEY argument for messages: its text as given for a typed key, else
+ * the escaped key; malloc'd. */
+char *cli_key_label(const struct cli_schema *cs, const char *arg,
+		    const void *key, size_t klen);
 bool cli_type_raw(const char *type);
 /* The text form of an encoded value of type, without the newline that
  * shmtab_format adds to an integer or a pair; malloc'd, NUL-terminated.
