@@ -34,21 +34,26 @@ static void mounts_remove(struct tu_mount *m)
 	m->next = NULL;
 }
 
-/* Run prog (found in $PATH) with argv; its exit code as tu_wait(). */
-static int run_wait(const char *prog, char *const argv[], int timeout_s)
+int tu_run(char *const argv[], int timeout_s, int quiet)
 {
 	pid_t pid = fork();
 
 	if (pid < 0)
 		return -1;
 	if (pid == 0) {
-		execvp(prog, argv);
+		int null = quiet ? open("/dev/null", O_WRONLY) : -1;
+
+		if (null >= 0) {
+			dup2(null, 1);
+			dup2(null, 2);
+		}
+		execvp(argv[0], argv);
 		_exit(127);
 	}
 	return tu_wait(pid, timeout_s);
 }
 
-static int is_fuse_mount(const char *dir)
+int tu_is_fuse_mount(const char *dir)
 {
 	struct statfs sf;
 
@@ -58,15 +63,8 @@ static int is_fuse_mount(const char *dir)
 static int have_fusermount(void)
 {
 	char *argv[] = { "fusermount3", "-V", NULL };
-	int null = open("/dev/null", O_WRONLY), saved = dup(1);
-	int rc;
 
-	dup2(null, 1);
-	rc = run_wait("fusermount3", argv, 10);
-	dup2(saved, 1);
-	close(saved);
-	close(null);
-	return rc == 0;
+	return tu_run(argv, 10, 1) == 0;
 }
 
 int tu_mount_check(void)
@@ -116,7 +114,7 @@ int tu_mount_start(struct tu_mount *m, const char *stem, const char *tag,
 	m->next = mounts;
 	mounts = m;
 	for (i = 0; i < 200; i++) {
-		if (is_fuse_mount(m->dir))
+		if (tu_is_fuse_mount(m->dir))
 			return 0;
 		if (waitpid(m->pid, &status, WNOHANG) == m->pid) {
 			m->active = 0;
@@ -135,8 +133,8 @@ void tu_mount_stop(struct tu_mount *m)
 
 	if (!m->active)
 		return;
-	if (is_fuse_mount(m->dir) && run_wait("fusermount3", argv, 20) != 0)
-		run_wait("fusermount3", lazy, 20);
+	if (tu_is_fuse_mount(m->dir) && tu_run(argv, 20, 0) != 0)
+		tu_run(lazy, 20, 0);
 	/* the daemon exits once unmounted; tu_wait kills it if it hangs */
 	tu_wait(m->pid, 20);
 	m->active = 0;

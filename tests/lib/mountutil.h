@@ -42,6 +42,12 @@ void tu_mount_stop(struct tu_mount *m);
  * its daemon and _exit(99).  0 cancels (alarm(0)). */
 void tu_mount_watchdog(unsigned int seconds);
 
+/* Run argv[0] (found in $PATH) with argv, its output to /dev/null when
+ * quiet; its exit code as tu_wait() gives it. */
+int tu_run(char *const argv[], int timeout_s, int quiet);
+/* 1 when dir is the root of a FUSE mount, else 0. */
+int tu_is_fuse_mount(const char *dir);
+
 /* malloc'd "<m->dir>/table" or "<m->dir>/table/name" (name not NULL), or
  * NULL. */
 char *tu_mount_path(const struct tu_mount *m, const char *table,

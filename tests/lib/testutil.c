@@ -207,6 +207,26 @@ void tu_sleep_ms(int ms)
 		;
 }
 
+uint64_t tu_fnv64(const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	while (n--)
+		h = (h ^ *b++) * 0x100000001b3ull;
+	return h;
+}
+
+uint32_t tu_xorshift32(uint32_t *state)
+{
+	uint32_t x = *state;
+
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	return *state = x ? x : 1;
+}
+
 void tu_fill(void *buf, size_t len, uint32_t seed)
 {
 	unsigned char *p = buf;

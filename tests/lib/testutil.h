@@ -48,6 +48,10 @@ void tu_barrier_destroy(struct tu_barrier *b);
 
 /* CLOCK_MONOTONIC in seconds. */
 double tu_now(void);
+/* FNV-1a, 64 bits: the checksum the tortures put in their values. */
+uint64_t tu_fnv64(const void *p, size_t n);
+/* The next number of a xorshift32 sequence (a zero state becomes 1). */
+uint32_t tu_xorshift32(uint32_t *state);
 /* Deterministic pseudo-random bytes: same seed, same bytes. */
 void tu_fill(void *buf, size_t len, uint32_t seed);
 /* Sleep for ms milliseconds (restarts after signals). */

@@ -67,20 +67,19 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "shmtab.h"
+#include "mountutil.h"
 #include "testutil.h"
 
 #define MAXSLOTS 16
 #define NOWN 10		/* owned keys per slot */
 #define NSHARED 8	/* shared keys */
 #define MAGIC 0x746e756du /* "mnut" */
-#define FUSE_MAGIC 0x65735546
 #define MAXVAL 32768
 #define SHARED_ID(k) (0x10000u | (uint32_t)(k))
 #define WATCHDOG_EXTRA_S 180
@@ -143,25 +142,10 @@ static void bad(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-static uint64_t fnv64(const void *p, size_t n)
-{
-	const unsigned char *b = p;
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	while (n--)
-		h = (h ^ *b++) * 0x100000001b3ull;
-	return h;
-}
-
 static uint32_t rnd_state;
 static uint32_t rnd(void)
 {
-	uint32_t x = rnd_state;
-
-	x ^= x << 13;
-	x ^= x >> 17;
-	x ^= x << 5;
-	return rnd_state = x ? x : 1;
+	return tu_xorshift32(&rnd_state);
 }
 
 static void barrier(void)
@@ -231,7 +215,7 @@ static void make_value(unsigned char *v, uint32_t id, uint64_t seq,
 	memcpy(v, &h, sizeof(h));
 	tu_fill(v + sizeof(h), len - VOVERHEAD,
 		(uint32_t)(seq * 2654435761u) ^ id);
-	sum = fnv64(v, len - 8);
+	sum = tu_fnv64(v, len - 8);
 	memcpy(v + len - 8, &sum, 8);
 }
 
@@ -249,7 +233,7 @@ static uint64_t value_ent(const void *v, size_t len, uint32_t id)
 	if (h.magic != MAGIC || h.keyid != id || h.len != len)
 		return ENT_BROKEN;
 	memcpy(&sum, (const char *)v + len - 8, 8);
-	if (sum != fnv64(v, len - 8))
+	if (sum != tu_fnv64(v, len - 8))
 		return ENT_BROKEN;
 	return ENT(h.seq, len);
 }
@@ -596,32 +580,6 @@ static pid_t start(int slot)
 
 /* ---- mounting ------------------------------------------------------------ */
 
-static int run_wait(char *const argv[], int timeout_s)
-{
-	pid_t pid = fork();
-
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		int null = open("/dev/null", O_WRONLY);
-
-		if (null >= 0) {
-			dup2(null, 1);
-			dup2(null, 2);
-		}
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	return tu_wait(pid, timeout_s);
-}
-
-static bool is_fuse_mount(const char *dir)
-{
-	struct statfs sf;
-
-	return statfs(dir, &sf) == 0 && (unsigned long)sf.f_type == FUSE_MAGIC;
-}
-
 static int mount_start(void)
 {
 	int i, status;
@@ -638,7 +596,7 @@ static int mount_start(void)
 	daemon_pid = pid;
 	mounted = true;
 	for (i = 0; i < 200; i++) {
-		if (is_fuse_mount(mntdir))
+		if (tu_is_fuse_mount(mntdir))
 			return 0;
 		if (waitpid(pid, &status, WNOHANG) == pid) {
 			mounted = false;
@@ -662,16 +620,16 @@ static int mount_stop(bool kill_daemon)
 		kill(daemon_pid, SIGKILL);
 		how = 2;
 	}
-	for (i = 0; !kill_daemon && i < 5 && is_fuse_mount(mntdir); i++) {
-		if (run_wait(argv, 20) == 0)
+	for (i = 0; !kill_daemon && i < 5 && tu_is_fuse_mount(mntdir); i++) {
+		if (tu_run(argv, 20, 1) == 0)
 			break;
 		tu_sleep_ms(10 << i);
 	}
 	/* a dead daemon's mount fails statfs (ENOTCONN): detach it anyway */
-	if (kill_daemon || is_fuse_mount(mntdir)) {
+	if (kill_daemon || tu_is_fuse_mount(mntdir)) {
 		if (!how)
 			how = 1;
-		run_wait(lazy, 20);
+		tu_run(lazy, 20, 1);
 	}
 	/* the daemon of a lazily detached mount ends with the last user */
 	if (busy_fd >= 0) {
@@ -782,20 +740,12 @@ static long arg_or_env(int argc, char **argv, const char *opt,
 	return e && *e ? strtol(e, NULL, 0) : def;
 }
 
-static bool have_fusermount(void)
-{
-	char *argv[] = { "fusermount3", "-V", NULL };
-
-	return run_wait(argv, 10) == 0;
-}
-
 int main(int argc, char **argv)
 {
 	long seed, kills = 0, remounts = 0, lazies = 0, daemon_kills = 0;
 	double secs, t0, elapsed;
 	uint64_t mops = 0, lops = 0;
 	int i, rounds = 0, rc, st = 0;
-	struct stat sb;
 	shmtab *t;
 
 	secs = (double)arg_or_env(argc, argv, "-d",
@@ -812,19 +762,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
+	rc = tu_mount_check();
+	if (rc)
+		return rc;
 	shmtabfs = getenv("SHMTABFS");
-	if (stat("/dev/fuse", &sb) != 0 || !S_ISCHR(sb.st_mode)) {
-		printf("SKIP: no /dev/fuse\n");
-		return TU_SKIP;
-	}
-	if (!shmtabfs || access(shmtabfs, X_OK) != 0) {
-		printf("SKIP: SHMTABFS does not name the built shmtabfs\n");
-		return TU_SKIP;
-	}
-	if (!have_fusermount()) {
-		printf("SKIP: no fusermount3\n");
-		return TU_SKIP;
-	}
 
 	base_seed = (uint32_t)seed;
 	rnd_state = base_seed | 1;

@@ -155,25 +155,10 @@ static void bad(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-static uint64_t fnv64(const void *p, size_t n)
-{
-	const unsigned char *b = p;
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	while (n--)
-		h = (h ^ *b++) * 0x100000001b3ull;
-	return h;
-}
-
 static uint32_t rnd_state;
 static uint32_t rnd(void)
 {
-	uint32_t x = rnd_state;
-
-	x ^= x << 13;
-	x ^= x >> 17;
-	x ^= x << 5;
-	return rnd_state = x ? x : 1;
+	return tu_xorshift32(&rnd_state);
 }
 
 static void barrier(void)
@@ -237,7 +222,7 @@ static void make_value(unsigned char *v, enum kind kind, uint32_t id,
 	memcpy(v, &h, sizeof(h));
 	tu_fill(v + sizeof(h), len - VOVERHEAD,
 		(uint32_t)(seq * 2654435761u) ^ id);
-	sum = fnv64(v, len - 8);
+	sum = tu_fnv64(v, len - 8);
 	memcpy(v + len - 8, &sum, 8);
 }
 
@@ -254,7 +239,7 @@ static int check_value(const void *v, size_t len, enum kind kind, uint32_t id,
 	    h->len != len)
 		return -1;
 	memcpy(&sum, (const char *)v + len - 8, 8);
-	return sum == fnv64(v, len - 8) ? 0 : -1;
+	return sum == tu_fnv64(v, len - 8) ? 0 : -1;
 }
 
 /* Counters: header, total, per-slot last q, checksum. */
@@ -271,7 +256,7 @@ static void make_ctr(unsigned char *v, uint32_t k, const struct ctr *c)
 
 	memcpy(v, &h, sizeof(h));
 	memcpy(v + sizeof(h), c, sizeof(*c));
-	sum = fnv64(v, CTR_LEN - 8);
+	sum = tu_fnv64(v, CTR_LEN - 8);
 	memcpy(v + CTR_LEN - 8, &sum, 8);
 }
 
