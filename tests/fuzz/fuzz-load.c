@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "testutil.h"
 
 static char path[2][256];
 static char name[2][300];
@@ -178,26 +179,6 @@ struct input {
 static struct input *inputs;
 static size_t ninputs, ninputs_cap;
 
-static unsigned char *read_file(const char *p, size_t *len)
-{
-	FILE *f = fopen(p, "rb");
-	unsigned char *buf = NULL;
-	long n;
-
-	if (!f)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 &&
-	    fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1))) {
-		*len = fread(buf, 1, (size_t)n, f);
-		if (*len != (size_t)n) {
-			free(buf);
-			buf = NULL;
-		}
-	}
-	fclose(f);
-	return buf;
-}
-
 static void run_one(const uint8_t *data, size_t size)
 {
 	alarm(20); /* a hang fails the test */
@@ -241,7 +222,7 @@ static long replay_dir(const char *dir)
 
 		snprintf(p, sizeof(p), "%s/%s", dir, names[i]);
 		free(names[i]);
-		buf = read_file(p, &len);
+		buf = tu_read_path(p, &len);
 		if (!buf)
 			continue;
 		run_one(buf, len);

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "shmtab.h"
+#include "testutil.h"
 
 #define NBASES 5
 /* A read-only handle spins forever on a stripe left odd when wlock_pid
@@ -70,26 +71,6 @@ static int write_file(const unsigned char *buf, size_t len)
 	}
 	close(fd);
 	return 0;
-}
-
-static unsigned char *read_file(const char *p, size_t *len)
-{
-	FILE *f = fopen(p, "rb");
-	unsigned char *buf = NULL;
-	long n;
-
-	if (!f)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 &&
-	    fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1))) {
-		*len = fread(buf, 1, (size_t)n, f);
-		if (*len != (size_t)n) {
-			free(buf);
-			buf = NULL;
-		}
-	}
-	fclose(f);
-	return buf;
 }
 
 /* Real tables: the same bytes on every run (a fixed build of them). */
@@ -153,7 +134,7 @@ static void make_bases(void)
 			shmtab_add(t, "a", 1, "b", 1);
 		}
 		shmtab_close(t);
-		base[b] = read_file(path, &base_len[b]);
+		base[b] = tu_read_path(path, &base_len[b]);
 		if (!base[b] || base_len[b] < HEAP_START) {
 			fprintf(stderr, "fuzz-table: base %d unreadable\n", b);
 			exit(2);
@@ -478,7 +459,7 @@ static long replay_dir(const char *dir)
 		if (!strncmp(e->d_name, "known-", 6) && !known)
 			continue;
 		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-		buf = read_file(p, &len);
+		buf = tu_read_path(p, &len);
 		if (!buf)
 			continue;
 		run_one(buf, len);
