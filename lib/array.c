@@ -85,34 +85,15 @@ SHMTAB_EXPORT int shmtab_array_set(shmtab *t, int64_t i, const void *val,
 SHMTAB_EXPORT int shmtab_array_unset(shmtab *t, int64_t i)
 {
 	uint8_t key[8];
-	struct lookup lk;
-	uint64_t h;
+	uint64_t idx = (uint64_t)i;
 	int err = array_sync(t);
 
 	if (err < 0)
 		return err;
 	if (i < 0)
 		return -EINVAL;
-	err = write_check(t);
-	if (err < 0)
-		return err;
 	memcpy(key, &i, 8);
-	h = hash_key(t, key, 8);
-	err = step_begin(t, hash_stripe(h));
-	if (err < 0)
-		return err;
-	if ((uint64_t)i >= ld64(&t->hdr->arr_len))
-		err = -EINVAL;
-	if (!err)
-		err = hash_lookup(t, h, key, 8, &lk);
-	if (!err && lk.rec)
-		err = table_unlink_binding(t, lk.cell, 0, lk.rec);
-	if (err < 0) {
-		step_abort(t);
-		return err;
-	}
-	step_end(t, h, lk.rec != 0);
-	return 0;
+	return table_remove(t, key, 8, &idx);
 }
 
 /* --- resize ------------------------------------------------------------ */

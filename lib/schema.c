@@ -339,7 +339,10 @@ static int key_encode(struct shmtab *t, const struct shmtab_value *key,
 	if (!key)
 		return -EINVAL;
 	if (t->sc.kind == KIND_ARRAY) {
-		if (!is_int(key) || int_of(key) < 0)
+		/* an index outside the array; writers check again under
+		 * the writer lock, readers in their validated section */
+		if (!is_int(key) || int_of(key) < 0 ||
+		    (uint64_t)int_of(key) >= ld64(&t->hdr->arr_len))
 			return -EINVAL;
 		*idx = int_of(key);
 		return type_encode(NULL, 0, SHMTAB_V_I64(*idx), b);
@@ -396,6 +399,12 @@ SHMTAB_EXPORT int shmtab_treplace(shmtab *t, const struct shmtab_value *key,
 	return tpush(t, key, val, true);
 }
 
+/* A stored value that does not decode as the value type: logged. */
+static int value_damaged(struct shmtab *t)
+{
+	return shmtab__corrupt(t, "a value is not a valid %s", t->sc.vname);
+}
+
 /* The newest encoded value of key; an array element: the default when
  * unset.  *val malloc'd. */
 static int tget_raw(struct shmtab *t, const struct shmtab_value *key,
@@ -440,8 +449,7 @@ SHMTAB_EXPORT int shmtab_tfind(shmtab *t, const struct shmtab_value *key,
 	err = type_decode(t->sc.v, t->sc.vn, raw, len, val);
 	free(raw);
 	if (err == -EBADMSG)
-		return shmtab__corrupt(t, "a value is not a valid %s",
-				       t->sc.vname);
+		return value_damaged(t);
 	return err;
 }
 
@@ -453,8 +461,6 @@ SHMTAB_EXPORT int shmtab_tmem(shmtab *t, const struct shmtab_value *key)
 
 	tbuf_init(&kb);
 	err = key_encode(t, key, &kb, &idx);
-	if (!err && idx >= 0 && (uint64_t)idx >= ld64(&t->hdr->arr_len))
-		err = -EINVAL;
 	if (!err)
 		err = shmtab_mem(t, kb.p, kb.len);
 	tbuf_free(&kb);
@@ -529,8 +535,6 @@ SHMTAB_EXPORT int shmtab_tfind_all(shmtab *t, const struct shmtab_value *key,
 		return -EINVAL;
 	tbuf_init(&kb);
 	err = key_encode(t, key, &kb, &idx);
-	if (!err && idx >= 0 && (uint64_t)idx >= ld64(&t->hdr->arr_len))
-		err = -EINVAL;
 	if (!err)
 		err = shmtab_find_all(t, kb.p, kb.len, tvisit_binding, &v);
 	tbuf_free(&kb);
@@ -642,8 +646,7 @@ SHMTAB_EXPORT int shmtab_int_get(shmtab *t, const struct shmtab_value *key,
 	err = int_decode(type, raw, len, val);
 	free(raw);
 	if (err == -EBADMSG)
-		return shmtab__corrupt(t, "a value is not a valid %s",
-				       t->sc.vname);
+		return value_damaged(t);
 	return err;
 }
 
@@ -733,7 +736,6 @@ SHMTAB_EXPORT int shmtab_int_add(shmtab *t, const struct shmtab_value *key,
 	if (err == -ESTALE)
 		return -EAGAIN;
 	if (err == -EBADMSG)
-		return shmtab__corrupt(t, "a value is not a valid %s",
-				       t->sc.vname);
+		return value_damaged(t);
 	return err;
 }

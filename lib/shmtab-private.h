@@ -337,5 +337,7 @@ struct push {
 int table_push(struct shmtab *t, struct push *p);
 int table_lookup_index(struct shmtab *t, const void *key, size_t klen,
 		       uint64_t idx, void **val, size_t *vlen);
+int table_remove(struct shmtab *t, const void *key, size_t klen,
+		 const uint64_t *bound);
 
 #endif /* SHMTAB_PRIVATE_H */

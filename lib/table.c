@@ -495,7 +495,10 @@ SHMTAB_EXPORT int shmtab_replace(shmtab *t, const void *key, size_t klen,
 	return table_push(t, &p);
 }
 
-SHMTAB_EXPORT int shmtab_remove(shmtab *t, const void *key, size_t klen)
+/* Drop the newest binding of key; with bound non-NULL the key is an array
+ * index that must be below the length (checked under the writer lock). */
+int table_remove(struct shmtab *t, const void *key, size_t klen,
+		 const uint64_t *bound)
 {
 	struct lookup lk;
 	uint64_t h;
@@ -510,7 +513,11 @@ SHMTAB_EXPORT int shmtab_remove(shmtab *t, const void *key, size_t klen)
 	err = step_begin(t, hash_stripe(h));
 	if (err < 0)
 		return err;
-	err = hash_lookup(t, h, key, klen, &lk);
+	lk.rec = 0;
+	if (bound && *bound >= ld64(&t->hdr->arr_len))
+		err = -EINVAL;
+	if (!err)
+		err = hash_lookup(t, h, key, klen, &lk);
 	if (!err && lk.rec)
 		err = table_unlink_binding(t, lk.cell, 0, lk.rec);
 	if (err < 0) {
@@ -519,6 +526,11 @@ SHMTAB_EXPORT int shmtab_remove(shmtab *t, const void *key, size_t klen)
 	}
 	step_end(t, h, lk.rec != 0);
 	return 0;
+}
+
+SHMTAB_EXPORT int shmtab_remove(shmtab *t, const void *key, size_t klen)
+{
+	return table_remove(t, key, klen, NULL);
 }
 
 /* --- find_all --------------------------------------------------------- */
