@@ -18,8 +18,7 @@
  *    check 0.
  *
  * enospc and eacces need root (mount, setuid) and are skipped without it
- * (enospc also when the mount fails).  SHMTAB_STRICT=1
- * turns the known library bug worked around below into a failure.
+ * (enospc also when the mount fails).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -300,7 +299,6 @@ struct grow {
 	const char *name;
 	volatile int acked[2];	/* keys 0..acked-1 of each writer are in */
 	volatile int done;
-	int transient;	/* KNOWN_BUG_GROWTH_EBADMSG */
 };
 
 struct warg {
@@ -348,8 +346,7 @@ static int grow_reader(void *arg)
 	uint32_t r = 12345;
 	long n = 0;
 	shmtab *t;
-	const char *e = getenv("SHMTAB_STRICT");
-	int rc, tries, strict = !e || *e != '0';	/* the bug is fixed */
+	int rc;
 
 	if (shmtab_open(g->name, O_RDWR, 0, NULL, &t))
 		return 1;
@@ -361,15 +358,6 @@ static int grow_reader(void *arg)
 			continue;
 		i = (int)((r >> 8) % (uint32_t)a);
 		rc = key_ok(t, w, i);
-		/* KNOWN_BUG_GROWTH_EBADMSG: a lookup racing with growth
-		 * sometimes fails with -EBADMSG; until libshmtab is fixed,
-		 * retry and count it (SHMTAB_STRICT=1: fail at once) */
-		for (tries = 0; rc == -EBADMSG && !strict && tries < 100;
-		     tries++) {
-			__atomic_fetch_add(&g->transient, 1, __ATOMIC_SEQ_CST);
-			tu_sleep_ms(1);
-			rc = key_ok(t, w, i);
-		}
 		if (rc) {
 			fprintf(stderr, "growth reader: key w%d-%d: %s\n", w,
 				i, shmtab_strerror(rc));
@@ -421,11 +409,9 @@ static void growth_on(const char *name)
 
 		assert_int_equal(shmtab_stat(t, &after), 0);
 		assert_true(after.size > st.size);
-		print_message("growth: %llu -> %llu bytes, %d keys, %d "
-			      "transient -EBADMSG (KNOWN_BUG_GROWTH_EBADMSG)\n",
+		print_message("growth: %llu -> %llu bytes, %d keys\n",
 			      (unsigned long long)st.size,
-			      (unsigned long long)after.size, 2 * GROW_KEYS,
-			      g->transient);
+			      (unsigned long long)after.size, 2 * GROW_KEYS);
 	}
 	shmtab_close(t);
 	tu_remove(name);

@@ -29,12 +29,12 @@
  *   torture: S s, W workers, O operations, K kills survived, I inconsistencies
  * and exits 1 when I is not 0.
  *
+ * Workers are killed anywhere, also inside groups and visitors, and every
+ * error a call returns (-EBADMSG included) is an inconsistency.
+ *
  * Options: --seconds N (or $SHMTAB_TORTURE_SECONDS, default 20),
- * --workers N (or $SHMTAB_TORTURE_WORKERS, default 4), --seed N,
- * --strict 1 (or $SHMTAB_TORTURE_STRICT=1): kill inside groups too and
- * count a transient -EBADMSG as an inconsistency (KNOWN_BUG_DEAD_WAITER,
- * KNOWN_BUG_GROWTH_EBADMSG below: the default run works around both until
- * libshmtab is fixed).
+ * --workers N (or $SHMTAB_TORTURE_WORKERS, default 4), --seed N (or
+ * $SHMTAB_TORTURE_SEED).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -105,7 +105,6 @@ struct slot {
 	volatile uint64_t next_seq;		/* value and group sequence */
 	volatile uint64_t ops;
 	volatile uint32_t generation;
-	volatile uint32_t in_group;		/* see KNOWN_BUG_DEAD_WAITER */
 };
 
 struct shared {
@@ -113,32 +112,11 @@ struct shared {
 	volatile uint64_t inconsistencies;
 	volatile uint64_t torn;		/* in-place writes cut by a kill */
 	volatile uint64_t deadlocks;
-	volatile uint64_t transient;	/* KNOWN_BUG_GROWTH_EBADMSG */
 	struct slot slot[MAXSLOTS];
 };
 
 static struct shared *sh;
 static uint32_t base_seed;
-static int strict;
-static volatile uint32_t *guard;	/* this worker's in_group flag */
-
-/* KNOWN_BUG_DEAD_WAITER: mark a call that holds read locks while it may
- * wait (visitors, groups); the default run does not kill inside one. */
-static void guard_on(void)
-{
-	if (guard) {
-		*guard = 1;
-		__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	}
-}
-
-static void guard_off(void)
-{
-	if (guard) {
-		__atomic_thread_fence(__ATOMIC_SEQ_CST);
-		*guard = 0;
-	}
-}
 static char *names[NTAB];
 static int nslots = 4;
 
@@ -164,22 +142,6 @@ static uint32_t rnd(void)
 static void barrier(void)
 {
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-}
-
-/*
- * KNOWN_BUG_GROWTH_EBADMSG: a lookup that meets a table being grown by
- * another process sometimes returns -EBADMSG (tests/fault/t-enospc,
- * test_growth_*, shows it in a second).  Until libshmtab is fixed the
- * default run retries a lookup that fails so and counts it; --strict 1
- * counts it as an inconsistency.
- */
-static bool transient(int rc, int *tries)
-{
-	if (rc != -EBADMSG || strict || ++*tries > 100)
-		return false;
-	__atomic_fetch_add(&sh->transient, 1, __ATOMIC_SEQ_CST);
-	usleep(100);
-	return true;
 }
 
 /* ---- values ---------------------------------------------------------- */
@@ -304,16 +266,10 @@ static int read_stack(shmtab *t, enum kind kind, uint32_t id,
 	size_t kl = keyname(k, kind, id);
 	int rc;
 
-	int tries = 0;
-
 	s->kind = kind;
 	s->id = id;
-	guard_on();
-	do {
-		s->n = 0;
-		rc = shmtab_find_all(t, k, kl, stack_fn, s);
-	} while (transient(rc, &tries));
-	guard_off();
+	s->n = 0;
+	rc = shmtab_find_all(t, k, kl, stack_fn, s);
 	return rc < 0 ? rc : 0;
 }
 
@@ -407,11 +363,8 @@ static int read_ctr(shmtab *t, uint32_t k, struct ctr *c)
 	size_t kl = keyname(key, K_CTR, k);
 	void *v;
 	size_t vl;
-	int rc, tries = 0;
+	int rc = shmtab_find(t, key, kl, &v, &vl);
 
-	do
-		rc = shmtab_find(t, key, kl, &v, &vl);
-	while (transient(rc, &tries));
 	memset(c, 0, sizeof(*c));
 	if (rc == -ENOENT)
 		return 0;
@@ -678,11 +631,7 @@ static void op_owned(struct slot *sl, int slot, shmtab **t)
 			void *val;
 			size_t vl;
 
-			int tries = 0;
-
-			do
-				rc = shmtab_find(t[tab], key, kl, &val, &vl);
-			while (transient(rc, &tries));
+			rc = shmtab_find(t[tab], key, kl, &val, &vl);
 			if (d == 0 && rc != -ENOENT)
 				bad("find of empty owned key: %d", rc);
 			if (d > 0) {
@@ -710,15 +659,7 @@ static void op_owned(struct slot *sl, int slot, shmtab **t)
 			struct rb_ctx rb = { malloc(l), 0, l };
 			struct vhdr h;
 
-			int tries = 0;
-
-			guard_on();
-			do {
-				rb.off = 0;
-				rc = shmtab_read_blocks(t[tab], key, kl, rb_fn,
-							&rb);
-			} while (transient(rc, &tries));
-			guard_off();
+			rc = shmtab_read_blocks(t[tab], key, kl, rb_fn, &rb);
 			if (rc < 0 || rb.off != l ||
 			    check_value(rb.buf, l, K_OWNED, id, &h) ||
 			    ENT(h.seq, l) != m->stack[tab][k][d - 1])
@@ -828,11 +769,7 @@ static void op_shared(shmtab **t)
 		size_t vl;
 		struct vhdr h;
 
-		int tries = 0;
-
-		do
-			rc = shmtab_find(t[tab], key, kl, &val, &vl);
-		while (transient(rc, &tries));
+		rc = shmtab_find(t[tab], key, kl, &val, &vl);
 		if (rc == 0) {
 			if (check_value(val, vl, K_SHARED, id, &h))
 				bad("shared find: broken value");
@@ -843,16 +780,10 @@ static void op_shared(shmtab **t)
 	} else {
 		struct iter_ctx ic = { 0 };
 
-		int tries = 0;
-
-		guard_on();
 		if (r & 1)
-			do
-				rc = shmtab_iter(t[tab], iter_fn, &ic);
-			while (transient(rc, &tries));
+			rc = shmtab_iter(t[tab], iter_fn, &ic);
 		else
 			shared_stack_ok(t[tab], id, &s);
-		guard_off();
 	}
 	if (rc < 0)
 		bad("shared op: %s", shmtab_strerror(rc));
@@ -871,8 +802,6 @@ static void op_group(struct slot *sl, int slot, shmtab **t)
 	g.q = in.q;
 	g.inc = in.inc;
 	begin(sl, &in);
-	sl->in_group = 1;
-	barrier();
 	while ((rc = shmtab_group(t[in.tab], group_fn, &g)) == -EDEADLK) {
 		__atomic_fetch_add(&sh->deadlocks, 1, __ATOMIC_SEQ_CST);
 		if (++tries == 20000) {
@@ -883,8 +812,6 @@ static void op_group(struct slot *sl, int slot, shmtab **t)
 			break;
 		usleep(rnd() % 500);
 	}
-	barrier();
-	sl->in_group = 0;
 	if (rc < 0) {
 		bad("group: %s", shmtab_strerror(rc));
 		sl->active = 0;
@@ -920,7 +847,6 @@ static int worker(void *arg)
 	rnd_state = base_seed ^ (uint32_t)slot * 0x9e3779b9u ^
 		    (uint32_t)sl->generation * 0x85ebca6bu;
 	rnd();
-	guard = &sl->in_group;
 	if (open_tables(t, O_RDWR))
 		return 1;
 	resolve(sl, slot, t, true);
@@ -1086,18 +1012,15 @@ int main(int argc, char **argv)
 	seed = arg_or_env(argc, argv, "--seed", "SHMTAB_TORTURE_SEED",
 			  (long)time(NULL) ^ getpid());
 	if (nslots < 1 || nslots > MAXSLOTS || secs < 0) {
-		fprintf(stderr, "usage: torture [--seconds N] [--workers "
-				"1..%d] [--seed N] [--strict 0|1]\n", MAXSLOTS);
+		fprintf(stderr,
+			"usage: torture [--seconds N] [--workers "
+			"1..%d] [--seed N]\n",
+			MAXSLOTS);
 		return 2;
 	}
-	/* strict by default since the library bugs it worked around were
-	 * fixed; --strict 0 restores the old, milder run */
-	strict = (int)arg_or_env(argc, argv, "--strict",
-				 "SHMTAB_TORTURE_STRICT", 1);
 	base_seed = (uint32_t)seed;
 	rnd_state = base_seed | 1;
-	fprintf(stderr, "torture: seed %ld%s\n", seed,
-		strict ? ", strict" : "");
+	fprintf(stderr, "torture: seed %ld\n", seed);
 	shmtab_set_log(log_fn, NULL);
 
 	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
@@ -1125,20 +1048,6 @@ int main(int argc, char **argv)
 	while (tu_now() - t0 < secs) {
 		tu_sleep_ms(1 + (int)(rnd() % 40));
 		i = (int)(rnd() % (uint32_t)nslots);
-		if (!strict) {
-			/* KNOWN_BUG_DEAD_WAITER: a process killed while it
-			 * waits holding read locks (in a group or a visitor)
-			 * leaves them behind and every later writer of those
-			 * stripes spins or gets -EDEADLK.  Until libshmtab is
-			 * fixed the default run kills outside groups and
-			 * visitors; --strict kills anywhere. */
-			int n = 0;
-
-			while (sh->slot[i].in_group && n++ < 1000)
-				usleep(20);
-			if (sh->slot[i].in_group)
-				continue;
-		}
 		kill(pid[i], SIGKILL);
 		if (waitpid(pid[i], &st, 0) < 0) {
 			perror("waitpid");
@@ -1164,11 +1073,10 @@ int main(int argc, char **argv)
 		tu_remove(names[i]);
 		free(names[i]);
 	}
-	fprintf(stderr, "torture: %" PRIu64 " in-place writes cut by a kill "
-		"(repaired), %" PRIu64 " group retries after -EDEADLK, %"
-		PRIu64 " lookups retried after a transient -EBADMSG "
-		"(KNOWN_BUG_GROWTH_EBADMSG)\n", sh->torn, sh->deadlocks,
-		sh->transient);
+	fprintf(stderr,
+		"torture: %" PRIu64 " in-place writes cut by a kill "
+		"(repaired), %" PRIu64 " group retries after -EDEADLK\n",
+		sh->torn, sh->deadlocks);
 	printf("torture: %.0f s, %d workers, %" PRIu64 " operations, %ld kills "
 	       "survived, %" PRIu64 " inconsistencies\n",
 	       elapsed, nslots, ops, kills, sh->inconsistencies);
