@@ -992,6 +992,41 @@ static long arg_or_env(int argc, char **argv, const char *opt,
 	return e && *e ? strtol(e, NULL, 0) : def;
 }
 
+static int usage(void)
+{
+	fprintf(stderr,
+		"usage: torture [--seconds N] [--workers 1..%d] "
+		"[--seed N]\n",
+		MAXSLOTS);
+	return 2;
+}
+
+/* Every argument is one of the options, each followed by its value. */
+static int args_check(int argc, char **argv)
+{
+	static const char *const known[] = { "--seconds", "--workers",
+					     "--seed" };
+	size_t j;
+	int i;
+
+	for (i = 1; i < argc; i += 2) {
+		for (j = 0; j < sizeof(known) / sizeof(known[0]); j++)
+			if (!strcmp(argv[i], known[j]))
+				break;
+		if (j == sizeof(known) / sizeof(known[0])) {
+			fprintf(stderr, "torture: unknown option '%s'\n",
+				argv[i]);
+			return -1;
+		}
+		if (i + 1 == argc) {
+			fprintf(stderr, "torture: option '%s' needs a value\n",
+				argv[i]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct shmtab_options opt[NTAB] = {
@@ -1005,19 +1040,16 @@ int main(int argc, char **argv)
 	shmtab *t;
 	int i, st;
 
+	if (args_check(argc, argv) < 0)
+		return usage();
 	secs = (double)arg_or_env(argc, argv, "--seconds",
 				  "SHMTAB_TORTURE_SECONDS", 20);
 	nslots = (int)arg_or_env(argc, argv, "--workers",
 				 "SHMTAB_TORTURE_WORKERS", 4);
 	seed = arg_or_env(argc, argv, "--seed", "SHMTAB_TORTURE_SEED",
 			  (long)time(NULL) ^ getpid());
-	if (nslots < 1 || nslots > MAXSLOTS || secs < 0) {
-		fprintf(stderr,
-			"usage: torture [--seconds N] [--workers "
-			"1..%d] [--seed N]\n",
-			MAXSLOTS);
-		return 2;
-	}
+	if (nslots < 1 || nslots > MAXSLOTS || secs < 0)
+		return usage();
 	base_seed = (uint32_t)seed;
 	rnd_state = base_seed | 1;
 	fprintf(stderr, "torture: seed %ld\n", seed);
