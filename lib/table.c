@@ -38,7 +38,22 @@ int rec_key_equal(struct shmtab *t, const struct chunk *c, uint64_t h,
 /* --- readers ---------------------------------------------------------- */
 
 #define OPTIMISTIC_TRIES 64
-#define WAIT_MAX_NS 2000000000u	/* 2 s */
+
+/*
+ * How long a handle that cannot repair waits on an odd stripe before it
+ * gives up with -EAGAIN: when no writer is alive, and at most.
+ * SHMTAB_FUZZING is defined only where a libFuzzer target compiles the
+ * library into itself (tests/fuzz, Makefile.am): there damaged inputs leave
+ * stripes odd all the time and the production waits would make each such
+ * input cost seconds.  The library built for use never defines it.
+ */
+#ifdef SHMTAB_FUZZING
+#define WAIT_DEAD_NS 1000000u /* 1 ms */
+#define WAIT_MAX_NS 2000000u /* 2 ms */
+#else
+#define WAIT_DEAD_NS 200000000u /* 200 ms */
+#define WAIT_MAX_NS 2000000000u /* 2 s */
+#endif
 
 int read_enter(struct shmtab *t, unsigned stripe, struct reader *rd)
 {
@@ -90,8 +105,8 @@ int read_snap(struct shmtab *t, struct reader *rd)
 		err = 0;
 		/* only a read-write handle with a lock repairs; without a
 		 * lock (SHMTAB_LOCK_NONE) nobody takes the writer lock.  Such
-		 * a handle gives up after 200 ms when no writer is alive, and
-		 * after WAIT_MAX_NS even when one seems to be (a scribbled
+		 * a handle gives up after WAIT_DEAD_NS when no writer is alive,
+		 * and after WAIT_MAX_NS even when one seems to be (a scribbled
 		 * lock word can name any live process); once it gave up, it
 		 * gives up at once while the writer lock's state stays. */
 		if (t->rdonly || t->lock == SHMTAB_LOCK_NONE) {
@@ -101,7 +116,8 @@ int read_snap(struct shmtab *t, struct reader *rd)
 			if (t->gave_up == mark)
 				err = -EAGAIN;
 			else if (waited > WAIT_MAX_NS ||
-				 (waited > 200000000u && !lock_writer_alive(t)))
+				 (waited > WAIT_DEAD_NS &&
+				  !lock_writer_alive(t)))
 				err = -EAGAIN;
 			if (err)
 				t->gave_up = mark;
