@@ -38,9 +38,6 @@
 #include "testutil.h"
 
 #define NBASES 5
-/* A read-only handle spins forever on a stripe left odd when wlock_pid
- * names a live process (see corpus/known-hang-*); remove once fixed. */
-/* fixed: kept as corpus/regress-hang-rdonly-live-wlock-pid */
 #define HEAP_START 32768u
 
 static unsigned char *base[NBASES];
@@ -397,12 +394,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			exercise(t, 1);
 			shmtab_close(t);
 		}
-#if !defined(SHMTAB_FUZZ_REPLAY) && defined(KNOWN_HANG_RDONLY_LIVE_WLOCK_PID)
-		/* corpus/known-hang-rdonly-live-wlock-pid: until fixed, keep
-		 * the fuzzer off it (bytes 128..131: wlock_pid) */
-		if (len >= 132)
-			memset(f + 128, 0, 4);
-#endif
 		/* the read-only pass sees the input as it was; an empty
 		 * file makes a read-only open wait for its creator */
 		if (len && write_file(f, len) == 0 &&
