@@ -2,7 +2,7 @@
 /*
  * fsview.c - the file view: shmtabfs against tmpfs and bindfs
  *
- *   bench/run-fsview.sh [-B BUILDDIR] [FSVIEW OPTIONS]  (installs, builds, runs)
+ *   bench/run-fsview.sh [-B BUILDDIR] [OPTIONS]    (installs, builds, runs)
  *   bench/fsview [-r ROUNDS] [-n RUNS] [-t SECONDS] [-b MIB] [-c SECONDS]
  *                [-s SYS[,SYS..]] [-w WORKLOAD[,..]] [-F SHMTABFS] [-o TSV]
  *
@@ -879,11 +879,11 @@ static double run_echo(struct sys *s, char *const *paths)
 				      echo_text, paths), nullfd);
 }
 
-/* A loop for loop_secs; operations per second. */
-static double run_loop(struct sys *s, int w)
+/* A loop for secs; operations per second. */
+static double run_loop(struct sys *s, int w, double secs)
 {
 	char buf[4096], v[VLEN + 2];
-	double t0 = now(), t, deadline = t0 + loop_secs;
+	double t0 = now(), t, deadline = t0 + secs;
 	long ops = 0;
 	struct stat st;
 	int fd;
@@ -923,11 +923,12 @@ fail:
 	return 0;
 }
 
+/* From open to close: shmtabfs copies the value at open, commits at close. */
 static double run_seq(struct sys *s, int w)
 {
+	double t0 = now();
 	int fd = w == W_SEQR ? open(s->big, O_RDONLY | O_CLOEXEC) :
 			       open(s->big, O_WRONLY | O_TRUNC | O_CLOEXEC);
-	double t0 = now();
 	size_t total = 0;
 	ssize_t r;
 
@@ -953,8 +954,9 @@ static double run_seq(struct sys *s, int w)
 	return (double)bigsize / (now() - t0) / 1e9;
 }
 
-/* One run of workload w on system s, in the workload's unit. */
-static double run_once(int w, struct sys *s, int *stale)
+/* One run of workload w on system s, in the workload's unit; a loop runs
+ * for secs. */
+static double run_once(int w, struct sys *s, int *stale, double secs)
 {
 	struct data *d = &datas[s->data];
 	double t;
@@ -988,7 +990,7 @@ static double run_once(int w, struct sys *s, int *stale)
 	case W_ORC:
 	case W_STATLOOP:
 	case W_WLOOP:
-		return run_loop(s, w);
+		return run_loop(s, w, secs);
 	case W_SEQR:
 	case W_SEQW:
 		return run_seq(s, w);
@@ -1003,15 +1005,19 @@ static double run_once(int w, struct sys *s, int *stale)
 	return t * 1e3;
 }
 
-/* A round's figure: the median of nruns runs (one run of a loop). */
-static double run_unit(int w, struct sys *s, int *stale)
+/*
+ * A round's figure: the median of nruns runs (one run of a loop).  The
+ * warm-up is one run (a fifth of a loop).
+ */
+static double run_unit(int w, struct sys *s, int *stale, int warm_up)
 {
 	double v[MAXRUNS];
-	int n = wls[w].unit == U_OPS ? 1 : nruns;
+	int n = wls[w].unit == U_OPS || warm_up ? 1 : nruns;
 
 	for (int i = 0; i < n; i++) {
 		alarm(WATCHDOG);
-		v[i] = run_once(w, s, stale);
+		v[i] = run_once(w, s, stale,
+				warm_up ? loop_secs / 5 : loop_secs);
 		alarm(0);
 		check_stop();
 	}
@@ -1404,13 +1410,13 @@ int main(int argc, char **argv)
 		if (!wl_on[w])
 			continue;
 		for (int i = 0; i < nsys; i++)
-			run_unit(w, &systems[order[i]], &junk);
+			run_unit(w, &systems[order[i]], &junk, 1);
 		for (int r = 0; r < nrounds; r++)
 			for (int i = 0; i < nsys; i++) {
 				int s = order[(i + r) % nsys];
 
 				res[w][s][r] = run_unit(w, &systems[s],
-							&stale[w][s]);
+							&stale[w][s], 0);
 			}
 		wl_secs[w] = now() - tw;
 		fprintf(stderr, "fsview: %-16s %6.1f s\n", wls[w].id,
