@@ -4,7 +4,8 @@
  *
  *   bench/run-fsview.sh [-B BUILDDIR] [OPTIONS]    (installs, builds, runs)
  *   bench/fsview [-r ROUNDS] [-n RUNS] [-t SECONDS] [-b MIB] [-c SECONDS]
- *                [-s SYS[,SYS..]] [-w WORKLOAD[,..]] [-F SHMTABFS] [-o TSV]
+ *                [-s SYS[,SYS..]] [-w WORKLOAD[,..]] [-F SHMTABFS] [-A ARG]..
+ *                [-o TSV]
  *
  * The same data, 1000 keys of 100 bytes (keys/k0000..k0999), an empty table
  * for creations (new/), one key for the loops (misc/one) and a 256 MiB value
@@ -15,7 +16,8 @@
  *    caches and kernel_cache, the peer fuse-notes compares the cached mode to;
  *  - shmtabfs over a directory of table files filled through libshmtab, in
  *    the strict (default) mode, and in the cached mode (-o cache=SECONDS) over
- *    its own copy of the tables.
+ *    its own copy of the tables (-A passes more arguments to shmtabfs, such
+ *    as -A -s for one thread).
  * The bench mounts every daemon itself (-f, in the background, in a process
  * group of its own so that ^C reaches only us), waits for the mount in
  * /proc/self/mountinfo, checks the data through it, and unmounts it with
@@ -83,6 +85,8 @@ static size_t outcap;
 static char *chunk;			/* one CHUNK of the big value */
 static size_t bigsize = (size_t)256 << 20;
 static const char *shmtabfs_path;
+static char *shmtabfs_args[8];		/* -A */
+static int nargs;
 static int cache_secs = 1;
 
 /* --- utilities -------------------------------------------------------- */
@@ -507,8 +511,9 @@ static int is_mounted(const char *path)
 	return found;
 }
 
-/* Start argv with its standard output on fd (-1: ours). */
-static pid_t spawn(char *const argv[], int fd, int own_group)
+/* Start argv with its standard output on fd (-1: ours); -1 if it cannot
+ * be started (the message printed) when may_fail, else die. */
+static pid_t spawn(char *const argv[], int fd, int own_group, int may_fail)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
@@ -531,6 +536,11 @@ static pid_t spawn(char *const argv[], int fd, int own_group)
 	err = posix_spawnp(&pid, argv[0], &fa, &at, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);
+	if (err && may_fail) {
+		fprintf(stderr, "fsview: cannot run '%s': %s\n", argv[0],
+			strerror(err));
+		return -1;
+	}
 	if (err)
 		die("cannot run '%s': %s", argv[0], strerror(err));
 	return pid;
@@ -558,9 +568,10 @@ static void fusermount_u(const char *mnt, int lazy)
 	int status;
 	pid_t pid;
 
+	/* called from cleanup: must not die */
 	argv[lazy ? 3 : 2] = (char *)mnt;
-	pid = spawn(argv, -1, 0);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+	pid = spawn(argv, -1, 0, 1);
+	while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 }
 
@@ -605,7 +616,7 @@ out_rmdir:
 
 static void sys_mount(struct sys *s)
 {
-	char *argv[8];
+	char *argv[16];
 	int n = 0, status;
 	double t0;
 
@@ -614,6 +625,8 @@ static void sys_mount(struct sys *s)
 		die("mkdir '%s': %s", s->mnt, strerror(errno));
 	argv[n++] = (char *)(s->kind == K_BINDFS ? "bindfs" : shmtabfs_path);
 	argv[n++] = "-f";
+	for (int i = 0; s->kind == K_SHMTABFS && i < nargs; i++)
+		argv[n++] = shmtabfs_args[i];
 	if (s->opts) {
 		argv[n++] = "-o";
 		argv[n++] = (char *)s->opts;
@@ -621,7 +634,7 @@ static void sys_mount(struct sys *s)
 	argv[n++] = datas[s->data].dir;
 	argv[n++] = s->mnt;
 	argv[n] = NULL;
-	s->pid = spawn(argv, -1, 1);
+	s->pid = spawn(argv, -1, 1, 0);
 	for (t0 = now(); !is_mounted(s->mnt); usleep(10000)) {
 		pid_t r = waitpid(s->pid, &status, WNOHANG);
 
@@ -789,7 +802,7 @@ static int wl_on[NWL];
 static double timed_cmd(struct sys *s, char *const argv[], int fd)
 {
 	double t0 = now(), t;
-	int rc = wait_run(spawn(argv, fd, 0));
+	int rc = wait_run(spawn(argv, fd, 0, 0));
 
 	t = now() - t0;
 	if (rc)
@@ -1237,7 +1250,7 @@ static void usage(void)
 		"usage: fsview [-r ROUNDS] [-n RUNS] [-t SECONDS] [-b MIB] "
 		"[-c SECONDS]\n"
 		"              [-s SYS[,SYS..]] [-w WORKLOAD[,..]] "
-		"[-F SHMTABFS] [-o TSV]\n  systems:");
+		"[-F SHMTABFS] [-A ARG].. [-o TSV]\n  systems:");
 	for (int s = 0; s < NSYS; s++)
 		fprintf(stderr, " %s%s", systems[s].id,
 			systems[s].by_default ? "" : " (not by default)");
@@ -1303,7 +1316,7 @@ int main(int argc, char **argv)
 	int opt, order[NSYS], nsys = 0;
 	double t0;
 
-	while ((opt = getopt(argc, argv, "r:n:t:b:c:s:w:F:o:h")) != -1) {
+	while ((opt = getopt(argc, argv, "r:n:t:b:c:s:w:F:A:o:h")) != -1) {
 		switch (opt) {
 		case 'r':
 			nrounds = atoi(optarg);
@@ -1338,6 +1351,11 @@ int main(int argc, char **argv)
 			break;
 		case 'F':
 			shmtabfs_path = optarg;
+			break;
+		case 'A':
+			if (nargs == 8)
+				usage();
+			shmtabfs_args[nargs++] = optarg;
 			break;
 		case 'o':
 			tsv = optarg;
@@ -1399,8 +1417,11 @@ int main(int argc, char **argv)
 	for (int d = 0; d < ND; d++)
 		if (datas[d].used)
 			data_make(&datas[d]);
-	for (int i = 0; i < nsys; i++)
+	for (int i = 0; i < nsys; i++) {
+		alarm(WATCHDOG);
 		sys_start(&systems[order[i]]);
+		alarm(0);
+	}
 	fprintf(stderr, "fsview: set up in %.1f s\n", now() - t0);
 
 	for (int w = 0; w < NWL; w++) {
@@ -1440,7 +1461,10 @@ int main(int argc, char **argv)
 		       s->opts ? s->opts : "", s->opts ? ")" : "");
 		printf(i + 1 < nsys ? "," : "\n");
 	}
-	printf("shmtabfs: %s\n", shmtabfs_path);
+	printf("shmtabfs: %s -f", shmtabfs_path);
+	for (int i = 0; i < nargs; i++)
+		printf(" %s", shmtabfs_args[i]);
+	printf("\n");
 	print_tables();
 	print_goals();
 	write_tsv(tsv, date);
