@@ -13,7 +13,8 @@
 # median is appended to bench/results-fsview.tsv in the source tree (-o PATH
 # to change).  FSVIEW OPTIONS: -r ROUNDS (5), -n RUNS per round (3), -t
 # SECONDS per loop (0.5), -b MIB of the big value (256), -c SECONDS of the
-# cached mode (1), -s SYSTEM[,..], -w WORKLOAD[,..], -F SHMTABFS.  About
+# cached mode (1), -s SYSTEM[,..], -w WORKLOAD[,..], -F SHMTABFS, -A ARG
+# (more arguments for shmtabfs, such as -A -s).  About
 # 10-15 minutes on 2 busy cores with the defaults.
 set -eu
 
@@ -41,7 +42,8 @@ fi
 mkdir -p "$build"
 cd "$build"
 "$src/configure" -q --disable-tests --enable-fuse CFLAGS="${CFLAGS:--O2 -g}"
-make -s -j"$(nproc 2>/dev/null || echo 2)" bench src/shmtabfs src/shmtab
+# Standard output is for the tables.
+make -s -j"$(nproc 2>/dev/null || echo 2)" bench src/shmtabfs src/shmtab >&2
 
 case " $* " in
 *" -o "*) exec bench/fsview -F "$build/src/shmtabfs" "$@" ;;
