@@ -22,7 +22,10 @@
  *    committing there would publish an empty value), at fsync, and at
  *    RELEASE when still pending (e.g. `: > k`, which writes nothing).
  * Every file is opened with direct_io: the page cache never holds a
- * writer's bytes nor a stale value.
+ * writer's bytes nor a stale value.  A buffer of 1 MiB or more is a mapping
+ * reused across opens through a bounded pool (see "Big buffers" below); a
+ * big untyped value is copied once, from the table into it, at OPEN, and
+ * READ replies straight from it.
  *
  * Typed tables (fs-typed.c) go through the same buffers with text: the
  * buffer holds the value's text, a commit parses the text it publishes
@@ -39,10 +42,357 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include "escape.h"
 #include "fs.h"
+
+/*
+ * Big buffers.  A buffer of BIG_MIN bytes or more is a mapping of its own,
+ * and a released one waits in a small daemon-wide pool for the next open
+ * that needs one.  On a VM a first touch of fresh memory costs far more
+ * than copying into warm memory (256 MiB: ~2 s of page faults against
+ * ~40 ms of copy), and malloc gives every buffer over 32 MiB fresh memory,
+ * so without the pool every open of a big value paid the faults again.  A
+ * new mapping is populated when it is made (MAP_POPULATE: one pass instead
+ * of a fault per page, ~25 times faster here), and a growing one is moved
+ * with mremap, which copies no bytes.
+ *
+ * The pool's bound: at most POOL_NBUF buffers of at most pool_bytes bytes
+ * in all (512 MiB, or an eighth of the RAM when that is less), each kept
+ * at most POOL_IDLE seconds after its file was closed; a reaper thread,
+ * running only while the pool holds something, unmaps idle buffers.
+ * Buffers of open files are not counted: they are what those files hold.
+ * A reader takes the smallest pooled buffer that fits (no more than four
+ * times its need), a growing writer the largest one, since it will likely
+ * grow on.
+ */
+#define BIG_MIN ((size_t)1 << 20)
+#define POOL_NBUF 8
+#define POOL_BYTES ((size_t)512 << 20)
+#define POOL_IDLE 15			/* seconds */
+
+struct vbuf {
+	unsigned char *p;
+	size_t len, cap;
+	bool big;			/* p is a mapping of cap bytes */
+};
+
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;		/* wakes the reaper: stop, or exit */
+	struct pooled {
+		void *p;
+		size_t cap;
+		time_t idle;		/* CLOCK_MONOTONIC second it came */
+	} b[POOL_NBUF];
+	size_t n, bytes, max;
+	bool reaper;			/* the thread runs */
+	bool joinable;			/* a thread to join before a new one */
+	bool stop;
+	pthread_t thr;
+} pool = { .mu = PTHREAD_MUTEX_INITIALIZER };
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+
+static void pool_init(void)
+{
+	pthread_condattr_t a;
+	long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+
+	pthread_condattr_init(&a);
+	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	pthread_cond_init(&pool.cv, &a);
+	pthread_condattr_destroy(&a);
+	pool.max = POOL_BYTES;
+	if (pages > 0 && psz > 0 &&
+	    (uint64_t)pages * (uint64_t)psz / 8 < pool.max)
+		pool.max = (size_t)((uint64_t)pages * (uint64_t)psz / 8);
+}
+
+static time_t mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+/* Drop pooled buffer i.  Caller holds pool.mu. */
+static void pool_drop(size_t i)
+{
+	munmap(pool.b[i].p, pool.b[i].cap);
+	pool.bytes -= pool.b[i].cap;
+	pool.b[i] = pool.b[--pool.n];
+}
+
+static void *pool_reap(void *arg)
+{
+	struct timespec ts;
+	time_t now, first;
+	size_t i;
+
+	(void)arg;
+	pthread_mutex_lock(&pool.mu);
+	while (!pool.stop && pool.n) {
+		now = mono_now();
+		first = now + POOL_IDLE;
+		for (i = 0; i < pool.n;) {
+			if (now - pool.b[i].idle >= POOL_IDLE) {
+				pool_drop(i);
+				continue;
+			}
+			if (pool.b[i].idle + POOL_IDLE < first)
+				first = pool.b[i].idle + POOL_IDLE;
+			i++;
+		}
+		if (!pool.n)
+			break;
+		ts.tv_sec = first;
+		ts.tv_nsec = 0;
+		pthread_cond_timedwait(&pool.cv, &pool.mu, &ts);
+	}
+	pool.reaper = false;
+	pthread_mutex_unlock(&pool.mu);
+	return NULL;
+}
+
+/* A pooled buffer of at least need bytes (the largest one, or the smallest
+ * that fits), or NULL. */
+static void *pool_take(size_t need, bool largest, size_t *cap)
+{
+	size_t i, best = SIZE_MAX;
+	void *p = NULL;
+
+	pthread_once(&pool_once, pool_init);
+	pthread_mutex_lock(&pool.mu);
+	for (i = 0; i < pool.n; i++) {
+		if (pool.b[i].cap < need ||
+		    (!largest && pool.b[i].cap / 4 > need))
+			continue;
+		if (best == SIZE_MAX ||
+		    (largest ? pool.b[i].cap > pool.b[best].cap :
+			       pool.b[i].cap < pool.b[best].cap))
+			best = i;
+	}
+	if (best != SIZE_MAX) {
+		p = pool.b[best].p;
+		*cap = pool.b[best].cap;
+		pool.bytes -= *cap;
+		pool.b[best] = pool.b[--pool.n];
+	}
+	pthread_mutex_unlock(&pool.mu);
+	return p;
+}
+
+/* Give a big buffer back: into the pool, making room by dropping the
+ * longest idle ones, or unmapped when it cannot fit. */
+static void pool_put(void *p, size_t cap)
+{
+	size_t i, old;
+
+	pthread_once(&pool_once, pool_init);
+	pthread_mutex_lock(&pool.mu);
+	if (cap > pool.max || pool.stop) {
+		pthread_mutex_unlock(&pool.mu);
+		munmap(p, cap);
+		return;
+	}
+	while (pool.n && (pool.n == POOL_NBUF || pool.bytes + cap > pool.max)) {
+		for (old = 0, i = 1; i < pool.n; i++)
+			if (pool.b[i].idle < pool.b[old].idle)
+				old = i;
+		pool_drop(old);
+	}
+	pool.b[pool.n].p = p;
+	pool.b[pool.n].cap = cap;
+	pool.b[pool.n].idle = mono_now();
+	pool.n++;
+	pool.bytes += cap;
+	if (!pool.reaper) {
+		/* the last reaper left the mutex for good: join it here */
+		if (pool.joinable)
+			pthread_join(pool.thr, NULL);
+		pool.joinable = false;
+		if (pthread_create(&pool.thr, NULL, pool_reap, NULL) == 0) {
+			pool.reaper = true;
+			pool.joinable = true;
+		} else {
+			pool_drop(pool.n - 1);	/* nothing would unmap it */
+		}
+	}
+	pthread_mutex_unlock(&pool.mu);
+}
+
+/* At exit: unmap the pool, stop the reaper. */
+static void pool_free(void)
+{
+	pthread_once(&pool_once, pool_init);
+	pthread_mutex_lock(&pool.mu);
+	pool.stop = true;
+	while (pool.n)
+		pool_drop(pool.n - 1);
+	pthread_cond_broadcast(&pool.cv);
+	pthread_mutex_unlock(&pool.mu);
+	if (pool.joinable)
+		pthread_join(pool.thr, NULL);
+	pool.joinable = false;
+}
+
+/* A new populated mapping of cap bytes, or NULL. */
+static void *big_map(size_t cap)
+{
+	void *p = mmap(NULL, cap, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static size_t big_round(size_t n)
+{
+	return n > SIZE_MAX - BIG_MIN ? n : (n + BIG_MIN - 1) & ~(BIG_MIN - 1);
+}
+
+static void vbuf_drop(struct vbuf *v)
+{
+	if (v->big)
+		pool_put(v->p, v->cap);
+	else
+		free(v->p);
+	v->p = NULL;
+	v->len = v->cap = 0;
+	v->big = false;
+}
+
+/* Take what w holds into v, dropping v's buffer. */
+static void vbuf_move(struct vbuf *v, struct vbuf *w)
+{
+	vbuf_drop(v);
+	*v = *w;
+	memset(w, 0, sizeof(*w));
+}
+
+/* A buffer of at least need bytes for v, which must hold no bytes yet: a
+ * pooled or new mapping when need is big. */
+static int vbuf_alloc(struct vbuf *v, size_t need)
+{
+	size_t cap;
+	void *p;
+
+	if (need < BIG_MIN) {
+		p = malloc(need ? need : 1);
+		cap = need ? need : 1;
+	} else {
+		p = pool_take(need, false, &cap);
+		if (!p) {
+			cap = big_round(need);
+			p = big_map(cap);
+		}
+	}
+	if (!p)
+		return -ENOMEM;
+	vbuf_drop(v);
+	v->p = p;
+	v->cap = cap;
+	v->big = need >= BIG_MIN;
+	return 0;
+}
+
+/* Room for len bytes, keeping the bytes v holds; grows geometrically. */
+static int vbuf_reserve(struct vbuf *v, size_t len)
+{
+	struct vbuf w = { 0 };
+	size_t cap;
+	void *p;
+
+	if (len > SHMTAB_VALUE_MAX)
+		return -EFBIG;
+	if (len <= v->cap)
+		return 0;
+	cap = v->cap ? v->cap : 256;
+	while (cap < len)
+		cap = cap > SIZE_MAX / 2 ? len : cap * 2;
+	if (cap < BIG_MIN) {
+		p = realloc(v->p, cap);
+		if (!p)
+			return -ENOMEM;
+		v->p = p;
+		v->cap = cap;
+		return 0;
+	}
+	cap = big_round(cap);
+	w.p = pool_take(cap, true, &w.cap);
+	if (!w.p && v->big) {
+		/* moves the pages; only the new ones are populated */
+		p = mremap(v->p, v->cap, cap, MREMAP_MAYMOVE);
+		if (p == MAP_FAILED)
+			return -ENOMEM;
+#ifdef MADV_POPULATE_WRITE
+		madvise((char *)p + v->cap, cap - v->cap, MADV_POPULATE_WRITE);
+#endif
+		v->p = p;
+		v->cap = cap;
+		return 0;
+	}
+	if (!w.p) {
+		w.p = big_map(cap);
+		w.cap = cap;
+	}
+	if (!w.p)
+		return -ENOMEM;
+	w.big = true;
+	w.len = v->len;
+	if (v->len)
+		memcpy(w.p, v->p, v->len);
+	vbuf_move(v, &w);
+	return 0;
+}
+
+/*
+ * The newest value's text into v (replacing what v held).  A big untyped
+ * or string value is copied straight from the table into a pooled buffer,
+ * once; others come through fs_value_get.  -ENOENT when the key has no
+ * file.
+ */
+static int value_load(shmtab *t, const struct fs_types *ty, const void *key,
+		      size_t klen, struct vbuf *v)
+{
+	struct vbuf w = { 0 };
+	size_t vlen;
+	void *val;
+	int err, tries;
+
+	if (!ty->array && (!ty->typed || ty->vplain)) {
+		err = shmtab_find_into(t, key, klen, NULL, 0, &vlen);
+		/* another process may change it meanwhile: when it grew,
+		 * again with the new length */
+		for (tries = 0; err == 0 && vlen >= BIG_MIN && tries < 8;
+		     tries++) {
+			if (vlen > w.cap)
+				err = vbuf_alloc(&w, vlen);
+			if (err == 0)
+				err = shmtab_find_into(t, key, klen, w.p, w.cap,
+						       &vlen);
+			if (err == 0 && vlen <= w.cap) {
+				w.len = vlen;
+				vbuf_move(v, &w);
+				return 0;
+			}
+		}
+		vbuf_drop(&w);
+		if (err < 0)
+			return err;
+	}
+	err = fs_value_get(t, ty, key, klen, &val, &vlen);
+	if (err < 0)
+		return err;
+	vbuf_drop(v);
+	v->p = val;
+	v->len = vlen;
+	v->cap = vlen;
+	return 0;
+}
 
 struct fh {
 	struct fh *prev, *next;		/* open_fhs: the ones not released */
@@ -67,8 +417,7 @@ struct fh {
 		size_t off, len;
 	} *rg;				/* written since the last commit */
 	size_t nrg, caprg;
-	unsigned char *buf;
-	size_t len, cap;
+	struct vbuf b;			/* the value (or the tail) */
 	size_t klen;
 	unsigned char key[];
 };
@@ -96,7 +445,7 @@ static void fh_free(struct fh *h)
 		h->next->prev = h->prev;
 	pthread_mutex_unlock(&fhs_mu);
 	pthread_mutex_destroy(&h->mu);
-	free(h->buf);
+	vbuf_drop(&h->b);
 	free(h->rg);
 	free(h->dl);
 	free(h->vtype);
@@ -125,22 +474,7 @@ static struct fh *fh_new(struct fs_table *tb, const void *key, size_t klen)
 
 static int fh_reserve(struct fh *h, size_t len)
 {
-	unsigned char *p;
-	size_t cap;
-
-	if (len > SHMTAB_VALUE_MAX)
-		return -EFBIG;
-	if (len <= h->cap)
-		return 0;
-	cap = h->cap ? h->cap : 256;
-	while (cap < len)
-		cap = cap > SIZE_MAX / 2 ? len : cap * 2;
-	p = realloc(h->buf, cap);
-	if (!p)
-		return -ENOMEM;
-	h->buf = p;
-	h->cap = cap;
-	return 0;
+	return vbuf_reserve(&h->b, len);
 }
 
 /* Set the length, zero-filling a gap. */
@@ -150,9 +484,9 @@ static int fh_resize(struct fh *h, size_t len)
 
 	if (err < 0)
 		return err;
-	if (len > h->len)
-		memset(h->buf + h->len, 0, len - h->len);
-	h->len = len;
+	if (len > h->b.len)
+		memset(h->b.p + h->b.len, 0, len - h->b.len);
+	h->b.len = len;
 	return 0;
 }
 
@@ -174,17 +508,7 @@ int fs_group(shmtab *t, int (*fn)(shmtab *t, void *ctx), void *ctx)
  * when the key has no file. */
 static int fh_load(struct fh *h, const struct fs_types *ty)
 {
-	void *val;
-	size_t vlen;
-	int err = fs_value_get(h->tb->t, ty, h->key, h->klen, &val, &vlen);
-
-	if (err < 0)
-		return err;
-	free(h->buf);
-	h->buf = val;
-	h->len = vlen;
-	h->cap = vlen;
-	return 0;
+	return value_load(h->tb->t, ty, h->key, h->klen, &h->b);
 }
 
 struct tail_ctx {
@@ -192,16 +516,15 @@ struct tail_ctx {
 	const struct fs_types *ty;
 };
 
-/* The current value (text) of h's key; an unbound key of a hash table is
- * empty.  *val malloc'd or NULL. */
+/* The current value (text) of h's key into v; an unbound key of a hash
+ * table is empty. */
 static int current_value(shmtab *t, const struct fs_types *ty,
-			 const struct fh *h, unsigned char **val, size_t *vlen)
+			 const struct fh *h, struct vbuf *v)
 {
-	int err = fs_value_get(t, ty, h->key, h->klen, (void **)val, vlen);
+	int err = value_load(t, ty, h->key, h->klen, v);
 
 	if (err == -ENOENT && !ty->array) {
-		*val = NULL;
-		*vlen = 0;
+		vbuf_drop(v);
 		err = 0;
 	}
 	return err;
@@ -211,26 +534,21 @@ static int tail_commit(shmtab *t, void *ctx)
 {
 	struct tail_ctx *c = ctx;
 	struct fh *h = c->h;
-	unsigned char *val = NULL, *nv;
-	size_t vlen = 0;
+	struct vbuf v = { 0 };
 	int err;
 
-	err = current_value(t, c->ty, h, &val, &vlen);
-	if (err < 0)
-		return err;
-	if (vlen + h->len > SHMTAB_VALUE_MAX) {
-		free(val);
-		return -EFBIG;
+	err = current_value(t, c->ty, h, &v);
+	if (err == 0 && v.len + h->b.len > SHMTAB_VALUE_MAX)
+		err = -EFBIG;
+	if (err == 0)
+		err = vbuf_reserve(&v, v.len + h->b.len);
+	if (err == 0) {
+		if (h->b.len)
+			memcpy(v.p + v.len, h->b.p, h->b.len);
+		v.len += h->b.len;
+		err = fs_value_put(t, c->ty, h->key, h->klen, v.p, v.len);
 	}
-	nv = realloc(val, vlen + h->len ? vlen + h->len : 1);
-	if (!nv) {
-		free(val);
-		return -ENOMEM;
-	}
-	if (h->len)
-		memcpy(nv + vlen, h->buf, h->len);
-	err = fs_value_put(t, c->ty, h->key, h->klen, nv, vlen + h->len);
-	free(nv);
+	vbuf_drop(&v);
 	return err;
 }
 
@@ -278,36 +596,34 @@ static int patch_commit(shmtab *t, void *ctx)
 {
 	struct tail_ctx *c = ctx;
 	struct fh *h = c->h;
-	unsigned char *val = NULL, *nv;
-	size_t vlen = 0, nlen, i;
+	struct vbuf v = { 0 };
+	size_t nlen, i;
 	int err;
 
-	err = current_value(t, c->ty, h, &val, &vlen);
+	err = current_value(t, c->ty, h, &v);
 	if (err < 0)
 		return err;
-	nlen = vlen;
+	nlen = v.len;
 	for (i = 0; i < h->nrg; i++)
 		if (h->rg[i].off + h->rg[i].len > nlen)
 			nlen = h->rg[i].off + h->rg[i].len;
-	nv = realloc(val, nlen ? nlen : 1);
-	if (!nv) {
-		free(val);
-		return -ENOMEM;
-	}
-	if (nlen > vlen)
-		memset(nv + vlen, 0, nlen - vlen);
-	for (i = 0; i < h->nrg; i++)
-		memcpy(nv + h->rg[i].off, h->buf + h->rg[i].off,
-		       h->rg[i].len);
-	err = fs_value_put(t, c->ty, h->key, h->klen, nv, nlen);
+	err = vbuf_reserve(&v, nlen ? nlen : 1);
 	if (err < 0) {
-		free(nv);
+		vbuf_drop(&v);
 		return err;
 	}
-	free(h->buf);
-	h->buf = nv;
-	h->len = nlen;
-	h->cap = nlen ? nlen : 1;
+	if (nlen > v.len)
+		memset(v.p + v.len, 0, nlen - v.len);
+	v.len = nlen;
+	for (i = 0; i < h->nrg; i++)
+		memcpy(v.p + h->rg[i].off, h->b.p + h->rg[i].off,
+		       h->rg[i].len);
+	err = fs_value_put(t, c->ty, h->key, h->klen, v.p, v.len);
+	if (err < 0) {
+		vbuf_drop(&v);
+		return err;
+	}
+	vbuf_move(&h->b, &v);
 	return 0;
 }
 
@@ -344,8 +660,8 @@ static int fh_commit(struct fh *h)
 	else if (!h->whole)
 		err = fs_group(tb->t, patch_commit, &c);
 	else
-		err = fs_value_put(tb->t, &ty, h->key, h->klen, h->buf,
-				   h->len);
+		err = fs_value_put(tb->t, &ty, h->key, h->klen, h->b.p,
+				   h->b.len);
 	pthread_mutex_unlock(&tb->mu);
 	if (err < 0) {
 		h->failed = true;
@@ -355,15 +671,15 @@ static int fh_commit(struct fh *h)
 	h->armed = false;
 	h->nrg = 0;
 	if (h->tail)
-		h->len = 0;
+		h->b.len = 0;
 	h->dlen = 0;
 	h->dgood = 0;
 	h->committed = true;
 	return 0;
 }
 
-/* The current value of h's key into *buf (text; malloc'd or NULL). */
-static int fh_current(struct fh *h, unsigned char **buf, size_t *len)
+/* The current value (text) of h's key into v. */
+static int fh_current(struct fh *h, struct vbuf *v)
 {
 	struct fs_types ty;
 	int err;
@@ -371,7 +687,7 @@ static int fh_current(struct fh *h, unsigned char **buf, size_t *len)
 	pthread_mutex_lock(&h->tb->mu);
 	err = h->tb->t ? fs_types_get(h->tb->t, &ty) : -ENOENT;
 	if (err == 0)
-		err = current_value(h->tb->t, &ty, h, buf, len);
+		err = current_value(h->tb->t, &ty, h, v);
 	pthread_mutex_unlock(&h->tb->mu);
 	return err;
 }
@@ -380,19 +696,16 @@ static int fh_current(struct fh *h, unsigned char **buf, size_t *len)
  * truncate); pending deltas are committed first. */
 static int fh_untail(struct fh *h)
 {
-	struct fh tmp;
+	struct vbuf v = { 0 };
 	int err;
 
 	if (h->add) {
 		err = h->dlen ? fh_commit(h) : 0;
 		if (err == 0)
-			err = fh_current(h, &tmp.buf, &tmp.len);
+			err = fh_current(h, &v);
 		if (err < 0)
 			return err;
-		free(h->buf);
-		h->buf = tmp.buf;
-		h->len = tmp.len;
-		h->cap = tmp.len;
+		vbuf_move(&h->b, &v);
 		h->add = false;
 		h->tail = false;
 		h->whole = true;
@@ -400,22 +713,17 @@ static int fh_untail(struct fh *h)
 	}
 	if (!h->tail)
 		return 0;
-	memset(&tmp, 0, sizeof(tmp));
-	err = fh_current(h, &tmp.buf, &tmp.len);
-	if (err < 0)
-		return err;
-	tmp.cap = tmp.len;
-	err = fh_reserve(&tmp, tmp.len + h->len);
+	err = fh_current(h, &v);
+	if (err == 0)
+		err = vbuf_reserve(&v, v.len + h->b.len);
 	if (err < 0) {
-		free(tmp.buf);
+		vbuf_drop(&v);
 		return err;
 	}
-	if (h->len)
-		memcpy(tmp.buf + tmp.len, h->buf, h->len);
-	free(h->buf);
-	h->buf = tmp.buf;
-	h->len = tmp.len + h->len;
-	h->cap = tmp.cap;
+	if (h->b.len)
+		memcpy(v.p + v.len, h->b.p, h->b.len);
+	v.len += h->b.len;
+	vbuf_move(&h->b, &v);
 	h->tail = false;
 	h->whole = true;
 	return 0;
@@ -697,13 +1005,13 @@ void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, EBADF);
 		return;
 	}
-	if (off >= 0 && (size_t)off < h->len) {
-		n = h->len - (size_t)off;
+	if (off >= 0 && (size_t)off < h->b.len) {
+		n = h->b.len - (size_t)off;
 		if (n > size)
 			n = size;
 	}
-	/* h->buf does not move while h->mu is held; the reply copies it */
-	fuse_reply_buf(req, n ? (const char *)h->buf + off : NULL, n);
+	/* h->b.p does not move while h->mu is held; the reply copies it */
+	fuse_reply_buf(req, n ? (const char *)h->b.p + off : NULL, n);
 	pthread_mutex_unlock(&h->mu);
 }
 
@@ -746,16 +1054,16 @@ static int fh_add_deltas(struct fh *h, const char *buf, size_t size)
  * newline before its end, or ends with one and does not parse. */
 static int fh_text_viable(const struct fh *h)
 {
-	const unsigned char *nl = memchr(h->buf, '\n', h->len);
+	const unsigned char *nl = memchr(h->b.p, '\n', h->b.len);
 	void *enc;
 	size_t elen;
 	int err;
 
 	if (!nl)
 		return 0;
-	if ((size_t)(nl - h->buf) != h->len - 1)
+	if ((size_t)(nl - h->b.p) != h->b.len - 1)
 		return -EINVAL;
-	err = shmtab_parse(h->vtype, (const char *)h->buf, h->len, &enc,
+	err = shmtab_parse(h->vtype, (const char *)h->b.p, h->b.len, &enc,
 			   &elen);
 	if (err == 0)
 		free(enc);
@@ -767,7 +1075,7 @@ static int fh_text_viable(const struct fh *h)
 static int fh_write_buf(struct fh *h, const char *buf, size_t size, size_t at)
 {
 	bool check = h->vtype && h->whole && !h->tail;
-	size_t olen = h->len, ov = 0;
+	size_t olen = h->b.len, ov = 0;
 	unsigned char *saved = NULL;
 	int err;
 
@@ -781,17 +1089,17 @@ static int fh_write_buf(struct fh *h, const char *buf, size_t size, size_t at)
 		saved = malloc(ov ? ov : 1);
 		if (!saved)
 			return -ENOMEM;
-		memcpy(saved, h->buf + at, ov);
+		memcpy(saved, h->b.p + at, ov);
 	}
-	if (at > h->len)
-		memset(h->buf + h->len, 0, at - h->len);
-	memcpy(h->buf + at, buf, size);
-	if (at + size > h->len)
-		h->len = at + size;
+	if (at > h->b.len)
+		memset(h->b.p + h->b.len, 0, at - h->b.len);
+	memcpy(h->b.p + at, buf, size);
+	if (at + size > h->b.len)
+		h->b.len = at + size;
 	if (check && fh_text_viable(h) < 0) {
 		if (ov)
-			memcpy(h->buf + at, saved, ov);
-		h->len = olen;
+			memcpy(h->b.p + at, saved, ov);
+		h->b.len = olen;
 		free(saved);
 		return -EINVAL;
 	}
@@ -818,7 +1126,7 @@ void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	else	/* O_APPEND: the kernel's offset comes from a possibly stale
 		 * size */
 		err = fh_write_buf(h, buf, size,
-				   h->append ? h->len : (size_t)off);
+				   h->append ? h->b.len : (size_t)off);
 	if (err == 0) {
 		h->pending = true;
 		h->armed = true;
@@ -1221,4 +1529,5 @@ void fs_files_free(void)
 {
 	while (open_fhs)
 		fh_free(open_fhs);
+	pool_free();
 }
