@@ -10,6 +10,9 @@
  *  - a library process replacing a 64 KiB value while a reader reads it
  *    through the mount never shows a mix of two values, nor does writing
  *    through the mount while the library reads;
+ *  - big values (in buffers the daemon reuses): a reader opened before a
+ *    library replace and one opened after it each read their own version
+ *    whole, and writes through the mount publish exactly what was written;
  *  - a write at an offset keeps what another process changed meanwhile;
  *  - the hidden bindings and the statistics are readable as xattrs;
  *  - escaped names address the unescaped keys; rename honours
@@ -291,6 +294,103 @@ static void test_atomic_library_writer_mount_reader(void **state)
 	assert_true(reads >= 300);
 	assert_int_equal(torn, 0);
 	free(path);
+}
+
+/* Version v of a big value of len bytes: every 4 KiB block differs, and
+ * from one version to the next. */
+static void big_fill(unsigned char *p, size_t len, unsigned v)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		p[i] = (unsigned char)(i / 4096 * 7 + v * 31 + i % 13);
+}
+
+static bool big_is(const unsigned char *p, size_t len, unsigned v)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (p[i] != (unsigned char)(i / 4096 * 7 + v * 31 + i % 13))
+			return false;
+	return true;
+}
+
+/* Read fd from its offset until EOF or cap; the bytes read. */
+static size_t read_rest(int fd, unsigned char *buf, size_t cap)
+{
+	size_t got = 0;
+	ssize_t n;
+
+	while (got < cap && (n = read(fd, buf + got, cap - got)) > 0)
+		got += (size_t)n;
+	return got;
+}
+
+/*
+ * Big values live in buffers the daemon reuses from open to open: a reader
+ * opened before a library replace reads the old version whole, one opened
+ * after it the new one, and a write through the mount publishes exactly
+ * what it wrote, while the values shrink and grow across rounds (pooled
+ * buffers larger than the value, and smaller).
+ */
+static void test_big_values_one_version_per_open(void **state)
+{
+	struct fx *f = *state;
+	const size_t maxlen = 9 << 20, chunk = 1 << 20;
+	unsigned char *a = malloc(maxlen), *b = malloc(maxlen);
+	char *path = tu_mount_path(&main_mnt, f->tag, "big");
+	size_t len, half, got, o;
+	void *val;
+	size_t vlen;
+	unsigned r, v;
+	int fd1, fd2, fd;
+
+	assert_non_null(a);
+	assert_non_null(b);
+	for (r = 0; r < 12; r++) {
+		/* 1.5 MiB to 8.x MiB, odd lengths, not monotonic */
+		len = (size_t)(3 + (r * 5) % 12) * (1 << 19) + r * 4099 + 1;
+		v = 3 * r;
+		big_fill(a, len, v);
+		assert_int_equal(shmtab_replace(f->t, "big", 3, a, len), 0);
+		fd1 = open(path, O_RDONLY);
+		assert_true(fd1 >= 0);
+		half = len / 2;
+		assert_int_equal(read_rest(fd1, b, half), half);
+		big_fill(a, len + 12345, v + 1);
+		assert_int_equal(shmtab_replace(f->t, "big", 3, a,
+						len + 12345), 0);
+		fd2 = open(path, O_RDONLY);
+		assert_true(fd2 >= 0);
+		got = read_rest(fd2, a, maxlen);
+		close(fd2);
+		assert_int_equal(got, len + 12345);
+		assert_true(big_is(a, got, v + 1));
+		/* the first reader: still its own version, whole */
+		got = read_rest(fd1, b + half, maxlen - half);
+		close(fd1);
+		assert_int_equal(half + got, len);
+		assert_true(big_is(b, len, v));
+		/* a write through the mount, in 1 MiB writes */
+		len -= r * 1000;
+		big_fill(a, len, v + 2);
+		fd = open(path, O_WRONLY | O_TRUNC);
+		assert_true(fd >= 0);
+		for (o = 0; o < len; o += chunk)
+			assert_int_equal(write(fd, a + o, len - o < chunk ?
+							 len - o : chunk),
+					 (ssize_t)(len - o < chunk ? len - o :
+								     chunk));
+		assert_int_equal(close(fd), 0);
+		assert_int_equal(shmtab_find(f->t, "big", 3, &val, &vlen), 0);
+		assert_int_equal(vlen, len);
+		assert_true(big_is(val, vlen, v + 2));
+		free(val);
+	}
+	free(path);
+	free(a);
+	free(b);
 }
 
 static int mount_writer(void *arg)
@@ -630,6 +730,9 @@ int main(void)
 			fx_teardown),
 		cmocka_unit_test_setup_teardown(
 			test_atomic_mount_writer_library_reader, fx_setup,
+			fx_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_big_values_one_version_per_open, fx_setup,
 			fx_teardown),
 		cmocka_unit_test_setup_teardown(
 			test_write_publishes_at_close_only, fx_setup,
