@@ -15,8 +15,9 @@
  * whenever its table changed since the previous look (it may also change
  * when another key changed).
  *
- * Extended attributes (names outside user.shmtab. answer ENODATA at once,
- * and ENOTSUP to a change):
+ * Extended attributes (other user. names answer ENODATA at once, names of
+ * the other namespaces, security. system. trusted., EOPNOTSUPP; a change of
+ * any of them ENOTSUP, the same number):
  *   key file:   user.shmtab.bindings   the number of bindings, in decimal
  *                                      (an array's unset element: 0)
  *               user.shmtab.binding.N  the Nth binding's value, 0 = newest,
@@ -586,8 +587,14 @@ static void xattr_op(fuse_req_t req, fuse_ino_t ino, const char *name,
 	bool is_dir;
 	int err;
 
-	/* foreign names (ls asks for security.selinux and ACLs on every
-	 * file) are answered before any lookup */
+	/* other names are answered before any lookup: the namespaces
+	 * other than user. are not supported at all, which ls -l (it asks
+	 * for security.selinux and the ACL of every file) takes as a reason
+	 * to stop asking for the rest of the mount */
+	if (name && strncmp(name, "user.", 5) != 0) {
+		fuse_reply_err(req, EOPNOTSUPP);
+		return;
+	}
 	if (name && strncmp(name, XATTR_PREFIX, strlen(XATTR_PREFIX)) != 0) {
 		fuse_reply_err(req, ENODATA);
 		return;

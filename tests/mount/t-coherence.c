@@ -534,9 +534,15 @@ static void test_xattr_bindings_and_stat(void **state)
 				  sizeof(buf)),
 			 -1);
 	assert_int_equal(errno, ENODATA);
+	assert_int_equal(getxattr(path, "user.other", buf, sizeof(buf)), -1);
+	assert_int_equal(errno, ENODATA);
+	/* the other namespaces are not supported (ls -l stops asking) */
 	assert_int_equal(getxattr(path, "security.selinux", buf, sizeof(buf)),
 			 -1);
-	assert_int_equal(errno, ENODATA);
+	assert_int_equal(errno, EOPNOTSUPP);
+	assert_int_equal(
+		getxattr(dir, "system.posix_acl_access", buf, sizeof(buf)), -1);
+	assert_int_equal(errno, EOPNOTSUPP);
 	n = listxattr(path, buf, sizeof(buf));
 	assert_true(n > 0);
 	assert_true(memmem(buf, (size_t)n, "user.shmtab.binding.2", 22) !=
