@@ -146,15 +146,16 @@ int fs_attr_key(struct fs_table *tb, const void *key, size_t klen,
 }
 
 void fs_fill_entry(struct fuse_entry_param *e, fuse_ino_t ino,
-		   const struct stat *st, double timeout)
+		   const struct stat *st, double entry_timeout,
+		   double attr_timeout)
 {
 	memset(e, 0, sizeof(*e));
 	e->ino = ino;
 	e->generation = 0;
 	e->attr = *st;
 	e->attr.st_ino = ino;
-	e->attr_timeout = timeout;
-	e->entry_timeout = timeout;
+	e->attr_timeout = attr_timeout;
+	e->entry_timeout = entry_timeout;
 }
 
 /* Attributes of any inode. */
@@ -171,9 +172,11 @@ static int attr_of(fuse_ino_t ino, struct fs_table **tbp, struct stat *st,
 	*timeout = fs_state.cache;
 	if (err < 0)
 		return err;
-	if (!tb)
+	if (!tb) {
 		err = fs_attr_root(st);
-	else if (is_dir)
+		if (*timeout < FS_ROOT_ATTR_TIMEOUT)
+			*timeout = FS_ROOT_ATTR_TIMEOUT;
+	} else if (is_dir)
 		err = fs_attr_table(tb, ino, st);
 	else
 		err = fs_attr_key(tb, key, klen, ino, st);

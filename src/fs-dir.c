@@ -242,7 +242,11 @@ static void reply_dir_entry(fuse_req_t req, struct fs_table *tb)
 		fuse_reply_err(req, fs_err(tb, err));
 		return;
 	}
-	fs_fill_entry(&e, ino, &st, fs_state.cache);
+	fs_fill_entry(&e, ino, &st,
+		      fs_state.cache > FS_TABLE_ENTRY_TIMEOUT ?
+			      fs_state.cache :
+			      FS_TABLE_ENTRY_TIMEOUT,
+		      fs_state.cache);
 	if (fuse_reply_entry(req, &e) != 0)
 		fs_node_forget(ino, 1);
 }

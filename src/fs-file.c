@@ -873,7 +873,7 @@ static int reply_key_entry(fuse_req_t req, struct fs_table *tb,
 		fs_node_forget(ino, 1);
 		return err;
 	}
-	fs_fill_entry(&e, ino, &st, fs_state.cache);
+	fs_fill_entry(&e, ino, &st, fs_state.cache, fs_state.cache);
 	if ((fi ? fuse_reply_create(req, &e, fi) : fuse_reply_entry(req, &e)))
 		fs_node_forget(ino, 1);
 	return 0;

@@ -2,9 +2,12 @@
 /*
  * fs-ops.c - the low-level operations table, the inode map, errors
  *
- * Strict mode: every reply carries zero entry and attribute timeouts, so
- * the kernel asks again on each path walk and stat, and nothing needs to be
- * invalidated when another process changes a table.
+ * Strict mode: every reply about a key carries zero entry and attribute
+ * timeouts, so the kernel asks again on each path walk and stat, and nothing
+ * needs to be invalidated when another process changes a table.  Two things
+ * are kept a little (fs.h, FS_TABLE_ENTRY_TIMEOUT): the names of table
+ * directories, which cannot go wrong because a table directory's inode
+ * stands for its name, and the root's own attributes.
  *
  * Errors: the library's negative errno is passed through, except -EBADMSG
  * (a damaged table), which becomes EIO with a log line naming the table; the
@@ -252,14 +255,16 @@ void fs_nodes_free(void)
 }
 
 /*
- * What an inode stands for: the root (tb NULL), a table directory, or a key
- * (a malloc'd copy in *key, caller frees; never NULL for a key).
+ * What an inode stands for: the root (tb NULL), a table directory (the live
+ * table of its name; -ENOENT when there is none any more), or a key (a
+ * malloc'd copy in *key, caller frees; never NULL for a key).
  */
 int fs_resolve(fuse_ino_t ino, struct fs_table **tb, void **key, size_t *klen,
 	       bool *is_dir)
 {
 	struct fs *fs = &fs_state;
 	struct fs_node *nd;
+	int err;
 
 	*tb = NULL;
 	*key = NULL;
@@ -275,15 +280,23 @@ int fs_resolve(fuse_ino_t ino, struct fs_table **tb, void **key, size_t *klen,
 	}
 	*tb = nd->tb;
 	*is_dir = nd->is_dir;
-	if (!nd->is_dir) {
-		*key = malloc(nd->klen ? nd->klen : 1);
-		if (!*key) {
-			pthread_mutex_unlock(&fs->mu);
-			return -ENOMEM;
-		}
-		memcpy(*key, nd->key, nd->klen);
-		*klen = nd->klen;
+	if (nd->is_dir) {
+		pthread_mutex_unlock(&fs->mu);
+		/* a table directory stands for its name: the table called
+		 * so now, also when it was replaced behind the mount while
+		 * the kernel kept the entry (see FS_TABLE_ENTRY_TIMEOUT) */
+		err = fs_table_get((*tb)->name, tb);
+		if (err < 0)
+			*tb = NULL;
+		return err;
 	}
+	*key = malloc(nd->klen ? nd->klen : 1);
+	if (!*key) {
+		pthread_mutex_unlock(&fs->mu);
+		return -ENOMEM;
+	}
+	memcpy(*key, nd->key, nd->klen);
+	*klen = nd->klen;
 	pthread_mutex_unlock(&fs->mu);
 	return 0;
 }

@@ -42,6 +42,22 @@
 
 #define PACKAGE_PROG "shmtabfs"
 
+/*
+ * What the strict mode lets the kernel keep (the cached mode keeps these for
+ * the larger of them and -o cache):
+ *  - a table directory's name in the root, FS_TABLE_ENTRY_TIMEOUT seconds.
+ *    Its inode stands for the name, not for one object (fs_resolve finds the
+ *    table called so at each request), so a kept name never reaches a
+ *    removed or replaced table: a table recreated behind the mount is seen
+ *    at once, a removed one answers ENOENT.  Its attributes (mode, owner,
+ *    size) are not kept; absent names are never kept, and mkdir and an
+ *    O_EXCL create ask again anyway (the kernel revalidates for them).
+ *  - the root's attributes (SOURCE's owner and mode), FS_ROOT_ATTR_TIMEOUT.
+ * Each saves a request on every path walk.
+ */
+#define FS_TABLE_ENTRY_TIMEOUT 1.0
+#define FS_ROOT_ATTR_TIMEOUT 1.0
+
 /* readdir's d_ino for a name the kernel has not looked up */
 #ifndef FUSE_UNKNOWN_INO
 #define FUSE_UNKNOWN_INO 0xffffffff
@@ -166,7 +182,8 @@ int fs_attr_table(struct fs_table *tb, fuse_ino_t ino, struct stat *st);
 int fs_attr_key(struct fs_table *tb, const void *key, size_t klen,
 		fuse_ino_t ino, struct stat *st);
 void fs_fill_entry(struct fuse_entry_param *e, fuse_ino_t ino,
-		   const struct stat *st, double timeout);
+		   const struct stat *st, double entry_timeout,
+		   double attr_timeout);
 void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		struct fuse_file_info *fi);

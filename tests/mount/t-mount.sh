@@ -244,6 +244,44 @@ expect "posix: rm -r" "gone" \
 	bash -c "rm -r '$tmp/px/p' && { [ -e '/dev/shm/${prefix}p' ] || echo gone; }"
 do_umount "$tmp/px"
 
+# --- tables changed behind the mount while the kernel keeps their names -------------
+# (a table directory's name is kept for a second: shmtabfs(1), Coherence)
+if [ -x "${SHMTAB:-}" ]; then
+	mkdir -p "$tmp/rsrc"
+	do_mount "$tmp/rsrc" "$tmp/rm" -o allow_other
+	r=$tmp/rm/r
+	rt=file:$tmp/rsrc/r
+	mkdir "$r" && echo old >"$r/k"
+	# each command first uses the table through the mount (the kernel
+	# keeps its name), then changes it with shmtab(1)
+	expect "a table recreated behind the mount shows its keys at once" \
+		"k2 new" \
+		bash -c "cat '$r/k' >/dev/null && '$SHMTAB' unlink '$rt' && '$SHMTAB' create '$rt' && '$SHMTAB' set '$rt' k2 new && echo \$(ls '$r') \$(cat '$r/k2')"
+	expect "... a key of the old table is gone at once" "ENOENT new" \
+		bash -c "cat '$r/k2' >/dev/null && '$SHMTAB' unlink '$rt' && '$SHMTAB' create '$rt' && '$SHMTAB' set '$rt' k4 new && { [ -e '$r/k2' ] && echo stale || printf 'ENOENT '; } && cat '$r/k4'"
+	expect "... also seen from a shell inside it" "k3" \
+		bash -c "cd '$r' && (cd / && '$SHMTAB' unlink '$rt' && '$SHMTAB' create '$rt' && '$SHMTAB' set '$rt' k3 v) && ls"
+	expect_err "a table removed behind the mount is gone at once" \
+		"No such file or directory" \
+		bash -c "cat '$r/k3' >/dev/null && '$SHMTAB' unlink '$rt' && stat '$r'"
+	expect "... its keys too, and mkdir makes it again" "ENOENT new" \
+		bash -c "'$SHMTAB' create '$rt' && '$SHMTAB' set '$rt' k v && cat '$r/k' >/dev/null && '$SHMTAB' unlink '$rt' && { cat '$r/k' 2>/dev/null || printf 'ENOENT '; } && mkdir '$r' && echo new > '$r/k' && cat '$r/k'"
+	expect "a table created behind the mount is found at once" "nv" \
+		bash -c "stat '$tmp/rm/n' 2>/dev/null; '$SHMTAB' create 'file:$tmp/rsrc/n' && '$SHMTAB' set 'file:$tmp/rsrc/n' k nv && cat '$tmp/rm/n/k'"
+	if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+		nobody() {
+			setpriv --reuid=65534 --regid=65534 --clear-groups "$@"
+		}
+		chmod 644 "$tmp/rsrc/r"
+		expect_err "a chmod behind the mount is enforced at once" \
+			"Permission denied" \
+			bash -c "$(declare -f nobody); nobody cat '$r/k' >/dev/null && chmod 600 '$tmp/rsrc/r' && nobody cat '$r/k'"
+		expect "... both ways" "new" \
+			bash -c "$(declare -f nobody); nobody cat '$r/k' 2>/dev/null; chmod 644 '$tmp/rsrc/r' && nobody cat '$r/k'"
+	fi
+	do_umount "$tmp/rm"
+fi
+
 # --- a damaged table: EIO and a log line for it, the others still served ---------------
 mkdir -p "$tmp/dsrc"
 do_mount "$tmp/dsrc" "$tmp/dm"
