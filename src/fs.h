@@ -234,6 +234,9 @@ int fs_value_add(shmtab *t, const struct fs_types *ty, const void *key,
 		 size_t klen, int64_t delta);
 int fs_group(shmtab *t, int (*fn)(shmtab *t, void *ctx), void *ctx);
 
+/* fs-loop.c */
+int fs_loop_run(struct fuse_session *se, unsigned int max_threads);
+
 /* fs-watch.c */
 int fs_watch_start(void);
 void fs_watch_stop(void);

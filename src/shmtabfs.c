@@ -152,7 +152,6 @@ int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct fuse_cmdline_opts opts;
-	struct fuse_loop_config *config;
 	struct fs *fs = &fs_state;
 	struct cli cli = { NULL, 0, false, NULL };
 	char *fsname = NULL;
@@ -222,20 +221,10 @@ int main(int argc, char *argv[])
 	if (fs->cache > 0 && fs_watch_start() < 0)
 		goto out_unmount;
 
-	if (opts.singlethread) {
+	if (opts.singlethread)
 		ret = fuse_session_loop(fs->se);
-	} else {
-		config = fuse_loop_cfg_create();
-		if (!config) {
-			ret = -ENOMEM;
-		} else {
-			fuse_loop_cfg_set_clone_fd(config, opts.clone_fd);
-			fuse_loop_cfg_set_max_threads(config,
-						      opts.max_threads);
-			ret = fuse_session_loop_mt(fs->se, config);
-			fuse_loop_cfg_destroy(config);
-		}
-	}
+	else
+		ret = fs_loop_run(fs->se, opts.max_threads);
 	if (ret < 0)
 		fs_log(LOG_ERR, "session ended: %s", strerror(-ret));
 	ret = ret < 0 ? 1 : 0;

@@ -18,6 +18,8 @@
  *  - escaped names address the unescaped keys; rename honours
  *    RENAME_NOREPLACE;
  *  - a read-only mount gives EROFS;
+ *  - a request waiting for a lock held by another process does not stop
+ *    the requests for other tables;
  *  - in the cached mode (-o cache=60) every library change is visible
  *    within the stated bound (CACHE_BOUND_S), and values are never stale.
  * Exits 77 without /dev/fuse, fusermount3 or $SHMTABFS.  Every mount is
@@ -706,6 +708,91 @@ static void test_cached_mode_within_bound(void **state)
 	free(dir);
 }
 
+struct holder_arg {
+	const char *name;		/* the table to hold */
+	struct tu_barrier *held;	/* posted once the lock is held */
+	unsigned int hold_ms;
+};
+
+static int hold_group(shmtab *t, void *ctx)
+{
+	struct holder_arg *h = ctx;
+	int err = shmtab_replace(t, "k", 1, "held", 4);
+
+	if (err != 0)
+		return err;
+	tu_barrier_post(h->held);
+	usleep(h->hold_ms * 1000);
+	return 0;
+}
+
+/* Holds the lock of key "k" in a group for hold_ms. */
+static int lock_holder(void *arg)
+{
+	struct holder_arg *h = arg;
+	shmtab *t;
+	int err;
+
+	if (shmtab_open(h->name, O_RDWR, 0, NULL, &t) != 0)
+		return 30;
+	err = shmtab_group(t, hold_group, h);
+	shmtab_close(t);
+	return err == 0 ? 0 : 31;
+}
+
+static int mount_reader(void *arg)
+{
+	unsigned char buf[64];
+	ssize_t n = read_file(arg, buf, sizeof(buf));
+
+	return n == 4 && memcmp(buf, "held", 4) == 0 ? 0 : 40;
+}
+
+/* A request that waits for a lock another process holds delays only the
+ * requests that need that lock: the mount keeps serving the rest. */
+static void test_locked_table_delays_only_itself(void **state)
+{
+	struct fx *f = *state;
+	struct tu_barrier held;
+	struct holder_arg h = { f->name, &held, 3000 };
+	char *path = tu_mount_path(&main_mnt, f->tag, "k");
+	char *other = table_name("free");
+	char *opath = tu_mount_path(&main_mnt, "free", "k");
+	unsigned char buf[64];
+	int code = -1, rcode = -1, i;
+	pid_t holder, reader;
+	shmtab *t;
+
+	assert_int_equal(tu_create(other, NULL, &t), 0);
+	assert_int_equal(tu_add_str(t, "k", "free"), 0);
+	assert_int_equal(tu_add_str(f->t, "k", "old"), 0);
+	assert_int_equal(tu_barrier_init(&held), 0);
+	holder = tu_fork(lock_holder, &h);
+	assert_true(holder > 0);
+	assert_int_equal(tu_barrier_wait(&held, 10000), 0);
+	/* a reader of the held key waits for the lock... */
+	reader = tu_fork(mount_reader, path);
+	assert_true(reader > 0);
+	usleep(200 * 1000);
+	/* ...while the other tables, and other keys, are served */
+	for (i = 0; i < 20; i++) {
+		assert_int_equal(read_file(opath, buf, sizeof(buf)), 4);
+		assert_memory_equal(buf, "free", 4);
+	}
+	assert_false(child_done(holder, &code));
+	assert_false(child_done(reader, &rcode));
+	assert_int_equal(waitpid(holder, NULL, 0) == holder ? 0 : -1, 0);
+	assert_int_equal(waitpid(reader, &rcode, 0), reader);
+	assert_true(WIFEXITED(rcode));
+	assert_int_equal(WEXITSTATUS(rcode), 0);
+	tu_barrier_destroy(&held);
+	shmtab_close(t);
+	tu_remove(other);
+	free(other);
+	free(opath);
+	free(path);
+}
+
 static int group_setup(void **state)
 {
 	(void)state;
@@ -754,6 +841,9 @@ int main(void)
 						fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_ro_mount_erofs, fx_setup,
 						fx_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_locked_table_delays_only_itself, fx_setup,
+			fx_teardown),
 		cmocka_unit_test_setup_teardown(test_cached_mode_within_bound,
 						fx_setup, fx_teardown),
 	};

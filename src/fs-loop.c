@@ -1,0 +1,284 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fs-loop.c - the request loop: one hot reader, spares for blocked requests
+ *
+ * libfuse's multithreaded loop keeps every idle worker blocked in read() on
+ * /dev/fuse, and the kernel gives each request to the worker that has
+ * waited longest.  A serial stream of requests (a stat loop, cat of many
+ * keys: one process, one request at a time) therefore wakes a sleeping
+ * thread for nearly every request, and a wake-up is most of what a request
+ * costs here.  One thread (-s) is often back in read() before the next
+ * request comes and takes it without sleeping, but a request that waits
+ * for a table lock held by another process stops the whole mount.
+ *
+ * This loop has one reader at a time, the leader, which serves what it
+ * reads itself.  A standby thread looks at it every LOOP_TICK_MS: when the
+ * leader has been serving the same request for a whole tick, the standby
+ * becomes the leader and another thread becomes the standby (a spare, or
+ * a new thread while there are fewer than max_threads).  A blocked request
+ * thus delays the others by at most two ticks.  A leader that was replaced
+ * finishes its request and becomes a spare.  Signals reach only the thread
+ * that called fs_loop_run() (the others block them); every thread that
+ * waits does so for at most a tick and then looks at
+ * fuse_session_exited(), and a leader blocked in read() at the end is
+ * cancelled there, as libfuse's own loop does.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+
+#include "fs.h"
+
+#define LOOP_TICK_MS 20
+
+struct loop_thread {
+	pthread_t id;
+	struct fuse_buf buf;
+};
+
+struct loop {
+	struct fuse_session *se;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;		/* spares and the standby wait here */
+	pthread_t leader;
+	bool leader_busy;		/* serving a request */
+	struct timespec busy_since;	/* since when (CLOCK_MONOTONIC) */
+	bool have_standby;
+	bool stop;
+	int err;
+	unsigned int nthreads, max;
+	struct loop_thread *th;		/* [0]: the caller's */
+};
+
+enum loop_role {
+	ROLE_LEADER,
+	ROLE_STANDBY,
+	ROLE_SPARE,
+};
+
+struct loop_arg {
+	struct loop *l;
+	struct loop_thread *self;
+	enum loop_role role;
+};
+
+static void *loop_main(void *arg);
+
+/* A tick from now, for pthread_cond_timedwait (CLOCK_REALTIME). */
+static void loop_deadline(struct timespec *ts)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_nsec += LOOP_TICK_MS * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+/* Caller holds l->mu. */
+static void loop_stop(struct loop *l, int err)
+{
+	if (!l->stop) {
+		l->stop = true;
+		l->err = err;
+	}
+	pthread_cond_broadcast(&l->cv);
+}
+
+/* A new thread in role (signals blocked); caller holds l->mu.  false
+ * when none can be started. */
+static bool loop_spawn(struct loop *l, enum loop_role role)
+{
+	struct loop_thread *self = &l->th[l->nthreads];
+	struct loop_arg *a;
+	sigset_t all, old;
+	int err;
+
+	if (l->nthreads >= l->max)
+		return false;
+	a = malloc(sizeof(*a));
+	if (!a)
+		return false;
+	a->l = l;
+	a->self = self;
+	a->role = role;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	/* the thread frees a */
+	err = pthread_create(&self->id, NULL, loop_main, a);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err) {
+		free(a);
+		return false;
+	}
+	l->nthreads++;
+	return true;
+}
+
+/* Whether the leader has served one request for a tick.  Caller holds
+ * l->mu. */
+static bool loop_leader_stuck(const struct loop *l)
+{
+	struct timespec now;
+	long long ms;
+
+	if (!l->leader_busy)
+		return false;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (now.tv_sec - l->busy_since.tv_sec) * 1000LL +
+	     (now.tv_nsec - l->busy_since.tv_nsec) / 1000000L;
+	return ms >= LOOP_TICK_MS;
+}
+
+/* The standby: take over from a leader stuck on one request.  Caller
+ * holds l->mu; returns the next role. */
+static enum loop_role loop_standby(struct loop *l)
+{
+	struct timespec ts;
+
+	while (!l->stop) {
+		loop_deadline(&ts);
+		pthread_cond_timedwait(&l->cv, &l->mu, &ts);
+		if (fuse_session_exited(l->se))
+			loop_stop(l, 0);
+		if (l->stop || !loop_leader_stuck(l))
+			continue;
+		/* the same request for a whole tick: lead instead */
+		l->leader = pthread_self();
+		l->leader_busy = false;
+		l->have_standby = false;
+		if (loop_spawn(l, ROLE_STANDBY))
+			l->have_standby = true;
+		else
+			pthread_cond_broadcast(&l->cv);	/* a spare */
+		return ROLE_LEADER;
+	}
+	return ROLE_SPARE;
+}
+
+/* A spare: wait until no thread is the standby.  Caller holds l->mu. */
+static enum loop_role loop_spare(struct loop *l)
+{
+	struct timespec ts;
+
+	while (!l->stop && l->have_standby) {
+		loop_deadline(&ts);
+		pthread_cond_timedwait(&l->cv, &l->mu, &ts);
+		if (fuse_session_exited(l->se))
+			loop_stop(l, 0);
+	}
+	if (l->stop)
+		return ROLE_SPARE;
+	l->have_standby = true;
+	return ROLE_STANDBY;
+}
+
+/* The leader: read and serve until replaced or stopped; returns the
+ * next role. */
+static enum loop_role loop_lead(struct loop *l, struct loop_thread *self)
+{
+	int res;
+
+	for (;;) {
+		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+		res = fuse_session_receive_buf(l->se, &self->buf);
+		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+		pthread_mutex_lock(&l->mu);
+		if (res == -EINTR && !fuse_session_exited(l->se)) {
+			pthread_mutex_unlock(&l->mu);
+			continue;
+		}
+		if (res <= 0 || fuse_session_exited(l->se) || l->stop) {
+			loop_stop(l, res < 0 && res != -EINTR ? res : 0);
+			pthread_mutex_unlock(&l->mu);
+			return ROLE_SPARE;
+		}
+		l->leader_busy = true;
+		clock_gettime(CLOCK_MONOTONIC, &l->busy_since);
+		pthread_mutex_unlock(&l->mu);
+
+		fuse_session_process_buf(l->se, &self->buf);
+
+		pthread_mutex_lock(&l->mu);
+		if (!pthread_equal(l->leader, pthread_self())) {
+			pthread_mutex_unlock(&l->mu);
+			return ROLE_SPARE;	/* replaced meanwhile */
+		}
+		l->leader_busy = false;
+		pthread_mutex_unlock(&l->mu);
+	}
+}
+
+static void loop_run_role(struct loop *l, struct loop_thread *self,
+			  enum loop_role role)
+{
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	for (;;) {
+		if (role == ROLE_LEADER) {
+			role = loop_lead(l, self);
+			continue;
+		}
+		pthread_mutex_lock(&l->mu);
+		if (l->stop) {
+			pthread_mutex_unlock(&l->mu);
+			return;
+		}
+		role = role == ROLE_STANDBY ? loop_standby(l) : loop_spare(l);
+		pthread_mutex_unlock(&l->mu);
+	}
+}
+
+static void *loop_main(void *arg)
+{
+	struct loop_arg a = *(struct loop_arg *)arg;
+
+	free(arg);
+	loop_run_role(a.l, a.self, a.role);
+	return NULL;
+}
+
+int fs_loop_run(struct fuse_session *se, unsigned int max_threads)
+{
+	struct loop l;
+	unsigned int i;
+	bool in_read;
+
+	memset(&l, 0, sizeof(l));
+	l.se = se;
+	l.max = max_threads < 2 ? 2 : max_threads;
+	l.th = calloc(l.max, sizeof(*l.th));
+	if (!l.th)
+		return -ENOMEM;
+	pthread_mutex_init(&l.mu, NULL);
+	pthread_cond_init(&l.cv, NULL);
+	l.th[0].id = pthread_self();
+	l.nthreads = 1;
+	l.leader = pthread_self();
+	pthread_mutex_lock(&l.mu);
+	l.have_standby = loop_spawn(&l, ROLE_STANDBY);
+	pthread_mutex_unlock(&l.mu);
+
+	loop_run_role(&l, &l.th[0], ROLE_LEADER);
+
+	/* the leader may still be in read(): cancel it there */
+	pthread_mutex_lock(&l.mu);
+	loop_stop(&l, 0);
+	in_read = !pthread_equal(l.leader, pthread_self());
+	pthread_mutex_unlock(&l.mu);
+	for (i = 1; i < l.nthreads; i++) {
+		if (in_read && pthread_equal(l.th[i].id, l.leader))
+			pthread_cancel(l.th[i].id);
+		pthread_join(l.th[i].id, NULL);
+	}
+	for (i = 0; i < l.nthreads; i++)
+		free(l.th[i].buf.mem);
+	free(l.th);
+	pthread_cond_destroy(&l.cv);
+	pthread_mutex_destroy(&l.mu);
+	fuse_session_reset(se);
+	return l.err;
+}
