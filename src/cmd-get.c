@@ -22,7 +22,7 @@ static int get_run(struct cmd_args *a)
 	rc = cli_open_schema(name, O_RDONLY, &t, &cs);
 	if (rc)
 		return rc;
-	rc = cli_tkey_arg(a, &cs, a->argv[1], &key, &klen);
+	rc = cli_tkey_arg(a, t, &cs, a->argv[1], &key, &klen);
 	if (rc) {
 		shmtab_close(t);
 		cli_schema_free(&cs);

@@ -42,7 +42,7 @@ static int rm_run(struct cmd_args *a)
 	rc = cli_open_schema(name, O_RDWR, &t, &cs);
 	if (rc)
 		return rc;
-	rc = cli_tkey_arg(a, &cs, a->argv[1], &key, &klen);
+	rc = cli_tkey_arg(a, t, &cs, a->argv[1], &key, &klen);
 	if (rc) {
 		if (rc == EXIT_USAGE)
 			cli_usage(a->cmd);

@@ -31,7 +31,7 @@ int cmd_store(struct cmd_args *a, bool add)
 	rc = cli_open_schema(name, O_RDWR, &t, &cs);
 	if (rc)
 		goto out;
-	rc = cli_tkey_arg(a, &cs, a->argv[1], &key, &klen);
+	rc = cli_tkey_arg(a, t, &cs, a->argv[1], &key, &klen);
 	if (rc) {
 		if (rc == EXIT_USAGE)
 			cli_usage(a->cmd);

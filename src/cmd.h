@@ -118,11 +118,14 @@ int cli_text(const char *type, const void *buf, size_t len, char **text,
  * A KEY argument of a table with schema cs: for a raw key type (and an
  * untyped table) cli_key_arg(); else the key's text form, escaped as
  * "shmtab keys" prints it (a raw tab also stands for itself) or as it is
- * with -x, parsed with shmtab_parse.  Returns 0 with *key malloc'd (the
- * encoding), or an exit code after a message.
+ * with -x, parsed with shmtab_parse; or the name shmtabfs gives a key
+ * whose escape is longer than 255 bytes (escape.h), which is looked for
+ * among t's keys.  Returns 0 with *key malloc'd (the encoding), or an exit
+ * code after a message.
  */
-int cli_tkey_arg(const struct cmd_args *a, const struct cli_schema *cs,
-		 const char *arg, void **key, size_t *klen);
+int cli_tkey_arg(const struct cmd_args *a, shmtab *t,
+		 const struct cli_schema *cs, const char *arg, void **key,
+		 size_t *klen);
 /* A value in the text form of cs's value type (the bytes as they are for
  * a raw type), encoded; 0 with *val malloc'd, or -EINVAL. */
 int cli_tvalue(const struct cli_schema *cs, const void *text, size_t tlen,

@@ -36,6 +36,43 @@ ssize_t shmtab_escape(const void *key, size_t klen, char *out, size_t cap);
 ssize_t shmtab_unescape(const char *name, void *out, size_t cap);
 
 /*
+ * Names of long keys.  A key whose escape is longer than 255 bytes is named
+ * by a prefix of its escape, the marker "%%" and the first 32 lower-case
+ * hex digits of the SHA-256 of the key (the bytes the escape stands for):
+ *
+ *   PREFIX%%0123456789abcdef0123456789abcdef
+ *
+ * PREFIX is the longest start of the escape that keeps the name within 255
+ * bytes (at most 221 bytes), cut neither inside a "%XX" nor inside a UTF-8
+ * character.  No escape contains "%%", so these names and the escapes of
+ * keys never meet.  The name does not give the key back: shmtabfs and
+ * shmtab find the key whose name it is among the table's keys.
+ */
+#define SHMTAB_NAME_MARKER "%%"
+#define SHMTAB_NAME_DIGEST_HEX 32
+
+/*
+ * shmtab_file_name() - the file name of any key: its escape when that fits in
+ * SHMTAB_ESCAPE_NAME_MAX bytes, else the long key's name above.  Returns
+ * the name's length, -ENOSPC when cap cannot hold it and its NUL, -EINVAL
+ * for key == NULL with klen > 0.
+ */
+ssize_t shmtab_file_name(const void *key, size_t klen, char *out, size_t cap);
+
+/*
+ * shmtab_file_name_is_long() - whether name has the form of a long key's name
+ * (a canonical PREFIX, the marker, the hex digits): such a name stands for
+ * at most one key and cannot be decoded, only matched (shmtab_file_name_match).
+ */
+int shmtab_file_name_is_long(const char *name);
+
+/*
+ * shmtab_file_name_match() - 1 when name is the name of the key, else 0.
+ * Cheap for keys that do not have a long name.
+ */
+int shmtab_file_name_match(const char *name, const void *key, size_t klen);
+
+/*
  * The same rules without the 255-byte limit, for the command line, where a
  * key is printed or typed rather than used as a file name.
  * shmtab_escaped_len() is the length of the escape (without the NUL);

@@ -833,9 +833,16 @@ static int name_key(struct fs_table *tb, const char *name, unsigned char *key,
 	pthread_mutex_lock(&tb->mu);
 	err = tb->t ? fs_types_get(tb->t, ty) : -ENOENT;
 	if (err == 0)
-		err = fs_name_key(ty, name, key, cap, klen);
+		err = fs_name_key(tb->t, ty, name, key, cap, klen);
 	pthread_mutex_unlock(&tb->mu);
 	return err;
+}
+
+/* Why a name that stands for no key cannot make one: a long key's name
+ * (escape.h) does not give the key back, any other is not canonical. */
+static int name_create_err(const char *name)
+{
+	return shmtab_file_name_is_long(name) ? -ENAMETOOLONG : -EINVAL;
 }
 
 /* A table directory's table for parent, or a positive errno. */
@@ -969,9 +976,10 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	} else {
 		err = fs_types_get(tb->t, &ty);
 		if (err == 0)
-			err = fs_name_key(&ty, name, key, sizeof(key), &klen);
+			err = fs_name_key(tb->t, &ty, name, key, sizeof(key),
+					  &klen);
 		if (err == -ENOENT)
-			err = -EINVAL;	/* not the name of any key */
+			err = name_create_err(name);
 		/* the name must exist when open() returns */
 		if (err == 0)
 			err = key_create(tb, &ty, key, klen,
@@ -1393,7 +1401,7 @@ void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	pthread_mutex_lock(&tb->mu);
 	err = tb->t ? fs_types_get(tb->t, &ty) : -ENOENT;
 	if (err == 0)
-		err = fs_name_key(&ty, name, key, sizeof(key), &c.klen);
+		err = fs_name_key(tb->t, &ty, name, key, sizeof(key), &c.klen);
 	if (err == 0 && ty.array)
 		err = unlink_index(tb->t, key, c.klen);
 	else if (err == 0)
@@ -1509,11 +1517,12 @@ void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	pthread_mutex_lock(&tb->mu);
 	err = tb->t ? fs_types_get(tb->t, &ty) : -ENOENT;
 	if (err == 0)
-		err = fs_name_key(&ty, name, from, sizeof(from), &c.flen);
+		err = fs_name_key(tb->t, &ty, name, from, sizeof(from),
+				  &c.flen);
 	if (err == 0) {
-		err = fs_name_key(&ty, newname, to, sizeof(to), &c.tlen);
+		err = fs_name_key(tb->t, &ty, newname, to, sizeof(to), &c.tlen);
 		if (err == -ENOENT)
-			err = -EINVAL;
+			err = name_create_err(newname);
 	}
 	if (err == 0)
 		err = fs_group(tb->t, ty.array ? rename_index_group :

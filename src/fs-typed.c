@@ -118,10 +118,63 @@ static size_t strip_newline(const char *text, size_t len)
 	return len && text[len - 1] == '\n' ? len - 1 : len;
 }
 
+struct long_ctx {
+	const struct fs_types *ty;
+	const char *name;
+	unsigned char *key;
+	size_t cap, klen;
+	int err;
+};
+
+/* Whether key is the one with the long name c->name; 1 stops the walk. */
+static int long_name_match(const void *key, size_t klen, void *ctx)
+{
+	struct long_ctx *c = ctx;
+	char *text = NULL;
+	size_t tlen;
+	int match;
+
+	if (!c->ty->typed || c->ty->kplain) {
+		match = shmtab_file_name_match(c->name, key, klen);
+	} else {
+		if (shmtab_format(c->ty->ktype, key, klen, &text, &tlen) < 0)
+			return 0;
+		match = shmtab_file_name_match(c->name, text,
+					       strip_newline(text, tlen));
+		free(text);
+	}
+	if (!match)
+		return 0;
+	if (klen > c->cap) {
+		c->err = -ENAMETOOLONG;
+	} else {
+		memcpy(c->key, key, klen);
+		c->klen = klen;
+		c->err = 0;
+	}
+	return 1;
+}
+
+/* The key with a long name (escape.h): a walk of the table's keys. */
+static int long_name_key(shmtab *t, const struct fs_types *ty, const char *name,
+			 unsigned char *key, size_t cap, size_t *klen)
+{
+	struct long_ctx c = { ty, name, key, cap, 0, -ENOENT };
+	int err = shmtab_iter_keys(t, long_name_match, &c);
+
+	if (err < 0)
+		return err;
+	if (c.err == 0)
+		*klen = c.klen;
+	return c.err;
+}
+
 /* The key a name stands for; -ENOENT when it is not the canonical name of
- * any key of the table's key type. */
-int fs_name_key(const struct fs_types *ty, const char *name, unsigned char *key,
-		size_t cap, size_t *klen)
+ * any key of the table's key type, or a long key's name (escape.h) that no
+ * key of the table has; -ENAMETOOLONG for a name over 255 bytes (the
+ * kernel passes names up to 1024 bytes). */
+int fs_name_key(shmtab *t, const struct fs_types *ty, const char *name,
+		unsigned char *key, size_t cap, size_t *klen)
 {
 	char text[SHMTAB_ESCAPE_NAME_MAX + 1];
 	char *back = NULL;
@@ -130,8 +183,12 @@ int fs_name_key(const struct fs_types *ty, const char *name, unsigned char *key,
 	ssize_t n;
 	int err;
 
+	if (strlen(name) > SHMTAB_ESCAPE_NAME_MAX)
+		return -ENAMETOOLONG;
 	if (ty->array)
 		return name_index(name, key, cap, klen);
+	if (shmtab_file_name_is_long(name))
+		return long_name_key(t, ty, name, key, cap, klen);
 	if (!ty->typed || ty->kplain) {
 		n = shmtab_unescape(name, key, cap);
 		if (n < 0)
@@ -164,8 +221,9 @@ int fs_name_key(const struct fs_types *ty, const char *name, unsigned char *key,
 	return err;
 }
 
-/* The file name of a key: its length, or a negative errno (the key has no
- * name: too long, or not a valid key of the table). */
+/* The file name of a key (a long key's name when its escape is longer than
+ * 255 bytes): its length, or a negative errno (not a valid key of the
+ * table). */
 ssize_t fs_key_name(const struct fs_types *ty, const void *key, size_t klen,
 		    char *name, size_t cap)
 {
@@ -183,11 +241,11 @@ ssize_t fs_key_name(const struct fs_types *ty, const void *key, size_t klen,
 		return n < 0 || (size_t)n >= cap ? -ENOSPC : n;
 	}
 	if (!ty->typed || ty->kplain)
-		return shmtab_escape(key, klen, name, cap);
+		return shmtab_file_name(key, klen, name, cap);
 	err = shmtab_format(ty->ktype, key, klen, &text, &tlen);
 	if (err < 0)
 		return err;
-	n = shmtab_escape(text, strip_newline(text, tlen), name, cap);
+	n = shmtab_file_name(text, strip_newline(text, tlen), name, cap);
 	free(text);
 	return n;
 }

@@ -198,9 +198,10 @@ void fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
 /* fs-typed.c: the view of typed tables; caller holds tb->mu (or runs in
  * a group on tb->t) with a struct fs_types read in the same section */
 #define FS_TYPE_NAME_MAX 320
-/* room for any key a name can stand for (a typed key's encoding may be
- * longer than its name) */
-#define FS_KEY_CAP 4096
+/* room for the key a name stands for (a typed key's encoding may be longer
+ * than its name; a long key's name, escape.h, may stand for a key of any
+ * length: longer ones give ENAMETOOLONG, see shmtabfs(1) BUGS) */
+#define FS_KEY_CAP 65536
 
 struct fs_types {
 	bool typed;			/* not a hash table of bytes to bytes */
@@ -213,7 +214,7 @@ struct fs_types {
 };
 
 int fs_types_get(shmtab *t, struct fs_types *ty);
-int fs_name_key(const struct fs_types *ty, const char *name,
+int fs_name_key(shmtab *t, const struct fs_types *ty, const char *name,
 		unsigned char *key, size_t cap, size_t *klen);
 ssize_t fs_key_name(const struct fs_types *ty, const void *key, size_t klen,
 		    char *name, size_t cap);

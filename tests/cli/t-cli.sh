@@ -189,6 +189,28 @@ printf '%%\n%%2E\n50%%25\na%%2Fb%%00c\nempty\ngreeting\n' >"$dir/want"
 same "$dir/out" "$dir/want" "keys: escaped, sorted, one a line"
 expect 1 "keys of a missing table" "$S" keys "$T-none"
 
+# a key whose escape is longer than a file name: shmtabfs names it by a
+# prefix, "%%" and a digest (shmtab(1), ESCAPING); KEY arguments take it
+LT=posix:/$P-long
+lk=k$(printf '%0299d' 0 | tr 0 x)
+ln=$(printf '%s' "$lk" | cut -c1-221)%%$(printf '%s' "$lk" | sha256sum | cut -c1-32)
+expect 0 "create a table for a long key" "$S" create "$LT"
+expect 0 "set a 300-byte key" "$S" set "$LT" "$lk" v1
+expect 0 "a second long key with the same start" "$S" set "$LT" "${lk}y" v2
+expect 0 "get by the long key's file name" "$S" get "$LT" "$ln"
+printf 'v1' >"$dir/want"
+same "$dir/out" "$dir/want" "the long name addresses its key"
+expect 0 "set by the long name" "$S" set "$LT" "$ln" v3
+expect 0 "get the key itself" "$S" get "$LT" "$lk"
+printf 'v3' >"$dir/want"
+same "$dir/out" "$dir/want" "set by the long name replaced its key"
+expect 1 "a long name no key has" "$S" get "$LT" \
+	"$(printf '%s' "$lk" | cut -c1-221)%%0123456789abcdef0123456789abcdef"
+has "no key of '$LT' has the name" "$dir/err" "long name message"
+expect 0 "rm by the long name" "$S" rm "$LT" "$ln"
+expect 1 "the key is gone" "$S" get "$LT" "$lk"
+expect 0 "the other long key stays" "$S" get "$LT" "${lk}y"
+
 # ---------------------------------------------------------------- dump, load
 D=posix:/$P-d
 expect 0 "create the dump source" "$S" create "$D"

@@ -177,6 +177,33 @@ expect "escaped %25" "pct" bash -c "echo pct > '$t/100%25' && cat '$t/100%25'"
 expect_err "non-canonical name refused" "Invalid argument" \
 	bash -c "echo x > '$t/%41'"
 expect_err "lone %2 refused" "Invalid argument" bash -c "echo x > '$t/a%2'"
+# keys whose escape is longer than 255 bytes: PREFIX%%DIGEST (shmtabfs(1))
+lk=k$(printf '%0299d' 0 | tr 0 /)
+lp=k$(printf '%073d' 0 | sed 's/0/%2F/g')
+ln=$lp%%$(printf '%s' "$lk" | sha256sum | cut -c1-32)
+if [ -x "${SHMTAB:-}" ]; then
+	esc=$(printf '%s' "$lk" | sed 's|/|%2F|g')
+	"$SHMTAB" set "file:$src/tab" "$esc" long1 &&
+		"$SHMTAB" set "file:$src/tab" "${esc}x" long2 ||
+		fail "shmtab set of two long keys"
+	expect "a long key is listed under its long name" "yes" \
+		bash -c "ls '$t' | grep -qxF -- '$ln' && echo yes"
+	expect "both long keys are listed, 254 bytes each" "254 254" \
+		bash -c "echo \$(ls '$t' | grep -F '%%' | awk '{print length(\$0)}')"
+	expect "cat by the long name" "long1" cat "$t/$ln"
+	expect "echo > by the long name replaces the key" "new long" \
+		bash -c "echo new long > '$t/$ln' && '$SHMTAB' get 'file:$src/tab' '$esc'"
+	expect "stat by the long name" "9" stat -c %s "$t/$ln"
+	expect "rm by the long name removes the key" "gone long2" \
+		bash -c "rm '$t/$ln' && { '$SHMTAB' get 'file:$src/tab' '$esc' 2>/dev/null || printf 'gone '; } && cat \$(ls -d '$t'/*%%*)"
+	rm -f "$t"/*%%*
+fi
+expect_err "a long name no key has cannot create one" "File name too long" \
+	bash -c "echo x > '$t/$lp%%0123456789abcdef0123456789abcdef'"
+expect_err "a name over 255 bytes cannot create a key" "File name too long" \
+	bash -c "echo x > '$t/k$(printf '%0299d' 0)'"
+expect_err "nor be looked up" "File name too long" \
+	stat "$t/k$(printf '%0299d' 0)"
 
 # --- big values -------------------------------------------------------------
 head -c 5000000 /dev/urandom >"$tmp/big.in"

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * t-escape.c - the key <-> file-name codec of src/escape.c: round trips over
- * random keys, the special names, and every way a name can be non-canonical
+ * random keys, the special names, every way a name can be non-canonical, and
+ * the names of keys whose escape is longer than 255 bytes
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1
@@ -230,6 +231,95 @@ static void test_escape_name_too_long(void **state)
 	assert_int_equal(key[299], '/');
 }
 
+/* name = PREFIX "%%" DIGEST, with the digest given */
+static void assert_long_name(const void *key, size_t klen, size_t plen,
+			     const char *digest)
+{
+	char out[256], want[256];
+	ssize_t n;
+
+	n = shmtab_escape_long(key, klen, want, sizeof(want));
+	assert_int_equal(n, -ENOSPC);	/* longer than 255 */
+	n = shmtab_file_name(key, klen, out, sizeof(out));
+	assert_int_equal(n, (ssize_t)(plen + 2 + 32));
+	assert_true(n <= 255);
+	/* the prefix is the start of the escape */
+	{
+		size_t full = shmtab_escaped_len(key, klen) + 1;
+		char *esc = malloc(full);
+
+		assert_non_null(esc);
+		assert_int_equal(shmtab_escape_long(key, klen, esc, full),
+				 (ssize_t)full - 1);
+		assert_memory_equal(out, esc, plen);
+		free(esc);
+	}
+	snprintf(want, sizeof(want), "%%%%%s", digest);
+	assert_string_equal(out + plen, want);
+	assert_true(shmtab_file_name_is_long(out));
+	assert_true(shmtab_file_name_match(out, key, klen));
+	/* not the escape of any key */
+	assert_int_equal(shmtab_unescape(out, NULL, 0), -EINVAL);
+}
+
+static void test_escape_long_key_names(void **state)
+{
+	char key[400], name[256], other[256];
+	const char *e = "\xc3\xa9";
+
+	(void)state;
+	/* digests: SHA-256 of the key, first 128 bits (python3 hashlib) */
+	memset(key, 'a', sizeof(key));
+	assert_long_name(key, 300, 221, "9835fa6bf4e20a9b9ea812506302e989");
+	/* the padding needs one, two blocks */
+	assert_long_name(key, 311, 221, "405917f9905fa6a436429b115728eab0");
+	assert_long_name(key, 312, 221, "3f021e8edc7ceb662183bb98110717cd");
+	assert_long_name(key, 320, 221, "fee1a848cb6763c3088a0e523541b46a");
+	/* never cut inside an escape... */
+	memset(key, '/', sizeof(key));
+	assert_long_name(key, 100, 219, "4aaecdd8a94cb7abb5c9283a5825c5d2");
+	/* ...or inside a UTF-8 character (e-acute is 2 bytes) */
+	for (int i = 0; i < 150; i++)
+		memcpy(key + 2 * i, e, 2);
+	assert_long_name(key, 300, 220, "cb1fa3158102cb16edae890e78baadd9");
+
+	/* up to 255 bytes the name is the escape */
+	memset(key, 'a', sizeof(key));
+	assert_int_equal(shmtab_file_name(key, 255, name, sizeof(name)), 255);
+	assert_false(shmtab_file_name_is_long(name));
+	assert_true(shmtab_file_name_match(name, key, 255));
+	assert_false(shmtab_file_name_match(name, key, 254));
+	assert_int_equal(shmtab_file_name("", 0, name, sizeof(name)), 1);
+	assert_string_equal(name, "%");
+
+	/* two long keys with the same start: two names, each its own */
+	assert_int_equal(shmtab_file_name(key, 300, name, sizeof(name)), 255);
+	key[299] = 'b';
+	assert_int_equal(shmtab_file_name(key, 300, other, sizeof(other)),
+			 255);
+	assert_string_not_equal(name, other);
+	assert_true(shmtab_file_name_match(other, key, 300));
+	assert_false(shmtab_file_name_match(name, key, 300));
+	assert_false(shmtab_file_name_match(other, key, 299));
+
+	/* the form: canonical prefix, marker, 32 lower-case hex digits */
+	assert_false(shmtab_file_name_is_long("abc"));
+	assert_true(shmtab_file_name_is_long(
+		"abc%%0123456789abcdef0123456789abcdef"));
+	assert_false(shmtab_file_name_is_long(
+		"abc%%0123456789ABCDEF0123456789abcdef"));
+	assert_false(shmtab_file_name_is_long(
+		"abc%%0123456789abcdef0123456789abcde"));
+	assert_false(shmtab_file_name_is_long(
+		"a%2fc%%0123456789abcdef0123456789abcdef"));
+	assert_false(shmtab_file_name_is_long(
+		"%%0123456789abcdef0123456789abcdef"));
+	/* small buffers */
+	assert_int_equal(shmtab_file_name(key, 300, name, 255), -ENOSPC);
+	assert_int_equal(shmtab_file_name(NULL, 1, name, sizeof(name)),
+			 -EINVAL);
+}
+
 static void test_escape_small_buffers(void **state)
 {
 	char out[8];
@@ -263,6 +353,7 @@ int main(void)
 		cmocka_unit_test(test_escape_rejects_noncanonical),
 		cmocka_unit_test(test_escape_accepts_every_escaped_byte),
 		cmocka_unit_test(test_escape_name_too_long),
+		cmocka_unit_test(test_escape_long_key_names),
 		cmocka_unit_test(test_escape_small_buffers),
 	};
 
