@@ -10,6 +10,12 @@
  * replaced when the object on disk is no longer the one opened (removed or
  * recreated behind the mount).
  *
+ * A candidate that the library does not open but that begins with the
+ * table magic (a damaged header), or that the daemon cannot read at all, is
+ * a broken table: listed in the root, EIO to every lookup, one log line.
+ * It keeps its struct (t NULL, open_err set) until the object changes, and
+ * is then tried again.
+ *
  * A directory listing is a snapshot taken at opendir: the root's tables, or
  * a table's key names (escaped; in a typed table the keys' texts, see
  * fs-typed.c).  An array's listing is not a walk of the table: the length
@@ -25,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "fs.h"
@@ -76,7 +83,47 @@ static void table_free(struct fs_table *tb)
 	free(tb);
 }
 
-/* Open the table called name; -ENOENT when it is not a table. */
+/* The magic a table begins with (doc/FORMAT.md, the header). */
+#define TABLE_MAGIC "SHMTAB\r\n"
+
+/*
+ * Whether the object a failed open left behind is a table all the same:
+ * it begins with the magic (its header is damaged), or the daemon may not
+ * even read it (a table it cannot judge is shown rather than hidden).
+ */
+static bool table_broken(const char *objpath)
+{
+	char magic[sizeof(TABLE_MAGIC) - 1];
+	int fd = open(objpath, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	bool broken;
+
+	if (fd < 0)
+		return errno == EACCES || errno == EPERM;
+	broken = read(fd, magic, sizeof(magic)) == (ssize_t)sizeof(magic) &&
+		 memcmp(magic, TABLE_MAGIC, sizeof(magic)) == 0;
+	close(fd);
+	return broken;
+}
+
+/* Whether st is still the object tb was made from (and, for a broken
+ * table, unchanged since). */
+static bool table_same(const struct fs_table *tb, const struct stat *st)
+{
+	if (st->st_dev != tb->dev || st->st_ino != tb->ino)
+		return false;
+	if (!tb->open_err)
+		return true;
+	return st->st_size == tb->seen.st_size &&
+	       st->st_mtim.tv_sec == tb->seen.st_mtim.tv_sec &&
+	       st->st_mtim.tv_nsec == tb->seen.st_mtim.tv_nsec &&
+	       st->st_ctim.tv_sec == tb->seen.st_ctim.tv_sec &&
+	       st->st_ctim.tv_nsec == tb->seen.st_ctim.tv_nsec;
+}
+
+/*
+ * Open the table called name; -ENOENT when it is not a table, -EIO with
+ * *out set for a broken table (logged here, once for the object's state).
+ */
 static int table_open(const char *name, struct fs_table **out)
 {
 	struct fs *fs = &fs_state;
@@ -107,6 +154,20 @@ static int table_open(const char *name, struct fs_table **out)
 					  &tb->t);
 			tb->rdonly = true;
 		}
+	}
+	if (err < 0 && err != -ENOMEM && err != -EMFILE && err != -ENFILE &&
+	    table_broken(tb->objpath)) {
+		tb->t = NULL;
+		tb->open_err = err;
+		tb->dev = st.st_dev;
+		tb->ino = st.st_ino;
+		tb->seen = st;
+		tb->damaged_logged = true;
+		fs_log(LOG_ERR, "table '%s' (%s) %s: %s", tb->name, tb->libname,
+		       err == -EBADMSG ? "is damaged" : "cannot be opened",
+		       shmtab_strerror(err));
+		*out = tb;
+		return -EIO;
 	}
 	if (err == -EBADMSG || err == -EINVAL)
 		err = -ENOENT;
@@ -160,7 +221,8 @@ static struct fs_table *table_find(struct fs *fs, const char *name)
 	return NULL;
 }
 
-/* The live table called name, opened on first use. */
+/* The live table called name, opened on first use; -EIO for a broken
+ * table (*out set, see the top). */
 int fs_table_get(const char *name, struct fs_table **out)
 {
 	struct fs *fs = &fs_state;
@@ -177,9 +239,9 @@ int fs_table_get(const char *name, struct fs_table **out)
 	pthread_mutex_unlock(&fs->mu);
 	if (tb) {
 		present = stat(tb->objpath, &st) == 0;
-		if (present && st.st_dev == tb->dev && st.st_ino == tb->ino) {
+		if (present && table_same(tb, &st)) {
 			*out = tb;
-			return 0;
+			return tb->open_err ? -EIO : 0;
 		}
 		/* removed or replaced behind the mount */
 		pthread_mutex_lock(&fs->mu);
@@ -189,7 +251,7 @@ int fs_table_get(const char *name, struct fs_table **out)
 			table_retire(tb);
 	}
 	err = table_open(name, &tb);
-	if (err < 0)
+	if (err < 0 && err != -EIO)
 		return err;
 	pthread_mutex_lock(&fs->mu);
 	other = table_find(fs, name);
@@ -204,9 +266,10 @@ int fs_table_get(const char *name, struct fs_table **out)
 		shmtab_close(tb->t);
 		table_free(tb);
 		tb = other;
+		err = tb->open_err ? -EIO : 0;
 	}
 	*out = tb;
-	return 0;
+	return err;
 }
 
 /* At exit, when no request runs any more. */
@@ -384,8 +447,12 @@ void fs_root_readdir_open(fuse_req_t req, struct fuse_file_info *fi)
 		if (strncmp(name, fs->prefix, plen) != 0 || !name[plen])
 			continue;
 		name += plen;
-		if (fs_table_get(name, &tb) < 0)
+		/* a broken table is listed: its lookup answers EIO */
+		err = fs_table_get(name, &tb);
+		if (err < 0 && err != -EIO) {
+			err = 0;
 			continue;
+		}
 		err = snap_add(d, name, strlen(name), FUSE_UNKNOWN_INO,
 			       S_IFDIR);
 		if (err < 0)

@@ -80,6 +80,8 @@ struct fs_table {
 	struct stat seen;		/* the object, as the watcher saw it */
 	bool seen_gone;
 	bool damaged_logged;
+	int open_err;			/* a broken table: why it did not open
+					 * (t NULL; fs-dir.c) */
 };
 
 struct fs_node {

@@ -67,7 +67,8 @@ do_mount()
 	shift 2
 
 	mkdir -p "$mnt"
-	"$SHMTABFS" -f "$@" "$src" "$mnt" 2>>"$tmp/daemon.log" &
+	# $daemon_wrap: a command the daemon runs under (setpriv), or empty
+	${daemon_wrap:-} "$SHMTABFS" -f "$@" "$src" "$mnt" 2>>"$tmp/daemon.log" &
 	pids+=($!)
 	mounts+=("$mnt")
 	for i in $(seq 100); do
@@ -324,6 +325,44 @@ expect "the other table is still served" "w" cat "$tmp/dm/good/k"
 expect "the log names the damaged table" "1" \
 	bash -c "grep -c \"table 'bad' .* is damaged\" '$tmp/daemon.log'"
 do_umount "$tmp/dm"
+# a table whose header is damaged before the daemon first opens it: listed,
+# EIO, one log line; a file that is no table stays hidden
+if [ -x "${SHMTAB:-}" ]; then
+	"$SHMTAB" create "file:$tmp/dsrc/hdr" >/dev/null &&
+		"$SHMTAB" set "file:$tmp/dsrc/hdr" k v || fail "shmtab create hdr"
+	# keep the magic (8 bytes), spoil the rest of the header
+	head -c 120 /dev/zero | tr '\0' '\377' |
+		dd of="$tmp/dsrc/hdr" bs=1 seek=8 conv=notrunc status=none
+	echo junk >"$tmp/dsrc/junk"
+	do_mount "$tmp/dsrc" "$tmp/dm"
+	expect "a table that does not open is listed" "bad good hdr" \
+		bash -c "echo \$(ls '$tmp/dm')"
+	expect_err "... and its lookup gives EIO" "Input/output error" \
+		stat "$tmp/dm/hdr"
+	expect_err "... and so do its keys" "Input/output error" \
+		cat "$tmp/dm/hdr/k"
+	expect "... ls -l still lists every table" "bad good hdr" \
+		bash -c "echo \$(ls -l '$tmp/dm' 2>/dev/null | awk 'NR > 1 {print \$NF}')"
+	expect "the other tables are served" "w" cat "$tmp/dm/good/k"
+	expect "one log line for it" "1" \
+		bash -c "grep -c \"table 'hdr' .* is damaged\" '$tmp/daemon.log'"
+	do_umount "$tmp/dm"
+	# a table the daemon may not read (root without DAC override)
+	if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+		"$SHMTAB" create "file:$tmp/dsrc/locked" >/dev/null
+		chmod 000 "$tmp/dsrc/locked"
+		daemon_wrap="setpriv --bounding-set -dac_override,-dac_read_search" \
+			do_mount "$tmp/dsrc" "$tmp/dm"
+		expect "an unreadable table is listed" "bad good hdr locked" \
+			bash -c "echo \$(ls '$tmp/dm')"
+		expect_err "... and gives EIO" "Input/output error" \
+			ls "$tmp/dm/locked"
+		expect "... with a log line" "1" \
+			bash -c "grep -c \"table 'locked' .* cannot be opened: Permission denied\" '$tmp/daemon.log'"
+		expect "the others are served" "w" cat "$tmp/dm/good/k"
+		do_umount "$tmp/dm"
+	fi
+fi
 
 # --- unmount while readers and writers are busy --------------------------------------------
 mkdir -p "$tmp/bsrc"
@@ -416,7 +455,8 @@ if [ -x "${top_builddir:-.}/contrib/shmtab-counter" ]; then
 fi
 do_umount "$tmp/tm"
 
-if grep -v "is damaged\|damaged table" "$tmp/daemon.log" | grep -q .; then
+if grep -v "is damaged\|damaged table\|cannot be opened" "$tmp/daemon.log" |
+	grep -q .; then
 	echo "daemon log:"
 	cat "$tmp/daemon.log"
 fi
