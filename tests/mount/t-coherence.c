@@ -125,6 +125,7 @@ struct fx {
 	char *name;		/* library name of the table */
 	char tag[32];		/* its name under the mount */
 	shmtab *t;
+	char *extra;		/* a second table a test made, or NULL */
 };
 
 static int fx_setup(void **state)
@@ -153,6 +154,9 @@ static int fx_teardown(void **state)
 		return 0;
 	shmtab_close(f->t);
 	tu_remove(f->name);
+	if (f->extra)
+		tu_remove(f->extra);
+	free(f->extra);
 	free(f->name);
 	free(f);
 	return 0;
@@ -756,14 +760,16 @@ static void test_locked_table_delays_only_itself(void **state)
 	struct tu_barrier held;
 	struct holder_arg h = { f->name, &held, 3000 };
 	char *path = tu_mount_path(&main_mnt, f->tag, "k");
-	char *other = table_name("free");
-	char *opath = tu_mount_path(&main_mnt, "free", "k");
+	char otag[48], *opath;
 	unsigned char buf[64];
 	int code = -1, rcode = -1, i;
 	pid_t holder, reader;
 	shmtab *t;
 
-	assert_int_equal(tu_create(other, NULL, &t), 0);
+	snprintf(otag, sizeof(otag), "%s-free", f->tag);
+	f->extra = table_name(otag);
+	opath = tu_mount_path(&main_mnt, otag, "k");
+	assert_int_equal(tu_create(f->extra, NULL, &t), 0);
 	assert_int_equal(tu_add_str(t, "k", "free"), 0);
 	assert_int_equal(tu_add_str(f->t, "k", "old"), 0);
 	assert_int_equal(tu_barrier_init(&held), 0);
@@ -787,8 +793,6 @@ static void test_locked_table_delays_only_itself(void **state)
 	assert_int_equal(WEXITSTATUS(rcode), 0);
 	tu_barrier_destroy(&held);
 	shmtab_close(t);
-	tu_remove(other);
-	free(other);
 	free(opath);
 	free(path);
 }
