@@ -18,7 +18,10 @@
  * Extended attributes (other user. names answer ENODATA at once, names of
  * the other namespaces, security. system. trusted., EOPNOTSUPP; a change of
  * any of them ENOTSUP, the same number):
- *   key file:   user.shmtab.bindings   the number of bindings, in decimal
+ *   key file:   user.shmtab.key        the key (in a typed table its text,
+ *                                      an array's: the index), which the
+ *                                      name of a long key does not show
+ *               user.shmtab.bindings   the number of bindings, in decimal
  *                                      (an array's unset element: 0)
  *               user.shmtab.binding.N  the Nth binding's value, 0 = newest,
  *                                      as text in a typed table
@@ -483,6 +486,35 @@ static int xattr_table_get(struct fs_table *tb, const char *sub,
 	return out->err;
 }
 
+/* A key file's key: its bytes, in a typed table its text (an array: the
+ * index), which a long key's name (escape.h) does not show. */
+static int xattr_key(struct fs_table *tb, const struct fs_types *ty,
+		     const void *key, size_t klen, struct text *out)
+{
+	char *text;
+	size_t tlen;
+	int err = fs_key_exists(tb->t, ty, key, klen);
+
+	if (err <= 0)
+		return err < 0 ? err : -ENOENT;
+	if (ty->array) {
+		text_printf(out, "%" PRId64, fs_key_index(key, klen));
+		return out->err;
+	}
+	if (!ty->typed || ty->kplain) {
+		text_add(out, key, klen);
+		return out->err;
+	}
+	err = shmtab_format(ty->ktype, key, klen, &text, &tlen);
+	if (err < 0)
+		return err;
+	if (tlen && text[tlen - 1] == '\n')
+		tlen--;
+	text_add(out, text, tlen);
+	free(text);
+	return out->err;
+}
+
 /* The value of xattr name into out, or -ENODATA. */
 static int xattr_get(struct fs_table *tb, const void *key, size_t klen,
 		     bool is_dir, const char *name, struct text *out)
@@ -501,6 +533,8 @@ static int xattr_get(struct fs_table *tb, const void *key, size_t klen,
 	err = fs_types_get(tb->t, &ty);
 	if (err < 0)
 		return err;
+	if (!strcmp(sub, "key"))
+		return xattr_key(tb, &ty, key, klen, out);
 	if (!strcmp(sub, "bindings")) {
 		err = shmtab_find_all(tb->t, key, klen, nth_binding, &c);
 		if (err < 0)
@@ -556,6 +590,7 @@ static int xattr_list(struct fs_table *tb, const void *key, size_t klen,
 	err = shmtab_find_all(tb->t, key, klen, nth_binding, &c);
 	if (err < 0)
 		return err;
+	text_add(out, XATTR_NAME("key"));
 	text_add(out, XATTR_NAME("bindings"));
 	for (i = 0; i < c.seen && out->len < XATTR_SIZE_MAX_ - 64; i++) {
 		text_printf(out, XATTR_PREFIX "binding.%lu", i);

@@ -530,6 +530,9 @@ static void test_xattr_bindings_and_stat(void **state)
 	n = getxattr(path, "user.shmtab.bindings", buf, sizeof(buf));
 	assert_int_equal(n, 1);
 	assert_memory_equal(buf, "3", 1);
+	n = getxattr(path, "user.shmtab.key", buf, sizeof(buf));
+	assert_int_equal(n, 1);
+	assert_memory_equal(buf, "x", 1);
 	n = getxattr(path, "user.shmtab.binding.0", buf, sizeof(buf));
 	assert_int_equal(n, 6);
 	assert_memory_equal(buf, "newest", 6);

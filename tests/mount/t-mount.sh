@@ -192,6 +192,11 @@ if [ -x "${SHMTAB:-}" ]; then
 	expect "both long keys are listed, 254 bytes each" "254 254" \
 		bash -c "echo \$(ls '$t' | grep -F '%%' | awk '{print length(\$0)}')"
 	expect "cat by the long name" "long1" cat "$t/$ln"
+	if command -v getfattr >/dev/null; then
+		expect "user.shmtab.key holds the whole key" "$lk" \
+			getfattr --absolute-names -n user.shmtab.key \
+			--only-values "$t/$ln"
+	fi
 	expect "echo > by the long name replaces the key" "new long" \
 		bash -c "echo new long > '$t/$ln' && '$SHMTAB' get 'file:$src/tab' '$esc'"
 	expect "stat by the long name" "9" stat -c %s "$t/$ln"
