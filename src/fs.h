@@ -18,7 +18,10 @@
  *  - struct fs_node: an inode the kernel knows, keyed by (table, key) for key
  *    files and by (table, dir) for table directories, with the kernel's
  *    lookup count; freed when FORGET brings the count to zero.  Inode
- *    numbers are never reused within a mount, so the generation is 0.
+ *    numbers are never reused within a mount, so the generation is 0.  A
+ *    table directory's inode stands for the table's name: fs_resolve() gives
+ *    the table called so when the request comes (the kernel may keep a
+ *    table's name, see FS_TABLE_ENTRY_TIMEOUT).
  *
  * Lock order: tb->mu, then fs->mu.  fs->mu (node map, table list) is a leaf
  * lock held for a few instructions: nothing waits for a table lock or calls
