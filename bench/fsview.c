@@ -365,13 +365,15 @@ static void data_make(struct data *d)
 		data_files(d);
 }
 
+static int wait_run(pid_t pid);
+
 /*
  * The other process of the coherent path: gives every key of keys/ a new
  * value, through the library or by writing the files, and exits.
  */
 static void data_change(struct data *d)
 {
-	int state = d->changes++, status;
+	int state = d->changes++;
 	pid_t pid = fork();
 
 	if (pid < 0)
@@ -399,14 +401,7 @@ static void data_change(struct data *d)
 		shmtab_close(t);
 		_exit(0);
 	}
-	running = pid;
-	while (waitpid(pid, &status, 0) < 0) {
-		if (errno != EINTR)
-			die("waitpid: %s", strerror(errno));
-		check_stop();
-	}
-	running = 0;
-	if (!WIFEXITED(status) || WEXITSTATUS(status))
+	if (wait_run(pid))
 		die("the process changing '%s' failed", d->dir);
 	d->state = state;
 }

@@ -42,6 +42,19 @@ static bool byte_needs_escape(uint8_t c)
 	return c == '/' || c == '%' || c < 0x20 || c == 0x7f;
 }
 
+/* Byte c at out[j], escaped if it must be; the index after it. */
+static size_t put_escaped(char *out, size_t j, uint8_t c)
+{
+	if (!byte_needs_escape(c)) {
+		out[j] = (char)c;
+		return j + 1;
+	}
+	out[j] = '%';
+	out[j + 1] = hexdigits[c >> 4];
+	out[j + 2] = hexdigits[c & 15];
+	return j + 3;
+}
+
 static int hex_value(char c)
 {
 	if (c >= '0' && c <= '9')
@@ -94,15 +107,8 @@ static ssize_t escape_to(const uint8_t *k, size_t klen, char *out,
 		memcpy(out, s, n + 1);
 		return (ssize_t)n;
 	}
-	for (size_t i = 0; i < klen; i++) {
-		if (byte_needs_escape(k[i])) {
-			out[j++] = '%';
-			out[j++] = hexdigits[k[i] >> 4];
-			out[j++] = hexdigits[k[i] & 15];
-		} else {
-			out[j++] = (char)k[i];
-		}
-	}
+	for (size_t i = 0; i < klen; i++)
+		j = put_escaped(out, j, k[i]);
 	out[j] = '\0';
 	return (ssize_t)j;
 }
@@ -226,15 +232,8 @@ static ssize_t long_name(const uint8_t *k, size_t klen, char *out, size_t cap)
 
 	if (!out || cap < n + 1)
 		return -ENOSPC;
-	for (i = 0; j < plen; i++) {
-		if (byte_needs_escape(k[i])) {
-			out[j++] = '%';
-			out[j++] = hexdigits[k[i] >> 4];
-			out[j++] = hexdigits[k[i] & 15];
-		} else {
-			out[j++] = (char)k[i];
-		}
-	}
+	for (i = 0; j < plen; i++)
+		j = put_escaped(out, j, k[i]);
 	memcpy(out + j, SHMTAB_NAME_MARKER, sizeof(SHMTAB_NAME_MARKER) - 1);
 	j += sizeof(SHMTAB_NAME_MARKER) - 1;
 	sha256(k, klen, d);
