@@ -56,6 +56,10 @@
 
 #include "shmtab-private.h"
 
+#ifndef SPIN_TRIES
+#define SPIN_TRIES 2000
+#endif
+
 
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct shmtab *reg_head;
@@ -214,6 +218,34 @@ static int flock_writer(struct shmtab *t, short type, bool wait)
 	return 0;
 }
 
+/*
+ * A write step holds the writer mutex for a microsecond or so.  On a
+ * machine with more than one CPU, wait for its release by watching
+ * wlock_pid (reads only: no cache-line ping-pong) and try again, before
+ * sleeping in the kernel: a sleeping waiter costs the holder a futex wake
+ * and itself a context switch per step.  0 or EOWNERDEAD: taken; EBUSY:
+ * still held, go and sleep.
+ */
+static int wlock_spin(struct shmtab *t)
+{
+	static int cpus;
+	int ncpu = __atomic_load_n(&cpus, __ATOMIC_RELAXED), r = EBUSY;
+
+	if (!ncpu) {
+		ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN);
+		__atomic_store_n(&cpus, ncpu, __ATOMIC_RELAXED);
+	}
+	for (unsigned i = 0; ncpu > 1 && i < SPIN_TRIES; i++) {
+		if (!ld32(&t->hdr->wlock_pid)) {
+			r = pthread_mutex_trylock(wmutex(t));
+			if (r != EBUSY)
+				return r;
+		}
+		cpu_relax();
+	}
+	return r;
+}
+
 /* One attempt, bounded in time when slice is set: 0, EOWNERDEAD, ETIMEDOUT. */
 static int wlock_try(struct shmtab *t, bool slice)
 {
@@ -229,6 +261,9 @@ static int wlock_try(struct shmtab *t, bool slice)
 		}
 		return -r;
 	}
+	r = wlock_spin(t);
+	if (r != EBUSY)
+		return r;
 	if (!slice)
 		return pthread_mutex_lock(wmutex(t));
 	struct timespec ts;
