@@ -166,6 +166,9 @@ int main(int argc, char *argv[])
 		usage(stdout);
 		printf("FUSE options:\n");
 		fuse_cmdline_help();
+		printf("    (-o clone_fd and -o max_idle_threads have no effect:"
+		       " shmtabfs runs\n     its own request loop, see "
+		       "shmtabfs(1))\n");
 		fuse_lowlevel_help();
 		ret = 0;
 		goto out_args;
