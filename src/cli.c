@@ -189,55 +189,24 @@ int cli_text(const char *type, const void *buf, size_t len, char **text,
 	return 0;
 }
 
-struct long_key {
-	const struct cli_schema *cs;
-	const char *name;
-	void *key;
-	size_t klen;
-};
-
-static int long_key_match(const void *key, size_t klen, void *ctx)
-{
-	struct long_key *c = ctx;
-	char *text;
-	size_t tlen;
-	int match;
-
-	if (!c->cs->typed || c->cs->key_raw) {
-		match = shmtab_file_name_match(c->name, key, klen);
-	} else {
-		if (cli_text(c->cs->key_type, key, klen, &text, &tlen) < 0)
-			return 0;
-		match = shmtab_file_name_match(c->name, text, tlen);
-		free(text);
-	}
-	if (!match)
-		return 0;
-	c->key = cli_malloc(klen ? klen : 1);
-	memcpy(c->key, key, klen);
-	c->klen = klen;
-	return 1;
-}
-
 /* The key whose long name (escape.h) is arg, found among t's keys. */
 static int long_key_arg(shmtab *t, const struct cli_schema *cs, const char *arg,
 			void **key, size_t *klen)
 {
-	struct long_key c = { cs, arg, NULL, 0 };
-	int err = shmtab_iter_keys(t, long_key_match, &c);
+	int err = shmtab_long_name_find(t, cs->typed && !cs->key_raw ?
+					       cs->key_type : NULL,
+				       arg, key, klen);
 
-	if (err < 0)
-		return msg_fail(err, "cannot read the keys of '%s'",
-				shmtab_name(t));
-	if (!c.key) {
+	if (err == -ENOENT) {
 		msg_error("no key of '%s' has the name '%s' (the name of a "
 			  "key longer than a file name: see ESCAPING in "
 			  "shmtab(1))",
 			  shmtab_name(t), arg);
 		return EXIT_FAIL;
 	}
-	*key = c.key;
-	*klen = c.klen;
+	if (err < 0)
+		return msg_fail(err, "cannot read the keys of '%s'",
+				shmtab_name(t));
 	return 0;
 }
 

@@ -31,6 +31,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "escape.h"
@@ -301,6 +302,61 @@ int shmtab_file_name_match(const char *name, const void *key, size_t klen)
 	if (long_name(key, klen, buf, sizeof(buf)) < 0)
 		return 0;
 	return strcmp(buf, name) == 0;
+}
+
+struct long_find {
+	const char *key_type, *name;
+	void *key;
+	size_t klen;
+	int err;
+};
+
+/* Whether key is the one named c->name; 1 stops the walk. */
+static int long_find_key(const void *key, size_t klen, void *ctx)
+{
+	struct long_find *c = ctx;
+	char *text;
+	size_t tlen;
+	int match;
+
+	if (!c->key_type) {
+		match = shmtab_file_name_match(c->name, key, klen);
+	} else {
+		if (shmtab_format(c->key_type, key, klen, &text, &tlen) < 0)
+			return 0;
+		if (tlen && text[tlen - 1] == '\n')
+			tlen--;
+		match = shmtab_file_name_match(c->name, text, tlen);
+		free(text);
+	}
+	if (!match)
+		return 0;
+	c->key = malloc(klen ? klen : 1);
+	if (c->key) {
+		memcpy(c->key, key, klen);
+		c->klen = klen;
+		c->err = 0;
+	} else {
+		c->err = -ENOMEM;
+	}
+	return 1;
+}
+
+int shmtab_long_name_find(shmtab *t, const char *key_type, const char *name,
+			  void **key, size_t *klen)
+{
+	struct long_find c = { key_type, name, NULL, 0, -ENOENT };
+	int err = shmtab_iter_keys(t, long_find_key, &c);
+
+	if (err < 0) {
+		free(c.key);
+		return err;
+	}
+	if (c.err == 0) {
+		*key = c.key;
+		*klen = c.klen;
+	}
+	return c.err;
 }
 
 ssize_t shmtab_unescape(const char *name, void *out, size_t cap)

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "shmtab.h"
+
 /* The longest name shmtab_escape() produces (NAME_MAX on Linux). */
 #define SHMTAB_ESCAPE_NAME_MAX 255
 
@@ -71,6 +73,16 @@ int shmtab_file_name_is_long(const char *name);
  * Cheap for keys that do not have a long name.
  */
 int shmtab_file_name_match(const char *name, const void *key, size_t klen);
+
+/*
+ * shmtab_long_name_find() - the key of t whose long name (above) is name,
+ * found by a walk of t's keys.  key_type is the type name keys are shown
+ * as (their text form, without its final newline), or NULL when a key's
+ * bytes are its text (bytes, string, untyped tables).  Returns 0 with *key
+ * malloc'd, -ENOENT when no key has that name, -ENOMEM, or the walk's error.
+ */
+int shmtab_long_name_find(shmtab *t, const char *key_type, const char *name,
+			  void **key, size_t *klen);
 
 /*
  * The same rules without the 255-byte limit, for the command line, where a

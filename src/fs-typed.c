@@ -118,55 +118,27 @@ static size_t strip_newline(const char *text, size_t len)
 	return len && text[len - 1] == '\n' ? len - 1 : len;
 }
 
-struct long_ctx {
-	const struct fs_types *ty;
-	const char *name;
-	unsigned char *key;
-	size_t cap, klen;
-	int err;
-};
-
-/* Whether key is the one with the long name c->name; 1 stops the walk. */
-static int long_name_match(const void *key, size_t klen, void *ctx)
-{
-	struct long_ctx *c = ctx;
-	char *text = NULL;
-	size_t tlen;
-	int match;
-
-	if (!c->ty->typed || c->ty->kplain) {
-		match = shmtab_file_name_match(c->name, key, klen);
-	} else {
-		if (shmtab_format(c->ty->ktype, key, klen, &text, &tlen) < 0)
-			return 0;
-		match = shmtab_file_name_match(c->name, text,
-					       strip_newline(text, tlen));
-		free(text);
-	}
-	if (!match)
-		return 0;
-	if (klen > c->cap) {
-		c->err = -ENAMETOOLONG;
-	} else {
-		memcpy(c->key, key, klen);
-		c->klen = klen;
-		c->err = 0;
-	}
-	return 1;
-}
-
-/* The key with a long name (escape.h): a walk of the table's keys. */
+/* The key with a long name (escape.h): a walk of the table's keys, into
+ * key (cap bytes). */
 static int long_name_key(shmtab *t, const struct fs_types *ty, const char *name,
 			 unsigned char *key, size_t cap, size_t *klen)
 {
-	struct long_ctx c = { ty, name, key, cap, 0, -ENOENT };
-	int err = shmtab_iter_keys(t, long_name_match, &c);
+	void *k;
+	size_t n;
+	int err = shmtab_long_name_find(t, ty->typed && !ty->kplain ?
+					       ty->ktype : NULL,
+				       name, &k, &n);
 
 	if (err < 0)
 		return err;
-	if (c.err == 0)
-		*klen = c.klen;
-	return c.err;
+	if (n > cap) {
+		free(k);
+		return -ENAMETOOLONG;
+	}
+	memcpy(key, k, n);
+	*klen = n;
+	free(k);
+	return 0;
 }
 
 /* The key a name stands for; -ENOENT when it is not the canonical name of
