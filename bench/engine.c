@@ -54,6 +54,8 @@
 
 #include <shmtab.h>
 
+#include "bench.h"
+
 #ifdef HAVE_TDB
 #include <tdb.h>
 #endif
@@ -93,14 +95,6 @@ static void die(const char *what, const char *detail)
 		exit(1);
 	}
 	_exit(1);
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static uint64_t ticks(void)
@@ -146,13 +140,6 @@ static inline void mkkey(char *k, uint64_t i)
 		k[d] = (char)('0' + i % 10);
 		i /= 10;
 	}
-}
-
-static int cmpd(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
 }
 
 static void xwrite(int fd, const void *p, size_t n)
@@ -1590,27 +1577,6 @@ static const size_t bigsize[2] = { 64 << 10, 1 << 20 };
 static double foreign[MAXROUNDS];
 static double latency[MAXROUNDS];	/* ns per dependent random read */
 
-static double median(const double *v, int n, double *lo, double *hi)
-{
-	double s[MAXROUNDS];
-	int m = 0;
-
-	for (int i = 0; i < n; i++)
-		if (!isnan(v[i]))
-			s[m++] = v[i];
-	if (!m) {
-		if (lo)
-			*lo = *hi = NAN;
-		return NAN;
-	}
-	qsort(s, (size_t)m, sizeof(double), cmpd);
-	if (lo) {
-		*lo = s[0];
-		*hi = s[m - 1];
-	}
-	return m % 2 ? s[m / 2] : (s[m / 2 - 1] + s[m / 2]) / 2;
-}
-
 static void fill_nan(void)
 {
 	double *p[] = { &res[0][0][0][0][0], &stall[0][0][0][0],
@@ -1740,15 +1706,6 @@ static const char *fmt_rate(char *b, size_t sz, double v)
 		snprintf(b, sz, "%.0fk", v / 1e3);
 	else
 		snprintf(b, sz, "%.0f", v);
-	return b;
-}
-
-static const char *fmt_ratio(char *b, size_t sz, double v)
-{
-	if (isnan(v))
-		snprintf(b, sz, "-");
-	else
-		snprintf(b, sz, "%.2f", v);
 	return b;
 }
 

@@ -64,6 +64,8 @@
 
 #include <shmtab.h>
 
+#include "bench.h"
+
 extern char **environ;
 
 #define NKEYS 1000
@@ -118,41 +120,6 @@ static void check_stop(void)
 static void on_signal(int sig)
 {
 	stop = sig;
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static int cmpd(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(const double *v, int n, double *lo, double *hi)
-{
-	double s[MAXROUNDS > MAXRUNS ? MAXROUNDS : MAXRUNS];
-	int m = 0;
-
-	for (int i = 0; i < n; i++)
-		if (!isnan(v[i]))
-			s[m++] = v[i];
-	if (lo)
-		*lo = *hi = NAN;
-	if (!m)
-		return NAN;
-	qsort(s, (size_t)m, sizeof(double), cmpd);
-	if (lo) {
-		*lo = s[0];
-		*hi = s[m - 1];
-	}
-	return m % 2 ? s[m / 2] : (s[m / 2 - 1] + s[m / 2]) / 2;
 }
 
 static void xwrite(int fd, const void *p, size_t n, const char *what)
@@ -1058,15 +1025,6 @@ static const char *fmt_val(char *b, size_t sz, int w, double v)
 		snprintf(b, sz, "-");
 	else if (wls[w].unit == U_OPS)
 		snprintf(b, sz, "%.0f", v);
-	else
-		snprintf(b, sz, "%.2f", v);
-	return b;
-}
-
-static const char *fmt_ratio(char *b, size_t sz, double v)
-{
-	if (isnan(v))
-		snprintf(b, sz, "-");
 	else
 		snprintf(b, sz, "%.2f", v);
 	return b;

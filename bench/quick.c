@@ -18,22 +18,9 @@
 
 #include <shmtab.h>
 
+#include "bench.h"
+
 #define ROUNDS 5
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static int cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 static void key(char *k, long i)
 {
@@ -125,10 +112,10 @@ int main(int argc, char **argv)
 	printf("libshmtab, %ld keys of 16 bytes, values of 100 bytes, "
 	       "median of %d rounds\n", n, ROUNDS);
 	for (int o = 0; o < 4; o++) {
-		qsort(r[o], ROUNDS, sizeof(double), cmp);
+		qsort(r[o], ROUNDS, sizeof(double), cmpd);
 		printf("  %-26s %10.0f ops/s\n", names[o], r[o][ROUNDS / 2]);
 	}
-	qsort(r2, ROUNDS, sizeof(double), cmp);
+	qsort(r2, ROUNDS, sizeof(double), cmpd);
 	printf("  %-26s %10.0f ops/s\n", "find, 2 processes", r2[ROUNDS / 2]);
 	return 0;
 }
