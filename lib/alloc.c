@@ -4,8 +4,9 @@
  *
  * The heap is a sequence of chunks from HDR_SIZE to hdr.top; each chunk's
  * class gives its size, so the heap can be walked (check, repair).  Classes
- * are 16-byte steps up to 1 KiB, then eight steps per power of two (at most
- * 12.5% slack).  A freed chunk goes on its class's list and is reused by the
+ * are 8-byte steps up to 1 KiB (a binding of a 16-byte key and a 100-byte
+ * value takes 136 bytes), then eight steps per power of two (at most 12.5%
+ * slack).  A freed chunk goes on its class's list and is reused by the
  * next allocation of that class; the heap grows at top otherwise.  The
  * object never shrinks.
  *
@@ -20,31 +21,36 @@
  */
 #include "shmtab-private.h"
 
+#define SMALL_CLASSES 128		/* class c <= 128 is 8·c bytes */
+
 uint64_t class_size(unsigned cls)
 {
 	unsigned k, j;
 
-	if (cls <= 64)
-		return (uint64_t)cls * 16;
-	k = 10 + (cls - 65) / 8;
-	j = (cls - 65) % 8 + 1;
+	if (cls <= SMALL_CLASSES)
+		return (uint64_t)cls * 8;
+	k = 10 + (cls - SMALL_CLASSES - 1) / 8;
+	j = (cls - SMALL_CLASSES - 1) % 8 + 1;
 	return ((uint64_t)1 << k) + (uint64_t)j * ((uint64_t)1 << (k - 3));
 }
 
-/* The smallest class holding n bytes; NCLASSES when there is none. */
+/* The smallest class holding n bytes (at least a chunk header); NCLASSES
+ * when there is none. */
 unsigned size_class(uint64_t n)
 {
 	unsigned k;
 	uint64_t step, j;
 
+	if (n <= sizeof(struct chunk))
+		return sizeof(struct chunk) / 8;
 	if (n <= 1024)
-		return n ? (unsigned)((n + 15) / 16) : 1;
+		return (unsigned)((n + 7) / 8);
 	k = 63 - (unsigned)__builtin_clzll(n - 1);	/* 2^k < n <= 2^(k+1) */
-	if (k >= 10 + (NCLASSES - 65) / 8)
+	if (k >= 10 + (NCLASSES - SMALL_CLASSES - 1) / 8)
 		return NCLASSES;
 	step = (uint64_t)1 << (k - 3);
 	j = (n - ((uint64_t)1 << k) + step - 1) / step;	/* 1..8 */
-	k = 65 + (k - 10) * 8 + (unsigned)(j - 1);
+	k = SMALL_CLASSES + 1 + (k - 10) * 8 + (unsigned)(j - 1);
 	return k < NCLASSES ? k : NCLASSES;
 }
 
@@ -96,9 +102,14 @@ int undo_rollback(struct shmtab *t)
 	return err;
 }
 
-static inline uint64_t kind_word(uint32_t kind, unsigned cls)
+/* Set chunk off's next (a binding's older one, a free chunk's list). */
+void chunk_set_next(struct shmtab *t, uint64_t off, uint64_t next)
 {
-	return kind | (uint64_t)cls << 32;
+	uint64_t head = ld64(word_ptr(t, off));
+
+	ustore(t, off, head_word((uint32_t)(head & HEAD_KIND_MASK),
+				 (unsigned)(head >> HEAD_CLS_SHIFT &
+					    HEAD_CLS_MASK), next));
 }
 
 /* Pop the head of class cls's free list (logged). */
@@ -108,10 +119,10 @@ static int free_pop(struct shmtab *t, unsigned cls, uint64_t *off)
 	uint64_t head = ld64(&H->free_head[cls]);
 	struct chunk *c = map_chunk(t, head);
 
-	if (!c || ld32(&c->magic) != CHUNK_FREE || ld32(&c->cls) != cls)
+	if (!c || chunk_kind(c) != CHUNK_FREE || chunk_cls(c) != cls)
 		return shmtab__corrupt(t, "free list %u has %llu", cls,
 				       (unsigned long long)head);
-	ustore(t, HOFF(free_head[cls]), ld64(&c->next));
+	ustore(t, HOFF(free_head[cls]), chunk_next(c));
 	ustore(t, HOFF(free_bytes), ld64(&H->free_bytes) - class_size(cls));
 	*off = head;
 	return 0;
@@ -120,14 +131,14 @@ static int free_pop(struct shmtab *t, unsigned cls, uint64_t *off)
 /* Two classes whose sizes add up to class big's, the first as large as
  * it can be while the pieces still reach want: every class above 1 KiB is
  * (8 + j) * 2^(k-3), which splits into 2^k and j * 2^(k-3), both classes;
- * up to 1 KiB every multiple of 16 is one. */
+ * up to 1 KiB every multiple of 8 is one (a chunk is at least 16 bytes). */
 static void split_classes(unsigned big, uint64_t want, unsigned *a,
 			  unsigned *b)
 {
 	uint64_t size = class_size(big), first;
 
 	if (size <= 1024 || size - want <= 1024) {
-		first = want <= size - 16 ? want : size / 2;
+		first = want <= size - sizeof(struct chunk) ? want : size / 2;
 	} else {
 		unsigned k = 63 - (unsigned)__builtin_clzll(size);
 		uint64_t p = (uint64_t)1 << k;
@@ -151,13 +162,17 @@ static void chunk_carve(struct shmtab *t, unsigned cls)
 
 	if (ld32(&H->undo_n))
 		return;
+	/* the smallest chunk that leaves a whole chunk beside want */
 	for (unsigned c = cls + 1; c < NCLASSES; c++) {
-		if (ld64(&H->free_head[c]) && class_size(c) >= 2 * want) {
+		if (ld64(&H->free_head[c]) &&
+		    class_size(c) >= want + sizeof(struct chunk)) {
 			big = c;
 			break;
 		}
 	}
-	for (int n = 0; big && n < 64 && !ld64(&H->free_head[cls]); n++) {
+	for (int n = 0; big && n < 64 && !ld64(&H->free_head[cls]) &&
+			class_size(big) >= want + sizeof(struct chunk);
+	     n++) {
 		uint64_t off = 0;
 		unsigned a, b;
 
@@ -169,12 +184,12 @@ static void chunk_carve(struct shmtab *t, unsigned cls)
 			undo_rollback(t);
 			return;
 		}
-		ustore(t, off + CHUNK_W_KIND, CHUNK_FREE | (uint64_t)a << 32);
-		ustore(t, off + CHUNK_W_NEXT, ld64(&H->free_head[a]));
+		ustore(t, off, head_word(CHUNK_FREE, a,
+					 ld64(&H->free_head[a])));
 		ustore(t, HOFF(free_head[a]), off);
 		off += class_size(a);
-		ustore(t, off + CHUNK_W_KIND, CHUNK_FREE | (uint64_t)b << 32);
-		ustore(t, off + CHUNK_W_NEXT, ld64(&H->free_head[b]));
+		ustore(t, off, head_word(CHUNK_FREE, b,
+					 ld64(&H->free_head[b])));
 		ustore(t, HOFF(free_head[b]), off);
 		ustore(t, HOFF(free_bytes), ld64(&H->free_bytes) +
 						  class_size(big));
@@ -189,8 +204,8 @@ static void chunk_carve(struct shmtab *t, unsigned cls)
 	}
 }
 
-/* A chunk of at least need bytes (header included), tagged kind.  The
- * caller fills it; its next and the rest are not logged. */
+/* A chunk of at least need bytes (header included), tagged kind, its
+ * next 0.  The caller fills the rest, which is not logged. */
 int chunk_alloc(struct shmtab *t, uint64_t need, uint32_t kind, uint64_t *off)
 {
 	struct shm_header *H = t->hdr;
@@ -208,17 +223,17 @@ int chunk_alloc(struct shmtab *t, uint64_t need, uint32_t kind, uint64_t *off)
 	head = ld64(&H->free_head[cls]);
 	if (head) {
 		c = map_chunk(t, head);
-		if (!c || ld32(&c->magic) != CHUNK_FREE || ld32(&c->cls) != cls)
+		if (!c || chunk_kind(c) != CHUNK_FREE || chunk_cls(c) != cls)
 			return shmtab__corrupt(t, "free list %u has %llu", cls,
 					       (unsigned long long)head);
-		ustore(t, HOFF(free_head[cls]), ld64(&c->next));
+		ustore(t, HOFF(free_head[cls]), chunk_next(c));
 		ustore(t, HOFF(free_bytes), ld64(&H->free_bytes) - csize);
-		ustore(t, head + CHUNK_W_KIND, kind_word(kind, cls));
+		ustore(t, head, head_word(kind, cls, 0));
 		*off = head;
 		return 0;
 	}
 	top = ld64(&H->top);
-	if (top + csize < top || top + csize > ((uint64_t)1 << 46))
+	if (top + csize < top || top + csize > OFF_LIMIT)
 		return -ENOSPC;
 	if (top + csize > ld64(&H->size)) {
 		err = map_grow(t, top + csize);
@@ -227,7 +242,7 @@ int chunk_alloc(struct shmtab *t, uint64_t need, uint32_t kind, uint64_t *off)
 	}
 	ustore(t, HOFF(top), top + csize);
 	/* past the old top nobody looks: no need to log */
-	st64(word_ptr(t, top + CHUNK_W_KIND), kind_word(kind, cls));
+	st64(word_ptr(t, top), head_word(kind, cls, 0));
 	*off = top;
 	return 0;
 }
@@ -241,9 +256,8 @@ int chunk_free(struct shmtab *t, uint64_t off)
 	if (!c)
 		return shmtab__corrupt(t, "freeing bad chunk %llu",
 				       (unsigned long long)off);
-	cls = ld32(&c->cls);
-	ustore(t, off + CHUNK_W_KIND, kind_word(CHUNK_FREE, cls));
-	ustore(t, off + CHUNK_W_NEXT, ld64(&H->free_head[cls]));
+	cls = chunk_cls(c);
+	ustore(t, off, head_word(CHUNK_FREE, cls, ld64(&H->free_head[cls])));
 	ustore(t, HOFF(free_head[cls]), off);
 	ustore(t, HOFF(free_bytes), ld64(&H->free_bytes) + class_size(cls));
 	return 0;

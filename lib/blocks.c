@@ -144,7 +144,7 @@ static int blk_walk(struct shmtab *t, uint64_t h, const void *key,
 		if (!c || steps > limit || !rec_key_equal(t, c, h, key, klen))
 			return shmtab__corrupt(t, "binding chain at %llu",
 					       (unsigned long long)off);
-		next = ld64(&c->next);
+		next = chunk_next(c);
 		b->verdict = 0;
 		err = blk_rec(t, c, off, prev, b);
 		if (err)

@@ -59,13 +59,13 @@ int check_locked(struct shmtab *t)
 	uint64_t top = ld64(&H->top), off, free_bytes = 0;
 	uint64_t keys = 0, used = 0, bindings = 0, n;
 	unsigned index_chunks = 0;
-	struct cell *cells;
+	cell_t *cells;
 	int err;
 
 	err = map_refresh(t);
 	if (err < 0)
 		return err;
-	if (top < HDR_SIZE || top > t->mapped || top % 16)
+	if (top < HDR_SIZE || top > t->mapped || top % 8)
 		return shmtab__corrupt(t, "top %llu", (unsigned long long)top);
 	if (ld32(&H->undo_n) && !t->wl_held)
 		return shmtab__corrupt(t, "an interrupted step is not undone");
@@ -83,11 +83,11 @@ int check_locked(struct shmtab *t)
 		if (!c)
 			return shmtab__corrupt(t, "chunk at %llu",
 					       (unsigned long long)off);
-		size = class_size(ld32(&c->cls));
+		size = class_size(chunk_cls(c));
 		if (size > top - off)
 			return shmtab__corrupt(t, "chunk at %llu passes top",
 					       (unsigned long long)off);
-		switch (ld32(&c->magic)) {
+		switch (chunk_kind(c)) {
 		case CHUNK_REC:
 			if (!map_rec(t, off))
 				return shmtab__corrupt(t, "record at %llu "
@@ -117,31 +117,32 @@ int check_locked(struct shmtab *t)
 	if (index_chunks != 1)
 		return shmtab__corrupt(t, "the index is not in the heap");
 
-	for (uint64_t i = 0; i < n; i++) {
-		uint64_t h = ld64(&cells[i].hash), r = ld64(&cells[i].off);
+	for (uint64_t i = CELL_FIRST; i < n; i++) {
+		uint64_t v = ld64(&cells[i]), r = cell_off(v), h;
 		struct chunk *first;
 		uint64_t steps = 0;
 
-		if (!h)
+		if (!v)
 			continue;
 		used++;
 		if (!r)
 			continue;
 		keys++;
-		/* findable: no empty cell between its home and its place */
-		for (uint64_t j = h & (n - 1); j != i; j = (j + 1) & (n - 1))
-			if (!ld64(&cells[j].hash))
-				return shmtab__corrupt(t, "cell %llu is not "
-						       "reachable",
-						       (unsigned long long)i);
 		first = map_rec(t, r);
 		if (!first)
 			return shmtab__corrupt(t, "cell %llu points to %llu",
 					       (unsigned long long)i,
 					       (unsigned long long)r);
-		if (hash_key(t, first + 1, rec_klen(first)) != h)
+		h = hash_key(t, first + 1, rec_klen(first));
+		if (!cell_match(v, h))
 			return shmtab__corrupt(t, "cell %llu has the wrong key",
 					       (unsigned long long)i);
+		/* findable: no empty cell between its home and its place */
+		for (uint64_t j = hash_home(h, n); j != i; j = (j + 1) & (n - 1))
+			if (!ld64(&cells[j]))
+				return shmtab__corrupt(t, "cell %llu is not "
+						       "reachable",
+						       (unsigned long long)i);
 		err = check_typed_key(t, first);
 		if (err < 0)
 			return err;
@@ -163,7 +164,7 @@ int check_locked(struct shmtab *t)
 						       t->sc.vname);
 			fp_add(&idx, r);
 			bindings++;
-			r = ld64(&c->next);
+			r = chunk_next(c);
 		}
 	}
 	if (!fp_eq(&idx, &heap_rec))
@@ -189,13 +190,13 @@ int check_locked(struct shmtab *t)
 			struct chunk *c = map_chunk(t, off);
 
 			if (!c || off >= top || steps > heap_free.n ||
-			    ld32(&c->magic) != CHUNK_FREE ||
-			    ld32(&c->cls) != cls)
+			    chunk_kind(c) != CHUNK_FREE ||
+			    chunk_cls(c) != cls)
 				return shmtab__corrupt(t, "free list %u at %llu",
 						       cls,
 						       (unsigned long long)off);
 			fp_add(&fl, off);
-			off = ld64(&c->next);
+			off = chunk_next(c);
 		}
 	}
 	if (!fp_eq(&fl, &heap_free))
@@ -242,55 +243,57 @@ SHMTAB_EXPORT int shmtab_check(shmtab *t)
 
 static int salvage_locked(struct shmtab *t, shmtab_salvage_fn *fn, void *ctx)
 {
-	uint64_t nbits = t->mapped / 16, n = 0;
+	uint64_t nbits = t->mapped / 8, n = 0;
 	uint8_t *seen = calloc(nbits / 8 + 1, 1);
-	struct cell *cells = NULL;
+	cell_t *cells = NULL;
 	int r = 0;
 
 	if (!seen)
 		return -ENOMEM;
 	if (hash_index(t, &cells, &n) < 0)
 		n = 0;		/* a damaged index: everything is an orphan */
-	for (uint64_t i = 0; i < n && !r; i++) {
-		uint64_t h = ld64(&cells[i].hash), off = ld64(&cells[i].off);
+	for (uint64_t i = CELL_FIRST; i < n && !r; i++) {
+		uint64_t v = ld64(&cells[i]), off = cell_off(v), h;
 		struct chunk *first = off ? map_rec(t, off) : NULL;
 
-		if (!h || !first || hash_key(t, rec_key(first),
-					     rec_klen(first)) != h)
+		if (!first)
+			continue;
+		h = hash_key(t, rec_key(first), rec_klen(first));
+		if (!cell_match(v, h))
 			continue;
 		for (uint64_t steps = 0; off && !r && steps < chain_limit(t);
 		     steps++) {
 			struct chunk *c = map_rec(t, off);
 
-			if (!c || seen[off / 16 / 8] >> (off / 16 % 8) & 1 ||
+			if (!c || seen[off / 8 / 8] >> (off / 8 % 8) & 1 ||
 			    !rec_key_equal(t, c, h, rec_key(first),
 					   rec_klen(first)))
 				break;
-			seen[off / 16 / 8] |= (uint8_t)(1u << (off / 16 % 8));
+			seen[off / 8 / 8] |= (uint8_t)(1u << (off / 8 % 8));
 			r = fn(rec_key(c), rec_klen(c), rec_val(c), rec_vlen(c),
 			       SHMTAB_SALVAGE_INDEXED, ctx);
-			off = ld64(&c->next);
+			off = chunk_next(c);
 		}
 	}
 	/* the heap, whether or not its sizes still chain: step over whole
-	 * records, else try every 16 bytes */
+	 * records, else try every 8 bytes */
 	for (uint64_t off = HDR_SIZE; off + sizeof(struct chunk) <= t->mapped &&
 				      !r;) {
 		struct chunk *c = map_chunk(t, off);
-		uint32_t magic = c ? ld32(&c->magic) : 0;
+		uint32_t magic = c ? chunk_kind(c) : 0;
 
 		if (magic != CHUNK_REC && magic != CHUNK_FREE &&
 		    magic != CHUNK_INDEX) {
-			off += 16;
+			off += 8;
 			continue;
 		}
 		/* a free or index chunk is stepped over whole: stale bytes in
 		 * it are never taken for a record */
 		if (magic == CHUNK_REC && map_rec(t, off) &&
-		    !(seen[off / 16 / 8] >> (off / 16 % 8) & 1))
+		    !(seen[off / 8 / 8] >> (off / 8 % 8) & 1))
 			r = fn(rec_key(c), rec_klen(c), rec_val(c),
 			       rec_vlen(c), SHMTAB_SALVAGE_ORPHAN, ctx);
-		off += class_size(ld32(&c->cls));
+		off += class_size(chunk_cls(c));
 	}
 	free(seen);
 	return r;

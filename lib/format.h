@@ -22,14 +22,14 @@
 #error "shmtab's format is little-endian; big-endian hosts are not supported yet"
 #endif
 
-#define SHMTAB_FORMAT_VERSION 2
+#define SHMTAB_FORMAT_VERSION 3
 #define SHMTAB_MAGIC "SHMTAB\r\n"
 
 #define HDR_SIZE	32768u		/* header + lock area */
 #define SYS_PAGE	4096u		/* object sizes are multiples of this */
 #define NSTRIPES	256u		/* reader-validation stripes */
 #define NSLOTS		128u		/* process slots (read locks, holders) */
-#define NCLASSES	336u		/* allocation size classes */
+#define NCLASSES	400u		/* allocation size classes */
 #define UNDO_MAX	64u		/* 8-byte stores one step may publish */
 #define FEED_SIZE	256u		/* change ring entries (SHMTAB_FEED_SIZE) */
 #define MUTEX_AREA	64u		/* room for a pthread_mutex_t */
@@ -112,57 +112,70 @@ struct shm_header {
 	uint8_t mutex[MUTEX_AREA];	/* 256 pthread_mutex_t (SHMTAB_LOCK_MUTEX) */
 	struct undo undo[UNDO_MAX];	/* 320 */
 	uint64_t free_head[NCLASSES];	/* 1344 free chunk lists per class */
-	uint32_t stripe_seq[NSTRIPES];	/* 4032 odd while a writer changes it */
-	uint64_t ring[FEED_SIZE];	/* 5056 hashes of changed keys */
-	struct slot slots[NSLOTS];	/* 7104 */
+	uint32_t stripe_seq[NSTRIPES];	/* 4544 odd while a writer changes it */
+	uint64_t ring[FEED_SIZE];	/* 5568 hashes of changed keys */
+	struct slot slots[NSLOTS];	/* 7616 */
 	/* The schema is kept twice: a change writes the copy schema_gen's low
 	 * bit does not pick, then bumps schema_gen (one undo-logged store). */
-	uint64_t schema_gen;		/* 15296 */
-	uint64_t arr_len;		/* 15304 an array's length */
-	uint64_t arr_stale;		/* 15312 0, or 1 + the index from which
+	uint64_t schema_gen;		/* 15808 */
+	uint64_t arr_len;		/* 15816 an array's length */
+	uint64_t arr_stale;		/* 15824 0, or 1 + the index from which
 					 * a shrink may have left elements */
-	uint64_t reserved2[5];		/* 15320 */
-	struct schema schema[2];	/* 15360 */
+	uint64_t reserved2[5];		/* 15832 */
+	struct schema schema[2];	/* 15872 */
 };
 
 _Static_assert(sizeof(struct slot) == 64, "slot changed: bump VERSION");
 _Static_assert(offsetof(struct shm_header, mutex) == 256, "header changed");
 _Static_assert(offsetof(struct shm_header, undo) == 320, "header changed");
-_Static_assert(offsetof(struct shm_header, slots) == 7104, "header changed");
-_Static_assert(offsetof(struct shm_header, schema_gen) == 15296, "header changed");
-_Static_assert(offsetof(struct shm_header, schema) == 15360, "header changed");
+_Static_assert(offsetof(struct shm_header, stripe_seq) == 4544, "header changed");
+_Static_assert(offsetof(struct shm_header, slots) == 7616, "header changed");
+_Static_assert(offsetof(struct shm_header, schema_gen) == 15808, "header changed");
+_Static_assert(offsetof(struct shm_header, schema) == 15872, "header changed");
 _Static_assert(sizeof(struct shm_header) <= HDR_SIZE, "header too big");
 
-/* Chunk kinds. */
-#define CHUNK_REC	0x52424853u	/* "SHBR": a binding */
-#define CHUNK_FREE	0x46424853u	/* "SHBF": on a free list */
-#define CHUNK_INDEX	0x49424853u	/* "SHBI": the hash index */
+/*
+ * Every chunk starts with two words.  head: the chunk's kind (12 bits),
+ * its size class (12 bits) and, above them, next / 8 (40 bits; a binding's
+ * next older binding, a free chunk's next on its list).  Chunks are 8-byte
+ * aligned, so offsets are kept in units of 8 bytes: objects are at most
+ * OFF_LIMIT bytes.
+ */
+#define CHUNK_REC	0x5b1u		/* a binding */
+#define CHUNK_FREE	0xf4eu		/* on a free list */
+#define CHUNK_INDEX	0x1d8u		/* the hash index */
+
+#define HEAD_KIND_MASK	0xfffu
+#define HEAD_CLS_SHIFT	12
+#define HEAD_CLS_MASK	0xfffu
+#define HEAD_NEXT_SHIFT	24
+#define OFF_BITS	40		/* offsets / 8 in heads and cells */
+#define OFF_LIMIT	((uint64_t)8 << OFF_BITS)	/* 8 TiB */
 
 struct chunk {
-	uint32_t magic;
-	uint32_t cls;			/* size class: the chunk's size */
-	uint64_t next;			/* REC: next older binding; FREE: next free */
+	uint64_t head;			/* kind | cls << 12 | next / 8 << 24 */
 	uint64_t lens;			/* REC: value length | key length << 40;
 					 * INDEX: cells */
-	/* REC: key bytes, then value bytes.  INDEX: struct cell[cells]. */
+	/* REC: key bytes, then value bytes.  INDEX: cells[cells]. */
 };
-_Static_assert(sizeof(struct chunk) == 24, "chunk changed: bump VERSION");
+_Static_assert(sizeof(struct chunk) == 16, "chunk changed: bump VERSION");
+_Static_assert(NCLASSES <= HEAD_CLS_MASK, "classes must fit the head");
 
 #define LEN_VBITS	40
 #define LEN_VMASK	(((uint64_t)1 << LEN_VBITS) - 1)
 
-/* Word offsets inside a chunk that the undo log may restore. */
-#define CHUNK_W_KIND	0		/* magic | cls << 32 */
-#define CHUNK_W_NEXT	8
-
 /*
- * An index cell: hash 0 is never used (the low bit is forced on); off 0 with
- * a hash is a tombstone (the key had bindings, has none now).
+ * An index cell is one word: the top 24 bits of the key's hash (never all
+ * zero) above the newest binding's offset / 8.  0 is a never-used cell; a
+ * hash with offset 0 is a tombstone (the key had bindings, has none now).
+ * A key's home cell is the top log2(cells) bits of its hash.  The index
+ * chunk is its cells, a power of two, whose first CELL_FIRST are the
+ * chunk's header: their top bits are 0, so no key matches or takes them.
  */
-struct cell {
-	uint64_t hash;
-	uint64_t off;			/* the newest binding */
-};
-_Static_assert(sizeof(struct cell) == 16, "cell changed: bump VERSION");
+#define CELL_OFF_MASK	(((uint64_t)1 << OFF_BITS) - 1)
+#define CELL_TAG_BITS	(64 - OFF_BITS)
+#define CELL_FIRST	2u
+typedef uint64_t cell_t;
+_Static_assert(sizeof(struct chunk) == CELL_FIRST * sizeof(cell_t), "index");
 
 #endif /* SHMTAB_FORMAT_H */

@@ -2,8 +2,9 @@
 /*
  * hash.c - the key hash and the index
  *
- * The index is one open-addressing array of cells (hash, newest binding),
- * probed linearly.  A cell is never emptied: removing a key's last binding
+ * The index is one open-addressing array of one-word cells (the top 24
+ * bits of the key's hash, the newest binding's offset), probed linearly
+ * from the key's home, the top log2(cells) bits of its hash.  A cell is never emptied: removing a key's last binding
  * leaves a tombstone, so a reader that stops at an empty cell is right even
  * while writers of other stripes fill cells around it.  Tombstones go when
  * the index is rebuilt.
@@ -73,7 +74,9 @@ uint64_t hash_bytes(uint64_t seed, const void *key, size_t len)
 		a = (uint64_t)p[0] << 16 | (uint64_t)p[n >> 1] << 8 | p[n - 1];
 	}
 	h = mix(a ^ K2, b ^ h);
-	return mix(h ^ K3, (uint64_t)len ^ K0) | 1;	/* never 0 */
+	h = mix(h ^ K3, (uint64_t)len ^ K0);
+	/* a cell keeps the top bits: they are never all zero */
+	return h >> OFF_BITS ? h : h | (uint64_t)1 << OFF_BITS;
 }
 
 uint64_t hash_key(struct shmtab *t, const void *key, size_t klen)
@@ -97,7 +100,7 @@ uint64_t hash_cells_for(uint64_t keys)
 	return c;
 }
 
-int hash_index(struct shmtab *t, struct cell **cells, uint64_t *n)
+int hash_index(struct shmtab *t, cell_t **cells, uint64_t *n)
 {
 	uint64_t off = ld64(&t->hdr->index_off);
 	uint64_t cnt = ld64(&t->hdr->index_cells);
@@ -106,11 +109,12 @@ int hash_index(struct shmtab *t, struct cell **cells, uint64_t *n)
 	if (cnt < 16 || (cnt & (cnt - 1)) || cnt > ((uint64_t)1 << 40))
 		return shmtab__corrupt(t, "index has %llu cells",
 				       (unsigned long long)cnt);
-	c = map_span(t, off, sizeof(*c) + cnt * sizeof(struct cell));
-	if (!c || ld32(&c->magic) != CHUNK_INDEX || ld64(&c->lens) != cnt)
+	c = map_span(t, off, cnt * sizeof(cell_t));
+	if (!c || off % 8 || chunk_kind(c) != CHUNK_INDEX ||
+	    ld64(&c->lens) != cnt)
 		return shmtab__corrupt(t, "index chunk at %llu is bad",
 				       (unsigned long long)off);
-	*cells = (struct cell *)(c + 1);
+	*cells = (cell_t *)c;
 	*n = cnt;
 	return 0;
 }
@@ -123,7 +127,7 @@ int hash_index(struct shmtab *t, struct cell **cells, uint64_t *n)
 static int lookup_once(struct shmtab *t, uint64_t h, const void *key,
 		       size_t klen, struct lookup *lk)
 {
-	struct cell *cells;
+	cell_t *cells;
 	uint64_t n, i, step;
 	int err;
 
@@ -131,25 +135,25 @@ static int lookup_once(struct shmtab *t, uint64_t h, const void *key,
 	err = hash_index(t, &cells, &n);
 	if (err < 0)
 		return err;
-	i = h & (n - 1);
+	i = hash_home(h, n);
 	for (step = 0; step < n; step++, i = (i + 1) & (n - 1)) {
-		struct cell *c = &cells[i];
-		uint64_t ch = ld64(&c->hash);
+		cell_t *c = &cells[i];
+		uint64_t v = ld64(c);
 		uint64_t off;
 
-		if (ch == 0) {
+		if (v == 0) {
 			if (!lk->insert)
 				lk->insert = (uint64_t)((uint8_t *)c - t->base);
 			return 0;
 		}
-		off = ld64(&c->off);
+		off = cell_off(v);
 		if (off == 0) {
 			/* a tombstone: reusable, and the key may lie further */
 			if (!lk->insert)
 				lk->insert = (uint64_t)((uint8_t *)c - t->base);
 			continue;
 		}
-		if (ch != h)
+		if (!cell_match(v, h))
 			continue;
 		struct chunk *r = map_rec(t, off);
 
@@ -213,93 +217,119 @@ int hash_lookup(struct shmtab *t, uint64_t h, const void *key, size_t klen,
 #define MIG_CLEAR 4096			/* cells zeroed per step */
 #define MIG_COPY 12			/* cells copied per step */
 
-static struct cell *mig_cells_ptr(struct shmtab *t, uint64_t *n)
+static cell_t *mig_cells_ptr(struct shmtab *t, uint64_t *n)
 {
 	uint64_t off = ld64(&t->hdr->mig_off), cnt = ld64(&t->hdr->mig_cells);
 	struct chunk *c;
 
 	if (cnt < 16 || (cnt & (cnt - 1)) || cnt > ((uint64_t)1 << 40))
 		return NULL;
-	c = map_span(t, off, sizeof(*c) + cnt * sizeof(struct cell));
-	if (!c || ld32(&c->magic) != CHUNK_INDEX || ld64(&c->lens) != cnt)
+	c = map_span(t, off, cnt * sizeof(cell_t));
+	if (!c || off % 8 || chunk_kind(c) != CHUNK_INDEX ||
+	    ld64(&c->lens) != cnt)
 		return NULL;
 	*n = cnt;
-	return (struct cell *)(c + 1);
+	return (cell_t *)c;
 }
 
-/* Put (h, off) in the first free or dead cell of its probe path in nw. */
-static int mig_insert(struct shmtab *t, struct cell *nw, uint64_t n,
-		      uint64_t h, uint64_t off)
+/*
+ * The hash bits of live cell v that place it in an index of n cells: the
+ * cell's own top bits while they are enough, else its key's hash.
+ */
+static int cell_hash(struct shmtab *t, uint64_t v, uint64_t n, uint64_t *h)
 {
-	uint64_t j = h & (n - 1);
+	struct chunk *r;
+
+	if ((unsigned)__builtin_ctzll(n) <= CELL_TAG_BITS) {
+		*h = v & ~CELL_OFF_MASK;
+		return 0;
+	}
+	r = map_rec(t, cell_off(v));
+	if (!r)
+		return shmtab__corrupt(t, "cell points to %llu",
+				       (unsigned long long)cell_off(v));
+	*h = hash_key(t, rec_key(r), rec_klen(r));
+	if (!cell_match(v, *h))
+		return shmtab__corrupt(t, "a cell has the wrong key");
+	return 0;
+}
+
+/* Put cell word v (hash h) in the first free or dead cell of its probe
+ * path in nw. */
+static int mig_insert(struct shmtab *t, cell_t *nw, uint64_t n, uint64_t h,
+		      uint64_t v)
+{
+	uint64_t j = hash_home(h, n);
 
 	for (uint64_t step = 0; step < n; step++, j = (j + 1) & (n - 1)) {
-		uint64_t base = (uint64_t)((uint8_t *)&nw[j] - t->base);
+		uint64_t w = ld64(&nw[j]);
 
-		if (ld64(&nw[j].hash) && ld64(&nw[j].off))
+		if (cell_off(w))
 			continue;
-		if (!ld64(&nw[j].hash))
+		if (!w)
 			ustore(t, HOFF(mig_used), ld64(&t->hdr->mig_used) + 1);
-		ustore(t, base + offsetof(struct cell, off), off);
-		ustore(t, base + offsetof(struct cell, hash), h);
+		ustore(t, (uint64_t)((uint8_t *)&nw[j] - t->base), v);
 		return 0;
 	}
 	return shmtab__corrupt(t, "the new index is full");
 }
 
 /* A cell of the live index changed: repeat it in the new one if copied. */
-static int mig_mirror(struct shmtab *t, uint64_t cell_off, uint64_t h,
+static int mig_mirror(struct shmtab *t, uint64_t cell_off_, uint64_t h,
 		      uint64_t old_off, uint64_t new_off)
 {
 	struct shm_header *H = t->hdr;
-	uint64_t n, i, j;
-	struct cell *nw;
+	uint64_t n, i, j, old;
+	cell_t *nw;
 
 	if (!ld64(&H->mig_off) || ld64(&H->mig_clear) < ld64(&H->mig_cells))
 		return 0;
-	i = (cell_off - ld64(&H->index_off) - sizeof(struct chunk)) /
-	    sizeof(struct cell);
+	i = (cell_off_ - ld64(&H->index_off)) / sizeof(cell_t);
 	if (i >= ld64(&H->mig_pos))
 		return 0;
 	nw = mig_cells_ptr(t, &n);
 	if (!nw)
 		return shmtab__corrupt(t, "the new index is bad");
 	if (!old_off)
-		return new_off ? mig_insert(t, nw, n, h, new_off) : 0;
-	j = h & (n - 1);
+		return new_off ? mig_insert(t, nw, n, h, cell_make(h, new_off))
+			       : 0;
+	old = cell_make(h, old_off);
+	j = hash_home(h, n);
 	for (uint64_t step = 0; step < n; step++, j = (j + 1) & (n - 1)) {
-		uint64_t ch = ld64(&nw[j].hash);
+		uint64_t w = ld64(&nw[j]);
 
-		if (!ch)
+		if (!w)
 			break;
-		if (ch == h && ld64(&nw[j].off) == old_off) {
-			ustore(t, (uint64_t)((uint8_t *)&nw[j] - t->base) +
-					  offsetof(struct cell, off), new_off);
+		if (w == old) {
+			ustore(t, (uint64_t)((uint8_t *)&nw[j] - t->base),
+			       cell_make(h, new_off));
 			return 0;
 		}
 	}
 	return shmtab__corrupt(t, "a copied cell is missing");
 }
 
-/* The newest binding of the key in cell changes from old_off to new_off. */
+/* The newest binding of the key (hash h) in cell changes from old_off to
+ * new_off (0: a tombstone). */
 int cell_set_off(struct shmtab *t, uint64_t cell, uint64_t h,
 		 uint64_t old_off, uint64_t new_off)
 {
-	ustore(t, cell + offsetof(struct cell, off), new_off);
+	if (!map_span(t, cell, sizeof(cell_t)) || cell % 8)
+		return shmtab__corrupt(t, "cell %llu", (unsigned long long)cell);
+	ustore(t, cell, cell_make(h, new_off));
 	return mig_mirror(t, cell, h, old_off, new_off);
 }
 
 /* A new key takes a free or dead cell. */
 int cell_claim(struct shmtab *t, uint64_t cell, uint64_t h, uint64_t off)
 {
-	struct cell *c = map_span(t, cell, sizeof(*c));
+	cell_t *c = map_span(t, cell, sizeof(*c));
 
-	if (!c)
+	if (!c || cell % 8)
 		return shmtab__corrupt(t, "cell %llu", (unsigned long long)cell);
-	if (!ld64(&c->hash))
+	if (!ld64(c))
 		ustore(t, HOFF(nused), ld64(&t->hdr->nused) + 1);
-	ustore(t, cell + offsetof(struct cell, off), off);
-	ustore(t, cell + offsetof(struct cell, hash), h);
+	ustore(t, cell, cell_make(h, off));
 	return mig_mirror(t, cell, h, 0, off);
 }
 
@@ -317,16 +347,16 @@ static int mig_start(struct shmtab *t)
 		cells = cur * 4;	/* nkeys may have been scribbled on */
 	if (cells < 16)
 		cells = 16;
-	need = class_size(size_class(sizeof(*c) + cells * sizeof(struct cell)));
+	need = class_size(size_class(cells * sizeof(cell_t)));
 	if (ld64(&H->top) + need > size && !ld64(&H->free_head[
-		    size_class(sizeof(*c) + cells * sizeof(struct cell))])) {
+		    size_class(cells * sizeof(cell_t))])) {
 		/* make room a step at a time; start on a later write */
 		uint64_t want = ld64(&H->top) + need;
 
 		return map_grow(t, want - size > GROW_MAX ? size + GROW_MAX
 							   : want);
 	}
-	err = chunk_alloc(t, sizeof(*c) + cells * sizeof(struct cell),
+	err = chunk_alloc(t, cells * sizeof(cell_t),
 			  CHUNK_INDEX, &off);
 	if (err < 0)
 		return err;
@@ -335,8 +365,8 @@ static int mig_start(struct shmtab *t)
 		return -EBADMSG;
 	st64(&c->lens, cells);
 	ustore(t, HOFF(mig_cells), cells);
-	ustore(t, HOFF(mig_clear), 0);
-	ustore(t, HOFF(mig_pos), 0);
+	ustore(t, HOFF(mig_clear), CELL_FIRST);
+	ustore(t, HOFF(mig_pos), CELL_FIRST);
 	ustore(t, HOFF(mig_used), 0);
 	ustore(t, HOFF(mig_off), off);
 	return 0;
@@ -347,17 +377,19 @@ static int mig_step(struct shmtab *t)
 {
 	struct shm_header *H = t->hdr;
 	uint64_t n, nold, clear, pos, end, oldoff;
-	struct cell *nw, *old;
+	cell_t *nw, *old;
 	int err;
 
 	nw = mig_cells_ptr(t, &n);
 	if (!nw)
 		return shmtab__corrupt(t, "the new index is bad");
 	clear = ld64(&H->mig_clear);
+	if (clear < CELL_FIRST)
+		return shmtab__corrupt(t, "the new index is bad");
 	if (clear < n) {
 		uint64_t k = n - clear < MIG_CLEAR ? n - clear : MIG_CLEAR;
 
-		memset(nw + clear, 0, k * sizeof(struct cell));
+		memset(nw + clear, 0, k * sizeof(cell_t));
 		ustore(t, HOFF(mig_clear), clear + k);
 		return 0;
 	}
@@ -365,15 +397,20 @@ static int mig_step(struct shmtab *t)
 	if (err < 0)
 		return err;
 	pos = ld64(&H->mig_pos);
+	if (pos < CELL_FIRST || pos > nold)
+		return shmtab__corrupt(t, "the index rebuild is at %llu",
+				       (unsigned long long)pos);
 	end = nold - pos < MIG_COPY ? nold : pos + MIG_COPY;
 	for (uint64_t i = pos; i < end; i++) {
-		uint64_t h = ld64(&old[i].hash), off = ld64(&old[i].off);
+		uint64_t v = ld64(&old[i]), h = 0;
 
-		if (h && off) {
-			err = mig_insert(t, nw, n, h, off);
-			if (err < 0)
-				return err;
-		}
+		if (!cell_off(v))
+			continue;
+		err = cell_hash(t, v, n, &h);
+		if (!err)
+			err = mig_insert(t, nw, n, h, v);
+		if (err < 0)
+			return err;
 	}
 	ustore(t, HOFF(mig_pos), end);
 	if (end < nold)

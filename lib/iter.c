@@ -38,7 +38,7 @@ static int visit_chain(struct shmtab *t, struct walk *w, uint64_t h,
 			return shmtab__corrupt(t, "binding chain at %llu",
 					       (unsigned long long)off);
 		kl = rec_klen(c);
-		off = ld64(&c->next);
+		off = chunk_next(c);
 		t->visit_depth++;
 		if (w->kfn)
 			r = w->kfn(c + 1, kl, w->ctx);
@@ -54,7 +54,7 @@ static int visit_chain(struct shmtab *t, struct walk *w, uint64_t h,
 
 static int walk_locked(struct shmtab *t, struct walk *w)
 {
-	struct cell *cells;
+	cell_t *cells;
 	uint64_t n;
 	int err;
 
@@ -64,11 +64,11 @@ static int walk_locked(struct shmtab *t, struct walk *w)
 	err = hash_index(t, &cells, &n);
 	if (err < 0)
 		return err;
-	for (uint64_t i = 0; i < n && !err; i++) {
-		uint64_t h = ld64(&cells[i].hash), off = ld64(&cells[i].off);
+	for (uint64_t i = CELL_FIRST; i < n && !err; i++) {
+		uint64_t v = ld64(&cells[i]);
 
-		if (h && off)
-			err = visit_chain(t, w, h, off);
+		if (cell_off(v))
+			err = visit_chain(t, w, v, cell_off(v));
 	}
 	return err;
 }
@@ -125,7 +125,7 @@ static int snap_cell(struct shmtab *t, uint64_t i, uint64_t iseq,
 
 	*h = 0;
 	for (unsigned tries = 0;; tries++) {
-		struct cell *cells;
+		cell_t *cells;
 		uint64_t n, off, ch;
 		struct chunk *c;
 
@@ -139,7 +139,7 @@ static int snap_cell(struct shmtab *t, uint64_t i, uint64_t iseq,
 			return err;
 		if (i >= n)
 			return -ESTALE;
-		ch = ld64(&cells[i].hash);
+		ch = ld64(&cells[i]);
 		rd.stripe = hash_stripe(ch);
 		err = read_snap(t, &rd);
 		if (err < 0)
@@ -148,8 +148,8 @@ static int snap_cell(struct shmtab *t, uint64_t i, uint64_t iseq,
 			t->quiet = 0;
 			return -ESTALE;		/* the index was rebuilt */
 		}
-		ch = ld64(&cells[i].hash);
-		off = ld64(&cells[i].off);
+		ch = ld64(&cells[i]);
+		off = cell_off(ch);
 		if (!ch || !off || hash_stripe(ch) != rd.stripe) {
 			if (read_ok(t, &rd) && hash_stripe(ch) == rd.stripe) {
 				t->quiet = 0;
@@ -180,12 +180,14 @@ static int snap_cell(struct shmtab *t, uint64_t i, uint64_t iseq,
 				t->quiet = 0;
 				return err;
 			}
-			off = ld64(&c->next);
+			off = chunk_next(c);
 			if (!read_ok(t, &rd))
 				goto again;
 		}
 		if (read_ok(t, &rd)) {
-			*h = ch;
+			/* the key's whole hash: the cell word changes with
+			 * the newest binding */
+			*h = hash_key(t, *key, *klen);
 			t->quiet = 0;
 			return 0;
 		}
@@ -214,7 +216,7 @@ static int walk_optimistic(struct shmtab *t, struct walk *w)
 
 	for (unsigned pass = 0; pass < 1000; pass++) {
 		uint64_t iseq, n;
-		struct cell *cells;
+		cell_t *cells;
 
 		err = map_refresh(t);
 		if (err < 0)
@@ -230,7 +232,7 @@ static int walk_optimistic(struct shmtab *t, struct walk *w)
 		err = hash_index(t, &cells, &n);
 		if (err < 0)
 			break;
-		for (uint64_t i = 0; i < n; i++) {
+		for (uint64_t i = CELL_FIRST; i < n; i++) {
 			uint64_t h;
 
 			err = snap_cell(t, i, iseq, &h, &key, &klen, &s);

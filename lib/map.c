@@ -46,15 +46,16 @@ void *map_span(struct shmtab *t, uint64_t off, uint64_t len)
 struct chunk *map_chunk(struct shmtab *t, uint64_t off)
 {
 	struct chunk *c;
-	uint32_t cls;
+	unsigned cls;
 
-	if (off % 16)
+	if (off % 8)
 		return NULL;
 	c = map_span(t, off, sizeof(*c));
 	if (!c)
 		return NULL;
-	cls = ld32(&c->cls);
-	if (cls == 0 || cls >= NCLASSES || !map_span(t, off, class_size(cls)))
+	cls = chunk_cls(c);
+	if (cls < sizeof(*c) / 8 || cls >= NCLASSES ||
+	    !map_span(t, off, class_size(cls)))
 		return NULL;
 	return c;
 }
@@ -64,10 +65,10 @@ struct chunk *map_rec(struct shmtab *t, uint64_t off)
 {
 	struct chunk *c = map_chunk(t, off);
 
-	if (!c || ld32(&c->magic) != CHUNK_REC)
+	if (!c || chunk_kind(c) != CHUNK_REC)
 		return NULL;
 	if ((uint64_t)rec_klen(c) + rec_vlen(c) >
-	    class_size(ld32(&c->cls)) - sizeof(*c))
+	    class_size(chunk_cls(c)) - sizeof(*c))
 		return NULL;
 	return c;
 }
@@ -174,7 +175,7 @@ int map_grow(struct shmtab *t, uint64_t need)
 	if (nsize < size + (64u << 10))
 		nsize = size + (64u << 10);
 	nsize = (nsize + SYS_PAGE - 1) / SYS_PAGE * SYS_PAGE;
-	if (nsize < size || nsize > ((uint64_t)1 << 46))
+	if (nsize < size || nsize > OFF_LIMIT)
 		return -ENOSPC;
 	err = file_extend(t->fd, size, nsize);
 	if (err == -ENOSPC && nsize > need) {
@@ -204,12 +205,12 @@ static int hdr_validate(const struct shm_header *h, uint64_t fsize)
 		return -EBADMSG;
 	if (h->size % SYS_PAGE || h->size <= HDR_SIZE || h->size > fsize)
 		return -EBADMSG;
-	if (top < HDR_SIZE || top > h->size || top % 16)
+	if (top < HDR_SIZE || top > h->size || top % 8 || top > OFF_LIMIT)
 		return -EBADMSG;
 	if (cells < 16 || (cells & (cells - 1)) || cells > ((uint64_t)1 << 40))
 		return -EBADMSG;
-	if (h->index_off < HDR_SIZE || h->index_off % 16 ||
-	    h->index_off > top || (top - h->index_off) / 16 < cells)
+	if (h->index_off < HDR_SIZE || h->index_off % 8 ||
+	    h->index_off > top || (top - h->index_off) / 8 < cells)
 		return -EBADMSG;
 	if (h->undo_n > UNDO_MAX)
 		return -EBADMSG;
@@ -271,7 +272,7 @@ int mutex_init(struct shm_header *h)
 static int heap_reset(struct shmtab *t, uint64_t cells)
 {
 	struct shm_header *H = t->hdr;
-	uint64_t need = sizeof(struct chunk) + cells * sizeof(struct cell);
+	uint64_t need = cells * sizeof(cell_t);
 	unsigned cls = size_class(need);
 	struct chunk *c;
 	int err;
@@ -292,9 +293,8 @@ static int heap_reset(struct shmtab *t, uint64_t cells)
 	memset(H->free_head, 0, sizeof(H->free_head));
 	st64(&H->mig_off, 0);
 	c = (struct chunk *)(t->base + HDR_SIZE);
-	memset(c, 0, sizeof(*c) + cells * sizeof(struct cell));
-	c->magic = CHUNK_INDEX;
-	c->cls = cls;
+	memset(c, 0, cells * sizeof(cell_t));
+	c->head = head_word(CHUNK_INDEX, cls, 0);
 	c->lens = cells;
 	st64(&H->index_off, HDR_SIZE);
 	st64(&H->index_cells, cells);
@@ -313,7 +313,7 @@ int table_format(struct shmtab *t, uint32_t pagesize, uint64_t init,
 		 enum shmtab_lock lock, const struct schema *sc)
 {
 	uint64_t cells = hash_cells_for(init);
-	uint64_t size = sizeof(struct chunk) + cells * sizeof(struct cell);
+	uint64_t size = cells * sizeof(cell_t);
 	struct shm_header *H;
 	uint64_t seed;
 	int err;

@@ -134,10 +134,49 @@ static inline void st32(void *p, uint32_t v)
 }
 
 /* Most records a chain can have: a bound that scribbled counters cannot
- * raise (every record takes at least 32 bytes of the mapping). */
+ * raise (every record takes at least 16 bytes of the mapping). */
 static inline uint64_t chain_limit(const struct shmtab *t)
 {
-	return t->mapped / 32 + 1;
+	return t->mapped / 16 + 1;
+}
+
+/* A chunk's head word, and its parts. */
+static inline uint64_t head_word(uint32_t kind, unsigned cls, uint64_t next)
+{
+	return kind | (uint64_t)cls << HEAD_CLS_SHIFT |
+	       next >> 3 << HEAD_NEXT_SHIFT;
+}
+static inline uint32_t chunk_kind(const struct chunk *c)
+{
+	return (uint32_t)(ld64(&c->head) & HEAD_KIND_MASK);
+}
+static inline unsigned chunk_cls(const struct chunk *c)
+{
+	return (unsigned)(ld64(&c->head) >> HEAD_CLS_SHIFT & HEAD_CLS_MASK);
+}
+static inline uint64_t chunk_next(const struct chunk *c)
+{
+	return ld64(&c->head) >> HEAD_NEXT_SHIFT << 3;
+}
+
+/* Index cells (format.h): a key's cell for binding off, and its parts. */
+static inline uint64_t cell_make(uint64_t h, uint64_t off)
+{
+	return (h & ~CELL_OFF_MASK) | off >> 3;
+}
+static inline uint64_t cell_off(uint64_t v)
+{
+	return (v & CELL_OFF_MASK) << 3;
+}
+static inline bool cell_match(uint64_t v, uint64_t h)
+{
+	return (v ^ h) >> OFF_BITS == 0;
+}
+/* The home of hash h in an index of n cells (a power of two >= 16); also
+ * of a cell word v when n <= 2^CELL_TAG_BITS. */
+static inline uint64_t hash_home(uint64_t h, uint64_t n)
+{
+	return h >> (64 - __builtin_ctzll(n));
 }
 
 static inline uint64_t rec_vlen(const struct chunk *c)
@@ -179,7 +218,7 @@ int hash_maintain(struct shmtab *t);
 int cell_set_off(struct shmtab *t, uint64_t cell, uint64_t h,
 		 uint64_t old_off, uint64_t new_off);
 int cell_claim(struct shmtab *t, uint64_t cell, uint64_t h, uint64_t off);
-int hash_index(struct shmtab *t, struct cell **cells, uint64_t *n);
+int hash_index(struct shmtab *t, cell_t **cells, uint64_t *n);
 uint64_t hash_cells_for(uint64_t keys);
 
 /* map.c */
@@ -202,6 +241,7 @@ uint64_t class_size(unsigned cls);
 unsigned size_class(uint64_t n);
 int chunk_alloc(struct shmtab *t, uint64_t need, uint32_t kind, uint64_t *off);
 int chunk_free(struct shmtab *t, uint64_t off);
+void chunk_set_next(struct shmtab *t, uint64_t off, uint64_t next);
 void ustore(struct shmtab *t, uint64_t off, uint64_t val);
 void undo_commit(struct shmtab *t);
 int undo_rollback(struct shmtab *t);

@@ -29,7 +29,7 @@ int rec_key_equal(struct shmtab *t, const struct chunk *c, uint64_t h,
 		  const void *key, size_t klen)
 {
 	(void)t;
-	(void)h;	/* the index compared the whole hash already */
+	(void)h;	/* the index compared the hash's top bits already */
 	if (rec_klen(c) != klen)
 		return 0;
 	return !klen || !memcmp(c + 1, key, klen);
@@ -333,18 +333,19 @@ int table_unlink_binding(struct shmtab *t, uint64_t cell, uint64_t prev,
 {
 	struct shm_header *H = t->hdr;
 	struct chunk *c = map_rec(t, rec);
-	struct cell *cp = map_span(t, cell, sizeof(*cp));
 	uint64_t older;
 	int err;
 
-	if (!c || !cp)
+	if (!c)
 		return shmtab__corrupt(t, "binding at %llu",
 				       (unsigned long long)rec);
-	older = ld64(&c->next);
+	older = chunk_next(c);
 	if (prev) {
-		ustore(t, prev + CHUNK_W_NEXT, older);
+		chunk_set_next(t, prev, older);
 	} else {
-		err = cell_set_off(t, cell, ld64(&cp->hash), rec, older);
+		err = cell_set_off(t, cell, hash_key(t, rec_key(c),
+						     rec_klen(c)),
+				   rec, older);
 		if (err < 0)
 			return err;
 		if (!older)
@@ -419,7 +420,7 @@ static int push_step(struct shmtab *t, const struct push *p)
 			err = -EBADMSG;
 			goto fail;
 		}
-		next = replace ? ld64(&c->next) : lk.rec;
+		next = replace ? chunk_next(c) : lk.rec;
 	}
 	if (p->update) {
 		if (c && !map_span(t, lk.rec + sizeof(*c),
@@ -445,7 +446,7 @@ static int push_step(struct shmtab *t, const struct push *p)
 		goto fail;
 	}
 	st64(&c->lens, (uint64_t)vlen | (uint64_t)klen << LEN_VBITS);
-	ustore(t, off + CHUNK_W_NEXT, next);
+	chunk_set_next(t, off, next);
 	if (klen)
 		memcpy(c + 1, key, klen);
 	if (vlen)
@@ -612,7 +613,7 @@ int chain_walk(struct shmtab *t, uint64_t h, const void *key, size_t klen,
 		if (!c || steps > limit || !rec_key_equal(t, c, h, key, klen))
 			return shmtab__corrupt(t, "binding chain at %llu",
 					       (unsigned long long)off);
-		next = ld64(&c->next);
+		next = chunk_next(c);
 		err = fn(t, c, off, prev, ctx);
 		if (err)
 			return err;
