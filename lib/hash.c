@@ -234,13 +234,20 @@ static cell_t *mig_cells_ptr(struct shmtab *t, uint64_t *n)
 
 /*
  * The hash bits of live cell v that place it in an index of n cells: the
- * cell's own top bits while they are enough, else its key's hash.
+ * cell's own top bits while they are enough, else its key's hash.  The
+ * test tests/unit/t-table-rehash lowers the bound, to run the second path
+ * (indexes over 2^24 cells) on small tables.
  */
+#ifndef SHMTAB_TAG_HOME_BITS
+#define SHMTAB_TAG_HOME_BITS CELL_TAG_BITS
+#endif
+_Static_assert(SHMTAB_TAG_HOME_BITS <= CELL_TAG_BITS, "tag bits");
+
 static int cell_hash(struct shmtab *t, uint64_t v, uint64_t n, uint64_t *h)
 {
 	struct chunk *r;
 
-	if ((unsigned)__builtin_ctzll(n) <= CELL_TAG_BITS) {
+	if ((unsigned)__builtin_ctzll(n) <= SHMTAB_TAG_HOME_BITS) {
 		*h = v & ~CELL_OFF_MASK;
 		return 0;
 	}
