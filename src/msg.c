@@ -10,6 +10,9 @@
 #include "msg.h"
 
 static void msg_vprint(const char *fmt, va_list ap, int err)
+	__attribute__((format(printf, 1, 0)));
+
+static void msg_vprint(const char *fmt, va_list ap, int err)
 {
 	fflush(stdout);
 	fputs("shmtab: ", stderr);
