@@ -4,7 +4,8 @@
  *
  *   bench/run-fsview.sh [-B BUILDDIR] [OPTIONS]    (installs, builds, runs)
  *   bench/fsview [-r ROUNDS] [-n RUNS] [-t SECONDS] [-b MIB] [-c SECONDS]
- *                [-s SYS[,SYS..]] [-w WORKLOAD[,..]] [-F SHMTABFS] [-A ARG]..
+ *                [-s SYS[,SYS..]] [-w WORKLOAD[,..]] [-F SHMTABFS] [-L FLOOR]
+ *                [-A ARG]..
  *                [-o TSV]
  *
  * The same data, 1000 keys of 100 bytes (keys/k0000..k0999), an empty table
@@ -17,7 +18,14 @@
  *  - shmtabfs over a directory of table files filled through libshmtab, in
  *    the strict (default) mode, and in the cached mode (-o cache=SECONDS) over
  *    its own copy of the tables (-A passes more arguments to shmtabfs, such
- *    as -A -s for one thread).
+ *    as -A -s for one thread);
+ *  - fuse-floor (bench/fuse-floor.c, -L or $FUSE_FLOOR, else next to this
+ *    program): a minimal in-memory libfuse3 server holding a copy of the
+ *    tmpfs data, with the strict mode's settings, one thread and nothing
+ *    else: what FUSE itself costs for the strict mode's requests, the floor
+ *    shmtabfs strict is also given as a ratio to ("x floor").  Its data is
+ *    its own, so it sits out the coherent path; fuse-floor-noperm (not by
+ *    default) is the same without default_permissions.
  * The bench mounts every daemon itself (-f, in the background, in a process
  * group of its own so that ^C reaches only us), waits for the mount in
  * /proc/self/mountinfo, checks the data through it, and unmounts it with
@@ -87,6 +95,7 @@ static size_t outcap;
 static char *chunk;			/* one CHUNK of the big value */
 static size_t bigsize = (size_t)256 << 20;
 static const char *shmtabfs_path;
+static const char *floor_path;
 static char *shmtabfs_args[8];		/* -A */
 static int nargs;
 static int cache_secs = 1;
@@ -396,9 +405,10 @@ static void data_remove(struct data *d)
 
 /* --- the systems ------------------------------------------------------ */
 
-enum kind { K_TMPFS, K_BINDFS, K_SHMTABFS };
+enum kind { K_TMPFS, K_BINDFS, K_SHMTABFS, K_FLOOR };
 
-enum { S_TMPFS, S_BDEF, S_BNOC, S_BCACHE, S_STRICT, S_CACHED, NSYS };
+enum { S_TMPFS, S_BDEF, S_BNOC, S_BCACHE, S_STRICT, S_CACHED, S_FLOOR,
+       S_FLOORNP, NSYS };
 
 struct sys {
 	const char *id, *name;
@@ -431,6 +441,10 @@ static struct sys systems[NSYS] = {
 		       D_STRICT, 1, 1 },
 	[S_CACHED] = { "shmtabfs-cached", "shmtabfs cached", K_SHMTABFS,
 		       cache_opt, D_CACHED, 0, 1 },
+	[S_FLOOR] = { "fuse-floor", "FUSE floor", K_FLOOR, NULL, D_FILES, 0,
+		      1 },
+	[S_FLOORNP] = { "fuse-floor-noperm", "FUSE floor, no "
+			"default_permissions", K_FLOOR, NULL, D_FILES, 0, 0 },
 };
 
 static char *xstrdup_printf(const char *fmt, ...)
@@ -585,8 +599,12 @@ static void sys_mount(struct sys *s)
 	snprintf(s->mnt, sizeof(s->mnt), "%s/mnt-%s", workdir, s->id);
 	if (mkdir(s->mnt, 0755) < 0)
 		die("mkdir '%s': %s", s->mnt, strerror(errno));
-	argv[n++] = (char *)(s->kind == K_BINDFS ? "bindfs" : shmtabfs_path);
+	argv[n++] = (char *)(s->kind == K_BINDFS ? "bindfs" :
+			     s->kind == K_FLOOR	 ? floor_path :
+						   shmtabfs_path);
 	argv[n++] = "-f";
+	if (s - systems == S_FLOORNP)
+		argv[n++] = "--no-perm";
 	for (int i = 0; s->kind == K_SHMTABFS && i < nargs; i++)
 		argv[n++] = shmtabfs_args[i];
 	if (s->opts) {
@@ -989,6 +1007,10 @@ static double run_unit(int w, struct sys *s, int *stale, int warm_up)
 	double v[MAXRUNS];
 	int n = wls[w].unit == U_OPS || warm_up ? 1 : nruns;
 
+	/* the floor's data is a copy: a change behind it would not show */
+	if (s->kind == K_FLOOR && (w == W_CCAT || w == W_CSTAT))
+		return NAN;
+
 	for (int i = 0; i < n; i++) {
 		alarm(WATCHDOG);
 		v[i] = run_once(w, s, stale,
@@ -1032,8 +1054,8 @@ static const char *fmt_val(char *b, size_t sz, int w, double v)
 
 static void print_tables(void)
 {
-	char a[32], b[32], c[32], e[32], f[32], g[32], h[32];
-	int bc = systems[S_BCACHE].on;
+	char a[32], b[32], c[32], e[32], f[32], g[32], h[32], k[32];
+	int bc = systems[S_BCACHE].on, fl = systems[S_FLOOR].on;
 
 	for (int w = 0; w < NWL; w++) {
 		if (!wl_on[w])
@@ -1041,9 +1063,10 @@ static void print_tables(void)
 		printf("\n== %s (%s, median of %d rounds; x = time ratio, "
 		       "lower is better) ==\n", wls[w].name,
 		       unit_name[wls[w].unit], nrounds);
-		printf("%-16s %10s %10s %10s %7s %9s %9s%s%s\n", "system",
+		printf("%-17s %10s %10s %10s %7s %9s %9s%s%s%s\n", "system",
 		       "median", "min", "max", "x tmpfs", "x bfs-noc",
 		       "x bfs-def", bc ? " x bfs-cache" : "",
+		       fl ? " x floor" : "",
 		       wls[w].checked ? "  stale keys" : "");
 		for (int s = 0; s < NSYS; s++) {
 			double lo, hi, m;
@@ -1052,7 +1075,9 @@ static void print_tables(void)
 			if (!systems[s].on)
 				continue;
 			m = median(res[w][s], nrounds, &lo, &hi);
-			printf("%-16s %10s %10s %10s %7s %9s %9s",
+			if (isnan(m))
+				continue;	/* the floor, coherent path */
+			printf("%-17s %10s %10s %10s %7s %9s %9s",
 			       systems[s].id, fmt_val(a, 32, w, m),
 			       fmt_val(b, 32, w, lo), fmt_val(c, 32, w, hi),
 			       fmt_ratio(e, 32, tratio(w, s, S_TMPFS)),
@@ -1064,6 +1089,11 @@ static void print_tables(void)
 				printf(" %11s",
 				       fmt_ratio(h, 32, shm ? tratio(w, s,
 								     S_BCACHE) :
+							      NAN));
+			if (fl)
+				printf(" %8s",
+				       fmt_ratio(k, 32, shm ? tratio(w, s,
+								     S_FLOOR) :
 							      NAN));
 			if (wls[w].checked)
 				printf("  %d of %d%s", stale[w][s],
@@ -1110,6 +1140,43 @@ static const struct {
 	{ S_CACHED, S_TMPFS, "cached / tmpfs" },
 	{ S_CACHED, S_BCACHE, "cached / bindfs-cache" },
 };
+
+/*
+ * The strict mode's goals applied to the floor: a goal the floor misses is
+ * bound by FUSE on this machine, not by shmtabfs.  And how far strict is
+ * from the floor.
+ */
+static void print_floor(void)
+{
+	char a[32], b[32], c[32], l[64];
+
+	if (!systems[S_FLOOR].on)
+		return;
+	printf("\n== the floor against the strict mode's goals (a goal the "
+	       "floor misses\n   is bound by FUSE here) ==\n");
+	printf("%-30s %-24s %7s %7s  %-11s %s\n", "operation", "comparison",
+	       "ratio", "goal", "verdict", "strict/floor");
+	for (size_t i = 0; i < sizeof(goals) / sizeof(goals[0]); i++)
+		for (int col = 0; col < 2; col++) {
+			double need = goals[i].need[col], r;
+			int w = goals[i].w, peer = cols[col].peer;
+
+			if (isnan(need) || !wl_on[w])
+				continue;
+			r = tratio(w, S_FLOOR, peer);
+			snprintf(l, sizeof(l), "floor / %s", systems[peer].id);
+			printf("%-30s %-24s %7s %7s  %-11s %s\n",
+			       goals[i].what, l,
+			       fmt_ratio(a, sizeof(a), r),
+			       fmt_ratio(b, sizeof(b), need),
+			       isnan(r)	    ? "n/a" :
+			       r <= need    ? "met" :
+					      "FUSE-BOUND",
+			       col ? "" :
+				     fmt_ratio(c, sizeof(c),
+					       tratio(w, S_STRICT, S_FLOOR)));
+		}
+}
 
 static void print_goals(void)
 {
@@ -1186,7 +1253,7 @@ static void write_tsv(const char *path, const char *date)
 			   "\tratio_tmpfs\n");
 	for (int w = 0; w < NWL; w++)
 		for (int s = 0; s < NSYS; s++)
-			if (wl_on[w] && systems[s].on)
+			if (wl_on[w] && systems[s].on && !isnan(med(w, s)))
 				fprintf(f, "%s\t%s\t%s\t%s\t%s\t%.6g\t%d\t%.4g\n",
 					date, host, wls[w].id, systems[s].id,
 					unit_name[wls[w].unit], med(w, s),
@@ -1203,7 +1270,8 @@ static void usage(void)
 		"usage: fsview [-r ROUNDS] [-n RUNS] [-t SECONDS] [-b MIB] "
 		"[-c SECONDS]\n"
 		"              [-s SYS[,SYS..]] [-w WORKLOAD[,..]] "
-		"[-F SHMTABFS] [-A ARG].. [-o TSV]\n  systems:");
+		"[-F SHMTABFS] [-L FLOOR] [-A ARG].. [-o TSV]\n"
+		"  systems:");
 	for (int s = 0; s < NSYS; s++)
 		fprintf(stderr, " %s%s", systems[s].id,
 			systems[s].by_default ? "" : " (not by default)");
@@ -1223,27 +1291,26 @@ static int in_list(const char *list, const char *id)
 	return strstr(l, pat) != NULL;
 }
 
-/* $SHMTABFS, else src/shmtabfs of the build this program is in. */
-static const char *default_shmtabfs(void)
+/* $env, else rel (src/shmtabfs, bench/fuse-floor) of the build this
+ * program is in. */
+static const char *default_prog(const char *env, const char *rel)
 {
-	static char p[PATH_MAX + 32];
 	char exe[PATH_MAX];
 	ssize_t n;
 	char *slash;
 
-	if (getenv("SHMTABFS"))
-		return getenv("SHMTABFS");
+	if (getenv(env))
+		return getenv(env);
 	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	if (n < 0)
-		return "shmtabfs";
+		return strrchr(rel, '/') + 1;
 	exe[n] = 0;
 	slash = strrchr(exe, '/');
 	*slash = 0;			/* .../bench or .../bench/.libs */
 	slash = strrchr(exe, '/');
 	if (slash && !strcmp(slash, "/.libs"))
 		*slash = 0;
-	snprintf(p, sizeof(p), "%s/../src/shmtabfs", exe);
-	return p;
+	return xstrdup_printf("%s/../%s", exe, rel);
 }
 
 static void loadavg(char *buf, size_t sz)
@@ -1269,7 +1336,7 @@ int main(int argc, char **argv)
 	int opt, order[NSYS], nsys = 0;
 	double t0;
 
-	while ((opt = getopt(argc, argv, "r:n:t:b:c:s:w:F:A:o:h")) != -1) {
+	while ((opt = getopt(argc, argv, "r:n:t:b:c:s:w:F:L:A:o:h")) != -1) {
 		switch (opt) {
 		case 'r':
 			nrounds = atoi(optarg);
@@ -1305,6 +1372,9 @@ int main(int argc, char **argv)
 		case 'F':
 			shmtabfs_path = optarg;
 			break;
+		case 'L':
+			floor_path = optarg;
+			break;
 		case 'A':
 			if (nargs == 8)
 				usage();
@@ -1321,7 +1391,9 @@ int main(int argc, char **argv)
 		usage();
 	main_pid = getpid();
 	if (!shmtabfs_path)
-		shmtabfs_path = default_shmtabfs();
+		shmtabfs_path = default_prog("SHMTABFS", "src/shmtabfs");
+	if (!floor_path)
+		floor_path = default_prog("FUSE_FLOOR", "bench/fuse-floor");
 	snprintf(cache_opt, sizeof(cache_opt), "cache=%d", cache_secs);
 	for (int s = 0; s < NSYS; s++)
 		systems[s].on = only ? in_list(only, systems[s].id) :
@@ -1336,6 +1408,9 @@ int main(int argc, char **argv)
 		    access(shmtabfs_path, X_OK) < 0)
 			die("cannot run '%s' (give -F PATH or $SHMTABFS)",
 			    shmtabfs_path);
+		if (systems[s].kind == K_FLOOR && access(floor_path, X_OK) < 0)
+			die("cannot run '%s' (make bench; or give -L PATH or "
+			    "$FUSE_FLOOR)", floor_path);
 		datas[systems[s].data].used = 1;
 		order[nsys++] = s;
 	}
@@ -1418,8 +1493,11 @@ int main(int argc, char **argv)
 	for (int i = 0; i < nargs; i++)
 		printf(" %s", shmtabfs_args[i]);
 	printf("\n");
+	if (systems[S_FLOOR].on || systems[S_FLOORNP].on)
+		printf("fuse-floor: %s -f\n", floor_path);
 	print_tables();
 	print_goals();
+	print_floor();
 	write_tsv(tsv, date);
 	printf("\nTSV: %s\n", tsv);
 	cleanup();

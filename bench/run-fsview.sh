@@ -1,19 +1,22 @@
 #!/bin/sh
-# run-fsview.sh - shmtabfs (strict and cached) against tmpfs and bindfs
-# (issue 6, file-view part; the goals of issue 3)
+# run-fsview.sh - shmtabfs (strict and cached) against tmpfs, bindfs and
+# the FUSE floor (issue 6, file-view part; the goals of issue 3)
 #
 #   bench/run-fsview.sh [-B BUILDDIR] [FSVIEW OPTIONS]
 #
 # Installs bindfs and fuse3 (with apt-get when run as root and they are
 # missing), configures a build of this tree with FUSE in BUILDDIR (default
 # ${TMPDIR:-/tmp}/shmtab-fsview-build, never the source tree), builds
-# `make bench`, src/shmtabfs and src/shmtab, and runs bench/fsview, which
+# `make bench` (bench/fsview and bench/fuse-floor, the in-memory FUSE
+# server with the strict mode's settings), src/shmtabfs and src/shmtab, and
+# runs bench/fsview, which
 # mounts every system itself (it needs /dev/fuse, and root for bindfs and
 # fusermount3 to be at ease).  The tables go to standard output, every
 # median is appended to bench/results-fsview.tsv in the source tree (-o PATH
 # to change).  FSVIEW OPTIONS: -r ROUNDS (5), -n RUNS per round (3), -t
 # SECONDS per loop (0.5), -b MIB of the big value (256), -c SECONDS of the
-# cached mode (1), -s SYSTEM[,..], -w WORKLOAD[,..], -F SHMTABFS, -A ARG
+# cached mode (1), -s SYSTEM[,..] (e.g. -s tmpfs,fuse-floor,shmtabfs-strict),
+# -w WORKLOAD[,..], -F SHMTABFS, -L FUSE-FLOOR, -A ARG
 # (more arguments for shmtabfs, such as -A -s).  About
 # 10-15 minutes on 2 busy cores with the defaults.
 set -eu
