@@ -83,12 +83,16 @@ int fs_attr_root(struct stat *st)
 	return 0;
 }
 
-/* Caller holds tb->mu and tb->t is open. */
-static int object_attr(struct fs_table *tb, struct stat *st)
+/* Caller holds tb->mu and tb->t is open; obj: the object as this request
+ * already saw it, or NULL. */
+static int object_attr(struct fs_table *tb, const struct fs_obj *obj,
+		       struct stat *st)
 {
 	struct stat o;
 
-	if (stat(tb->objpath, &o) < 0)
+	if (obj && obj->ok)
+		o = obj->st;
+	else if (stat(tb->objpath, &o) < 0)
 		return -errno;
 	fs_table_touch(tb);
 	memset(st, 0, sizeof(*st));
@@ -103,13 +107,14 @@ static int object_attr(struct fs_table *tb, struct stat *st)
 	return 0;
 }
 
-int fs_attr_table(struct fs_table *tb, fuse_ino_t ino, struct stat *st)
+int fs_attr_table_obj(struct fs_table *tb, fuse_ino_t ino,
+		      const struct fs_obj *obj, struct stat *st)
 {
 	long long n;
 	int err;
 
 	pthread_mutex_lock(&tb->mu);
-	err = tb->t ? object_attr(tb, st) : -ENOENT;
+	err = tb->t ? object_attr(tb, obj, st) : -ENOENT;
 	if (err == 0) {
 		st->st_ino = ino;
 		st->st_mode = S_IFDIR | dir_perm(st->st_mode);
@@ -124,8 +129,13 @@ int fs_attr_table(struct fs_table *tb, fuse_ino_t ino, struct stat *st)
 	return err;
 }
 
-int fs_attr_key(struct fs_table *tb, const void *key, size_t klen,
-		fuse_ino_t ino, struct stat *st)
+int fs_attr_table(struct fs_table *tb, fuse_ino_t ino, struct stat *st)
+{
+	return fs_attr_table_obj(tb, ino, NULL, st);
+}
+
+int fs_attr_key_obj(struct fs_table *tb, const void *key, size_t klen,
+		    fuse_ino_t ino, const struct fs_obj *obj, struct stat *st)
 {
 	struct fs_types ty;
 	size_t vlen = 0;
@@ -136,7 +146,7 @@ int fs_attr_key(struct fs_table *tb, const void *key, size_t klen,
 	if (err == 0)
 		err = fs_value_size(tb->t, &ty, key, klen, &vlen);
 	if (err == 0)
-		err = object_attr(tb, st);
+		err = object_attr(tb, obj, st);
 	if (err == 0) {
 		st->st_ino = ino;
 		st->st_mode = S_IFREG | (st->st_mode & 0666);
@@ -146,6 +156,12 @@ int fs_attr_key(struct fs_table *tb, const void *key, size_t klen,
 	}
 	pthread_mutex_unlock(&tb->mu);
 	return err;
+}
+
+int fs_attr_key(struct fs_table *tb, const void *key, size_t klen,
+		fuse_ino_t ino, struct stat *st)
+{
+	return fs_attr_key_obj(tb, key, klen, ino, NULL, st);
 }
 
 void fs_fill_entry(struct fuse_entry_param *e, fuse_ino_t ino,
@@ -165,11 +181,12 @@ void fs_fill_entry(struct fuse_entry_param *e, fuse_ino_t ino,
 static int attr_of(fuse_ino_t ino, struct fs_table **tbp, struct stat *st,
 		   double *timeout)
 {
+	struct fs_obj obj = { false };
 	struct fs_table *tb;
 	void *key;
 	size_t klen;
 	bool is_dir;
-	int err = fs_resolve(ino, &tb, &key, &klen, &is_dir);
+	int err = fs_resolve_obj(ino, &tb, &key, &klen, &is_dir, &obj);
 
 	*tbp = tb;
 	*timeout = fs_state.cache;
@@ -180,7 +197,7 @@ static int attr_of(fuse_ino_t ino, struct fs_table **tbp, struct stat *st,
 		if (*timeout < FS_ROOT_ATTR_TIMEOUT)
 			*timeout = FS_ROOT_ATTR_TIMEOUT;
 	} else if (is_dir)
-		err = fs_attr_table(tb, ino, st);
+		err = fs_attr_table_obj(tb, ino, &obj, st);
 	else
 		err = fs_attr_key(tb, key, klen, ino, st);
 	free(key);

@@ -222,8 +222,10 @@ static struct fs_table *table_find(struct fs *fs, const char *name)
 }
 
 /* The live table called name, opened on first use; -EIO for a broken
- * table (*out set, see the top). */
-int fs_table_get(const char *name, struct fs_table **out)
+ * table (*out set, see the top).  obj (or NULL): the stat that found the
+ * table still there, when it was (obj->ok). */
+int fs_table_get_obj(const char *name, struct fs_table **out,
+		     struct fs_obj *obj)
 {
 	struct fs *fs = &fs_state;
 	struct fs_table *tb, *other;
@@ -241,6 +243,10 @@ int fs_table_get(const char *name, struct fs_table **out)
 		present = stat(tb->objpath, &st) == 0;
 		if (present && table_same(tb, &st)) {
 			*out = tb;
+			if (obj) {
+				obj->ok = true;
+				obj->st = st;
+			}
 			return tb->open_err ? -EIO : 0;
 		}
 		/* removed or replaced behind the mount */
@@ -272,6 +278,11 @@ int fs_table_get(const char *name, struct fs_table **out)
 	return err;
 }
 
+int fs_table_get(const char *name, struct fs_table **out)
+{
+	return fs_table_get_obj(name, out, NULL);
+}
+
 /* At exit, when no request runs any more. */
 void fs_tables_free(void)
 {
@@ -287,7 +298,8 @@ void fs_tables_free(void)
 	fs->tables = NULL;
 }
 
-static void reply_dir_entry(fuse_req_t req, struct fs_table *tb)
+static void reply_dir_entry(fuse_req_t req, struct fs_table *tb,
+			    const struct fs_obj *obj)
 {
 	struct fuse_entry_param e;
 	struct stat st;
@@ -299,7 +311,7 @@ static void reply_dir_entry(fuse_req_t req, struct fs_table *tb)
 		fuse_reply_err(req, -err);
 		return;
 	}
-	err = fs_attr_table(tb, ino, &st);
+	err = fs_attr_table_obj(tb, ino, obj, &st);
 	if (err < 0) {
 		fs_node_forget(ino, 1);
 		fuse_reply_err(req, fs_err(tb, err));
@@ -316,13 +328,14 @@ static void reply_dir_entry(fuse_req_t req, struct fs_table *tb)
 
 void fs_root_lookup(fuse_req_t req, const char *name)
 {
+	struct fs_obj obj = { false };
 	struct fs_table *tb;
-	int err = fs_table_get(name, &tb);
+	int err = fs_table_get_obj(name, &tb, &obj);
 
 	if (err < 0)
 		fuse_reply_err(req, fs_err(NULL, err));
 	else
-		reply_dir_entry(req, tb);
+		reply_dir_entry(req, tb, &obj);
 }
 
 /* --- listings ------------------------------------------------------- */
@@ -624,7 +637,7 @@ out:
 	if (err < 0)
 		fuse_reply_err(req, fs_err(NULL, err));
 	else
-		reply_dir_entry(req, tb);
+		reply_dir_entry(req, tb, NULL);
 }
 
 void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)

@@ -845,13 +845,15 @@ static int name_create_err(const char *name)
 	return shmtab_file_name_is_long(name) ? -ENAMETOOLONG : -EINVAL;
 }
 
-/* A table directory's table for parent, or a positive errno. */
-static int parent_table(fuse_ino_t parent, struct fs_table **tb)
+/* A table directory's table for parent, or a positive errno; obj (or
+ * NULL) as fs_resolve_obj gives it. */
+static int parent_table(fuse_ino_t parent, struct fs_table **tb,
+			struct fs_obj *obj)
 {
 	void *key;
 	size_t klen;
 	bool is_dir;
-	int err = fs_resolve(parent, tb, &key, &klen, &is_dir);
+	int err = fs_resolve_obj(parent, tb, &key, &klen, &is_dir, obj);
 
 	if (err < 0)
 		return -err;
@@ -865,7 +867,7 @@ static int parent_table(fuse_ino_t parent, struct fs_table **tb)
 
 static int reply_key_entry(fuse_req_t req, struct fs_table *tb,
 			   const void *key, size_t klen,
-			   struct fuse_file_info *fi)
+			   const struct fs_obj *obj, struct fuse_file_info *fi)
 {
 	struct fuse_entry_param e;
 	struct stat st;
@@ -875,7 +877,7 @@ static int reply_key_entry(fuse_req_t req, struct fs_table *tb,
 	err = fs_node_ref(tb, false, key, klen, &ino);
 	if (err < 0)
 		return err;
-	err = fs_attr_key(tb, key, klen, ino, &st);
+	err = fs_attr_key_obj(tb, key, klen, ino, obj, &st);
 	if (err < 0) {
 		fs_node_forget(ino, 1);
 		return err;
@@ -886,7 +888,8 @@ static int reply_key_entry(fuse_req_t req, struct fs_table *tb,
 	return 0;
 }
 
-void fs_key_lookup(fuse_req_t req, struct fs_table *tb, const char *name)
+void fs_key_lookup(fuse_req_t req, struct fs_table *tb, const char *name,
+		   const struct fs_obj *obj)
 {
 	unsigned char key[FS_KEY_CAP];
 	struct fs_types ty;
@@ -894,7 +897,7 @@ void fs_key_lookup(fuse_req_t req, struct fs_table *tb, const char *name)
 	int err = name_key(tb, name, key, sizeof(key), &klen, &ty);
 
 	if (err == 0)
-		err = reply_key_entry(req, tb, key, klen, NULL);
+		err = reply_key_entry(req, tb, key, klen, obj, NULL);
 	if (err < 0)
 		fuse_reply_err(req, fs_err(tb, err));
 }
@@ -948,6 +951,7 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	       mode_t mode, struct fuse_file_info *fi)
 {
 	unsigned char key[FS_KEY_CAP];
+	struct fs_obj obj = { false };
 	struct fs_types ty;
 	struct fs_table *tb;
 	struct fh *h = NULL;
@@ -955,7 +959,7 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	bool created = false;
 	int err;
 
-	err = parent_table(parent, &tb);
+	err = parent_table(parent, &tb, &obj);
 	if (err) {
 		fuse_reply_err(req, err);
 		return;
@@ -992,7 +996,7 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (err < 0)
 		goto out;
 	set_open_flags(fi, h);
-	err = reply_key_entry(req, tb, key, klen, fi);
+	err = reply_key_entry(req, tb, key, klen, &obj, fi);
 	if (err < 0)
 		fh_free(h);
 out:
@@ -1388,7 +1392,7 @@ void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct unlink_ctx c = { key, 0 };
 	struct fs_types ty;
 	struct fs_table *tb;
-	int err = parent_table(parent, &tb);
+	int err = parent_table(parent, &tb, NULL);
 
 	if (err) {
 		fuse_reply_err(req, err);
@@ -1499,9 +1503,9 @@ void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, EXDEV);
 		return;
 	}
-	err = parent_table(parent, &tb);
+	err = parent_table(parent, &tb, NULL);
 	if (!err)
-		err = parent_table(newparent, &tb2);
+		err = parent_table(newparent, &tb2, NULL);
 	if (err) {
 		fuse_reply_err(req, err);
 		return;

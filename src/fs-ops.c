@@ -257,10 +257,11 @@ void fs_nodes_free(void)
 /*
  * What an inode stands for: the root (tb NULL), a table directory (the live
  * table of its name; -ENOENT when there is none any more), or a key (a
- * malloc'd copy in *key, caller frees; never NULL for a key).
+ * malloc'd copy in *key, caller frees; never NULL for a key).  obj (or
+ * NULL): for a table directory, the table's object as the check saw it.
  */
-int fs_resolve(fuse_ino_t ino, struct fs_table **tb, void **key, size_t *klen,
-	       bool *is_dir)
+int fs_resolve_obj(fuse_ino_t ino, struct fs_table **tb, void **key,
+		   size_t *klen, bool *is_dir, struct fs_obj *obj)
 {
 	struct fs *fs = &fs_state;
 	struct fs_node *nd;
@@ -285,7 +286,7 @@ int fs_resolve(fuse_ino_t ino, struct fs_table **tb, void **key, size_t *klen,
 		/* a table directory stands for its name: the table called
 		 * so now, also when it was replaced behind the mount while
 		 * the kernel kept the entry (see FS_TABLE_ENTRY_TIMEOUT) */
-		err = fs_table_get((*tb)->name, tb);
+		err = fs_table_get_obj((*tb)->name, tb, obj);
 		if (err < 0)
 			*tb = NULL;
 		return err;
@@ -299,6 +300,12 @@ int fs_resolve(fuse_ino_t ino, struct fs_table **tb, void **key, size_t *klen,
 	*klen = nd->klen;
 	pthread_mutex_unlock(&fs->mu);
 	return 0;
+}
+
+int fs_resolve(fuse_ino_t ino, struct fs_table **tb, void **key, size_t *klen,
+	       bool *is_dir)
+{
+	return fs_resolve_obj(ino, tb, key, klen, is_dir, NULL);
 }
 
 /* --- operations dispatched by inode kind ----------------------------- */
@@ -317,12 +324,13 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 
 /* The directory ino (root: *tb NULL, or a table); 0, or the error has
  * been replied. */
-static int dir_resolve(fuse_req_t req, fuse_ino_t ino, struct fs_table **tb)
+static int dir_resolve(fuse_req_t req, fuse_ino_t ino, struct fs_table **tb,
+		       struct fs_obj *obj)
 {
 	void *key;
 	size_t klen;
 	bool is_dir;
-	int err = fs_resolve(ino, tb, &key, &klen, &is_dir);
+	int err = fs_resolve_obj(ino, tb, &key, &klen, &is_dir, obj);
 
 	if (err < 0) {
 		fuse_reply_err(req, -err);
@@ -338,14 +346,15 @@ static int dir_resolve(fuse_req_t req, fuse_ino_t ino, struct fs_table **tb)
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	struct fs_obj obj = { false };
 	struct fs_table *tb;
 
-	if (dir_resolve(req, parent, &tb))
+	if (dir_resolve(req, parent, &tb, &obj))
 		return;
 	if (!tb)
 		fs_root_lookup(req, name);
 	else
-		fs_key_lookup(req, tb, name);
+		fs_key_lookup(req, tb, name, &obj);
 }
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
@@ -369,7 +378,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 {
 	struct fs_table *tb;
 
-	if (dir_resolve(req, ino, &tb))
+	if (dir_resolve(req, ino, &tb, NULL))
 		return;
 	if (!tb)
 		fs_root_readdir_open(req, fi);

@@ -87,6 +87,17 @@ struct fs_table {
 					 * (t NULL; fs-dir.c) */
 };
 
+/*
+ * A table's object as one request saw it: fs_table_get_obj() stats the
+ * object to know it is still the table's, and the attributes built later in
+ * the same request use that stat instead of asking again (a stat is a few
+ * microseconds here, a tenth of a request).  ok false: not seen yet.
+ */
+struct fs_obj {
+	bool ok;
+	struct stat st;
+};
+
 struct fs_node {
 	struct fs_node *next_ino;	/* chain in the by-ino map */
 	struct fs_node *next_key;	/* chain in the by-key map */
@@ -142,10 +153,14 @@ void fs_node_forget(fuse_ino_t ino, uint64_t n);
 void fs_nodes_free(void);
 int fs_resolve(fuse_ino_t ino, struct fs_table **tb, void **key, size_t *klen,
 	       bool *is_dir);
+int fs_resolve_obj(fuse_ino_t ino, struct fs_table **tb, void **key,
+		   size_t *klen, bool *is_dir, struct fs_obj *obj);
 void fs_table_touch(struct fs_table *tb);
 
 /* fs-dir.c */
 int fs_table_get(const char *name, struct fs_table **out);
+int fs_table_get_obj(const char *name, struct fs_table **out,
+		     struct fs_obj *obj);
 int fs_table_name_ok(const char *name);
 void fs_tables_free(void);
 void fs_root_lookup(fuse_req_t req, const char *name);
@@ -161,7 +176,8 @@ void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
 void fs_dirs_free(void);
 
 /* fs-file.c */
-void fs_key_lookup(fuse_req_t req, struct fs_table *tb, const char *name);
+void fs_key_lookup(fuse_req_t req, struct fs_table *tb, const char *name,
+		   const struct fs_obj *obj);
 void fs_files_free(void);
 void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -184,6 +200,10 @@ void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 /* fs-attr.c */
 int fs_attr_root(struct stat *st);
 int fs_attr_table(struct fs_table *tb, fuse_ino_t ino, struct stat *st);
+int fs_attr_table_obj(struct fs_table *tb, fuse_ino_t ino,
+		      const struct fs_obj *obj, struct stat *st);
+int fs_attr_key_obj(struct fs_table *tb, const void *key, size_t klen,
+		    fuse_ino_t ino, const struct fs_obj *obj, struct stat *st);
 int fs_attr_key(struct fs_table *tb, const void *key, size_t klen,
 		fuse_ino_t ino, struct stat *st);
 void fs_fill_entry(struct fuse_entry_param *e, fuse_ino_t ino,
