@@ -23,8 +23,8 @@
  *  - a write open gets its own buffer (empty with O_TRUNC, else a copy),
  *    published at the first FLUSH that follows data, or at RELEASE.
  * What it does per request is the least such a server can do: an array
- * indexed by inode, a linear search of a small directory, no locks, one
- * thread (fuse_session_loop).  Inodes are never freed (FORGET is a no-op),
+ * indexed by inode, one hash of (directory, name) for lookups, no locks,
+ * one thread (fuse_session_loop).  Inodes are never freed (FORGET is a no-op),
  * a removed file's node stays, unlinked.  Not a file system: a bench tool,
  * never installed, with no protection against a second writer.
  */
@@ -36,6 +36,7 @@
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,7 @@
 struct node {
 	char *name;
 	fuse_ino_t parent;
+	fuse_ino_t next;		/* chain in names[] */
 	bool dir;
 	bool gone;			/* unlinked */
 	struct stat st;			/* mode, owner, times; size = len */
@@ -61,6 +63,20 @@ struct node {
 
 static struct node *nodes;		/* [ino]; 0 unused, 1 the root */
 static size_t nnodes, capnodes;
+
+#define NBUCKETS ((size_t)1 << 16)
+static fuse_ino_t names[NBUCKETS];	/* (parent, name) -> first ino */
+
+static size_t name_hash(fuse_ino_t parent, const char *name)
+{
+	uint64_t h = 1469598103934665603ULL ^ parent;
+
+	for (; *name; name++) {
+		h ^= (unsigned char)*name;
+		h *= 1099511628211ULL;
+	}
+	return (size_t)(h ^ (h >> 32)) & (NBUCKETS - 1);
+}
 
 struct fh {
 	fuse_ino_t ino;
@@ -98,6 +114,10 @@ static fuse_ino_t node_new(fuse_ino_t parent, const char *name, bool dir,
 	if (!n->name)
 		die("out of memory");
 	if (parent) {
+		size_t b = name_hash(parent, name);
+
+		n->next = names[b];
+		names[b] = nnodes;
 		p = &nodes[parent];
 		if (p->nkids == p->capkids) {
 			p->capkids = p->capkids ? p->capkids * 2 : 64;
@@ -173,11 +193,11 @@ static struct node *node_of(fuse_ino_t ino)
 /* The entry called name in directory parent, or 0. */
 static fuse_ino_t child(fuse_ino_t parent, const char *name)
 {
-	struct node *p = node_of(parent);
+	fuse_ino_t i;
 
-	for (size_t i = 0; p && i < p->nkids; i++)
-		if (!strcmp(nodes[p->kids[i]].name, name))
-			return p->kids[i];
+	for (i = names[name_hash(parent, name)]; i; i = nodes[i].next)
+		if (nodes[i].parent == parent && !strcmp(nodes[i].name, name))
+			return i;
 	return 0;
 }
 
@@ -316,12 +336,16 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct node *p = node_of(parent);
-	fuse_ino_t ino = child(parent, name);
+	fuse_ino_t ino = child(parent, name), *pp;
 
 	if (!ino) {
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
+	pp = &names[name_hash(parent, name)];
+	while (*pp != ino)
+		pp = &nodes[*pp].next;
+	*pp = nodes[ino].next;
 	for (size_t i = 0; i < p->nkids; i++)
 		if (p->kids[i] == ino) {
 			p->kids[i] = p->kids[--p->nkids];
