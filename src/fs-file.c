@@ -87,6 +87,10 @@ static struct {
 		void *p;
 		size_t cap;
 		time_t idle;		/* CLOCK_MONOTONIC second it came */
+		fuse_ino_t ino;		/* a tag: version ver of the value of
+					 * inode ino, len bytes (ino 0: none) */
+		uint64_t ver;
+		size_t len;
 	} b[POOL_NBUF];
 	size_t n, bytes, max;
 	bool reaper;			/* the thread runs */
@@ -186,9 +190,45 @@ static void *pool_take(size_t need, bool largest, size_t *cap)
 	return p;
 }
 
+static void vbuf_move(struct vbuf *v, struct vbuf *w);
+
+/*
+ * A pooled buffer that holds version ver of ino's value (*v takes it; the
+ * buffer v held is dropped): true, or false when there is none.  A reader
+ * of a big value leaves the value in its buffer (pool_put tags it), so a
+ * reader opening the same version again gets it back without a copy while
+ * the kernel serves the bytes from its page cache.
+ */
+static bool pool_take_tagged(fuse_ino_t ino, uint64_t ver, struct vbuf *v)
+{
+	struct vbuf w = { 0 };
+	size_t i;
+
+	pthread_once(&pool_once, pool_init);
+	pthread_mutex_lock(&pool.mu);
+	for (i = 0; i < pool.n; i++)
+		if (pool.b[i].ino == ino && pool.b[i].ver == ver)
+			break;
+	if (i < pool.n) {
+		w.p = pool.b[i].p;
+		w.cap = pool.b[i].cap;
+		w.len = pool.b[i].len;
+		w.big = true;
+		pool.bytes -= w.cap;
+		pool.b[i] = pool.b[--pool.n];
+	}
+	pthread_mutex_unlock(&pool.mu);
+	if (!w.p)
+		return false;
+	vbuf_move(v, &w);
+	return true;
+}
+
 /* Give a big buffer back: into the pool, making room by dropping the
- * longest idle ones, or unmapped when it cannot fit. */
-static void pool_put(void *p, size_t cap)
+ * longest idle ones, or unmapped when it cannot fit.  ino (not 0), ver,
+ * len: it holds that version of that value (pool_take_tagged). */
+static void pool_put(void *p, size_t cap, fuse_ino_t ino, uint64_t ver,
+		     size_t len)
 {
 	size_t i, old;
 
@@ -208,6 +248,9 @@ static void pool_put(void *p, size_t cap)
 	pool.b[pool.n].p = p;
 	pool.b[pool.n].cap = cap;
 	pool.b[pool.n].idle = mono_now();
+	pool.b[pool.n].ino = ino;
+	pool.b[pool.n].ver = ver;
+	pool.b[pool.n].len = len;
 	pool.n++;
 	pool.bytes += cap;
 	if (!pool.reaper) {
@@ -257,7 +300,7 @@ static size_t big_round(size_t n)
 static void vbuf_drop(struct vbuf *v)
 {
 	if (v->big)
-		pool_put(v->p, v->cap);
+		pool_put(v->p, v->cap, 0, 0, 0);
 	else
 		free(v->p);
 	v->p = NULL;
@@ -409,6 +452,11 @@ struct fh {
 	bool created;			/* this open created the key */
 	bool committed;			/* a commit succeeded */
 	bool failed;			/* a write or a commit failed */
+	bool versioned;			/* cached mode, read-only: b holds
+					 * version ver of nd's value */
+	bool paged;			/* ...read through the page cache */
+	struct fs_node *nd;		/* valid from OPEN to RELEASE */
+	uint64_t ver;
 	char *vtype;			/* a typed value whose text must parse
 					 * (not string or bytes); else NULL */
 	char *dl;			/* add: the deltas appended */
@@ -436,6 +484,13 @@ static void fh_free(struct fh *h)
 {
 	if (!h)
 		return;
+	if (h->paged)
+		__atomic_sub_fetch(&h->nd->v.readers, 1, __ATOMIC_ACQ_REL);
+	if (h->versioned && h->b.big) {
+		/* the value stays in it for the next reader (pool_take_tagged) */
+		pool_put(h->b.p, h->b.cap, h->nd->ino, h->ver, h->b.len);
+		memset(&h->b, 0, sizeof(h->b));
+	}
 	pthread_mutex_lock(&fhs_mu);
 	if (h->prev)
 		h->prev->next = h->next;
@@ -782,12 +837,131 @@ static int fh_open(struct fs_table *tb, const struct fs_types *ty,
 	return 0;
 }
 
+/*
+ * Direct I/O, except for a cached-mode reader that reads through the page
+ * cache (fh_open_paged).  keep_cache 0 makes the kernel drop the key's
+ * cached pages at the open, as a writer's open and every open in the
+ * strict mode do.  A cached-mode reader keeps them: only fh_open_paged's
+ * readers fill them, and the watcher drops them (fs_watch_drop).  A drop
+ * at an open would come too late: the kernel does it after the reply, and
+ * another reader may read the old pages meanwhile.
+ */
 static void set_open_flags(struct fuse_file_info *fi, const struct fh *h)
 {
 	fi->fh = (uintptr_t)h;
-	fi->direct_io = 1;
-	fi->keep_cache = 0;
+	fi->direct_io = !h->paged;
+	fi->keep_cache = h->versioned;
 	fi->noflush = !h->writable;
+}
+
+/*
+ * The cached mode's versions (struct fs_vstate).  Caller holds tb->mu and
+ * tb->t is open.  The change feed says which keys changed since the
+ * node's value was last checked: when this key did (or every key did: an
+ * array's length or the schema, hash 0; or changes were lost from the
+ * ring), the count read up to becomes its version.  The daemon's own
+ * commits are in the feed too.  Returns the version.
+ */
+static uint64_t vstate_sync(struct fs_table *tb, struct fs_node *nd)
+{
+	uint64_t hashes[SHMTAB_FEED_SIZE], now = shmtab_counter(tb->t);
+	struct fs_vstate *v = &nd->v;
+	uint64_t since = v->seen;
+	bool changed;
+	int n, i;
+
+	if (!v->known) {
+		v->known = true;
+		v->lhash = shmtab_key_hash(tb->t, nd->key, nd->klen);
+		v->seen = v->ver = now;
+		return v->ver;
+	}
+	if (now == v->seen)
+		return v->ver;
+	n = shmtab_changes(tb->t, &since, hashes, SHMTAB_FEED_SIZE);
+	changed = n < 0;
+	for (i = 0; i < n && !changed; i++)
+		changed = hashes[i] == v->lhash || hashes[i] == 0;
+	v->seen = n < 0 ? now : since;
+	if (changed)
+		v->ver = v->seen;
+	return v->ver;
+}
+
+#define LOAD_TRIES 4
+
+/*
+ * A read-only open in the cached mode.  The value is loaded with its
+ * version: checked before and after the copy, and copied again when the
+ * key changed meanwhile; a big value comes back without a copy from the
+ * buffer its last reader left in the pool, when that holds this version.
+ * Then the file reads through the kernel's page cache when
+ *  - the kernel holds no stale size of the key: the watcher has told it
+ *    of every change up to this version (fs_watch_settled), so the size
+ *    it has, or asks for, is this version's; and
+ *  - the cached pages, if any, are of this version: a page may be filled
+ *    through any file reading through the cache, so all of them read one
+ *    version, and the pages of an older one must be dropped once no file
+ *    reads them any more (then none can fill them again) and before a
+ *    file of the new version reads: the watcher drops them, and until it
+ *    has, opens read with direct I/O.
+ * Otherwise it reads with direct I/O, as in the strict mode.  Caller holds
+ * tb->mu.
+ */
+static int fh_open_paged(struct fs_table *tb, const struct fs_types *ty,
+			 struct fs_node *nd, struct fh **out)
+{
+	struct fs_vstate *v = &nd->v;
+	struct fh *h;
+	uint64_t ver;
+	int err = 0, tries;
+
+	if (!tb->t)
+		return -ENOENT;
+	h = fh_new(tb, nd->key, nd->klen);
+	if (!h)
+		return -ENOMEM;
+	h->nd = nd;
+	ver = vstate_sync(tb, nd);
+	for (tries = 0; tries < LOAD_TRIES; tries++) {
+		if (pool_take_tagged(nd->ino, ver, &h->b)) {
+			h->versioned = true;
+			break;
+		}
+		err = fh_load(h, ty);
+		if (err < 0)
+			break;
+		if (vstate_sync(tb, nd) == ver) {
+			h->versioned = true;
+			break;
+		}
+		ver = v->ver;	/* changed while copied: again */
+	}
+	if (err < 0) {
+		fh_free(h);
+		return err;
+	}
+	h->ver = ver;
+	if (!h->versioned || !fs_watch_settled(tb, ver))
+		goto out;
+	if (v->paged && v->page_ver != ver) {
+		if (__atomic_load_n(&v->readers, __ATOMIC_ACQUIRE))
+			goto out;	/* the old pages are in use */
+		if (v->drop_ver != ver || !v->drop_req) {
+			v->drop_ver = ver;
+			v->drop_req = fs_watch_drop(nd->ino);
+			goto out;
+		}
+		if (!fs_watch_dropped(v->drop_req))
+			goto out;
+	}
+	h->paged = true;
+	v->paged = true;
+	v->page_ver = ver;
+	__atomic_add_fetch(&v->readers, 1, __ATOMIC_ACQ_REL);
+out:
+	*out = h;
+	return 0;
 }
 
 void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -798,6 +972,7 @@ void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	size_t klen;
 	bool is_dir;
 	struct fh *h = NULL;
+	struct fs_node *nd;
 	int err = fs_resolve(ino, &tb, &key, &klen, &is_dir);
 
 	if (err < 0) {
@@ -808,9 +983,15 @@ void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, EISDIR);
 		return;
 	}
+	nd = NULL;
+	if (fs_state.cache > 0 && (fi->flags & O_ACCMODE) == O_RDONLY &&
+	    !(fi->flags & O_TRUNC))
+		nd = fs_node_get(ino);
 	pthread_mutex_lock(&tb->mu);
 	err = tb->t ? fs_types_get(tb->t, &ty) : -ENOENT;
-	if (err == 0)
+	if (err == 0 && nd)
+		err = fh_open_paged(tb, &ty, nd, &h);
+	else if (err == 0)
 		err = fh_open(tb, &ty, key, klen, fi->flags, false, &h);
 	pthread_mutex_unlock(&tb->mu);
 	free(key);
@@ -1004,6 +1185,25 @@ out:
 		fuse_reply_err(req, fs_err(tb, err));
 }
 
+/*
+ * A read through the page cache that reaches the end of the file's
+ * version.  When the key changed since the open, the kernel may have
+ * learnt the new size meanwhile (after the watcher's invalidation) and
+ * will take this short read as the size, with nothing to tell it that
+ * this is stale: the watcher is asked to invalidate the table's keys
+ * again, and until it has, no open reads through the cache.  Asked
+ * before the reply, which is what the kernel reads the size from.
+ */
+static void fh_check_size(struct fh *h)
+{
+	struct fs_table *tb = h->tb;
+
+	pthread_mutex_lock(&tb->mu);
+	if (tb->t && vstate_sync(tb, h->nd) != h->ver)
+		fs_watch_resync(tb);
+	pthread_mutex_unlock(&tb->mu);
+}
+
 void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	     struct fuse_file_info *fi)
 {
@@ -1011,6 +1211,9 @@ void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	size_t n = 0;
 
 	(void)ino;
+	/* a read-only buffer: its length does not change */
+	if (h->paged && (off < 0 || (uint64_t)off + size > h->b.len))
+		fh_check_size(h);
 	pthread_mutex_lock(&h->mu);
 	if (h->tail) {
 		pthread_mutex_unlock(&h->mu);

@@ -168,6 +168,7 @@ int fs_node_ref(struct fs_table *tb, bool is_dir, const void *key,
 		nd->tb = tb;
 		nd->is_dir = is_dir;
 		nd->khash = h;
+		memset(&nd->v, 0, sizeof(nd->v));
 		nd->klen = klen;
 		if (klen)
 			memcpy(nd->key, key, klen);
@@ -208,6 +209,18 @@ static struct fs_node *node_find_ino(struct fs *fs, fuse_ino_t ino)
 		if (nd->ino == ino)
 			return nd;
 	return NULL;
+}
+
+/* The node of ino, or NULL.  The pointer stays valid while the kernel
+ * holds the inode, e.g. from OPEN to RELEASE of a file of it. */
+struct fs_node *fs_node_get(fuse_ino_t ino)
+{
+	struct fs_node *nd;
+
+	pthread_mutex_lock(&fs_state.mu);
+	nd = node_find_ino(&fs_state, ino);
+	pthread_mutex_unlock(&fs_state.mu);
+	return nd;
 }
 
 void fs_node_forget(fuse_ino_t ino, uint64_t n)

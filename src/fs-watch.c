@@ -3,10 +3,13 @@
  * fs-watch.c - the cached mode's watcher thread (-o cache=SECONDS)
  *
  * In the cached mode the kernel keeps key names (entries), key attributes
- * and table listings for SECONDS instead of asking the daemon each time.
- * Values are still read from the table at every open (direct I/O), so
- * content is never stale; what can be stale is a size, the existence of a
- * name, or a listing, until this thread has told the kernel.
+ * and table listings for SECONDS instead of asking the daemon each time,
+ * and values in its page cache.  Every open checks the change feed for its
+ * key (fs-file.c), so content is never stale; what can be stale is a size,
+ * the existence of a name, or a listing, until this thread has told the
+ * kernel.  How far it has (tb->inval_upto) decides whether an open may
+ * read through the page cache: only when the size the kernel holds is the
+ * current one.
  *
  * The thread polls every table's change counter (shmtab_counter) every
  * WATCH_POLL_MS milliseconds.  When it moved, it reads the hashes of the
@@ -22,6 +25,11 @@
  * element's existence or text) is among them, every inode of the table is
  * invalidated; an array element is gone when it is outside the length.
  * The daemon's own changes go through the same path.
+ *
+ * On request from request handlers it also invalidates every key of a
+ * table (fs_watch_resync: a size the kernel took from a file of an older
+ * version) and drops an inode's cached pages (fs_watch_drop: pages of an
+ * older version no file reads any more).
  *
  * Rules from libfuse: notifications are sent from this thread only, never
  * from a request handler, and with no lock held.  A table whose handle is
@@ -59,6 +67,15 @@ struct watch_batch {
 static pthread_t watch_thread;
 static volatile int watch_stop;
 
+/* Inodes whose cached pages are to be dropped (fs_watch_drop); requests
+ * are numbered, and done holds the last one done. */
+static struct {
+	pthread_mutex_t mu;
+	fuse_ino_t *ino;
+	size_t n, cap;
+	uint64_t asked, done;
+} drops = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
 static int batch_add(struct watch_batch *b, fuse_ino_t ino, bool gone,
 		     const struct fs_types *ty, const void *key, size_t klen)
 {
@@ -87,9 +104,11 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* What to tell the kernel about tb: 1, 0 when nothing changed, -EBUSY.
- * all: the object's owner or mode changed, which every key shows. */
-static int watch_collect(struct fs_table *tb, struct watch_batch *b, bool all)
+/* What to tell the kernel about tb: 1, 0 when nothing changed, -EBUSY;
+ * *upto: the change count read up to (when not -EBUSY).  all: every key,
+ * e.g. the object's owner or mode changed, which every key shows. */
+static int watch_collect(struct fs_table *tb, struct watch_batch *b, bool all,
+			 uint64_t *upto)
 {
 	static uint64_t hashes[SHMTAB_FEED_SIZE];
 	struct fs_types ty;
@@ -101,6 +120,7 @@ static int watch_collect(struct fs_table *tb, struct watch_batch *b, bool all)
 
 	if (pthread_mutex_trylock(&tb->mu) != 0)
 		return -EBUSY;
+	*upto = tb->feed_since;
 	if (!tb->t || (!all && shmtab_counter(tb->t) == tb->feed_since)) {
 		pthread_mutex_unlock(&tb->mu);
 		return 0;
@@ -113,9 +133,13 @@ static int watch_collect(struct fs_table *tb, struct watch_batch *b, bool all)
 		n = 0;
 	}
 	if (n < 0 || fs_types_get(tb->t, &ty) < 0) {
+		/* changes read and not told: every key next round */
+		if (n >= 0)
+			fs_watch_resync(tb);
 		pthread_mutex_unlock(&tb->mu);
-		return 0;
+		return -EBUSY;
 	}
+	*upto = tb->feed_since;
 	if (!all) {
 		qsort(hashes, (size_t)n, sizeof(hashes[0]), cmp_u64);
 		if (n > 0 && hashes[0] == 0)
@@ -197,13 +221,19 @@ static void watch_table(struct fs_table *tb)
 	struct fuse_session *se = fs_state.se;
 	struct stat seen;
 	bool changed = watch_object(tb, &seen);
+	uint64_t want = __atomic_load_n(&tb->resync_want, __ATOMIC_ACQUIRE);
+	bool resync = want !=
+		      __atomic_load_n(&tb->resync_done, __ATOMIC_ACQUIRE);
+	uint64_t upto = 0;
 	size_t i;
-	int r = watch_collect(tb, &b, changed);
+	int r = watch_collect(tb, &b, changed || resync, &upto);
 
 	if (r >= 0 && changed)
 		tb->seen = seen;	/* else: again next round */
-	if (r <= 0)
+	if (r < 0)
 		return;
+	if (r == 0)
+		goto out;
 	for (i = 0; i < b.n; i++) {
 		if (b.v[i].gone && b.dir_ino)
 			fuse_lowlevel_notify_inval_entry(se, b.dir_ino,
@@ -215,6 +245,81 @@ static void watch_table(struct fs_table *tb)
 	if (b.dir_ino)
 		fuse_lowlevel_notify_inval_inode(se, b.dir_ino, 0, 0);
 	free(b.v);
+out:
+	/* the kernel has forgotten what these changes made stale */
+	__atomic_store_n(&tb->inval_upto, upto, __ATOMIC_RELEASE);
+	if (resync)
+		__atomic_store_n(&tb->resync_done, want, __ATOMIC_RELEASE);
+}
+
+/* Ask the watcher to invalidate every key of tb the kernel knows, at its
+ * next round (from a request handler, which must not notify). */
+void fs_watch_resync(struct fs_table *tb)
+{
+	__atomic_add_fetch(&tb->resync_want, 1, __ATOMIC_ACQ_REL);
+}
+
+/* True when the kernel holds nothing stale of tb's changes up to count
+ * ver, nor anything a resync was asked for. */
+bool fs_watch_settled(struct fs_table *tb, uint64_t ver)
+{
+	return __atomic_load_n(&tb->resync_want, __ATOMIC_ACQUIRE) ==
+		       __atomic_load_n(&tb->resync_done, __ATOMIC_ACQUIRE) &&
+	       ver <= __atomic_load_n(&tb->inval_upto, __ATOMIC_ACQUIRE);
+}
+
+/* Drop the pages of the inodes fs_watch_drop() named. */
+static void watch_drops(void)
+{
+	fuse_ino_t *v;
+	uint64_t asked;
+	size_t n, i;
+
+	pthread_mutex_lock(&drops.mu);
+	v = drops.ino;
+	n = drops.n;
+	asked = drops.asked;
+	drops.ino = NULL;
+	drops.n = drops.cap = 0;
+	pthread_mutex_unlock(&drops.mu);
+	for (i = 0; i < n; i++)
+		fuse_lowlevel_notify_inval_inode(fs_state.se, v[i], 0, 0);
+	free(v);
+	__atomic_store_n(&drops.done, asked, __ATOMIC_RELEASE);
+}
+
+/*
+ * Ask the watcher to make the kernel drop the cached pages of ino (a
+ * request handler must not: the kernel may hold a page lock of the inode
+ * for the request).  Returns the request's number for fs_watch_dropped(),
+ * or 0 when it could not be asked (no memory).
+ */
+uint64_t fs_watch_drop(fuse_ino_t ino)
+{
+	fuse_ino_t *v;
+	uint64_t r = 0;
+
+	pthread_mutex_lock(&drops.mu);
+	if (drops.n == drops.cap) {
+		drops.cap = drops.cap ? drops.cap * 2 : 16;
+		v = realloc(drops.ino, drops.cap * sizeof(*v));
+		if (!v) {
+			drops.cap = drops.n;
+			goto out;
+		}
+		drops.ino = v;
+	}
+	drops.ino[drops.n++] = ino;
+	r = ++drops.asked;
+out:
+	pthread_mutex_unlock(&drops.mu);
+	return r;
+}
+
+/* True once the drop numbered r is done. */
+bool fs_watch_dropped(uint64_t r)
+{
+	return r && __atomic_load_n(&drops.done, __ATOMIC_ACQUIRE) >= r;
 }
 
 static void *watch_main(void *arg)
@@ -239,9 +344,15 @@ static void *watch_main(void *arg)
 		pthread_mutex_unlock(&fs_state.mu);
 		for (i = 0; i < n && !watch_stop; i++)
 			watch_table(list[i]);
+		watch_drops();
 		usleep(WATCH_POLL_MS * 1000);
 	}
 	free(list);
+	pthread_mutex_lock(&drops.mu);
+	free(drops.ino);
+	drops.ino = NULL;
+	drops.n = drops.cap = 0;
+	pthread_mutex_unlock(&drops.mu);
 	return NULL;
 }
 

@@ -80,6 +80,12 @@ struct fs_table {
 	uint64_t counter;		/* last shmtab_counter() seen */
 	struct timespec changed;	/* when the counter was seen to move */
 	uint64_t feed_since;		/* the watcher's place in the feed */
+	uint64_t inval_upto;		/* cached mode: every change before
+					 * this count has been invalidated in
+					 * the kernel (atomic; fs-watch.c) */
+	uint64_t resync_want;		/* cached mode: asks the watcher to
+					 * invalidate every key (atomic) */
+	uint64_t resync_done;		/* the last ask it served (atomic) */
 	struct stat seen;		/* the object, as the watcher saw it */
 	bool seen_gone;
 	bool damaged_logged;
@@ -98,6 +104,24 @@ struct fs_obj {
 	struct stat st;
 };
 
+/*
+ * The cached mode's record of a key's value, for the page cache
+ * (fs-file.c).  Guarded by the table's tb->mu.  A version is a count of
+ * the table's change counter: the value last changed before it.
+ */
+struct fs_vstate {
+	bool known;			/* seen, ver and lhash are set */
+	bool paged;			/* the kernel may hold pages of page_ver */
+	uint64_t lhash;			/* shmtab_key_hash of the key */
+	uint64_t seen;			/* the change counter checked up to */
+	uint64_t ver;			/* the value's version */
+	uint64_t page_ver;
+	uint64_t drop_ver;		/* a drop of the pages was asked for */
+	uint64_t drop_req;		/* at this version, by this request */
+	unsigned int readers;		/* open files reading through the
+					 * page cache (all of page_ver) */
+};
+
 struct fs_node {
 	struct fs_node *next_ino;	/* chain in the by-ino map */
 	struct fs_node *next_key;	/* chain in the by-key map */
@@ -106,6 +130,7 @@ struct fs_node {
 	struct fs_table *tb;
 	bool is_dir;			/* a table directory */
 	uint64_t khash;
+	struct fs_vstate v;		/* key files, cached mode */
 	size_t klen;
 	unsigned char key[];
 };
@@ -266,5 +291,9 @@ int fs_loop_run(struct fuse_session *se, unsigned int max_threads);
 /* fs-watch.c */
 int fs_watch_start(void);
 void fs_watch_stop(void);
+void fs_watch_resync(struct fs_table *tb);
+bool fs_watch_settled(struct fs_table *tb, uint64_t ver);
+uint64_t fs_watch_drop(fuse_ino_t ino);
+bool fs_watch_dropped(uint64_t r);
 
 #endif /* SHMTABFS_FS_H */

@@ -82,9 +82,10 @@ static void usage(FILE *out)
 		"    -o ro             mount read-only\n"
 		"    -o allow_other    let other users in (the tables' own\n"
 		"                      permissions still apply)\n"
-		"    -o cache=SECONDS  let the kernel cache names and sizes,\n"
-		"                      invalidated as tables change (default\n"
-		"                      0: strict, every change seen at once)\n"
+		"    -o cache=SECONDS  let the kernel cache names, sizes and\n"
+		"                      values, invalidated as tables change\n"
+		"                      (default 0: strict, every change seen\n"
+		"                      at once)\n"
 		"    default_permissions is always on.\n"
 		"\n");
 }
