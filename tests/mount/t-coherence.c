@@ -21,7 +21,11 @@
  *  - a request waiting for a lock held by another process does not stop
  *    the requests for other tables;
  *  - in the cached mode (-o cache=60) every library change is visible
- *    within the stated bound (CACHE_BOUND_S), and values are never stale.
+ *    within the stated bound (CACHE_BOUND_S), and values are never stale,
+ *    also when the kernel serves them from its page cache: thousands of
+ *    changes made by the library, writes through the mount read back at
+ *    once, no reader ever sees a mix of two values, and a big value read
+ *    again after a library replace is the new one.
  * Exits 77 without /dev/fuse, fusermount3 or $SHMTABFS.  Every mount is
  * unmounted and every daemon this program started is stopped, also when
  * the watchdog fires.
@@ -220,6 +224,7 @@ struct writer_arg {
 	const char *name;	/* table (library) or path (mount) */
 	int rounds;		/* at least this many values */
 	struct tu_barrier *stop;	/* then until this is posted, or NULL */
+	unsigned int pause_us;		/* after each value */
 };
 
 /* The first 64 KiB value; the table grows while the writer runs. */
@@ -247,6 +252,8 @@ static int lib_writer(void *arg)
 			shmtab_close(t);
 			return 11;
 		}
+		if (w->pause_us)
+			usleep(w->pause_us);
 	}
 	shmtab_close(t);
 	return 0;
@@ -268,7 +275,7 @@ static void test_atomic_library_writer_mount_reader(void **state)
 	struct fx *f = *state;
 	static unsigned char buf[2 * BIG];
 	struct tu_barrier stop;
-	struct writer_arg w = { f->name, 2000, &stop };
+	struct writer_arg w = { f->name, 2000, &stop, 0 };
 	char *path = tu_mount_path(&main_mnt, f->tag, "big");
 	int reads = 0, torn = 0, code = -1;
 	double deadline = tu_now() + 150;
@@ -425,7 +432,7 @@ static void test_atomic_mount_writer_library_reader(void **state)
 	struct fx *f = *state;
 	static unsigned char buf[BIG];
 	char *path = tu_mount_path(&main_mnt, f->tag, "big");
-	struct writer_arg w = { path, 500, NULL };
+	struct writer_arg w = { path, 500, NULL, 0 };
 	int reads = 0, torn = 0, code = -1;
 	double deadline = tu_now() + 150;
 	size_t vlen;
@@ -656,6 +663,15 @@ static void test_ro_mount_erofs(void **state)
 	free(newdir);
 }
 
+/* The cached-mode mount, started by the first test that needs it. */
+static void cache_mount(void)
+{
+	if (!cache_mnt.active)
+		assert_int_equal(tu_mount_start(&cache_mnt, "t-coh", "cache",
+						source, "cache=60"),
+				 0);
+}
+
 static void test_cached_mode_within_bound(void **state)
 {
 	struct fx *f = *state;
@@ -665,9 +681,7 @@ static void test_cached_mode_within_bound(void **state)
 	double t, worst = 0;
 	struct stat st;
 
-	assert_int_equal(tu_mount_start(&cache_mnt, "t-coh", "cache", source,
-					"cache=60"),
-			 0);
+	cache_mount();
 	path = tu_mount_path(&cache_mnt, f->tag, "k");
 	dir = tu_mount_path(&cache_mnt, f->tag, NULL);
 	assert_int_equal(tu_add_str(f->t, "k", "start"), 0);
@@ -710,9 +724,382 @@ static void test_cached_mode_within_bound(void **state)
 		      worst * 1000);
 	assert_int_equal(stale_reads, 0);
 	assert_int_equal(misses, 0);
-	tu_mount_stop(&cache_mnt);
 	free(path);
 	free(dir);
+}
+
+/* Version i of the value of the cached-mode tests: its length, and its
+ * bytes, which differ from version to version (also when the length does
+ * not: every other version has the same length as the one before). */
+static size_t cval(unsigned i, unsigned char *buf)
+{
+	size_t len = i % 2 ? 1 + (size_t)(i * 37) % 700 :
+			     1 + (size_t)((i + 1) * 37) % 700;
+
+	tu_fill(buf, len, i + 1);
+	buf[0] = (unsigned char)i;
+	return len;
+}
+
+/* Which version of cval() buf is, i or i-1; -1 for neither. */
+static int cval_which(unsigned i, const unsigned char *buf, ssize_t n)
+{
+	unsigned char want[700];
+	size_t len;
+	unsigned k;
+
+	for (k = 0; k < 2 && k <= i; k++) {
+		len = cval(i - k, want);
+		if (n == (ssize_t)len && !memcmp(buf, want, len))
+			return (int)(i - k);
+	}
+	return -1;
+}
+
+/*
+ * The library changes a key thousands of times; after each change the key
+ * is read through the cached mount, which by then has the previous value
+ * in its page cache (read twice: the second read is served from the
+ * cache), until it shows the new one.  Every change must show within the
+ * bound (in fact at the first open: opens check the table's change feed),
+ * and no read may show anything but the previous or the new value.
+ */
+static void test_cached_library_changes_seen(void **state)
+{
+	struct fx *f = *state;
+	unsigned char val[700], got[1024];
+	char *path;
+	int misses = 0, mixed = 0, late = 0, w;
+	unsigned i, n = 3000;
+	double t0, worst = 0;
+	ssize_t r;
+	size_t len;
+
+	cache_mount();
+	path = tu_mount_path(&cache_mnt, f->tag, "k");
+	len = cval(0, val);
+	assert_int_equal(shmtab_replace(f->t, "k", 1, val, len), 0);
+	for (i = 1; i <= n; i++) {
+		/* the previous version, in the page cache */
+		r = read_file(path, got, sizeof(got));
+		if (cval_which(i - 1, got, r) != (int)(i - 1))
+			mixed++;
+		len = cval(i, val);
+		assert_int_equal(shmtab_replace(f->t, "k", 1, val, len), 0);
+		t0 = tu_now();
+		for (;;) {
+			r = read_file(path, got, sizeof(got));
+			w = cval_which(i, got, r);
+			if (w < 0)
+				mixed++;
+			if (w == (int)i)
+				break;
+			late++;
+			if (tu_now() - t0 > CACHE_BOUND_S) {
+				misses++;
+				break;
+			}
+		}
+		if (tu_now() - t0 > worst)
+			worst = tu_now() - t0;
+		/* and from the cache again: still the new one */
+		r = read_file(path, got, sizeof(got));
+		if (cval_which(i, got, r) != (int)i)
+			mixed++;
+	}
+	print_message("# cached mode: %u library changes, %d late reads, "
+		      "worst %.1f ms\n",
+		      n, late, worst * 1000);
+	assert_int_equal(mixed, 0);
+	assert_int_equal(misses, 0);
+	free(path);
+}
+
+/*
+ * The first open of a key whose size the kernel has cached (by a stat)
+ * right after the library changed it: the read is the new value whole,
+ * not cut or padded to the cached size.
+ */
+static void test_cached_first_open_after_change(void **state)
+{
+	static const char *const v[2] = { "short", "a much longer value" };
+	struct fx *f = *state;
+	char name[32], *path, got[64];
+	int i, bad = 0;
+	struct stat st;
+	ssize_t n;
+
+	cache_mount();
+	for (i = 0; i < 300; i++) {
+		snprintf(name, sizeof(name), "f%d", i);
+		path = tu_mount_path(&cache_mnt, f->tag, name);
+		assert_int_equal(tu_add_str(f->t, name, v[i % 2]), 0);
+		assert_int_equal(stat(path, &st), 0);	/* size now cached */
+		assert_int_equal(tu_add_str(f->t, name, v[1 - i % 2]), 0);
+		n = read_file(path, got, sizeof(got));
+		if (n != (ssize_t)strlen(v[1 - i % 2]) ||
+		    memcmp(got, v[1 - i % 2], (size_t)n))
+			bad++;
+		free(path);
+	}
+	assert_int_equal(bad, 0);
+}
+
+/* echo v > k; cat k through the cached mount shows v at once, over and
+ * over, the old value being in the page cache each time. */
+static void test_cached_own_writes_seen_at_once(void **state)
+{
+	struct fx *f = *state;
+	unsigned char val[700], got[1024];
+	char *path;
+	int stale = 0, fd;
+	unsigned i;
+	ssize_t r;
+	size_t len;
+
+	cache_mount();
+	path = tu_mount_path(&cache_mnt, f->tag, "w");
+	assert_int_equal(tu_add_str(f->t, "w", "start"), 0);
+	for (i = 1; i <= 1000; i++) {
+		read_file(path, got, sizeof(got));
+		read_file(path, got, sizeof(got));
+		len = cval(i, val);
+		fd = open(path, O_WRONLY | O_TRUNC);
+		assert_true(fd >= 0);
+		assert_int_equal(write(fd, val, len), (ssize_t)len);
+		assert_int_equal(close(fd), 0);
+		r = read_file(path, got, sizeof(got));
+		if (r != (ssize_t)len || memcmp(got, val, len))
+			stale++;
+		r = read_file(path, got, sizeof(got));
+		if (r != (ssize_t)len || memcmp(got, val, len))
+			stale++;
+	}
+	/* appends too */
+	fd = open(path, O_WRONLY | O_APPEND);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "tail", 4), 4);
+	assert_int_equal(close(fd), 0);
+	r = read_file(path, got, sizeof(got));
+	len = cval(i - 1, val);
+	assert_int_equal(r, (ssize_t)len + 4);
+	assert_memory_equal(got, val, len);
+	assert_memory_equal(got + len, "tail", 4);
+	assert_int_equal(stale, 0);
+	free(path);
+}
+
+/* Reads one file through the cached mount in two halves, pause_us
+ * between them; 0 when it read one version whole (BIG bytes of one
+ * letter). */
+static int read_two_halves(const char *path, unsigned char *buf,
+			   unsigned int pause_us)
+{
+	int fd = open(path, O_RDONLY);
+	size_t got;
+
+	if (fd < 0)
+		return -1;
+	got = read_rest(fd, buf, BIG / 2);
+	usleep(pause_us);
+	got += read_rest(fd, buf + got, BIG);
+	close(fd);
+	return got == BIG && uniform(buf, BIG) ? 0 : -1;
+}
+
+/* A reader process: 3000 reads of arg (a path) through the cached mount;
+ * exits with the number of torn ones. */
+static int mixed_reader(void *arg)
+{
+	static unsigned char buf[2 * BIG];
+	int i, torn = 0;
+	ssize_t n;
+
+	for (i = 0; i < 3000; i++) {
+		n = read_file(arg, buf, sizeof(buf));
+		if (n != BIG || !uniform(buf, BIG))
+			torn++;
+	}
+	return torn > 100 ? 100 : torn;
+}
+
+/*
+ * A library process replaces a 64 KiB value, with pauses (so that the
+ * kernel's cache is used between changes), while two processes read it
+ * through the cached mount, one whole, one in two halves with a pause
+ * between them that a change often falls into: no read shows a mix of
+ * two values, though a page may be filled through either reader's file.
+ */
+static void test_cached_reader_never_mixed(void **state)
+{
+	struct fx *f = *state;
+	static unsigned char buf[2 * BIG];
+	struct tu_barrier stop;
+	struct writer_arg w = { f->name, 100, &stop, 7000 };
+	char *path;
+	int reads = 0, torn = 0, code = -1, rcode = -1;
+	double deadline = tu_now() + 150;
+	pid_t pid, reader;
+	ssize_t n;
+
+	cache_mount();
+	path = tu_mount_path(&cache_mnt, f->tag, "big");
+	big_prepare(f->t, buf);
+	assert_int_equal(tu_barrier_init(&stop), 0);
+	pid = tu_fork(lib_writer, &w);
+	assert_true(pid > 0);
+	reader = tu_fork(mixed_reader, path);
+	assert_true(reader > 0);
+	while (!child_done(pid, &code)) {
+		if (reads == 400)
+			tu_barrier_post(&stop);
+		if (tu_now() > deadline) {
+			kill(pid, SIGKILL);
+			kill(reader, SIGKILL);
+			waitpid(pid, NULL, 0);
+			waitpid(reader, NULL, 0);
+			fail_msg("writer did not finish in time");
+		}
+		if (reads % 4 == 3) {
+			n = read_file(path, buf, sizeof(buf));
+			if (n != BIG || !uniform(buf, BIG))
+				torn++;
+		} else if (read_two_halves(path, buf, 5000) < 0) {
+			torn++;
+		}
+		reads++;
+	}
+	tu_barrier_destroy(&stop);
+	assert_int_equal(waitpid(reader, &rcode, 0), reader);
+	assert_int_equal(code, 0);
+	print_message("# %d reads through the cached mount during the "
+		      "replaces, and 3000 by another process\n",
+		      reads);
+	assert_true(reads >= 400);
+	assert_int_equal(torn, 0);
+	assert_true(WIFEXITED(rcode));
+	assert_int_equal(WEXITSTATUS(rcode), 0);
+	free(path);
+}
+
+/*
+ * A file of the old version still open and reading, after a library
+ * replace: the pages it fills are its version's, so a file opened later
+ * (after the watcher has dropped the pages) must not read through the
+ * cache while it reads, and each file reads its own version whole.
+ */
+static void test_cached_old_reader_keeps_pages_apart(void **state)
+{
+	struct fx *f = *state;
+	static unsigned char buf[BIG], got[2 * BIG];
+	char *path;
+	int fd1, fd2, fd3, round;
+	size_t n;
+
+	cache_mount();
+	path = tu_mount_path(&cache_mnt, f->tag, "old");
+	for (round = 0; round < 5; round++) {
+		memset(buf, 'a' + 2 * round, BIG);
+		assert_int_equal(shmtab_replace(f->t, "old", 3, buf, BIG), 0);
+		/* read twice, the watcher done with the change and with the
+		 * pages of the version before: then the cache holds this one */
+		tu_sleep_ms(50);
+		assert_int_equal(read_file(path, got, sizeof(got)), BIG);
+		tu_sleep_ms(50);
+		assert_int_equal(read_file(path, got, sizeof(got)), BIG);
+		assert_int_equal(got[0], 'a' + 2 * round);
+		fd1 = open(path, O_RDONLY);
+		assert_true(fd1 >= 0);
+		n = read_rest(fd1, got, BIG / 2);
+		assert_int_equal(n, BIG / 2);
+		memset(buf, 'b' + 2 * round, BIG);
+		assert_int_equal(shmtab_replace(f->t, "old", 3, buf, BIG), 0);
+		tu_sleep_ms(50);
+		fd2 = open(path, O_RDONLY);	/* asks for the pages to go */
+		assert_true(fd2 >= 0);
+		tu_sleep_ms(50);
+		fd3 = open(path, O_RDONLY);
+		assert_true(fd3 >= 0);
+		/* the first file fills the rest of its version's pages */
+		n += read_rest(fd1, got + n, sizeof(got) - n);
+		assert_int_equal(n, BIG);
+		assert_true(uniform(got, BIG));
+		assert_int_equal(got[0], 'a' + 2 * round);
+		assert_int_equal(read_rest(fd3, got, sizeof(got)), BIG);
+		assert_true(uniform(got, BIG));
+		assert_int_equal(got[0], 'b' + 2 * round);
+		assert_int_equal(read_rest(fd2, got, sizeof(got)), BIG);
+		assert_true(uniform(got, BIG));
+		assert_int_equal(got[0], 'b' + 2 * round);
+		close(fd1);
+		close(fd2);
+		close(fd3);
+	}
+	free(path);
+}
+
+/*
+ * A big value (kept in the page cache and in the daemon's pool between
+ * reads) read again after a library replace is the new value, within the
+ * bound (at once, in fact); a file opened before the replace reads its
+ * own version whole when the new one is as long or longer; and stat shows
+ * the new size within the bound after that file read its old end.
+ */
+static void test_cached_big_value_reread(void **state)
+{
+	struct fx *f = *state;
+	const size_t maxlen = 6 << 20;
+	unsigned char *a = malloc(maxlen), *b = malloc(maxlen);
+	char *path;
+	size_t len, nlen, half, got;
+	int misses = 0, fd1;
+	unsigned r, v;
+	double t0;
+	bool seen;
+
+	assert_non_null(a);
+	assert_non_null(b);
+	cache_mount();
+	path = tu_mount_path(&cache_mnt, f->tag, "big");
+	for (r = 0; r < 8; r++) {
+		len = (3 << 20) + r * 4099 + 1;
+		v = 5 * r;
+		big_fill(a, len, v);
+		assert_int_equal(shmtab_replace(f->t, "big", 3, a, len), 0);
+		/* read twice: the second one from the kernel's cache */
+		assert_int_equal(read_file(path, b, maxlen), (ssize_t)len);
+		assert_true(big_is(b, len, v));
+		assert_int_equal(read_file(path, b, maxlen), (ssize_t)len);
+		assert_true(big_is(b, len, v));
+		fd1 = open(path, O_RDONLY);
+		assert_true(fd1 >= 0);
+		half = len / 2;
+		assert_int_equal(read_rest(fd1, b, half), half);
+		/* the same length every other round, else longer */
+		nlen = r % 2 ? len + 12345 : len;
+		big_fill(a, nlen, v + 1);
+		assert_int_equal(shmtab_replace(f->t, "big", 3, a, nlen), 0);
+		t0 = tu_now();
+		do {
+			seen = read_file(path, a, maxlen) == (ssize_t)nlen &&
+			       big_is(a, nlen, v + 1);
+		} while (!seen && tu_now() - t0 < CACHE_BOUND_S);
+		if (!seen)
+			misses++;
+		/* the first file: its own version, whole */
+		got = read_rest(fd1, b + half, maxlen - half);
+		close(fd1);
+		assert_int_equal(half + got, len);
+		assert_true(big_is(b, len, v));
+		if (tu_wait_size(path, (long long)nlen, CACHE_BOUND_S) < 0)
+			misses++;
+		assert_int_equal(read_file(path, a, maxlen), (ssize_t)nlen);
+		assert_true(big_is(a, nlen, v + 1));
+	}
+	assert_int_equal(misses, 0);
+	free(path);
+	free(a);
+	free(b);
 }
 
 struct holder_arg {
@@ -852,6 +1239,21 @@ int main(void)
 			test_locked_table_delays_only_itself, fx_setup,
 			fx_teardown),
 		cmocka_unit_test_setup_teardown(test_cached_mode_within_bound,
+						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_cached_library_changes_seen,
+						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_cached_first_open_after_change, fx_setup,
+			fx_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_cached_own_writes_seen_at_once, fx_setup,
+			fx_teardown),
+		cmocka_unit_test_setup_teardown(test_cached_reader_never_mixed,
+						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_cached_old_reader_keeps_pages_apart, fx_setup,
+			fx_teardown),
+		cmocka_unit_test_setup_teardown(test_cached_big_value_reread,
 						fx_setup, fx_teardown),
 	};
 	int rc;

@@ -277,6 +277,45 @@ expect "posix: rm -r" "gone" \
 	bash -c "rm -r '$tmp/px/p' && { [ -e '/dev/shm/${prefix}p' ] || echo gone; }"
 do_umount "$tmp/px"
 
+# --- the cached mode: own writes read back at once, through the page cache -----------
+mkdir -p "$tmp/csrc"
+do_mount "$tmp/csrc" "$tmp/cm" -o cache=60
+ct=$tmp/cm/c
+mkdir "$ct" || fail "cached: mkdir"
+bad=0
+for i in $(seq 200); do
+	v="value $i $(printf '%*s' $((i % 7 * 50)) '')."
+	# cat twice first: the old value is in the kernel's page cache
+	cat "$ct/k" >/dev/null 2>&1
+	cat "$ct/k" >/dev/null 2>&1
+	echo "$v" >"$ct/k"
+	[ "$(cat "$ct/k")" == "$v" ] || bad=$((bad + 1))
+	[ "$(cat "$ct/k")" == "$v" ] || bad=$((bad + 1))
+done
+if [ $bad -eq 0 ]; then
+	ok "cached: echo v > k; cat k shows v at once, 200 times"
+else
+	fail "cached: $bad of 400 cats after echo > showed another value"
+fi
+expect "cached: echo >> then cat" "a
+b" bash -c "echo a > '$ct/a' && cat '$ct/a' >/dev/null && echo b >> '$ct/a' && cat '$ct/a'"
+expect "cached: truncate then cat" "a" \
+	bash -c "cat '$ct/a' >/dev/null && truncate -s 2 '$ct/a' && cat '$ct/a'"
+if [ -x "${SHMTAB:-}" ]; then
+	bad=0
+	for i in $(seq 100); do
+		cat "$ct/k" >/dev/null
+		"$SHMTAB" set "file:$tmp/csrc/c" k "lib $i" || bad=$((bad + 1))
+		[ "$(cat "$ct/k")" == "lib $i" ] || bad=$((bad + 1))
+	done
+	if [ $bad -eq 0 ]; then
+		ok "cached: shmtab set; cat shows the new value at once, 100 times"
+	else
+		fail "cached: $bad of 100 cats after shmtab set were stale"
+	fi
+fi
+do_umount "$tmp/cm"
+
 # --- tables changed behind the mount while the kernel keeps their names -------------
 # (a table directory's name is kept for a second: shmtabfs(1), Coherence)
 if [ -x "${SHMTAB:-}" ]; then
