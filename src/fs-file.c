@@ -907,6 +907,10 @@ static uint64_t vstate_sync(struct fs_table *tb, struct fs_node *nd)
  *    has, opens read with direct I/O.
  * Otherwise it reads with direct I/O, as in the strict mode.  Caller holds
  * tb->mu.
+ *
+ * NEEDSWORK: the kernel lets a direct I/O file be mapped privately, and
+ * then fills the page cache through it, with its version, under the feet
+ * of the files reading through the cache (shmtabfs(1), BUGS).
  */
 static int fh_open_paged(struct fs_table *tb, const struct fs_types *ty,
 			 struct fs_node *nd, struct fh **out)
