@@ -14,6 +14,10 @@
 # their options (rounds, sizes, systems).
 set -eu
 
+case "${1-}" in -h | --help) # the comment above is the help
+	sed -n '2,/^set -eu$/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+esac
+
 here=$(cd "$(dirname "$0")" && pwd)
 "$here/run-engine.sh"
 echo

@@ -15,6 +15,10 @@
 # values).  About 15 minutes on 2 cores with the defaults.
 set -eu
 
+case "${1-}" in -h | --help) # the comment above is the help
+	sed -n '2,/^set -eu$/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+esac
+
 src=$(cd "$(dirname "$0")/.." && pwd)
 build=${TMPDIR:-/tmp}/shmtab-bench-build
 if [ "${1-}" = -B ]; then

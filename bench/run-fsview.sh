@@ -21,6 +21,10 @@
 # 10-15 minutes on 2 busy cores with the defaults.
 set -eu
 
+case "${1-}" in -h | --help) # the comment above is the help
+	sed -n '2,/^set -eu$/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+esac
+
 src=$(cd "$(dirname "$0")/.." && pwd)
 build=${TMPDIR:-/tmp}/shmtab-fsview-build
 if [ "${1-}" = -B ]; then
