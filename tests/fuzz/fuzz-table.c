@@ -137,6 +137,7 @@ static void make_bases(void)
 			exit(2);
 		}
 	}
+	unlink(path);	/* run_one makes it again for each input */
 }
 
 static void init_once(void)
