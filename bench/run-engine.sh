@@ -7,7 +7,8 @@
 # Installs the peers (libtdb-dev liblmdb-dev libkyotocabinet-dev, with
 # apt-get when run as root; otherwise the peers it cannot find are left
 # out), configures a build of this tree in BUILDDIR (default
-# ${TMPDIR:-/tmp}/shmtab-bench-build, never the source tree), runs
+# ${TMPDIR:-/tmp}/shmtab-bench-build, never the source tree; emptied when
+# it was built from another tree), runs
 # `make bench`, and runs bench/engine.  The tables go to standard output,
 # every figure to bench/results-engine.tsv in the source tree (-o PATH to
 # change).  ENGINE OPTIONS: -r ROUNDS (5), -n N[,N..] (100000,1000000),
@@ -40,7 +41,13 @@ if ! pkg-config --exists tdb lmdb kyotocabinet 2>/dev/null; then
 fi
 
 [ -x "$src/configure" ] || "$src/autogen.sh"
+# A build directory made from another tree depends on that tree's files.
+if [ -f "$build/config.status" ] &&
+	[ "$(cat "$build/.shmtab-src" 2>/dev/null)" != "$src" ]; then
+	rm -rf "$build"
+fi
 mkdir -p "$build"
+echo "$src" >"$build/.shmtab-src"
 cd "$build"
 # Always reconfigure: peers installed since the last run are found.
 "$src/configure" -q --disable-tests --disable-fuse CFLAGS="${CFLAGS:--O2 -g}"

@@ -6,7 +6,8 @@
 #
 # Installs bindfs and fuse3 (with apt-get when run as root and they are
 # missing), configures a build of this tree with FUSE in BUILDDIR (default
-# ${TMPDIR:-/tmp}/shmtab-fsview-build, never the source tree), builds
+# ${TMPDIR:-/tmp}/shmtab-fsview-build, never the source tree; emptied when
+# it was built from another tree), builds
 # `make bench` (bench/fsview and bench/fuse-floor, the in-memory FUSE
 # server with the strict mode's settings), src/shmtabfs and src/shmtab, and
 # runs bench/fsview, which
@@ -46,7 +47,13 @@ if ! command -v bindfs >/dev/null || ! command -v fusermount3 >/dev/null ||
 fi
 
 [ -x "$src/configure" ] || "$src/autogen.sh"
+# A build directory made from another tree depends on that tree's files.
+if [ -f "$build/config.status" ] &&
+	[ "$(cat "$build/.shmtab-src" 2>/dev/null)" != "$src" ]; then
+	rm -rf "$build"
+fi
 mkdir -p "$build"
+echo "$src" >"$build/.shmtab-src"
 cd "$build"
 "$src/configure" -q --disable-tests --enable-fuse CFLAGS="${CFLAGS:--O2 -g}"
 # Standard output is for the tables.
