@@ -40,7 +40,7 @@ if ! pkg-config --exists tdb lmdb kyotocabinet 2>/dev/null; then
 	fi
 fi
 
-[ -x "$src/configure" ] || "$src/autogen.sh"
+[ -x "$src/configure" ] || "$src/autogen.sh" >&2
 # A build directory made from another tree depends on that tree's files.
 if [ -f "$build/config.status" ] &&
 	[ "$(cat "$build/.shmtab-src" 2>/dev/null)" != "$src" ]; then
@@ -51,7 +51,8 @@ echo "$src" >"$build/.shmtab-src"
 cd "$build"
 # Always reconfigure: peers installed since the last run are found.
 "$src/configure" -q --disable-tests --disable-fuse CFLAGS="${CFLAGS:--O2 -g}"
-make -s -j"$(nproc 2>/dev/null || echo 2)" bench
+# Standard output is for the tables.
+make -s -j"$(nproc 2>/dev/null || echo 2)" bench >&2
 
 case " $* " in
 *" -o "*) exec bench/engine "$@" ;;

@@ -46,7 +46,7 @@ if ! command -v bindfs >/dev/null || ! command -v fusermount3 >/dev/null ||
 	fi
 fi
 
-[ -x "$src/configure" ] || "$src/autogen.sh"
+[ -x "$src/configure" ] || "$src/autogen.sh" >&2
 # A build directory made from another tree depends on that tree's files.
 if [ -f "$build/config.status" ] &&
 	[ "$(cat "$build/.shmtab-src" 2>/dev/null)" != "$src" ]; then
