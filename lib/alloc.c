@@ -105,11 +105,9 @@ int undo_rollback(struct shmtab *t)
 /* Set chunk off's next (a binding's older one, a free chunk's list). */
 void chunk_set_next(struct shmtab *t, uint64_t off, uint64_t next)
 {
-	uint64_t head = ld64(word_ptr(t, off));
+	uint64_t keep = ((uint64_t)1 << HEAD_NEXT_SHIFT) - 1;	/* kind, cls */
 
-	ustore(t, off, head_word((uint32_t)(head & HEAD_KIND_MASK),
-				 (unsigned)(head >> HEAD_CLS_SHIFT &
-					    HEAD_CLS_MASK), next));
+	ustore(t, off, (ld64(word_ptr(t, off)) & keep) | head_word(0, 0, next));
 }
 
 /* Pop the head of class cls's free list (logged). */

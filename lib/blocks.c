@@ -18,7 +18,7 @@ struct blk {
 	int (*rfn)(const void *block, size_t len, void *ctx);
 	int (*wfn)(void *block, size_t len, void *ctx);
 	void *ctx;
-	uint64_t cell;
+	uint64_t cell, h;		/* the key's cell and hash */
 	bool changed;
 	int verdict;			/* NEXT or BREAK ended the walk */
 };
@@ -74,7 +74,7 @@ static int blk_rec(struct shmtab *t, struct chunk *c, uint64_t off,
 	if (r < 0)
 		return r;
 	if (remove) {
-		int err = table_unlink_binding(t, b->cell, prev, off);
+		int err = table_unlink_binding(t, b->cell, b->h, prev, off);
 
 		if (err < 0)
 			return err;
@@ -137,6 +137,7 @@ static int blk_walk(struct shmtab *t, uint64_t h, const void *key,
 	if (err < 0)
 		return err;
 	b->cell = lk.cell;
+	b->h = h;
 	for (off = lk.rec; off; steps++) {
 		struct chunk *c = map_rec(t, off);
 		uint64_t next;

@@ -4,10 +4,10 @@
  *
  * The index is one open-addressing array of one-word cells (the top 24
  * bits of the key's hash, the newest binding's offset), probed linearly
- * from the key's home, the top log2(cells) bits of its hash.  A cell is never emptied: removing a key's last binding
- * leaves a tombstone, so a reader that stops at an empty cell is right even
- * while writers of other stripes fill cells around it.  Tombstones go when
- * the index is rebuilt.
+ * from the key's home, the top log2(cells) bits of its hash.  A cell is
+ * never emptied: removing a key's last binding leaves a tombstone, so a
+ * reader that stops at an empty cell is right even while writers of other
+ * stripes fill cells around it.  Tombstones go when the index is rebuilt.
  *
  * Rebuilding is incremental, so that no write waits for a whole copy (the
  * first touch of fresh pages alone costs about 7 us per 4 KiB here): when
@@ -100,21 +100,31 @@ uint64_t hash_cells_for(uint64_t keys)
 	return c;
 }
 
+/* The cells of an index chunk of cnt cells at off, or NULL when the
+ * header words say otherwise. */
+static cell_t *index_at(struct shmtab *t, uint64_t off, uint64_t cnt)
+{
+	struct chunk *c;
+
+	if (cnt < 16 || (cnt & (cnt - 1)) || cnt > ((uint64_t)1 << 40))
+		return NULL;
+	c = map_span(t, off, cnt * sizeof(cell_t));
+	if (!c || off % 8 || chunk_kind(c) != CHUNK_INDEX ||
+	    ld64(&c->lens) != cnt)
+		return NULL;
+	return (cell_t *)c;
+}
+
 int hash_index(struct shmtab *t, cell_t **cells, uint64_t *n)
 {
 	uint64_t off = ld64(&t->hdr->index_off);
 	uint64_t cnt = ld64(&t->hdr->index_cells);
-	struct chunk *c;
 
-	if (cnt < 16 || (cnt & (cnt - 1)) || cnt > ((uint64_t)1 << 40))
-		return shmtab__corrupt(t, "index has %llu cells",
-				       (unsigned long long)cnt);
-	c = map_span(t, off, cnt * sizeof(cell_t));
-	if (!c || off % 8 || chunk_kind(c) != CHUNK_INDEX ||
-	    ld64(&c->lens) != cnt)
-		return shmtab__corrupt(t, "index chunk at %llu is bad",
+	*cells = index_at(t, off, cnt);
+	if (!*cells)
+		return shmtab__corrupt(t, "index of %llu cells at %llu is bad",
+				       (unsigned long long)cnt,
 				       (unsigned long long)off);
-	*cells = (cell_t *)c;
 	*n = cnt;
 	return 0;
 }
@@ -219,17 +229,8 @@ int hash_lookup(struct shmtab *t, uint64_t h, const void *key, size_t klen,
 
 static cell_t *mig_cells_ptr(struct shmtab *t, uint64_t *n)
 {
-	uint64_t off = ld64(&t->hdr->mig_off), cnt = ld64(&t->hdr->mig_cells);
-	struct chunk *c;
-
-	if (cnt < 16 || (cnt & (cnt - 1)) || cnt > ((uint64_t)1 << 40))
-		return NULL;
-	c = map_span(t, off, cnt * sizeof(cell_t));
-	if (!c || off % 8 || chunk_kind(c) != CHUNK_INDEX ||
-	    ld64(&c->lens) != cnt)
-		return NULL;
-	*n = cnt;
-	return (cell_t *)c;
+	*n = ld64(&t->hdr->mig_cells);
+	return index_at(t, ld64(&t->hdr->mig_off), *n);
 }
 
 /*
@@ -282,7 +283,7 @@ static int mig_insert(struct shmtab *t, cell_t *nw, uint64_t n, uint64_t h,
 }
 
 /* A cell of the live index changed: repeat it in the new one if copied. */
-static int mig_mirror(struct shmtab *t, uint64_t cell_off_, uint64_t h,
+static int mig_mirror(struct shmtab *t, uint64_t cell, uint64_t h,
 		      uint64_t old_off, uint64_t new_off)
 {
 	struct shm_header *H = t->hdr;
@@ -291,7 +292,7 @@ static int mig_mirror(struct shmtab *t, uint64_t cell_off_, uint64_t h,
 
 	if (!ld64(&H->mig_off) || ld64(&H->mig_clear) < ld64(&H->mig_cells))
 		return 0;
-	i = (cell_off_ - ld64(&H->index_off)) / sizeof(cell_t);
+	i = (cell - ld64(&H->index_off)) / sizeof(cell_t);
 	if (i >= ld64(&H->mig_pos))
 		return 0;
 	nw = mig_cells_ptr(t, &n);
@@ -348,15 +349,16 @@ static int mig_start(struct shmtab *t)
 	uint64_t need, off, size = ld64(&H->size);
 	uint64_t cur = ld64(&H->index_cells);
 	struct chunk *c;
+	unsigned cls;
 	int err;
 
 	if (cells > cur * 4)
 		cells = cur * 4;	/* nkeys may have been scribbled on */
 	if (cells < 16)
 		cells = 16;
-	need = class_size(size_class(cells * sizeof(cell_t)));
-	if (ld64(&H->top) + need > size && !ld64(&H->free_head[
-		    size_class(cells * sizeof(cell_t))])) {
+	cls = size_class(cells * sizeof(cell_t));
+	need = class_size(cls);
+	if (ld64(&H->top) + need > size && !ld64(&H->free_head[cls])) {
 		/* make room a step at a time; start on a later write */
 		uint64_t want = ld64(&H->top) + need;
 

@@ -295,8 +295,8 @@ void step_abort(struct shmtab *t);
 /* table.c */
 int rec_key_equal(struct shmtab *t, const struct chunk *c, uint64_t h,
 		  const void *key, size_t klen);
-int table_unlink_binding(struct shmtab *t, uint64_t cell, uint64_t prev,
-			 uint64_t rec);
+int table_unlink_binding(struct shmtab *t, uint64_t cell, uint64_t h,
+			 uint64_t prev, uint64_t rec);
 int write_check(struct shmtab *t);
 struct snap {				/* private copies of a key's bindings */
 	uint8_t **vals;

@@ -326,10 +326,10 @@ void step_abort(struct shmtab *t)
 	lock_write_end(t);
 }
 
-/* Unlink binding rec (predecessor prev, or 0 when it is the newest in
- * cell) and free it. */
-int table_unlink_binding(struct shmtab *t, uint64_t cell, uint64_t prev,
-			 uint64_t rec)
+/* Unlink binding rec of the key of hash h (predecessor prev, or 0 when it
+ * is the newest in cell) and free it. */
+int table_unlink_binding(struct shmtab *t, uint64_t cell, uint64_t h,
+			 uint64_t prev, uint64_t rec)
 {
 	struct shm_header *H = t->hdr;
 	struct chunk *c = map_rec(t, rec);
@@ -343,9 +343,7 @@ int table_unlink_binding(struct shmtab *t, uint64_t cell, uint64_t prev,
 	if (prev) {
 		chunk_set_next(t, prev, older);
 	} else {
-		err = cell_set_off(t, cell, hash_key(t, rec_key(c),
-						     rec_klen(c)),
-				   rec, older);
+		err = cell_set_off(t, cell, h, rec, older);
 		if (err < 0)
 			return err;
 		if (!older)
@@ -536,7 +534,7 @@ int table_remove(struct shmtab *t, const void *key, size_t klen,
 	if (!err)
 		err = hash_lookup(t, h, key, klen, &lk);
 	if (!err && lk.rec)
-		err = table_unlink_binding(t, lk.cell, 0, lk.rec);
+		err = table_unlink_binding(t, lk.cell, h, 0, lk.rec);
 	if (err < 0) {
 		step_abort(t);
 		return err;
