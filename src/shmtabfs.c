@@ -229,6 +229,14 @@ int main(int argc, char *argv[])
 		ret = fuse_session_loop(fs->se);
 	else
 		ret = fs_loop_run(fs->se, opts.max_threads);
+	/* The kernel ended the connection: an abort through
+	 * /sys/fs/fuse/connections/N/abort or a request timeout, or, seen on
+	 * some kernels, the end of a lazily detached mount.  Like an unmount,
+	 * it is the end of the session, not an error of the daemon's. */
+	if (ret == -ECONNABORTED) {
+		fs_log(LOG_NOTICE, "the kernel aborted the connection");
+		ret = 0;
+	}
 	if (ret < 0)
 		fs_log(LOG_ERR, "session ended: %s", strerror(-ret));
 	ret = ret < 0 ? 1 : 0;

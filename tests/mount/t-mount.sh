@@ -451,6 +451,45 @@ else
 	echo "skip - ENOSPC test needs root and tmpfs"
 fi
 
+# --- an aborted connection (/sys/fs/fuse/connections/N/abort) ----------------
+# The kernel ends the session: the daemon must exit 0.
+ctl=/sys/fs/fuse/connections
+ctl_mounted=
+if [ "$(id -u)" = 0 ] && [ -d $ctl ] && ! mountpoint -q $ctl &&
+	mount -t fusectl fusectl $ctl 2>/dev/null; then
+	ctl_mounted=1
+fi
+if mountpoint -q $ctl 2>/dev/null; then
+	mkdir -p "$tmp/asrc"
+	do_mount "$tmp/asrc" "$tmp/am"
+	apid=${pids[-1]}
+	ls "$tmp/am" >/dev/null	# one request served before the abort
+	# the connection's name is the kernel's dev_t: major << 20 | minor
+	IFS=: read -r maj min < <(mountpoint -d "$tmp/am")
+	echo 1 > "$ctl/$(( (maj << 20) | min ))/abort"
+	st=
+	for i in $(seq 100); do
+		if ! kill -0 "$apid" 2>/dev/null; then
+			wait "$apid"
+			st=$?
+			break
+		fi
+		sleep 0.1
+	done
+	if [ "$st" = 0 ]; then
+		ok "an aborted connection ends the daemon with 0"
+	else
+		fail "after an abort the daemon ${st:+exited with $st}${st:-still runs}"
+	fi
+	# as with every libfuse daemon, the dead mount stays until unmounted
+	expect_err "the aborted mount is not connected" \
+		"Transport endpoint is not connected" ls "$tmp/am"
+	timeout $T fusermount3 -u "$tmp/am" || fail "unmount of the aborted mount"
+else
+	echo "skip - the abort test needs root and the fusectl file system"
+fi
+[ -n "$ctl_mounted" ] && umount $ctl
+
 # --- typed tables (shmtabfs(1), TYPED TABLES) ------------------------------------------
 mkdir -p "$tmp/tsrc"
 do_mount "$tmp/tsrc" "$tmp/tm"
