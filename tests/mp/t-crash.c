@@ -878,6 +878,7 @@ static void test_crash_kill9_int_add(void **state)
 	for (int r = 0; r < rounds; r++) {
 		int64_t v = -1;
 		uint64_t acked;
+		int err;
 
 		fx->pid[0] = tu_fork(child_adder, &a);
 		assert_true(fx->pid[0] > 0);
@@ -886,8 +887,14 @@ static void test_crash_kill9_int_add(void **state)
 		wait_killed(fx, 0);
 		acked = __atomic_load_n(a.acked, __ATOMIC_SEQ_CST);
 		assert_int_equal(shmtab_check(fx->t), 0);
-		assert_int_equal(shmtab_int_get(fx->t, SHMTAB_V_STR("n"), &v),
-				 0);
+		err = shmtab_int_get(fx->t, SHMTAB_V_STR("n"), &v);
+		/* killed before its first add (a slow start under load):
+		 * no key is the count 0 */
+		if (err == -ENOENT && acked == 0) {
+			v = 0;
+			err = 0;
+		}
+		assert_int_equal(err, 0);
 		assert_true((uint64_t)v == acked || (uint64_t)v == acked + 1);
 		inflight += (uint64_t)v == acked + 1;
 		*a.acked = (uint64_t)v;
