@@ -466,9 +466,14 @@ if mountpoint -q $ctl 2>/dev/null; then
 	ls "$tmp/am" >/dev/null	# one request served before the abort
 	# the connection's name is the kernel's dev_t: major << 20 | minor
 	IFS=: read -r maj min < <(mountpoint -d "$tmp/am")
-	echo 1 > "$ctl/$(( (maj << 20) | min ))/abort"
 	st=
+	if ! echo 1 2>/dev/null > "$ctl/$(( (maj << 20) | min ))/abort"; then
+		echo "skip - cannot write to $ctl (a read-only /sys?)"
+		do_umount "$tmp/am"
+		st=skip
+	fi
 	for i in $(seq 100); do
+		[ "$st" = skip ] && break
 		if ! kill -0 "$apid" 2>/dev/null; then
 			wait "$apid"
 			st=$?
@@ -478,13 +483,17 @@ if mountpoint -q $ctl 2>/dev/null; then
 	done
 	if [ "$st" = 0 ]; then
 		ok "an aborted connection ends the daemon with 0"
-	else
+	elif [ "$st" != skip ]; then
 		fail "after an abort the daemon ${st:+exited with $st}${st:-still runs}"
 	fi
-	# as with every libfuse daemon, the dead mount stays until unmounted
-	expect_err "the aborted mount is not connected" \
-		"Transport endpoint is not connected" ls "$tmp/am"
-	timeout $T fusermount3 -u "$tmp/am" || fail "unmount of the aborted mount"
+	if [ "$st" != skip ]; then
+		# as with every libfuse daemon, the dead mount stays until
+		# it is unmounted
+		expect_err "the aborted mount is not connected" \
+			"Transport endpoint is not connected" ls "$tmp/am"
+		timeout $T fusermount3 -u "$tmp/am" ||
+			fail "unmount of the aborted mount"
+	fi
 else
 	echo "skip - the abort test needs root and the fusectl file system"
 fi
