@@ -813,8 +813,11 @@ static int fh_open(struct fs_table *tb, const struct fs_types *ty,
 		;
 	} else if (h->writable && (fs_state.ro || tb->rdonly)) {
 		err = fs_state.ro ? -EROFS : -EACCES;
-	} else if (!h->writable ||
+	} else if (!h->writable || h->add ||
 		   (!trunc && (!created || (h->append && acc == O_WRONLY)))) {
+		/* an add-mode buffer is never published, it only serves
+		 * reads: a key this open created reads as what it holds
+		 * (the zero key_create gave it), not as an empty new file */
 		if (h->append && acc == O_WRONLY) {
 			h->tail = !h->add;
 			err = fs_key_exists(tb->t, ty, key, klen);

@@ -20,6 +20,8 @@
  *    bindings;
  *  - appends to an integer add atomically: processes appending through
  *    the mount and processes calling shmtab_int_add() lose no increment;
+ *    a file opened to read and append reads the value of its open (0 for
+ *    a key it created);
  *  - in the cached mode (-o cache=60) sizes follow shmtab_int_add(), and
  *    listings and sizes follow a resize and a new default, within the
  *    stated bound.
@@ -832,6 +834,50 @@ static void test_counter_bytes_keys(void **state)
 	fx_free(f);
 }
 
+/* The text one read(2) of fd at off gives (NUL-terminated, static). */
+static const char *pread_text(int fd, off_t off)
+{
+	static char buf[64];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, off);
+
+	assert_true(n >= 0);
+	buf[n] = '\0';
+	return buf;
+}
+
+/* A counter opened to read and append (Python's "a+") reads its value as
+ * at the open, a key the open created too: the zero it was created with. */
+static void test_counter_read_append_new_key(void **state)
+{
+	struct fx *f = fx_named();
+	char *dir = mpath(&main_mnt, f, NULL);
+	char *path = mpath(&main_mnt, f, "c");
+	int fd;
+
+	(void)state;
+	assert_int_equal(mkdir(dir, 0644), 0);
+	assert_int_equal(xset(dir, "user.shmtab.value_type", "int64"), 0);
+	fd = open(path, O_RDWR | O_APPEND | O_CREAT, 0644);
+	assert_true(fd >= 0);
+	assert_string_equal(pread_text(fd, 0), "0\n");
+	/* what it appends adds; the file keeps reading its version */
+	assert_int_equal(write(fd, "5\n", 2), 2);
+	assert_string_equal(pread_text(fd, 0), "0\n");
+	assert_int_equal(close(fd), 0);
+	assert_file(path, "5\n");
+	/* the same on the existing key */
+	fd = open(path, O_RDWR | O_APPEND | O_CREAT, 0644);
+	assert_true(fd >= 0);
+	assert_string_equal(pread_text(fd, 0), "5\n");
+	assert_int_equal(write(fd, "-2\n", 3), 3);
+	assert_string_equal(pread_text(fd, 0), "5\n");
+	assert_int_equal(close(fd), 0);
+	assert_file(path, "3\n");
+	free(path);
+	free(dir);
+	fx_free(f);
+}
+
 /* --- the cached mode ------------------------------------------------------ */
 
 /* Seconds until the listing of dir is want; -1 past the bound. */
@@ -946,6 +992,7 @@ int main(void)
 		cmocka_unit_test(test_mkdir_and_xattrs_make_typed_tables),
 		cmocka_unit_test(test_counter_no_lost_increment),
 		cmocka_unit_test(test_counter_bytes_keys),
+		cmocka_unit_test(test_counter_read_append_new_key),
 		cmocka_unit_test(test_cached_mode_follows_adds_and_resizes),
 	};
 	int rc;
