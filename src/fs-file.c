@@ -1695,12 +1695,127 @@ static int rename_index_group(shmtab *t, void *ctx)
 	return err < 0 ? err : shmtab_array_unset(t, from);
 }
 
+struct move_ctx {
+	const struct fs_types *ty;
+	const void *key;
+	size_t klen;
+	const void *val;		/* the text moved */
+	size_t vlen;
+};
+
+/* The source of a move into another table is removed (rm; an element is
+ * unset) if it still holds the text moved: a value another process gave
+ * it meanwhile stays, as if set after the move. */
+static int move_remove_group(shmtab *t, void *ctx)
+{
+	struct move_ctx *c = ctx;
+	struct unlink_ctx u = { c->key, c->klen };
+	void *val;
+	size_t vlen;
+	bool same;
+	int err = fs_value_get(t, c->ty, c->key, c->klen, &val, &vlen);
+
+	if (err == 0) {
+		same = vlen == c->vlen && (!vlen || !memcmp(val, c->val, vlen));
+		free(val);
+		if (!same)
+			return 0;
+		err = c->ty->array ? unlink_index(t, c->key, c->klen) :
+				     unlink_group(t, &u);
+	}
+	return err == -ENOENT ? 0 : err;	/* gone meanwhile: done */
+}
+
+/*
+ * mv from another table onto an element of an array.  mv(1) answers
+ * EXDEV by removing the target and creating it again with O_EXCL, which an
+ * element never allows (rm unsets it, the name stays), and the element
+ * would have lost its value too.  So shmtabfs moves the value itself: the
+ * element takes the source's text, parsed as the array's value type, then
+ * the source is removed as rm does; into any other table it is EXDEV, and
+ * mv copies.  Two tables, two steps, each table's mutex taken alone (two
+ * moves the opposite ways must not wait for each other): not atomic, a
+ * reader may see the value under both names for a moment.  *errtb: the
+ * table an error came from.
+ */
+static int rename_into_array(struct fs_table *tb, const char *name,
+			     unsigned char *from, struct fs_table *tb2,
+			     const char *newname, unsigned char *to,
+			     unsigned int flags, struct fs_table **errtb)
+{
+	struct fs_types ty, ty2;
+	struct move_ctx c = { &ty, from, 0, NULL, 0 };
+	void *val = NULL;
+	size_t tlen = 0;
+	int err;
+
+	*errtb = tb2;
+	pthread_mutex_lock(&tb2->mu);
+	err = tb2->t ? fs_types_get(tb2->t, &ty2) : -ENOENT;
+	if (err == 0 && !ty2.array)
+		err = -EXDEV;
+	else if (err == 0 && fs_state.ro)
+		err = -EROFS;
+	if (err == 0) {
+		err = fs_name_key(tb2->t, &ty2, newname, to, FS_KEY_CAP, &tlen);
+		if (err == -ENOENT)
+			err = name_create_err(newname);
+	}
+	if (err == 0) {
+		/* outside the array: as creating it would be */
+		err = fs_key_exists(tb2->t, &ty2, to, tlen);
+		err = err == 0 ? -EINVAL : err < 0 ? err : 0;
+	}
+	pthread_mutex_unlock(&tb2->mu);
+	if (err < 0)
+		return err;
+
+	*errtb = tb;
+	pthread_mutex_lock(&tb->mu);
+	err = tb->t ? fs_types_get(tb->t, &ty) : -ENOENT;
+	if (err == 0)
+		err = fs_name_key(tb->t, &ty, name, from, FS_KEY_CAP, &c.klen);
+	if (err == 0)
+		err = fs_value_get(tb->t, &ty, from, c.klen, &val, &c.vlen);
+	pthread_mutex_unlock(&tb->mu);
+	/* every index in the length exists */
+	if (err == 0 && (flags & RENAME_NOREPLACE))
+		err = -EEXIST;
+	if (err < 0)
+		goto out;
+
+	*errtb = tb2;
+	pthread_mutex_lock(&tb2->mu);
+	err = tb2->t ? fs_types_get(tb2->t, &ty2) : -ENOENT;
+	if (err == 0 && !ty2.array)
+		err = -EXDEV;	/* no longer an array */
+	if (err == 0) {
+		err = fs_value_put(tb2->t, &ty2, to, tlen, val, c.vlen);
+		if (err == -ENOENT)
+			err = -EINVAL;	/* the array shrank meanwhile */
+	}
+	pthread_mutex_unlock(&tb2->mu);
+	if (err < 0)
+		goto out;
+
+	*errtb = tb;
+	c.val = val;
+	pthread_mutex_lock(&tb->mu);
+	err = tb->t ? fs_types_get(tb->t, &ty) : -ENOENT;
+	if (err == 0)
+		err = fs_group(tb->t, move_remove_group, &c);
+	pthread_mutex_unlock(&tb->mu);
+out:
+	free(val);
+	return err;
+}
+
 void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	       fuse_ino_t newparent, const char *newname, unsigned int flags)
 {
 	unsigned char from[FS_KEY_CAP], to[FS_KEY_CAP];
 	struct rename_ctx c = { from, to, 0, 0, flags };
-	struct fs_table *tb, *tb2;
+	struct fs_table *tb, *tb2, *etb;
 	struct fs_types ty;
 	int err;
 
@@ -1721,7 +1836,9 @@ void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	}
 	if (tb != tb2) {
-		fuse_reply_err(req, EXDEV);
+		err = rename_into_array(tb, name, from, tb2, newname, to, flags,
+					&etb);
+		fuse_reply_err(req, fs_err(etb, err));
 		return;
 	}
 	if (fs_state.ro) {

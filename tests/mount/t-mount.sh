@@ -532,6 +532,25 @@ if command -v setfattr >/dev/null && command -v getfattr >/dev/null; then
 		bash -c "setfattr -n user.shmtab.array -v 3 '$ty/a' && echo \$(ls -U '$ty/a')"
 	expect "the length" "3" \
 		getfattr --absolute-names -n user.shmtab.array --only-values "$ty/a"
+	# mv(1) answers EXDEV with rm and open(O_EXCL), which an element
+	# never allows: shmtabfs moves the value into the array itself
+	expect "mv of a key onto an element of another table's array" \
+		"5 gone" \
+		bash -c "echo 5 > '$ty/c/m' && mv '$ty/c/m' '$ty/a/1' && echo \$(cat '$ty/a/1') \$([ -e '$ty/c/m' ] || echo gone)"
+	expect "mv of an element onto an element of another array" \
+		"5 7" \
+		bash -c "mkdir '$ty/b' && setfattr -n user.shmtab.array -v 2 '$ty/b' && mv '$ty/a/1' '$ty/b/0' && echo \$(cat '$ty/b/0') \$(cat '$ty/a/1')"
+	# EINVAL, which mv(1) words as "a subdirectory of itself"
+	expect "mv of a text the array's type does not parse" "refused" \
+		bash -c "echo five > '$ty/b/1' && { mv '$ty/b/1' '$ty/a/2' 2>/dev/null || echo refused; }"
+	expect "the source is kept" "five 7" \
+		bash -c "echo \$(cat '$ty/b/1') \$(cat '$ty/a/2')"
+	expect "mv -n keeps the element" "7 five" \
+		bash -c "mv -n '$ty/b/1' '$ty/a/2'; echo \$(cat '$ty/a/2') \$(cat '$ty/b/1')"
+	expect "mv of an element out of an array copies and unsets" "9 7" \
+		bash -c "echo 9 > '$ty/a/0' && mv '$ty/a/0' '$ty/c/n' && echo \$(cat '$ty/c/n') \$(cat '$ty/a/0')"
+	expect "mv within an array moves and unsets" "9 7" \
+		bash -c "echo 9 > '$ty/a/0' && mv '$ty/a/0' '$ty/a/2' && echo \$(cat '$ty/a/2') \$(cat '$ty/a/0')"
 else
 	echo "skip - typed tables through setfattr need the attr tools"
 fi

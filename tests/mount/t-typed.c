@@ -14,7 +14,8 @@
  *  - integer and pair keys are listed by their text; non-canonical names
  *    ("05", "+5") do not exist and cannot be created;
  *  - an array lists 0 .. length-1 in numeric order, an unset index reads
- *    as the default, rm unsets, mv moves, names outside are ENOENT;
+ *    as the default, rm unsets, mv moves, names outside are ENOENT; a
+ *    rename from another table onto an element moves the value there;
  *  - the length and the schema are set through extended attributes
  *    (mkdir + setxattr makes a typed table), with ENOTEMPTY once there are
  *    bindings;
@@ -563,6 +564,71 @@ static void test_array_listing_defaults_unset(void **state)
 	fx_free(f);
 }
 
+/* rename(2) from another table onto an element: the element takes the
+ * text, the source goes (every binding of a key; an element is unset). */
+static void test_array_rename_from_another_table(void **state)
+{
+	struct shmtab_schema s = { SHMTAB_KIND_ARRAY, NULL, "int64",
+				   SHMTAB_V_I64(-1) };
+	struct shmtab_schema sh = { SHMTAB_KIND_HASH, "string", "string",
+				    NULL };
+	struct fx *f = fx_new(&s), *g = fx_new(&s), *h = fx_new(&sh);
+	char *e2 = mpath(&main_mnt, f, "2"), *e3 = mpath(&main_mnt, f, "3");
+	char *g0 = mpath(&main_mnt, g, "0"), *k = mpath(&main_mnt, h, "k");
+	char *out = mpath(&main_mnt, f, "4");
+	int64_t v;
+
+	(void)state;
+	assert_int_equal(shmtab_array_resize(f->t, 4), 0);
+	assert_int_equal(shmtab_array_resize(g->t, 1), 0);
+	assert_int_equal(put(e2, "8\n"), 0);
+	/* a string key with a hidden binding, onto a set element */
+	assert_int_equal(shmtab_tadd(h->t, SHMTAB_V_STR("k"),
+				     SHMTAB_V_STR("1\n")),
+			 0);
+	assert_int_equal(shmtab_tadd(h->t, SHMTAB_V_STR("k"),
+				     SHMTAB_V_STR("12\n")),
+			 0);
+	assert_int_equal(renameat2(AT_FDCWD, k, AT_FDCWD, e2,
+				   RENAME_NOREPLACE),
+			 -1);
+	assert_int_equal(errno, EEXIST);
+	assert_int_equal(rename(k, e2), 0);
+	assert_file(e2, "12\n");
+	assert_int_equal(access(k, F_OK), -1);
+	assert_int_equal(errno, ENOENT);
+	assert_int_equal(shmtab_length(h->t), 0);
+	/* an element of another array: unset there */
+	assert_int_equal(put(g0, "30\n"), 0);
+	assert_int_equal(rename(g0, e3), 0);
+	assert_file(e3, "30\n");
+	assert_file(g0, "-1\n");
+	assert_int_equal(shmtab_length(g->t), 0);
+	/* a text the type does not parse, a name outside: nothing changes */
+	assert_int_equal(put(k, "twelve"), 0);
+	assert_int_equal(rename(k, e3), -1);
+	assert_int_equal(errno, EINVAL);
+	assert_file(k, "twelve");
+	assert_file(e3, "30\n");
+	assert_int_equal(put(k, "4"), 0);
+	assert_int_equal(rename(k, out), -1);
+	assert_int_equal(errno, EINVAL);
+	assert_file(k, "4");
+	/* out of an array, or into a hash table: EXDEV, mv(1) copies */
+	assert_int_equal(rename(e3, k), -1);
+	assert_int_equal(errno, EXDEV);
+	assert_int_equal(shmtab_int_get(f->t, SHMTAB_V_I64(3), &v), 0);
+	assert_int_equal(v, 30);
+	free(e2);
+	free(e3);
+	free(g0);
+	free(k);
+	free(out);
+	fx_free(f);
+	fx_free(g);
+	fx_free(h);
+}
+
 static void test_array_resize_through_xattr(void **state)
 {
 	struct shmtab_schema s = { SHMTAB_KIND_ARRAY, NULL, "string", NULL };
@@ -988,6 +1054,7 @@ int main(void)
 		cmocka_unit_test(test_values_malformed_refused_old_kept),
 		cmocka_unit_test(test_keys_int_and_pair_names),
 		cmocka_unit_test(test_array_listing_defaults_unset),
+		cmocka_unit_test(test_array_rename_from_another_table),
 		cmocka_unit_test(test_array_resize_through_xattr),
 		cmocka_unit_test(test_mkdir_and_xattrs_make_typed_tables),
 		cmocka_unit_test(test_counter_no_lost_increment),
