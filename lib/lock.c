@@ -43,6 +43,17 @@
  * something outside the cycle can cause a spurious -EDEADLK; groups retry.)
  * A single step outside a group never returns -EDEADLK: it backs off and
  * starts again, since it has changed nothing yet.
+ *
+ * Giving up.  Outside a cycle a wait lasts as long as the holder keeps the
+ * lock, and a holder may be stopped (SIGSTOP, a debugger) or sleep in a group.
+ * A program that must end on time (shmtabfs at unmount) sets an interrupt
+ * hook (shmtab-hooks.h): every wait then sleeps in slices of at most
+ * INTR_SLICE_NS, asks the hook between them, and returns -EINTR when it
+ * says so.  The waits are those of the writer lock (wlock_take), of
+ * readers to drain (wait_readers) and of a handle that cannot take the
+ * writer lock (lock_wait_writer); every other wait in the library loops
+ * over one of these.  A wait that gives up holds nothing it did not hold
+ * before, so the caller's usual error path applies.
  */
 #include <fcntl.h>
 #include <pthread.h>
@@ -60,12 +71,38 @@
 #define SPIN_TRIES 2000
 #endif
 
+/* The longest sleep between two questions to the interrupt hook. */
+#define INTR_SLICE_NS 10000000u	/* 10 ms */
+/* A holder's slice in the cycle check (see Cycles above). */
+#define CYCLE_SLICE_NS 2000000u	/* 2 ms */
 
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct shmtab *reg_head;
 static int proc_held;		/* handles of this process holding locks */
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static uint32_t my_pid;		/* getpid() is a system call: keep it */
+
+static int (*intr_fn)(void *ctx);
+static void *intr_ctx;
+
+SHMTAB_EXPORT void shmtab__set_interrupt(int (*fn)(void *ctx), void *ctx)
+{
+	__atomic_store_n(&intr_ctx, ctx, __ATOMIC_RELAXED);
+	__atomic_store_n(&intr_fn, fn, __ATOMIC_RELEASE);
+}
+
+static bool intr_set(void)
+{
+	return __atomic_load_n(&intr_fn, __ATOMIC_ACQUIRE) != NULL;
+}
+
+/* Should the wait in progress give up (-EINTR)? */
+static bool lock_interrupted(void)
+{
+	int (*fn)(void *ctx) = __atomic_load_n(&intr_fn, __ATOMIC_ACQUIRE);
+
+	return fn && fn(__atomic_load_n(&intr_ctx, __ATOMIC_RELAXED));
+}
 
 static uint32_t self_pid(void)
 {
@@ -246,15 +283,18 @@ static int wlock_spin(struct shmtab *t)
 	return r;
 }
 
-/* One attempt, bounded in time when slice is set: 0, EOWNERDEAD, ETIMEDOUT. */
-static int wlock_try(struct shmtab *t, bool slice)
+/* One attempt, bounded by slice_ns unless it is 0: 0, EOWNERDEAD,
+ * ETIMEDOUT. */
+static int wlock_try(struct shmtab *t, uint64_t slice_ns)
 {
 	int r;
 
 	if (t->lock == SHMTAB_LOCK_RECORD) {
-		r = flock_writer(t, F_WRLCK, !slice);
+		r = flock_writer(t, F_WRLCK, !slice_ns);
 		if (r == -EAGAIN || r == -EACCES) {
-			struct timespec ts = { 0, 200000 };
+			/* no timed fcntl: poll, briskly in a cycle check */
+			long ns = slice_ns > CYCLE_SLICE_NS ? 1000000 : 200000;
+			struct timespec ts = { 0, ns };
 
 			nanosleep(&ts, NULL);
 			return ETIMEDOUT;
@@ -264,12 +304,12 @@ static int wlock_try(struct shmtab *t, bool slice)
 	r = wlock_spin(t);
 	if (r != EBUSY)
 		return r;
-	if (!slice)
+	if (!slice_ns)
 		return pthread_mutex_lock(wmutex(t));
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_nsec += 2000000;
+	ts.tv_nsec += (long)slice_ns;
 	if (ts.tv_nsec >= 1000000000) {
 		ts.tv_sec++;
 		ts.tv_nsec -= 1000000000;
@@ -297,7 +337,7 @@ static int wlock_take(struct shmtab *t)
 {
 	struct shm_header *H = t->hdr;
 	bool cyclic = __atomic_load_n(&proc_held, __ATOMIC_RELAXED) > 0;
-	uint64_t since = 0;
+	uint64_t slice = 0, since = 0;
 	bool dead = false;
 	int r;
 
@@ -308,8 +348,12 @@ static int wlock_take(struct shmtab *t)
 			return recover(t);
 		return 0;
 	}
+	if (cyclic)
+		slice = CYCLE_SLICE_NS;
+	else if (intr_set())
+		slice = INTR_SLICE_NS;
 	for (;;) {
-		r = wlock_try(t, cyclic);
+		r = wlock_try(t, slice);
 		if (r == 0 || r == EOWNERDEAD)
 			break;
 		if (r != ETIMEDOUT) {
@@ -318,6 +362,13 @@ static int wlock_take(struct shmtab *t)
 			return r == EDEADLK ? -EDEADLK :
 			       r == ENOTRECOVERABLE ? -EBADMSG : -r;
 		}
+		if (lock_interrupted()) {
+			if (since)
+				set_waiting(0);
+			return -EINTR;
+		}
+		if (!cyclic)
+			continue;	/* sliced for the hook alone */
 		if (!since) {
 			since = now_ns();
 			set_waiting(since);
@@ -553,6 +604,11 @@ static int wait_readers(struct shmtab *t, unsigned stripe)
 				continue;
 			}
 		}
+		/* once backoff sleeps (its slices are under a ms) */
+		if (n >= 256 && lock_interrupted()) {
+			set_waiting(0);
+			return -EINTR;
+		}
 		backoff(&n);
 	}
 	if (since)
@@ -737,6 +793,8 @@ int lock_wait_writer(struct shmtab *t)
 
 		if (pid && pid_dead(pid))
 			return -EAGAIN;
+		if (lock_interrupted())
+			return -EINTR;
 		nanosleep(&ts, NULL);
 		return 0;
 	}

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "format.h"
+#include "shmtab-hooks.h"
 #include "shmtab.h"
 
 #define SHMTAB_EXPORT __attribute__((visibility("default")))

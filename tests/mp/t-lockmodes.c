@@ -2,7 +2,8 @@
 /*
  * t-lockmodes.c - the same multi-process guarantees under every locking
  * method: record (fcntl OFD locks), mutex (robust, in the table) and the
- * default; and "none" for a single process.
+ * default; and "none" for a single process.  Also the private interrupt
+ * hook (shmtab-hooks.h) that lets shmtabfs give up lock waits.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +18,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "shmtab-hooks.h"
 #include "shmtab.h"
 #include "testutil.h"
 
@@ -268,6 +270,136 @@ static void test_lock_kill_during_growth(void **state)
 	munmap(acked, sizeof(long));
 }
 
+static int hold_visit(const void *key, size_t klen, const void *val,
+		      size_t vlen, void *ctx)
+{
+	struct holder *h = ctx;
+
+	(void)key;
+	(void)klen;
+	(void)val;
+	(void)vlen;
+	tu_barrier_post(&h->ready);
+	for (;;)
+		pause();
+	return 0;
+}
+
+/* Holds read locks on every stripe: inside an iteration. */
+static int child_iter(void *arg)
+{
+	struct holder *h = arg;
+	shmtab *t;
+
+	if (shmtab_open(h->m->name, O_RDWR, 0, NULL, &t) < 0)
+		return 10;
+	return shmtab_iter(t, hold_visit, h) ? 11 : 0;
+}
+
+/* The interrupt hook: true from a deadline on (ctx: a tu_now() time). */
+static int intr_after(void *ctx)
+{
+	return tu_now() >= *(double *)ctx;
+}
+
+#define INTR_AFTER_S 0.2
+
+/* Run op under the hook; its result, and the wait in *took. */
+static int intr_run(int (*op)(shmtab *t, const char *key), shmtab *t,
+		    const char *key, double *took)
+{
+	double t0 = tu_now(), deadline = t0 + INTR_AFTER_S;
+	int err;
+
+	shmtab__set_interrupt(intr_after, &deadline);
+	err = op(t, key);
+	*took = tu_now() - t0;
+	shmtab__set_interrupt(NULL, NULL);
+	return err;
+}
+
+static int op_add(shmtab *t, const char *key)
+{
+	return shmtab_add(t, key, strlen(key), "v", 1);
+}
+
+static int op_find(shmtab *t, const char *key)
+{
+	void *v = NULL;
+	size_t n;
+	int err = shmtab_find(t, key, strlen(key), &v, &n);
+
+	free(v);
+	return err;
+}
+
+/* A key whose stripe is not that of key (stripes: lib/shmtab-private.h). */
+static void other_stripe_key(shmtab *t, const char *key, char *out, size_t cap)
+{
+	uint64_t h = shmtab_key_hash(t, key, strlen(key));
+
+	for (int i = 0;; i++) {
+		snprintf(out, cap, "o%d", i);
+		if ((shmtab_key_hash(t, out, strlen(out)) >> 56) % 256 !=
+		    (h >> 56) % 256)
+			return;
+	}
+}
+
+/*
+ * With the interrupt hook set, a wait for a lock that a stopped process
+ * holds gives up with -EINTR once the hook says so: the writer lock
+ * (writers, and readers of a key a writer has made odd) and readers to
+ * drain; a call that need not wait is not affected, and the call that gave
+ * up changed nothing.
+ */
+static void test_lock_interrupt_gives_up(void **state)
+{
+	struct mode *m = *state;
+	struct holder h = { .m = m };
+	char other[16];
+	double took;
+	shmtab *t;
+	pid_t pid;
+
+	assert_int_equal(shmtab_open(m->name, O_RDWR, 0, NULL, &t), 0);
+	other_stripe_key(t, "held", other, sizeof(other));
+
+	/* a group holds the writer lock, "held"'s stripe odd */
+	assert_int_equal(tu_barrier_init(&h.ready), 0);
+	pid = tu_fork(child_hold, &h);
+	assert_int_equal(tu_barrier_wait(&h.ready, 10000), 0);
+	kill(pid, SIGSTOP);
+	assert_int_equal(intr_run(op_add, t, "x", &took), -EINTR);
+	assert_true(took >= INTR_AFTER_S && took < INTR_AFTER_S + 1.0);
+	assert_int_equal(intr_run(op_find, t, "held", &took), -EINTR);
+	assert_true(took >= INTR_AFTER_S && took < INTR_AFTER_S + 1.0);
+	assert_int_equal(intr_run(op_find, t, other, &took), -ENOENT);
+	assert_true(took < INTR_AFTER_S);
+	kill(pid, SIGKILL);
+	kill(pid, SIGCONT);
+	assert_int_equal(tu_wait(pid, 10), -SIGKILL);
+	tu_barrier_destroy(&h.ready);
+
+	/* an iteration read-locks every stripe: a writer waits for it */
+	assert_int_equal(tu_barrier_init(&h.ready), 0);
+	pid = tu_fork(child_iter, &h);
+	assert_int_equal(tu_barrier_wait(&h.ready, 10000), 0);
+	kill(pid, SIGSTOP);
+	assert_int_equal(intr_run(op_add, t, "x", &took), -EINTR);
+	assert_true(took >= INTR_AFTER_S && took < INTR_AFTER_S + 1.0);
+	kill(pid, SIGKILL);
+	kill(pid, SIGCONT);
+	assert_int_equal(tu_wait(pid, 10), -SIGKILL);
+	tu_barrier_destroy(&h.ready);
+
+	/* nothing left held or changed; without the hook, waits as before */
+	assert_int_equal(shmtab_mem(t, "x", 1), 0);
+	assert_int_equal(shmtab_add(t, "x", 1, "v", 1), 0);
+	assert_int_equal(shmtab_check(t), 0);
+	shmtab_close(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -279,6 +411,7 @@ int main(void)
 		T(test_lock_killed_writer_recovered),
 		T(test_lock_method_stored),
 		T(test_lock_kill_during_growth),
+		T(test_lock_interrupt_gives_up),
 #undef T
 	};
 
