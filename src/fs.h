@@ -41,6 +41,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "shmtab-hooks.h"
 #include "shmtab.h"
 
 #define PACKAGE_PROG "shmtabfs"
@@ -150,6 +151,8 @@ struct fs {
 	double cache;			/* -o cache=SECONDS; 0: strict */
 	bool watching;
 	struct fuse_session *se;
+	int stopping;			/* the loop ended (atomic): lock waits
+					 * give up (shmtabfs.c) */
 
 	pthread_mutex_t mu;
 	struct fs_table *tables;

@@ -14,6 +14,15 @@
  *
  * Tables are opened lazily, and the watcher started, after
  * fuse_daemonize(): neither a library handle nor a thread crosses fork().
+ *
+ * Ending on time.  libfuse's handlers of SIGTERM, SIGINT and SIGHUP, and
+ * the end of the connection (an unmount), mark the session exited, and the
+ * request loop ends once every request in progress has been answered.  A
+ * request that waits for a table lock another process holds (a process
+ * stopped in a group, say) would keep it, and the daemon, waiting for as
+ * long as that process likes; fs_interrupted() makes the library give up
+ * such waits (shmtab-hooks.h) once the session exited, so the request
+ * fails with EINTR within a slice of the wait (10 ms) and the daemon ends.
  */
 #include <errno.h>
 #include <limits.h>
@@ -105,6 +114,16 @@ static int cache_init(struct fs *fs, const char *s)
 	}
 	fs->cache = v;
 	return 0;
+}
+
+/* The library's interrupt hook: true once the daemon is ending. */
+static int fs_interrupted(void *ctx)
+{
+	struct fs *fs = ctx;
+
+	/* fs->se is not looked at once the loop ended (it goes away) */
+	return __atomic_load_n(&fs->stopping, __ATOMIC_ACQUIRE) ||
+	       fuse_session_exited(fs->se);
 }
 
 static int source_init(struct fs *fs, const char *source)
@@ -213,6 +232,7 @@ int main(int argc, char *argv[])
 	fs->se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), NULL);
 	if (!fs->se)
 		goto out_args;
+	shmtab__set_interrupt(fs_interrupted, fs);
 	if (fuse_set_signal_handlers(fs->se) != 0)
 		goto out_session;
 	if (fuse_session_mount(fs->se, opts.mountpoint) != 0)
@@ -229,6 +249,7 @@ int main(int argc, char *argv[])
 		ret = fuse_session_loop(fs->se);
 	else
 		ret = fs_loop_run(fs->se, opts.max_threads);
+	__atomic_store_n(&fs->stopping, 1, __ATOMIC_RELEASE);
 	/* The kernel ended the connection: an abort through
 	 * /sys/fs/fuse/connections/N/abort or a request timeout, or, seen on
 	 * some kernels, the end of a lazily detached mount.  Like an unmount,
@@ -246,6 +267,7 @@ out_unmount:
 out_handlers:
 	fuse_remove_signal_handlers(fs->se);
 out_session:
+	__atomic_store_n(&fs->stopping, 1, __ATOMIC_RELEASE);
 	fuse_session_destroy(fs->se);
 out_args:
 	fs_files_free();

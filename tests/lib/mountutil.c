@@ -101,7 +101,10 @@ int tu_mount_start(struct tu_mount *m, const char *stem, const char *tag,
 	if (m->pid < 0)
 		return -errno;
 	if (m->pid == 0) {
-		if (opt)
+		if (opt && opt[0] == '-')
+			execl(shmtabfs, "shmtabfs", "-f", opt, source, m->dir,
+			      (char *)NULL);
+		else if (opt)
 			execl(shmtabfs, "shmtabfs", "-f", "-o", opt, source,
 			      m->dir, (char *)NULL);
 		else

@@ -27,7 +27,8 @@ struct tu_mount {
  * prints "SKIP: <why>" to stdout and returns TU_SKIP. */
 int tu_mount_check(void);
 
-/* Run $SHMTABFS -f [-o opt] source <tmpdir>/<stem>-<pid>-<tag> (the mount
+/* Run $SHMTABFS -f [-o opt] source <tmpdir>/<stem>-<pid>-<tag> (an opt
+ * that starts with '-', such as "-s", is passed as it is; the mount
  * point is made, mode 0755) and wait up to 10 s for the mount.  0; -ECHILD
  * when the daemon exited; -ETIMEDOUT when it did not mount in time (m is
  * still active: tu_mount_stop() it); another -errno when it could not
