@@ -357,11 +357,123 @@ static int dir_resolve(fuse_req_t req, fuse_ino_t ino, struct fs_table **tb,
 	return 0;
 }
 
+/* --- interrupted requests ---------------------------------------------
+ *
+ * A process whose request waits for a table lock another process holds
+ * gets a signal: the kernel sends FUSE_INTERRUPT, and until the request is
+ * answered the process cannot even be killed (the kernel waits
+ * uninterruptibly for a request the daemon has read).  Every operation
+ * that may wait for a table lock goes through a wrapper below, which asks
+ * libfuse to set its thread's req_intr when the request is interrupted;
+ * fs_interrupted() (shmtabfs.c) hands that to the library, which gives up
+ * the wait: the request fails with EINTR.  (With -s the one thread waits
+ * and nobody reads the FUSE_INTERRUPT.)
+ */
+static __thread int req_intr;
+
+static void req_interrupt(fuse_req_t req, void *data)
+{
+	(void)req;
+	__atomic_store_n((int *)data, 1, __ATOMIC_RELEASE);
+}
+
+static void req_watch(fuse_req_t req)
+{
+	__atomic_store_n(&req_intr, 0, __ATOMIC_RELEASE);
+	fuse_req_interrupt_func(req, req_interrupt, &req_intr);
+}
+
+/* Whether the request this thread serves was interrupted. */
+bool fs_req_interrupted(void)
+{
+	return __atomic_load_n(&req_intr, __ATOMIC_ACQUIRE);
+}
+
+/* (after fn the thread serves no request: a late interrupt is moot) */
+#define WATCHED(fn, params, args)                                             \
+	static void watched_##fn params                                       \
+	{                                                                     \
+		req_watch(req);                                               \
+		fn args;                                                      \
+		__atomic_store_n(&req_intr, 0, __ATOMIC_RELEASE);             \
+	}
+
+WATCHED(fs_getattr, (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi),
+	(req, ino, fi))
+
+WATCHED(fs_setattr, (fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+		  int to_set, struct fuse_file_info *fi),
+	(req, ino, attr, to_set, fi))
+
+WATCHED(fs_mkdir, (fuse_req_t req, fuse_ino_t parent, const char *name,
+		  mode_t mode),
+	(req, parent, name, mode))
+
+WATCHED(fs_unlink, (fuse_req_t req, fuse_ino_t parent, const char *name),
+	(req, parent, name))
+
+WATCHED(fs_rmdir, (fuse_req_t req, fuse_ino_t parent, const char *name),
+	(req, parent, name))
+
+WATCHED(fs_rename, (fuse_req_t req, fuse_ino_t parent, const char *name,
+		  fuse_ino_t newparent, const char *newname,
+		  unsigned int flags),
+	(req, parent, name, newparent, newname, flags))
+
+WATCHED(fs_open, (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi),
+	(req, ino, fi))
+
+WATCHED(fs_create, (fuse_req_t req, fuse_ino_t parent, const char *name,
+		  mode_t mode, struct fuse_file_info *fi),
+	(req, parent, name, mode, fi))
+
+WATCHED(fs_read, (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		  struct fuse_file_info *fi),
+	(req, ino, size, off, fi))
+
+WATCHED(fs_write, (fuse_req_t req, fuse_ino_t ino, const char *buf,
+		  size_t size, off_t off, struct fuse_file_info *fi),
+	(req, ino, buf, size, off, fi))
+
+WATCHED(fs_flush, (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi),
+	(req, ino, fi))
+
+/* the kernel does not interrupt a release; watched so that its thread's
+ * req_intr starts clear */
+WATCHED(fs_release, (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi),
+	(req, ino, fi))
+
+WATCHED(fs_fsync, (fuse_req_t req, fuse_ino_t ino, int datasync,
+		  struct fuse_file_info *fi),
+	(req, ino, datasync, fi))
+
+WATCHED(fs_readdir, (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		  struct fuse_file_info *fi),
+	(req, ino, size, off, fi))
+
+WATCHED(fs_statfs, (fuse_req_t req, fuse_ino_t ino),
+	(req, ino))
+
+WATCHED(fs_setxattr, (fuse_req_t req, fuse_ino_t ino, const char *name,
+		  const char *value, size_t size, int flags),
+	(req, ino, name, value, size, flags))
+
+WATCHED(fs_getxattr, (fuse_req_t req, fuse_ino_t ino, const char *name,
+		  size_t size),
+	(req, ino, name, size))
+
+WATCHED(fs_listxattr, (fuse_req_t req, fuse_ino_t ino, size_t size),
+	(req, ino, size))
+
+WATCHED(fs_removexattr, (fuse_req_t req, fuse_ino_t ino, const char *name),
+	(req, ino, name))
+
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fs_obj obj = { false };
 	struct fs_table *tb;
 
+	req_watch(req);
 	if (dir_resolve(req, parent, &tb, &obj))
 		return;
 	if (!tb)
@@ -391,6 +503,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 {
 	struct fs_table *tb;
 
+	req_watch(req);
 	if (dir_resolve(req, ino, &tb, NULL))
 		return;
 	if (!tb)
@@ -431,28 +544,28 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.lookup = op_lookup,
 	.forget = op_forget,
 	.forget_multi = op_forget_multi,
-	.getattr = fs_getattr,
-	.setattr = fs_setattr,
-	.mkdir = fs_mkdir,
-	.unlink = fs_unlink,
-	.rmdir = fs_rmdir,
+	.getattr = watched_fs_getattr,
+	.setattr = watched_fs_setattr,
+	.mkdir = watched_fs_mkdir,
+	.unlink = watched_fs_unlink,
+	.rmdir = watched_fs_rmdir,
 	.symlink = op_symlink,
 	.link = op_link,
-	.rename = fs_rename,
-	.open = fs_open,
-	.create = fs_create,
-	.read = fs_read,
-	.write = fs_write,
-	.flush = fs_flush,
-	.fsync = fs_fsync,
-	.release = fs_release,
+	.rename = watched_fs_rename,
+	.open = watched_fs_open,
+	.create = watched_fs_create,
+	.read = watched_fs_read,
+	.write = watched_fs_write,
+	.flush = watched_fs_flush,
+	.fsync = watched_fs_fsync,
+	.release = watched_fs_release,
 	.opendir = op_opendir,
-	.readdir = fs_readdir,
+	.readdir = watched_fs_readdir,
 	.releasedir = fs_releasedir,
 	.fsyncdir = op_fsyncdir,
-	.statfs = fs_statfs,
-	.setxattr = fs_setxattr,
-	.getxattr = fs_getxattr,
-	.listxattr = fs_listxattr,
-	.removexattr = fs_removexattr,
+	.statfs = watched_fs_statfs,
+	.setxattr = watched_fs_setxattr,
+	.getxattr = watched_fs_getxattr,
+	.listxattr = watched_fs_listxattr,
+	.removexattr = watched_fs_removexattr,
 };

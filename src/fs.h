@@ -172,6 +172,7 @@ void fs_log(int prio, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void fs_lib_log(int level, const char *msg, void *ctx);
 int fs_err(struct fs_table *tb, int err);
+bool fs_req_interrupted(void);
 int fs_nodes_init(void);
 struct fs_node *fs_node_get(fuse_ino_t ino);
 int fs_node_ref(struct fs_table *tb, bool is_dir, const void *key,

@@ -116,14 +116,15 @@ static int cache_init(struct fs *fs, const char *s)
 	return 0;
 }
 
-/* The library's interrupt hook: true once the daemon is ending. */
+/* The library's interrupt hook: true once the daemon is ending, or when
+ * the request this thread serves was interrupted (fs-ops.c). */
 static int fs_interrupted(void *ctx)
 {
 	struct fs *fs = ctx;
 
 	/* fs->se is not looked at once the loop ended (it goes away) */
 	return __atomic_load_n(&fs->stopping, __ATOMIC_ACQUIRE) ||
-	       fuse_session_exited(fs->se);
+	       fuse_session_exited(fs->se) || fs_req_interrupted();
 }
 
 static int source_init(struct fs *fs, const char *source)

@@ -8,10 +8,13 @@
  * reads or writes that table through the mount, and its request waits in
  * the daemon.  The tests check that
  *  - the other tables are served meanwhile;
- *  - SIGTERM or SIGINT to the daemon ends it within STOP_BOUND_S with exit
- *    status 0 and the mount gone, with -f and with -s;
+ *  - SIGTERM or SIGINT to the daemon, or fusermount3 -u once the mount is
+ *    no longer busy, ends the daemon within STOP_BOUND_S with exit status
+ *    0 and the mount gone, with -f and with -s;
  *  - the waiting request fails (EINTR, as shmtabfs(1) says) instead of
  *    waiting for the lock;
+ *  - a signal to the process whose request waits ends that request
+ *    (FUSE_INTERRUPT), also SIGKILL, and only that one;
  *  - the table is not damaged: the holder finishes its group afterwards
  *    and shmtab_check() passes.
  * Each test mounts its own daemon (the tests end it).  Exits 77 without
@@ -259,6 +262,25 @@ static int mount_writer(void *arg)
 	return 0;
 }
 
+static void on_usr1(int sig)
+{
+	(void)sig;
+}
+
+/* A reader that catches SIGUSR1 (no SA_RESTART): its open(2) may fail
+ * with EINTR. */
+static int mount_reader_catching(void *arg)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_usr1;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGUSR1, &sa, NULL) != 0)
+		return 2;
+	return mount_reader(arg);
+}
+
 /* Whether pid has not exited within ms (it waits). */
 static bool still_waiting(pid_t pid, int ms)
 {
@@ -438,12 +460,61 @@ static void test_shutdown_sigterm_single_thread(void **state)
 	run_scenario(*state, &s);
 }
 
+static void test_shutdown_unmount_after_client_killed(void **state)
+{
+	const struct scenario s = { HOLD_SLEEP, STOP_UNMOUNT, false, NULL };
+
+	run_scenario(*state, &s);
+}
+
 static void test_shutdown_cached_mode(void **state)
 {
 	const struct scenario s = { HOLD_SLEEP, STOP_SIGTERM, true,
 				    "cache=60" };
 
 	run_scenario(*state, &s);
+}
+
+/* A signal to a process whose request waits ends that request (EINTR),
+ * and only that one: the daemon goes on serving, the table too once the
+ * holder lets go. */
+static void test_interrupt_ends_only_that_request(void **state)
+{
+	struct fx *f = *state;
+	struct holder_arg h;
+	unsigned char buf[64];
+	char *path;
+	pid_t holder, client;
+	double t0;
+	int ccode, code;
+
+	assert_int_equal(tu_mount_start(&f->mnt, "t-shut", f->tag, source,
+					NULL),
+			 0);
+	path = tu_mount_path(&f->mnt, f->tag, "k");
+	assert_non_null(path);
+	holder = holder_start(&h, f->name, HOLD_STOP);
+	assert_true(holder > 0);
+	f->holder = holder;
+	client = tu_fork(mount_reader_catching, path);
+	assert_true(client > 0);
+	f->client = client;
+	assert_true(still_waiting(client, 300));
+	t0 = tu_now();
+	kill(client, SIGUSR1);
+	ccode = tu_wait(client, 5);
+	f->client = 0;
+	assert_int_equal(ccode, client_code(EINTR));
+	assert_true(tu_now() - t0 < STOP_BOUND_S);
+	f->holder = 0;
+	assert_int_equal(holder_end(&h, holder), 0);
+	/* the mount serves the table again */
+	assert_int_equal(read_file(path, buf, sizeof(buf)), 4);
+	assert_memory_equal(buf, "held", 4);
+	table_intact(f, "held");
+	assert_true(daemon_stop(&f->mnt, STOP_UNMOUNT, &code) >= 0);
+	assert_int_equal(code, 0);
+	free(path);
 }
 
 int main(void)
@@ -458,8 +529,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_shutdown_sigterm_single_thread, fx_setup,
 			fx_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_shutdown_unmount_after_client_killed, fx_setup,
+			fx_teardown),
 		cmocka_unit_test_setup_teardown(test_shutdown_cached_mode,
 						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_interrupt_ends_only_that_request, fx_setup,
+			fx_teardown),
 	};
 	int rc;
 
