@@ -21,7 +21,9 @@
  * that called fs_loop_run() (the others block them); every thread that
  * waits does so for at most a tick and then looks at
  * fuse_session_exited(), and a leader blocked in read() at the end is
- * cancelled there, as libfuse's own loop does.
+ * cancelled there, as libfuse's own loop does.  A thread serving a request
+ * that waits for a table lock is joined too: once the session exited, the
+ * library gives such waits up (shmtabfs.c, "Ending on time").
  */
 #include <errno.h>
 #include <pthread.h>
