@@ -23,6 +23,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1
 #endif
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -299,6 +300,45 @@ enum stop_how {
 	STOP_UNMOUNT,		/* fusermount3 -u */
 };
 
+/* Where each thread of pid waits (its state, kernel wait channel and
+ * system call): what a daemon that did not end was doing. */
+static void print_threads(pid_t pid)
+{
+	char path[320], line[256];
+	struct dirent *e;
+	DIR *d;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	d = opendir(path);
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		static const char *const what[] = { "stat", "wchan", "syscall" };
+
+		if (e->d_name[0] == '.')
+			continue;
+		print_message("daemon thread %s:", e->d_name);
+		for (size_t i = 0; i < sizeof(what) / sizeof(what[0]); i++) {
+			snprintf(path, sizeof(path), "/proc/%d/task/%s/%s",
+				 (int)pid, e->d_name, what[i]);
+			f = fopen(path, "r");
+			if (f && fgets(line, sizeof(line), f)) {
+				char *st = strrchr(line, ')');
+
+				line[strcspn(line, "\n")] = 0;
+				if (i == 0 && st && st[1] && st[2])
+					st[3] = 0;	/* "TID (comm) S" */
+				print_message(" %s=[%s]", what[i], line);
+			}
+			if (f)
+				fclose(f);
+		}
+		print_message("\n");
+	}
+	closedir(d);
+}
+
 /*
  * End the daemon of m with SIGKILL and detach its mount.  Not through
  * tu_mount_stop(): a daemon that no longer serves requests would leave its
@@ -339,6 +379,7 @@ static double daemon_stop(struct tu_mount *m, enum stop_how how, int *code)
 		if (waitpid(m->pid, &status, WNOHANG) == m->pid)
 			break;
 		if (t > STOP_BOUND_S) {
+			print_threads(m->pid);
 			daemon_kill(m);
 			return -1;
 		}
