@@ -923,7 +923,9 @@ static int fh_open_paged(struct fs_table *tb, const struct fs_types *ty,
 	uint64_t ver;
 	int err = 0, tries;
 
-	if (!tb->t)
+	/* renamed to another table, or replaced by a rename, since the
+	 * request resolved it: as if the open came after */
+	if (!tb->t || !fs_node_in(nd, tb))
 		return -ENOENT;
 	h = fh_new(tb, nd->key, nd->klen);
 	if (!h)
@@ -1726,6 +1728,23 @@ static int move_remove_group(shmtab *t, void *ctx)
 	return err == -ENOENT ? 0 : err;	/* gone meanwhile: done */
 }
 
+/* The source's node follows a move to another table (fs_node_rename),
+ * with both tables' mutexes held, taken in address order: a move the
+ * opposite way takes them in the same order. */
+static void rename_nodes_across(struct fs_table *tb, const void *from,
+				size_t flen, struct fs_table *tb2,
+				unsigned char *to, size_t tlen)
+{
+	struct fs_table *first = tb < tb2 ? tb : tb2;
+	struct fs_table *second = tb < tb2 ? tb2 : tb;
+
+	pthread_mutex_lock(&first->mu);
+	pthread_mutex_lock(&second->mu);
+	fs_node_rename(tb, from, flen, tb2, to, tlen);
+	pthread_mutex_unlock(&second->mu);
+	pthread_mutex_unlock(&first->mu);
+}
+
 /*
  * mv from another table onto an element of an array.  mv(1) answers
  * EXDEV by removing the target and creating it again with O_EXCL, which an
@@ -1745,6 +1764,7 @@ static int rename_into_array(struct fs_table *tb, const char *name,
 {
 	struct fs_types ty, ty2;
 	struct move_ctx c = { &ty, from, 0, NULL, 0 };
+	unsigned char *tkey = NULL;
 	void *val = NULL;
 	size_t tlen = 0;
 	int err;
@@ -1767,6 +1787,14 @@ static int rename_into_array(struct fs_table *tb, const char *name,
 		err = err == 0 ? -EINVAL : err < 0 ? err : 0;
 	}
 	pthread_mutex_unlock(&tb2->mu);
+	if (err == 0) {
+		/* before the move: once it is done, nothing may fail */
+		tkey = malloc(tlen ? tlen : 1);
+		if (!tkey)
+			err = -ENOMEM;
+		else if (tlen)
+			memcpy(tkey, to, tlen);
+	}
 	if (err < 0)
 		return err;
 
@@ -1805,7 +1833,13 @@ static int rename_into_array(struct fs_table *tb, const char *name,
 	if (err == 0)
 		err = fs_group(tb->t, move_remove_group, &c);
 	pthread_mutex_unlock(&tb->mu);
+	if (err == 0) {
+		/* the element took the value: the kernel moves the dentry */
+		rename_nodes_across(tb, from, c.klen, tb2, tkey, tlen);
+		tkey = NULL;
+	}
 out:
+	free(tkey);
 	free(val);
 	return err;
 }
@@ -1816,6 +1850,7 @@ void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	unsigned char from[FS_KEY_CAP], to[FS_KEY_CAP];
 	struct rename_ctx c = { from, to, 0, 0, flags };
 	struct fs_table *tb, *tb2, *etb;
+	unsigned char *tkey = NULL;
 	struct fs_types ty;
 	int err;
 
@@ -1855,11 +1890,24 @@ void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		if (err == -ENOENT)
 			err = name_create_err(newname);
 	}
+	if (err == 0) {
+		/* before the rename: once it is done, nothing may fail */
+		tkey = malloc(c.tlen ? c.tlen : 1);
+		if (!tkey)
+			err = -ENOMEM;
+		else if (c.tlen)
+			memcpy(tkey, to, c.tlen);
+	}
 	if (err == 0)
 		err = fs_group(tb->t, ty.array ? rename_index_group :
 						 rename_group,
 			       &c);
+	if (err == 0) {
+		fs_node_rename(tb, from, c.flen, tb, tkey, c.tlen);
+		tkey = NULL;
+	}
 	pthread_mutex_unlock(&tb->mu);
+	free(tkey);
 	fuse_reply_err(req, fs_err(tb, err));
 }
 

@@ -158,8 +158,11 @@ int fs_node_ref(struct fs_table *tb, bool is_dir, const void *key,
 	pthread_mutex_lock(&fs->mu);
 	nd = node_find_key(fs, tb, is_dir, key, klen, h);
 	if (!nd) {
-		nd = malloc(sizeof(*nd) + klen);
-		if (!nd) {
+		nd = malloc(sizeof(*nd));
+		if (nd)
+			nd->key = malloc(klen ? klen : 1);
+		if (!nd || !nd->key) {
+			free(nd);
 			pthread_mutex_unlock(&fs->mu);
 			return -ENOMEM;
 		}
@@ -167,6 +170,7 @@ int fs_node_ref(struct fs_table *tb, bool is_dir, const void *key,
 		nd->nlookup = 0;
 		nd->tb = tb;
 		nd->is_dir = is_dir;
+		nd->detached = false;
 		nd->khash = h;
 		memset(&nd->v, 0, sizeof(nd->v));
 		nd->klen = klen;
@@ -198,6 +202,76 @@ fuse_ino_t fs_node_peek(struct fs_table *tb, const void *key, size_t klen)
 	ino = nd ? nd->ino : FUSE_UNKNOWN_INO;
 	pthread_mutex_unlock(&fs->mu);
 	return ino;
+}
+
+/* Caller holds fs->mu. */
+static void node_unlink_key(struct fs *fs, struct fs_node *nd)
+{
+	struct fs_node **pp;
+
+	for (pp = &fs->by_key[nd->khash % fs->nbuckets]; *pp != nd;
+	     pp = &(*pp)->next_key)
+		;
+	*pp = nd->next_key;
+	nd->next_key = NULL;
+}
+
+/*
+ * After a rename of (tb, from) to (tb2, to) succeeded: the kernel has moved
+ * its dentry of the source to the target name and kept the inode, and with
+ * the cached mode's timeouts it does not ask again.  So the source's node
+ * follows, same ino: it now stands for the target key.  The target's node,
+ * which the kernel now holds as an unlinked inode (open files only), is
+ * detached: it names no key any more, and no lookup finds it.  to is a
+ * malloc'd copy the node takes (freed when not used), allocated before the
+ * rename so that this cannot fail once the rename is done.  Caller holds
+ * the mu of the tables of both (their vstate changes, fs.h); the versions
+ * start again, so an open reads the key's value afresh.
+ */
+void fs_node_rename(struct fs_table *tb, const void *from, size_t flen,
+		    struct fs_table *tb2, unsigned char *to, size_t tlen)
+{
+	struct fs *fs = &fs_state;
+	uint64_t hf = node_hash(tb, false, from, flen);
+	uint64_t ht = node_hash(tb2, false, to, tlen);
+	struct fs_node *src, *dst;
+
+	pthread_mutex_lock(&fs->mu);
+	src = node_find_key(fs, tb, false, from, flen, hf);
+	dst = node_find_key(fs, tb2, false, to, tlen, ht);
+	if (src == dst)
+		goto out;	/* the same key: nothing moved */
+	if (dst) {
+		node_unlink_key(fs, dst);
+		dst->detached = true;
+	}
+	if (!src)
+		goto out;
+	node_unlink_key(fs, src);
+	free(src->key);
+	src->key = to;
+	to = NULL;
+	src->klen = tlen;
+	src->tb = tb2;
+	src->khash = ht;
+	src->v.known = false;
+	src->next_key = fs->by_key[ht % fs->nbuckets];
+	fs->by_key[ht % fs->nbuckets] = src;
+out:
+	pthread_mutex_unlock(&fs->mu);
+	free(to);
+}
+
+/* True when nd is a key of tb (not detached, not renamed to another
+ * table); once true, it stays so while the caller holds tb->mu. */
+bool fs_node_in(struct fs_node *nd, struct fs_table *tb)
+{
+	bool in;
+
+	pthread_mutex_lock(&fs_state.mu);
+	in = nd->tb == tb && !nd->detached;
+	pthread_mutex_unlock(&fs_state.mu);
+	return in;
 }
 
 /* Caller holds fs->mu. */
@@ -239,11 +313,10 @@ void fs_node_forget(fuse_ino_t ino, uint64_t n)
 	     pp = &(*pp)->next_ino)
 		;
 	*pp = nd->next_ino;
-	for (pp = &fs->by_key[nd->khash % fs->nbuckets]; *pp != nd;
-	     pp = &(*pp)->next_key)
-		;
-	*pp = nd->next_key;
+	if (!nd->detached)
+		node_unlink_key(fs, nd);
 	fs->nnodes--;
+	free(nd->key);
 	free(nd);
 out:
 	pthread_mutex_unlock(&fs->mu);
@@ -259,6 +332,7 @@ void fs_nodes_free(void)
 	for (i = 0; i < fs->nbuckets; i++)
 		for (nd = fs->by_ino[i]; nd; nd = next) {
 			next = nd->next_ino;
+			free(nd->key);
 			free(nd);
 		}
 	free(fs->by_ino);
@@ -303,6 +377,11 @@ int fs_resolve_obj(fuse_ino_t ino, struct fs_table **tb, void **key,
 		if (err < 0)
 			*tb = NULL;
 		return err;
+	}
+	if (nd->detached) {
+		/* a rename's target: gone, as after an unlink */
+		pthread_mutex_unlock(&fs->mu);
+		return -ENOENT;
 	}
 	*key = malloc(nd->klen ? nd->klen : 1);
 	if (!*key) {

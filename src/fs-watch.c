@@ -151,7 +151,9 @@ static int watch_collect(struct fs_table *tb, struct watch_batch *b, bool all,
 	pthread_mutex_lock(&fs_state.mu);
 	for (i = 0; i < fs_state.nbuckets; i++)
 		for (nd = fs_state.by_ino[i]; nd; nd = nd->next_ino) {
-			if (nd->tb != tb)
+			/* a detached node has no name to tell of; the one
+			 * a rename re-keyed is checked under its new key */
+			if (nd->tb != tb || nd->detached)
 				continue;
 			if (nd->is_dir) {
 				b->dir_ino = nd->ino;
@@ -166,12 +168,16 @@ static int watch_collect(struct fs_table *tb, struct watch_batch *b, bool all,
 				}
 				nodes = tmp;
 			}
-			/* a private copy: the node may be forgotten */
+			/* a private copy: the node may be forgotten, or
+			 * renamed */
 			tmp = &nodes[nn];
 			*tmp = malloc(sizeof(**tmp) + nd->klen);
 			if (!*tmp)
 				continue;
-			memcpy(*tmp, nd, sizeof(**tmp) + nd->klen);
+			**tmp = *nd;
+			(*tmp)->key = (unsigned char *)(*tmp + 1);
+			if (nd->klen)
+				memcpy((*tmp)->key, nd->key, nd->klen);
 			nn++;
 		}
 	pthread_mutex_unlock(&fs_state.mu);

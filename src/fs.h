@@ -19,6 +19,10 @@
  *    files and by (table, dir) for table directories, with the kernel's
  *    lookup count; freed when FORGET brings the count to zero.  Inode
  *    numbers are never reused within a mount, so the generation is 0.  A
+ *    key's node follows a rename, as a file system's inode does (the
+ *    kernel moves its dentry to the new name and keeps the inode): it
+ *    then stands for the target key, and the target's own node, if any,
+ *    is detached, like an unlinked file's inode (fs_node_rename).  A
  *    table directory's inode stands for the table's name: fs_resolve() gives
  *    the table called so when the request comes (the kernel may keep a
  *    table's name, see FS_TABLE_ENTRY_TIMEOUT).
@@ -130,10 +134,13 @@ struct fs_node {
 	uint64_t nlookup;
 	struct fs_table *tb;
 	bool is_dir;			/* a table directory */
+	bool detached;			/* names no key any more: the target
+					 * of a rename (fs_node_rename) */
 	uint64_t khash;
 	struct fs_vstate v;		/* key files, cached mode */
 	size_t klen;
-	unsigned char key[];
+	unsigned char *key;		/* changes with a rename: read it
+					 * under fs->mu or the table's mu */
 };
 
 enum fs_source {
@@ -178,6 +185,9 @@ struct fs_node *fs_node_get(fuse_ino_t ino);
 int fs_node_ref(struct fs_table *tb, bool is_dir, const void *key,
 		size_t klen, fuse_ino_t *ino);
 fuse_ino_t fs_node_peek(struct fs_table *tb, const void *key, size_t klen);
+void fs_node_rename(struct fs_table *tb, const void *from, size_t flen,
+		    struct fs_table *tb2, unsigned char *to, size_t tlen);
+bool fs_node_in(struct fs_node *nd, struct fs_table *tb);
 void fs_node_forget(fuse_ino_t ino, uint64_t n);
 void fs_nodes_free(void);
 int fs_resolve(fuse_ino_t ino, struct fs_table **tb, void **key, size_t *klen,

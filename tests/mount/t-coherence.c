@@ -25,7 +25,10 @@
  *    also when the kernel serves them from its page cache: thousands of
  *    changes made by the library, writes through the mount read back at
  *    once, no reader ever sees a mix of two values, and a big value read
- *    again after a library replace is the new one.
+ *    again after a library replace is the new one;
+ *  - in the cached mode a renamed key keeps its inode under the new name,
+ *    which reads the moved value (also an array element moved back and
+ *    forth), and a file open on a replaced target reads its old value.
  * Exits 77 without /dev/fuse, fusermount3 or $SHMTABFS.  Every mount is
  * unmounted and every daemon this program started is stopped, also when
  * the watchdog fires.
@@ -1187,6 +1190,199 @@ static void test_locked_table_delays_only_itself(void **state)
 	free(path);
 }
 
+/* --- rename in the cached mode ---------------------------------------- */
+
+static ino_t ino_of(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 ? st.st_ino : 0;
+}
+
+/* d_ino of name in a listing of dir (ls -i), 0 when not listed */
+static ino_t dir_ino_of(const char *dir, const char *name)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	ino_t ino = 0;
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d)))
+		if (!strcmp(de->d_name, name))
+			ino = de->d_ino;
+	closedir(d);
+	return ino;
+}
+
+static void assert_reads(const char *path, const char *want)
+{
+	char got[256];
+	ssize_t n = read_file(path, got, sizeof(got) - 1);
+
+	assert_true(n >= 0);
+	got[n] = '\0';
+	assert_string_equal(got, want);
+}
+
+/*
+ * mv a b through the cached mount: the kernel keeps the inode it moved to
+ * the name b for the cache time, so the daemon's inode follows the rename
+ * (as a file system's does).  b reads as a's value, at once and after the
+ * bound, has a's inode number in stat and in the listing; a is gone.  The
+ * watcher keeps following the key b: a library change of it shows within
+ * the bound, and so does a rename made by another process.
+ */
+static void test_cached_rename_follows_inode(void **state)
+{
+	struct fx *f = *state;
+	char *dir, *a, *b, *c;
+	ino_t ia;
+
+	cache_mount();
+	dir = tu_mount_path(&cache_mnt, f->tag, NULL);
+	a = tu_mount_path(&cache_mnt, f->tag, "a");
+	b = tu_mount_path(&cache_mnt, f->tag, "b");
+	c = tu_mount_path(&cache_mnt, f->tag, "c");
+	assert_int_equal(tu_add_str(f->t, "a", "value of a"), 0);
+	assert_reads(a, "value of a");
+	ia = ino_of(a);
+	assert_true(ia != 0);
+	assert_int_equal(rename(a, b), 0);
+	assert_reads(b, "value of a");
+	assert_int_equal(ino_of(b), ia);
+	assert_int_equal(dir_ino_of(dir, "b"), ia);
+	assert_int_equal(access(a, F_OK), -1);
+	assert_int_equal(errno, ENOENT);
+	assert_false(dir_has(dir, "a"));
+	tu_sleep_ms((int)(CACHE_BOUND_S * 1000) + 200);
+	assert_reads(b, "value of a");
+	assert_int_equal(ino_of(b), ia);
+	/* the library changes b: seen within the bound */
+	assert_int_equal(tu_add_str(f->t, "b", "longer value of b"), 0);
+	assert_true(tu_wait_size(b, 17, CACHE_BOUND_S) >= 0);
+	assert_reads(b, "longer value of b");
+	/* another process renames b to c: b goes, c shows, within it */
+	assert_int_equal(ino_of(c), 0);
+	assert_int_equal(shmtab_replace(f->t, "c", 1, "moved", 5), 0);
+	assert_int_equal(shmtab_remove(f->t, "b", 1), 0);
+	assert_int_equal(shmtab_remove(f->t, "b", 1), 0);
+	assert_true(tu_wait_size(b, -1, CACHE_BOUND_S) >= 0);
+	assert_true(tu_wait_size(c, 5, CACHE_BOUND_S) >= 0);
+	assert_reads(c, "moved");
+	free(dir);
+	free(a);
+	free(b);
+	free(c);
+}
+
+/*
+ * mv A/1 A/3, then mv A/3 A/1, in an array: each move moves the element
+ * (the source is unset, the name stays).  The name the kernel moved stands
+ * for the target, the source's name is a new inode, so moving back is no
+ * "same file" and moves the value back.
+ */
+static void test_cached_rename_array_back_and_forth(void **state)
+{
+	const struct shmtab_schema s = { SHMTAB_KIND_ARRAY, NULL, "int64",
+					 SHMTAB_V_I64(-1) };
+	struct fx *f = *state;
+	char *e1, *e3;
+	int64_t v;
+	int i;
+
+	assert_int_equal(shmtab_set_schema(f->t, &s), 0);
+	assert_int_equal(shmtab_array_resize(f->t, 5), 0);
+	assert_int_equal(shmtab_int_set(f->t, SHMTAB_V_I64(1), 11), 0);
+	cache_mount();
+	e1 = tu_mount_path(&cache_mnt, f->tag, "1");
+	e3 = tu_mount_path(&cache_mnt, f->tag, "3");
+	assert_reads(e1, "11\n");
+	assert_reads(e3, "-1\n");
+	for (i = 0; i < 4; i++) {
+		const char *from = i % 2 ? e3 : e1, *to = i % 2 ? e1 : e3;
+		ino_t ifrom = ino_of(from);
+
+		assert_int_equal(rename(from, to), 0);
+		assert_reads(to, "11\n");
+		assert_reads(from, "-1\n");
+		assert_int_equal(ino_of(to), ifrom);
+		assert_true(ino_of(from) != ifrom);
+		assert_int_equal(
+			shmtab_int_get(f->t, SHMTAB_V_I64(i % 2 ? 1 : 3), &v),
+			0);
+		assert_int_equal(v, 11);
+	}
+	/* from another table onto an element: the same, across tables */
+	{
+		char *k, tag[48];
+		shmtab *g;
+		ino_t ik;
+
+		snprintf(tag, sizeof(tag), "%s-x", f->tag);
+		f->extra = table_name(tag);
+		assert_non_null(f->extra);
+		assert_int_equal(tu_create(f->extra, NULL, &g), 0);
+		assert_int_equal(tu_add_str(g, "k", "5\n"), 0);
+		k = tu_mount_path(&cache_mnt, tag, "k");
+		assert_reads(k, "5\n");
+		ik = ino_of(k);
+		assert_int_equal(rename(k, e3), 0);
+		assert_reads(e3, "5\n");
+		assert_int_equal(ino_of(e3), ik);
+		assert_int_equal(access(k, F_OK), -1);
+		assert_int_equal(errno, ENOENT);
+		assert_int_equal(shmtab_mem(g, "k", 1), 0);
+		shmtab_close(g);
+		free(k);
+	}
+	free(e1);
+	free(e3);
+}
+
+/*
+ * mv a b onto an existing b: b reads a's value and has a's inode, b's old
+ * value is gone from the table, and a file opened on the old b before the
+ * rename still reads the old value (as after an unlink).
+ */
+static void test_cached_rename_onto_existing(void **state)
+{
+	struct fx *f = *state;
+	char *a, *b, got[64];
+	ino_t ia, ib;
+	ssize_t n;
+	int fd;
+
+	cache_mount();
+	a = tu_mount_path(&cache_mnt, f->tag, "a");
+	b = tu_mount_path(&cache_mnt, f->tag, "b");
+	assert_int_equal(tu_add_str(f->t, "a", "new"), 0);
+	assert_int_equal(tu_add_str(f->t, "b", "old value"), 0);
+	assert_reads(a, "new");
+	assert_reads(b, "old value");
+	ia = ino_of(a);
+	ib = ino_of(b);
+	assert_true(ia != 0 && ib != 0 && ia != ib);
+	fd = open(b, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(rename(a, b), 0);
+	assert_reads(b, "new");
+	assert_int_equal(ino_of(b), ia);
+	assert_int_equal(access(a, F_OK), -1);
+	assert_int_equal(errno, ENOENT);
+	assert_int_equal(shmtab_mem(f->t, "a", 1), 0);
+	assert_int_equal(shmtab_mem(f->t, "b", 1), 1);
+	n = pread(fd, got, sizeof(got), 0);
+	assert_int_equal(n, 9);
+	assert_memory_equal(got, "old value", 9);
+	assert_int_equal(close(fd), 0);
+	tu_sleep_ms((int)(CACHE_BOUND_S * 1000) + 200);
+	assert_reads(b, "new");
+	assert_int_equal(ino_of(b), ia);
+	free(a);
+	free(b);
+}
+
 static int group_setup(void **state)
 {
 	(void)state;
@@ -1254,6 +1450,13 @@ int main(void)
 			test_cached_old_reader_keeps_pages_apart, fx_setup,
 			fx_teardown),
 		cmocka_unit_test_setup_teardown(test_cached_big_value_reread,
+						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_cached_rename_follows_inode,
+						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_cached_rename_array_back_and_forth, fx_setup,
+			fx_teardown),
+		cmocka_unit_test_setup_teardown(test_cached_rename_onto_existing,
 						fx_setup, fx_teardown),
 	};
 	int rc;
