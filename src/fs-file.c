@@ -814,7 +814,8 @@ static int fh_open(struct fs_table *tb, const struct fs_types *ty,
 	} else if (h->writable && (fs_state.ro || tb->rdonly)) {
 		err = fs_state.ro ? -EROFS : -EACCES;
 	} else if (!h->writable || h->add ||
-		   (!trunc && (!created || (h->append && acc == O_WRONLY)))) {
+		   (!trunc && (!created ||
+			       (h->append && acc == O_WRONLY && !h->vtype)))) {
 		/* an add-mode buffer is never published, it only serves
 		 * reads: a key this open created reads as what it holds
 		 * (the zero key_create gave it), not as an empty new file */
@@ -826,8 +827,12 @@ static int fh_open(struct fs_table *tb, const struct fs_types *ty,
 			err = fh_load(h, ty);
 		}
 	} else {
-		/* O_TRUNC: publish at release (`: > k`), except where an
-		 * empty text cannot parse (an integer, a pair) */
+		/* O_TRUNC, or a key this open created: the value is what is
+		 * written, also when opened to append to a typed value (as
+		 * a pair: created as its zero, "\t0\n", which nothing
+		 * appended to can make parse).  O_TRUNC publishes at release
+		 * (`: > k`), except where an empty text cannot parse (an
+		 * integer, a pair) */
 		h->pending = !created && !h->vtype;
 		h->whole = true;
 	}

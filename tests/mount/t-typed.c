@@ -375,6 +375,46 @@ static void test_values_malformed_refused_old_kept(void **state)
 	fx_free(g);
 }
 
+/*
+ * printf 'a\t1\n' >> new, in a pair table: the write-only append that
+ * created the key sets its value, and close(2) succeeds; an append to an
+ * existing pair cannot parse (two lines), close says EINVAL, old kept.
+ */
+static void test_values_pair_append_creates(void **state)
+{
+	struct shmtab_schema sp = { SHMTAB_KIND_HASH, "string",
+				    "pair(string,int64)", NULL };
+	struct fx *g = fx_new(&sp);
+	char *p1 = mpath(&main_mnt, g, "new"), *p2 = mpath(&main_mnt, g, "rw");
+	char *p3 = mpath(&main_mnt, g, "two"), *text;
+	int fd;
+
+	(void)state;
+	assert_int_equal(append(p1, "a\t1\n"), 0);
+	assert_file(p1, "a\t1\n");
+	text = lib_text(g->t, "pair(string,int64)", "new", 3);
+	assert_string_equal(text, "a\t1\n");
+	free(text);
+	/* to an existing pair: a second line, refused, the old kept */
+	assert_int_equal(append(p1, "b\t2\n"), -EINVAL);
+	assert_file(p1, "a\t1\n");
+	/* read-write, as before */
+	assert_int_equal(put_file(p2, O_RDWR | O_CREAT | O_APPEND, "c\t3\n"),
+			 0);
+	assert_file(p2, "c\t3\n");
+	/* one file, two writes */
+	fd = open(p3, O_WRONLY | O_CREAT | O_APPEND, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "d\t", 2), 2);
+	assert_int_equal(write(fd, "4\n", 2), 2);
+	assert_int_equal(close(fd), 0);
+	assert_file(p3, "d\t4\n");
+	free(p1);
+	free(p2);
+	free(p3);
+	fx_free(g);
+}
+
 /* --- keys ------------------------------------------------------------- */
 
 static int cmp_str(const void *a, const void *b)
@@ -1052,6 +1092,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_values_round_trip_every_type),
 		cmocka_unit_test(test_values_malformed_refused_old_kept),
+		cmocka_unit_test(test_values_pair_append_creates),
 		cmocka_unit_test(test_keys_int_and_pair_names),
 		cmocka_unit_test(test_array_listing_defaults_unset),
 		cmocka_unit_test(test_array_rename_from_another_table),
