@@ -99,6 +99,18 @@ struct fx {
 	pid_t holder, client;	/* killed in teardown when a test failed */
 };
 
+/* Close and remove the fixture's tables, free it. */
+static void fx_free(struct fx *f)
+{
+	shmtab_close(f->t);
+	shmtab_close(f->o);
+	tu_remove(f->name);
+	tu_remove(f->oname);
+	free(f->name);
+	free(f->oname);
+	free(f);
+}
+
 static int fx_setup(void **state)
 {
 	static int n;
@@ -121,13 +133,7 @@ static int fx_setup(void **state)
 	*state = f;
 	return 0;
 fail:
-	shmtab_close(f->t);
-	shmtab_close(f->o);
-	tu_remove(f->name);
-	tu_remove(f->oname);
-	free(f->name);
-	free(f->oname);
-	free(f);
+	fx_free(f);
 	return -1;
 }
 
@@ -150,13 +156,7 @@ static int fx_teardown(void **state)
 		kill(f->holder, SIGCONT);
 		tu_wait(f->holder, 10);
 	}
-	shmtab_close(f->t);
-	shmtab_close(f->o);
-	tu_remove(f->name);
-	tu_remove(f->oname);
-	free(f->name);
-	free(f->oname);
-	free(f);
+	fx_free(f);
 	return 0;
 }
 
