@@ -101,6 +101,17 @@ int tu_mount_start(struct tu_mount *m, const char *stem, const char *tag,
 	if (m->pid < 0)
 		return -errno;
 	if (m->pid == 0) {
+		sigset_t none;
+
+		/* A daemon keeps what it inherits: a test run in the
+		 * background of a shell without job control ignores SIGINT
+		 * (and libfuse then installs no handler for it), but the
+		 * tests stop daemons with signals. */
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
 		if (opt && opt[0] == '-')
 			execl(shmtabfs, "shmtabfs", "-f", opt, source, m->dir,
 			      (char *)NULL);
