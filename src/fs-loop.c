@@ -18,12 +18,16 @@
  * a new thread while there are fewer than max_threads).  A blocked request
  * thus delays the others by at most two ticks.  A leader that was replaced
  * finishes its request and becomes a spare.  Signals reach only the thread
- * that called fs_loop_run() (the others block them); every thread that
- * waits does so for at most a tick and then looks at
- * fuse_session_exited(), and a leader blocked in read() at the end is
- * cancelled there, as libfuse's own loop does.  A thread serving a request
- * that waits for a table lock is joined too: once the session exited, the
- * library gives such waits up (shmtabfs.c, "Ending on time").
+ * that called fs_loop_run() (the others block all but LOOP_WAKE); every
+ * thread that waits does so for at most a tick and then looks at
+ * fuse_session_exited().  A leader blocked in read() at the end is woken
+ * by LOOP_WAKE (its handler does nothing: the read fails with EINTR,
+ * and the leader sees the loop stopped); libfuse's own loop
+ * cancels it instead, but a cancelled thread leaves its frames' stack
+ * poisoning behind for AddressSanitizer, which then reports the exit of
+ * that thread.  A thread serving a request that waits for a table lock is
+ * joined too: once the session exited, the library gives such waits up
+ * (shmtabfs.c, "Ending on time").
  */
 #include <errno.h>
 #include <pthread.h>
@@ -36,6 +40,7 @@
 #include "fs.h"
 
 #define LOOP_TICK_MS 20
+#define LOOP_WAKE SIGRTMIN		/* see above */
 
 struct loop_thread {
 	pthread_t id;
@@ -109,7 +114,8 @@ static bool loop_spawn(struct loop *l, enum loop_role role)
 	a->self = self;
 	a->role = role;
 	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
+	sigdelset(&all, LOOP_WAKE);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	/* the thread frees a */
 	err = pthread_create(&self->id, NULL, loop_main, a);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -186,11 +192,9 @@ static enum loop_role loop_lead(struct loop *l, struct loop_thread *self)
 	int res;
 
 	for (;;) {
-		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
 		res = fuse_session_receive_buf(l->se, &self->buf);
-		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 		pthread_mutex_lock(&l->mu);
-		if (res == -EINTR && !fuse_session_exited(l->se)) {
+		if (res == -EINTR && !fuse_session_exited(l->se) && !l->stop) {
 			pthread_mutex_unlock(&l->mu);
 			continue;
 		}
@@ -218,7 +222,6 @@ static enum loop_role loop_lead(struct loop *l, struct loop_thread *self)
 static void loop_run_role(struct loop *l, struct loop_thread *self,
 			  enum loop_role role)
 {
-	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 	for (;;) {
 		if (role == ROLE_LEADER) {
 			role = loop_lead(l, self);
@@ -234,6 +237,23 @@ static void loop_run_role(struct loop *l, struct loop_thread *self,
 	}
 }
 
+static void loop_wake(int sig)
+{
+	(void)sig;		/* only to end a read() with EINTR */
+}
+
+/* Join thread t, which may be blocked in read(): wake it each tick until
+ * it is gone (a wake that comes just before its read() is lost). */
+static void loop_join_reader(pthread_t t)
+{
+	struct timespec ts;
+
+	do {
+		pthread_kill(t, LOOP_WAKE);
+		loop_deadline(&ts);
+	} while (pthread_timedjoin_np(t, NULL, &ts) == ETIMEDOUT);
+}
+
 static void *loop_main(void *arg)
 {
 	struct loop_arg a = *(struct loop_arg *)arg;
@@ -245,6 +265,8 @@ static void *loop_main(void *arg)
 
 int fs_loop_run(struct fuse_session *se, unsigned int max_threads)
 {
+	struct sigaction sa, old_sa;
+	sigset_t wake;
 	struct loop l;
 	unsigned int i;
 	bool in_read;
@@ -257,6 +279,14 @@ int fs_loop_run(struct fuse_session *se, unsigned int max_threads)
 		return -ENOMEM;
 	pthread_mutex_init(&l.mu, NULL);
 	pthread_cond_init(&l.cv, NULL);
+	/* no SA_RESTART: the read() it reaches fails with EINTR */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = loop_wake;
+	sigemptyset(&sa.sa_mask);
+	sigaction(LOOP_WAKE, &sa, &old_sa);
+	sigemptyset(&wake);
+	sigaddset(&wake, LOOP_WAKE);
+	pthread_sigmask(SIG_UNBLOCK, &wake, NULL);
 	l.th[0].id = pthread_self();
 	l.nthreads = 1;
 	l.leader = pthread_self();
@@ -266,16 +296,18 @@ int fs_loop_run(struct fuse_session *se, unsigned int max_threads)
 
 	loop_run_role(&l, &l.th[0], ROLE_LEADER);
 
-	/* the leader may still be in read(): cancel it there */
+	/* the leader may still be in read(): wake it there */
 	pthread_mutex_lock(&l.mu);
 	loop_stop(&l, 0);
 	in_read = !pthread_equal(l.leader, pthread_self());
 	pthread_mutex_unlock(&l.mu);
 	for (i = 1; i < l.nthreads; i++) {
 		if (in_read && pthread_equal(l.th[i].id, l.leader))
-			pthread_cancel(l.th[i].id);
-		pthread_join(l.th[i].id, NULL);
+			loop_join_reader(l.th[i].id);
+		else
+			pthread_join(l.th[i].id, NULL);
 	}
+	sigaction(LOOP_WAKE, &old_sa, NULL);
 	for (i = 0; i < l.nthreads; i++)
 		free(l.th[i].buf.mem);
 	free(l.th);

@@ -156,6 +156,12 @@ void tu_mount_stop(struct tu_mount *m)
 	rmdir(m->dir);
 }
 
+void tu_mount_forget(struct tu_mount *m)
+{
+	m->active = 0;
+	mounts_remove(m);
+}
+
 static void watchdog(int sig)
 {
 	struct tu_mount *m;

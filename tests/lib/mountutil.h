@@ -39,6 +39,9 @@ int tu_mount_start(struct tu_mount *m, const char *stem, const char *tag,
  * exit (then SIGKILL it) and remove the mount point.  Nothing when m is
  * not active. */
 void tu_mount_stop(struct tu_mount *m);
+/* For a caller that ended m's daemon itself (and reaped it): m is no
+ * longer active, and no longer on the watchdog's list. */
+void tu_mount_forget(struct tu_mount *m);
 /* On SIGALRM after seconds: lazily unmount every active mount, SIGKILL
  * its daemon and _exit(99).  0 cancels (alarm(0)). */
 void tu_mount_watchdog(unsigned int seconds);

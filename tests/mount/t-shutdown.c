@@ -354,7 +354,7 @@ static void daemon_kill(struct tu_mount *m)
 	kill(m->pid, SIGKILL);
 	tu_wait(m->pid, 10);
 	tu_run(lazy, 10, 1);
-	m->active = 0;
+	tu_mount_forget(m);
 	rmdir(m->dir);
 }
 
@@ -386,7 +386,7 @@ static double daemon_stop(struct tu_mount *m, enum stop_how how, int *code)
 		tu_sleep_ms(5);
 	}
 	*code = WIFEXITED(status) ? WEXITSTATUS(status) : 100;
-	m->active = 0;		/* reaped */
+	tu_mount_forget(m);	/* reaped */
 	if (tu_is_fuse_mount(m->dir)) {
 		char *lazy[] = { "fusermount3", "-uz", m->dir, NULL };
 
