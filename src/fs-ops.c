@@ -147,6 +147,25 @@ static struct fs_node *node_find_key(struct fs *fs, struct fs_table *tb,
 	return NULL;
 }
 
+/* Caller holds fs->mu. */
+static void node_unlink_key(struct fs *fs, struct fs_node *nd)
+{
+	struct fs_node **pp;
+
+	for (pp = &fs->by_key[nd->khash % fs->nbuckets]; *pp != nd;
+	     pp = &(*pp)->next_key)
+		;
+	*pp = nd->next_key;
+	nd->next_key = NULL;
+}
+
+/* Put nd in the by_key chain of its khash.  Caller holds fs->mu. */
+static void node_link_key(struct fs *fs, struct fs_node *nd)
+{
+	nd->next_key = fs->by_key[nd->khash % fs->nbuckets];
+	fs->by_key[nd->khash % fs->nbuckets] = nd;
+}
+
 /* The node of (tb, key), created if needed, with one more lookup. */
 int fs_node_ref(struct fs_table *tb, bool is_dir, const void *key,
 		size_t klen, fuse_ino_t *ino)
@@ -178,8 +197,7 @@ int fs_node_ref(struct fs_table *tb, bool is_dir, const void *key,
 			memcpy(nd->key, key, klen);
 		nd->next_ino = fs->by_ino[nd->ino % fs->nbuckets];
 		fs->by_ino[nd->ino % fs->nbuckets] = nd;
-		nd->next_key = fs->by_key[h % fs->nbuckets];
-		fs->by_key[h % fs->nbuckets] = nd;
+		node_link_key(fs, nd);
 		if (++fs->nnodes > fs->nbuckets * 2)
 			nodes_grow(fs);
 	}
@@ -202,18 +220,6 @@ fuse_ino_t fs_node_peek(struct fs_table *tb, const void *key, size_t klen)
 	ino = nd ? nd->ino : FUSE_UNKNOWN_INO;
 	pthread_mutex_unlock(&fs->mu);
 	return ino;
-}
-
-/* Caller holds fs->mu. */
-static void node_unlink_key(struct fs *fs, struct fs_node *nd)
-{
-	struct fs_node **pp;
-
-	for (pp = &fs->by_key[nd->khash % fs->nbuckets]; *pp != nd;
-	     pp = &(*pp)->next_key)
-		;
-	*pp = nd->next_key;
-	nd->next_key = NULL;
 }
 
 /*
@@ -255,8 +261,7 @@ void fs_node_rename(struct fs_table *tb, const void *from, size_t flen,
 	src->tb = tb2;
 	src->khash = ht;
 	src->v.known = false;
-	src->next_key = fs->by_key[ht % fs->nbuckets];
-	fs->by_key[ht % fs->nbuckets] = src;
+	node_link_key(fs, src);
 out:
 	pthread_mutex_unlock(&fs->mu);
 	free(to);
