@@ -202,6 +202,25 @@ char *tu_mount_path(const struct tu_mount *m, const char *table,
 	return s;
 }
 
+ssize_t tu_read_file(const char *path, void *buf, size_t cap)
+{
+	int fd = open(path, O_RDONLY);
+	size_t got = 0;
+	ssize_t n = 0;
+
+	if (fd < 0)
+		return -errno;
+	while (got < cap && (n = read(fd, (char *)buf + got, cap - got)) > 0)
+		got += (size_t)n;
+	if (n < 0) {
+		n = -errno;
+		close(fd);
+		return n;
+	}
+	close(fd);
+	return (ssize_t)got;
+}
+
 double tu_wait_size(const char *path, long long size, double bound_s)
 {
 	double t0 = tu_now(), t;

@@ -56,6 +56,9 @@ int tu_is_fuse_mount(const char *dir);
  * NULL. */
 char *tu_mount_path(const struct tu_mount *m, const char *table,
 		    const char *name);
+/* Read path whole (open, read to EOF or cap bytes, close) into buf: the
+ * bytes read, or -errno. */
+ssize_t tu_read_file(const char *path, void *buf, size_t cap);
 /* Seconds until stat(path) shows st_size == size (size < 0: until it
  * fails with ENOENT), polling every ms; -1 when not within bound_s. */
 double tu_wait_size(const char *path, long long size, double bound_s);

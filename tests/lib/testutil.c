@@ -359,6 +359,19 @@ int tu_add_str(shmtab *t, const char *key, const char *val)
 	return shmtab_add(t, key, strlen(key), val, strlen(val));
 }
 
+int tu_group_child(const char *name, int (*fn)(shmtab *t, void *ctx),
+		   void *ctx)
+{
+	shmtab *t;
+	int err;
+
+	if (shmtab_open(name, O_RDWR, 0, NULL, &t) != 0)
+		return 30;
+	err = shmtab_group(t, fn, ctx);
+	shmtab_close(t);
+	return err == 0 ? 0 : 31;
+}
+
 struct strbuf {
 	char *s;
 	size_t len, cap;

@@ -80,6 +80,10 @@ int tu_object_equals(const char *name, const void *buf, size_t len);
 int tu_create(const char *name, const struct shmtab_options *opt, shmtab **out);
 /* Add a NUL-terminated key/value pair (without the NULs). */
 int tu_add_str(shmtab *t, const char *key, const char *val);
+/* For a child process: open name read-write, run fn in a group, close.
+ * An exit code: 0, 30 when the open failed, 31 when the group did. */
+int tu_group_child(const char *name, int (*fn)(shmtab *t, void *ctx),
+		   void *ctx);
 
 /*
  * Views of a table as strings, for assert_string_equal.

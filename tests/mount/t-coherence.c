@@ -83,26 +83,6 @@ static char *table_name(const char *tag)
 	return s;
 }
 
-/* Read a whole file through the mount (open, read to EOF, close). */
-static ssize_t read_file(const char *path, void *buf, size_t cap)
-{
-	int fd = open(path, O_RDONLY);
-	size_t got = 0;
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	while (got < cap && (n = read(fd, (char *)buf + got, cap - got)) > 0)
-		got += (size_t)n;
-	if (n < 0) {
-		n = -errno;
-		close(fd);
-		return n;
-	}
-	close(fd);
-	return (ssize_t)got;
-}
-
 static bool dir_has(const char *dir, const char *name)
 {
 	DIR *d = opendir(dir);
@@ -193,7 +173,7 @@ static void test_coherence_library_change_visible(void **state)
 				shmtab_replace(f->t, "k", 1, val, len), 0);
 		if (stat(path, &st) != 0 || (size_t)st.st_size != len)
 			misses++;
-		n = read_file(path, got, sizeof(got));
+		n = tu_read_file(path, got, sizeof(got));
 		if (n != (ssize_t)len || memcmp(got, val, len) != 0)
 			misses++;
 		if (!dir_has(dir, "k"))
@@ -298,7 +278,7 @@ static void test_atomic_library_writer_mount_reader(void **state)
 			waitpid(pid, NULL, 0);
 			fail_msg("writer did not finish in time");
 		}
-		n = read_file(path, buf, sizeof(buf));
+		n = tu_read_file(path, buf, sizeof(buf));
 		reads++;
 		if (n != BIG || !uniform(buf, BIG))
 			torn++;
@@ -593,9 +573,9 @@ static void test_escaped_names(void **state)
 	assert_int_equal(tu_add_str(f->t, "%", "percent"), 0);
 	assert_true(dir_has(dir, "a%2Fb"));
 	assert_true(dir_has(dir, "%25"));
-	assert_int_equal(read_file(p1, got, sizeof(got)), 5);
+	assert_int_equal(tu_read_file(p1, got, sizeof(got)), 5);
 	assert_memory_equal(got, "slash", 5);
-	assert_int_equal(read_file(p2, got, sizeof(got)), 7);
+	assert_int_equal(tu_read_file(p2, got, sizeof(got)), 7);
 	fd = open(p1, O_WRONLY | O_TRUNC);
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, "S", 1), 1);
@@ -651,7 +631,7 @@ static void test_ro_mount_erofs(void **state)
 	path = tu_mount_path(&ro_mnt, f->tag, "k");
 	dir = tu_mount_path(&ro_mnt, f->tag, "new");
 	newdir = tu_mount_path(&ro_mnt, "newtable", NULL);
-	assert_int_equal(read_file(path, got, sizeof(got)), 1);
+	assert_int_equal(tu_read_file(path, got, sizeof(got)), 1);
 	assert_int_equal(open(path, O_WRONLY), -1);
 	assert_int_equal(errno, EROFS);
 	assert_int_equal(open(dir, O_WRONLY | O_CREAT, 0644), -1);
@@ -695,7 +675,7 @@ static void test_cached_mode_within_bound(void **state)
 		memset(val, 'a' + i % 26, len);
 		assert_int_equal(shmtab_replace(f->t, "k", 1, val, len), 0);
 		/* values are never cached: fresh at once */
-		if (read_file(path, got, sizeof(got)) != (ssize_t)len ||
+		if (tu_read_file(path, got, sizeof(got)) != (ssize_t)len ||
 		    memcmp(got, val, len) != 0)
 			stale_reads++;
 		t = tu_wait_size(path, (long long)len, CACHE_BOUND_S);
@@ -784,14 +764,14 @@ static void test_cached_library_changes_seen(void **state)
 	assert_int_equal(shmtab_replace(f->t, "k", 1, val, len), 0);
 	for (i = 1; i <= n; i++) {
 		/* the previous version, in the page cache */
-		r = read_file(path, got, sizeof(got));
+		r = tu_read_file(path, got, sizeof(got));
 		if (cval_which(i - 1, got, r) != (int)(i - 1))
 			mixed++;
 		len = cval(i, val);
 		assert_int_equal(shmtab_replace(f->t, "k", 1, val, len), 0);
 		t0 = tu_now();
 		for (;;) {
-			r = read_file(path, got, sizeof(got));
+			r = tu_read_file(path, got, sizeof(got));
 			w = cval_which(i, got, r);
 			if (w < 0)
 				mixed++;
@@ -806,7 +786,7 @@ static void test_cached_library_changes_seen(void **state)
 		if (tu_now() - t0 > worst)
 			worst = tu_now() - t0;
 		/* and from the cache again: still the new one */
-		r = read_file(path, got, sizeof(got));
+		r = tu_read_file(path, got, sizeof(got));
 		if (cval_which(i, got, r) != (int)i)
 			mixed++;
 	}
@@ -839,7 +819,7 @@ static void test_cached_first_open_after_change(void **state)
 		assert_int_equal(tu_add_str(f->t, name, v[i % 2]), 0);
 		assert_int_equal(stat(path, &st), 0);	/* size now cached */
 		assert_int_equal(tu_add_str(f->t, name, v[1 - i % 2]), 0);
-		n = read_file(path, got, sizeof(got));
+		n = tu_read_file(path, got, sizeof(got));
 		if (n != (ssize_t)strlen(v[1 - i % 2]) ||
 		    memcmp(got, v[1 - i % 2], (size_t)n))
 			bad++;
@@ -864,17 +844,17 @@ static void test_cached_own_writes_seen_at_once(void **state)
 	path = tu_mount_path(&cache_mnt, f->tag, "w");
 	assert_int_equal(tu_add_str(f->t, "w", "start"), 0);
 	for (i = 1; i <= 1000; i++) {
-		read_file(path, got, sizeof(got));
-		read_file(path, got, sizeof(got));
+		tu_read_file(path, got, sizeof(got));
+		tu_read_file(path, got, sizeof(got));
 		len = cval(i, val);
 		fd = open(path, O_WRONLY | O_TRUNC);
 		assert_true(fd >= 0);
 		assert_int_equal(write(fd, val, len), (ssize_t)len);
 		assert_int_equal(close(fd), 0);
-		r = read_file(path, got, sizeof(got));
+		r = tu_read_file(path, got, sizeof(got));
 		if (r != (ssize_t)len || memcmp(got, val, len))
 			stale++;
-		r = read_file(path, got, sizeof(got));
+		r = tu_read_file(path, got, sizeof(got));
 		if (r != (ssize_t)len || memcmp(got, val, len))
 			stale++;
 	}
@@ -883,7 +863,7 @@ static void test_cached_own_writes_seen_at_once(void **state)
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, "tail", 4), 4);
 	assert_int_equal(close(fd), 0);
-	r = read_file(path, got, sizeof(got));
+	r = tu_read_file(path, got, sizeof(got));
 	len = cval(i - 1, val);
 	assert_int_equal(r, (ssize_t)len + 4);
 	assert_memory_equal(got, val, len);
@@ -919,7 +899,7 @@ static int mixed_reader(void *arg)
 	ssize_t n;
 
 	for (i = 0; i < 3000; i++) {
-		n = read_file(arg, buf, sizeof(buf));
+		n = tu_read_file(arg, buf, sizeof(buf));
 		if (n != BIG || !uniform(buf, BIG))
 			torn++;
 	}
@@ -964,7 +944,7 @@ static void test_cached_reader_never_mixed(void **state)
 			fail_msg("writer did not finish in time");
 		}
 		if (reads % 4 == 3) {
-			n = read_file(path, buf, sizeof(buf));
+			n = tu_read_file(path, buf, sizeof(buf));
 			if (n != BIG || !uniform(buf, BIG))
 				torn++;
 		} else if (read_two_halves(path, buf, 5000) < 0) {
@@ -1007,9 +987,9 @@ static void test_cached_old_reader_keeps_pages_apart(void **state)
 		/* read twice, the watcher done with the change and with the
 		 * pages of the version before: then the cache holds this one */
 		tu_sleep_ms(50);
-		assert_int_equal(read_file(path, got, sizeof(got)), BIG);
+		assert_int_equal(tu_read_file(path, got, sizeof(got)), BIG);
 		tu_sleep_ms(50);
-		assert_int_equal(read_file(path, got, sizeof(got)), BIG);
+		assert_int_equal(tu_read_file(path, got, sizeof(got)), BIG);
 		assert_int_equal(got[0], 'a' + 2 * round);
 		fd1 = open(path, O_RDONLY);
 		assert_true(fd1 >= 0);
@@ -1070,9 +1050,9 @@ static void test_cached_big_value_reread(void **state)
 		big_fill(a, len, v);
 		assert_int_equal(shmtab_replace(f->t, "big", 3, a, len), 0);
 		/* read twice: the second one from the kernel's cache */
-		assert_int_equal(read_file(path, b, maxlen), (ssize_t)len);
+		assert_int_equal(tu_read_file(path, b, maxlen), (ssize_t)len);
 		assert_true(big_is(b, len, v));
-		assert_int_equal(read_file(path, b, maxlen), (ssize_t)len);
+		assert_int_equal(tu_read_file(path, b, maxlen), (ssize_t)len);
 		assert_true(big_is(b, len, v));
 		fd1 = open(path, O_RDONLY);
 		assert_true(fd1 >= 0);
@@ -1084,7 +1064,7 @@ static void test_cached_big_value_reread(void **state)
 		assert_int_equal(shmtab_replace(f->t, "big", 3, a, nlen), 0);
 		t0 = tu_now();
 		do {
-			seen = read_file(path, a, maxlen) == (ssize_t)nlen &&
+			seen = tu_read_file(path, a, maxlen) == (ssize_t)nlen &&
 			       big_is(a, nlen, v + 1);
 		} while (!seen && tu_now() - t0 < CACHE_BOUND_S);
 		if (!seen)
@@ -1096,7 +1076,7 @@ static void test_cached_big_value_reread(void **state)
 		assert_true(big_is(b, len, v));
 		if (tu_wait_size(path, (long long)nlen, CACHE_BOUND_S) < 0)
 			misses++;
-		assert_int_equal(read_file(path, a, maxlen), (ssize_t)nlen);
+		assert_int_equal(tu_read_file(path, a, maxlen), (ssize_t)nlen);
 		assert_true(big_is(a, nlen, v + 1));
 	}
 	assert_int_equal(misses, 0);
@@ -1127,20 +1107,14 @@ static int hold_group(shmtab *t, void *ctx)
 static int lock_holder(void *arg)
 {
 	struct holder_arg *h = arg;
-	shmtab *t;
-	int err;
 
-	if (shmtab_open(h->name, O_RDWR, 0, NULL, &t) != 0)
-		return 30;
-	err = shmtab_group(t, hold_group, h);
-	shmtab_close(t);
-	return err == 0 ? 0 : 31;
+	return tu_group_child(h->name, hold_group, h);
 }
 
 static int mount_reader(void *arg)
 {
 	unsigned char buf[64];
-	ssize_t n = read_file(arg, buf, sizeof(buf));
+	ssize_t n = tu_read_file(arg, buf, sizeof(buf));
 
 	return n == 4 && memcmp(buf, "held", 4) == 0 ? 0 : 40;
 }
@@ -1175,7 +1149,7 @@ static void test_locked_table_delays_only_itself(void **state)
 	usleep(200 * 1000);
 	/* ...while the other tables, and other keys, are served */
 	for (i = 0; i < 20; i++) {
-		assert_int_equal(read_file(opath, buf, sizeof(buf)), 4);
+		assert_int_equal(tu_read_file(opath, buf, sizeof(buf)), 4);
 		assert_memory_equal(buf, "free", 4);
 	}
 	assert_false(child_done(holder, &code));
@@ -1218,7 +1192,7 @@ static ino_t dir_ino_of(const char *dir, const char *name)
 static void assert_reads(const char *path, const char *want)
 {
 	char got[256];
-	ssize_t n = read_file(path, got, sizeof(got) - 1);
+	ssize_t n = tu_read_file(path, got, sizeof(got) - 1);
 
 	assert_true(n >= 0);
 	got[n] = '\0';

@@ -70,25 +70,6 @@ static char *table_name(const char *tag)
 	return s;
 }
 
-static ssize_t read_file(const char *path, void *buf, size_t cap)
-{
-	int fd = open(path, O_RDONLY);
-	size_t got = 0;
-	ssize_t n = 0;
-
-	if (fd < 0)
-		return -errno;
-	while (got < cap && (n = read(fd, (char *)buf + got, cap - got)) > 0)
-		got += (size_t)n;
-	if (n < 0) {
-		n = -errno;
-		close(fd);
-		return n;
-	}
-	close(fd);
-	return (ssize_t)got;
-}
-
 struct fx {
 	char tag[32];		/* the held table's name under the mount */
 	char *name;		/* its library name */
@@ -193,14 +174,8 @@ static int hold_group(shmtab *t, void *ctx)
 static int lock_holder(void *arg)
 {
 	struct holder_arg *h = arg;
-	shmtab *t;
-	int err;
 
-	if (shmtab_open(h->name, O_RDWR, 0, NULL, &t) != 0)
-		return 30;
-	err = shmtab_group(t, hold_group, h);
-	shmtab_close(t);
-	return err == 0 ? 0 : 31;
+	return tu_group_child(h->name, hold_group, h);
 }
 
 static pid_t holder_start(struct holder_arg *h, const char *name,
@@ -248,7 +223,7 @@ static int client_code(int err)
 static int mount_reader(void *arg)
 {
 	unsigned char buf[64];
-	ssize_t n = read_file(arg, buf, sizeof(buf));
+	ssize_t n = tu_read_file(arg, buf, sizeof(buf));
 
 	return n < 0 ? client_code((int)-n) : 0;
 }
@@ -446,7 +421,7 @@ static void run_scenario(struct fx *f, const struct scenario *s)
 	/* the other table is served while this one is held (not with -s:
 	 * its one thread waits) */
 	for (i = 0; i < 10 && !(s->opt && !strcmp(s->opt, "-s")); i++) {
-		assert_int_equal(read_file(opath, buf, sizeof(buf)), 4);
+		assert_int_equal(tu_read_file(opath, buf, sizeof(buf)), 4);
 		assert_memory_equal(buf, "free", 4);
 	}
 	assert_true(still_waiting(client, 0));
@@ -551,7 +526,7 @@ static void test_interrupt_ends_only_that_request(void **state)
 	f->holder = 0;
 	assert_int_equal(holder_end(&h, holder), 0);
 	/* the mount serves the table again */
-	assert_int_equal(read_file(path, buf, sizeof(buf)), 4);
+	assert_int_equal(tu_read_file(path, buf, sizeof(buf)), 4);
 	assert_memory_equal(buf, "held", 4);
 	table_intact(f, "held");
 	assert_true(daemon_stop(&f->mnt, STOP_UNMOUNT, &code) >= 0);
