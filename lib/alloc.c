@@ -8,7 +8,8 @@
  * value takes 136 bytes), then eight steps per power of two (at most 12.5%
  * slack).  A freed chunk goes on its class's list and is reused by the
  * next allocation of that class; the heap grows at top otherwise.  The
- * object never shrinks.
+ * object never shrinks.  A freed chunk that a process reads in place
+ * (pin.c) waits on the limbo list until nobody does.
  *
  * Crash safety rests on one rule: a step (one logical change) writes new
  * data only into chunks nobody can reach yet, and every 8-byte word that
@@ -215,6 +216,10 @@ int chunk_alloc(struct shmtab *t, uint64_t need, uint32_t kind, uint64_t *off)
 	if (cls >= NCLASSES)
 		return -ENOSPC;
 	csize = class_size(cls);
+	if (ld64(&H->limbo_head) &&
+	    (csize >= PIN_MIN || (!ld64(&H->free_head[cls]) &&
+				  ld64(&H->top) + csize > ld64(&H->size))))
+		limbo_reclaim(t);
 	if (!ld64(&H->free_head[cls]) &&
 	    ld64(&H->top) + csize > ld64(&H->size))
 		chunk_carve(t, cls);
@@ -254,6 +259,10 @@ int chunk_free(struct shmtab *t, uint64_t off)
 	if (!c)
 		return shmtab__corrupt(t, "freeing bad chunk %llu",
 				       (unsigned long long)off);
+	if (pin_may(t, c, off)) {
+		limbo_put(t, off);
+		return 0;
+	}
 	cls = chunk_cls(c);
 	ustore(t, off, head_word(CHUNK_FREE, cls, ld64(&H->free_head[cls])));
 	ustore(t, HOFF(free_head[cls]), off);

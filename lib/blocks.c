@@ -9,7 +9,9 @@
  * visitor chose to remove is unlinked when the binding ends (after its NULL
  * call, or on NEXT or BREAK), and each removal is committed on its own.
  * In-place writes are not atomic against a crash: a process killed in the
- * middle of one leaves the bytes it wrote.
+ * middle of one leaves the bytes it wrote.  A binding another handle reads
+ * in place (pinned, pin.c) is first moved to a new chunk, so its readers
+ * keep the bytes they had.
  */
 #include "shmtab-private.h"
 
@@ -124,7 +126,45 @@ SHMTAB_EXPORT int shmtab_read_blocks(shmtab *t, const void *key, size_t klen,
 	return err < 0 ? err : 0;
 }
 
-/* Like chain_walk, but a removed binding does not become prev. */
+/*
+ * Binding *off is pinned (pin.c): its readers must keep their bytes, so
+ * move it to a new chunk, which the visitor may write, and leave the old
+ * one to them.  Committed on its own, like a removal.
+ */
+static int blk_unshare(struct shmtab *t, struct blk *b, uint64_t prev,
+		       uint64_t *off, struct chunk **c)
+{
+	uint64_t noff, len = sizeof(**c) + rec_klen(*c) + rec_vlen(*c);
+	struct chunk *o, *n;
+	int err;
+
+	err = chunk_alloc(t, len, CHUNK_REC, &noff);
+	if (err < 0)
+		return err;
+	o = map_rec(t, *off);		/* the allocation may have remapped */
+	n = map_chunk(t, noff);
+	if (!o || !n)
+		return -EBADMSG;
+	st64(&n->lens, ld64(&o->lens));
+	memcpy(n + 1, o + 1, rec_klen(o) + rec_vlen(o));
+	chunk_set_next(t, noff, chunk_next(o));
+	if (prev)
+		chunk_set_next(t, prev, noff);
+	else
+		err = cell_set_off(t, b->cell, b->h, *off, noff);
+	if (!err)
+		err = chunk_free(t, *off);
+	if (err < 0)
+		return err;
+	undo_commit(t);
+	b->changed = true;
+	*off = noff;
+	*c = n;
+	return 0;
+}
+
+/* Like chain_walk, but a removed binding does not become prev, and a
+ * pinned one is unshared first. */
 static int blk_walk(struct shmtab *t, uint64_t h, const void *key,
 		    size_t klen, struct blk *b)
 {
@@ -146,6 +186,11 @@ static int blk_walk(struct shmtab *t, uint64_t h, const void *key,
 			return shmtab__corrupt(t, "binding chain at %llu",
 					       (unsigned long long)off);
 		next = chunk_next(c);
+		if (pin_may(t, c, off)) {
+			err = blk_unshare(t, b, prev, &off, &c);
+			if (err < 0)
+				return err;
+		}
 		b->verdict = 0;
 		err = blk_rec(t, c, off, prev, b);
 		if (err)

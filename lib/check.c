@@ -7,7 +7,8 @@
  * fingerprint (count, sum and xor of a mix of the offsets); then walk the
  * index and the free lists and fold what they reach the same way.  Every
  * record must be reached exactly once from the index and every free chunk
- * exactly once from its class's list: the fingerprints must match.  On a
+ * exactly once from its class's list, every limbo chunk (pin.c) exactly
+ * once from the limbo list: the fingerprints must match.  On a
  * read-write handle the check holds a read lock on every stripe, so it is
  * safe on a live table (writers wait, readers do not).
  */
@@ -56,7 +57,8 @@ int check_locked(struct shmtab *t)
 {
 	struct shm_header *H = t->hdr;
 	struct fp heap_rec = { 0 }, heap_free = { 0 }, idx = { 0 }, fl = { 0 };
-	uint64_t top = ld64(&H->top), off, free_bytes = 0;
+	struct fp heap_limbo = { 0 }, ll = { 0 };
+	uint64_t top = ld64(&H->top), off, free_bytes = 0, limbo_bytes = 0;
 	uint64_t keys = 0, used = 0, bindings = 0, n;
 	unsigned index_chunks = 0;
 	cell_t *cells;
@@ -98,6 +100,10 @@ int check_locked(struct shmtab *t)
 		case CHUNK_FREE:
 			fp_add(&heap_free, off);
 			free_bytes += size;
+			break;
+		case CHUNK_LIMBO:
+			fp_add(&heap_limbo, off);
+			limbo_bytes += size;
 			break;
 		case CHUNK_INDEX:
 			if (off == ld64(&H->index_off))
@@ -207,6 +213,25 @@ int check_locked(struct shmtab *t)
 		return shmtab__corrupt(t, "free bytes %llu, header says %llu",
 				       (unsigned long long)free_bytes,
 				       (unsigned long long)ld64(&H->free_bytes));
+
+	for (off = ld64(&H->limbo_head); off; ) {
+		struct chunk *c = map_chunk(t, off);
+
+		if (!c || off >= top || ll.n > heap_limbo.n ||
+		    chunk_kind(c) != CHUNK_LIMBO)
+			return shmtab__corrupt(t, "limbo list at %llu",
+					       (unsigned long long)off);
+		fp_add(&ll, off);
+		off = chunk_next(c);
+	}
+	if (!fp_eq(&ll, &heap_limbo))
+		return shmtab__corrupt(t, "%llu limbo chunks, %llu on the list",
+				       (unsigned long long)heap_limbo.n,
+				       (unsigned long long)ll.n);
+	if (limbo_bytes != ld64(&H->limbo_bytes))
+		return shmtab__corrupt(t, "limbo bytes %llu, header says %llu",
+				       (unsigned long long)limbo_bytes,
+				       (unsigned long long)ld64(&H->limbo_bytes));
 	return 0;
 }
 
@@ -283,12 +308,12 @@ static int salvage_locked(struct shmtab *t, shmtab_salvage_fn *fn, void *ctx)
 		uint32_t magic = c ? chunk_kind(c) : 0;
 
 		if (magic != CHUNK_REC && magic != CHUNK_FREE &&
-		    magic != CHUNK_INDEX) {
+		    magic != CHUNK_INDEX && magic != CHUNK_LIMBO) {
 			off += 8;
 			continue;
 		}
-		/* a free or index chunk is stepped over whole: stale bytes in
-		 * it are never taken for a record */
+		/* a free, limbo or index chunk is stepped over whole: stale
+		 * bytes in it are never taken for a record */
 		if (magic == CHUNK_REC && map_rec(t, off) &&
 		    !(seen[off / 8 / 8] >> (off / 8 % 8) & 1))
 			r = fn(rec_key(c), rec_klen(c), rec_val(c),

@@ -22,7 +22,7 @@
 #error "shmtab's format is little-endian; big-endian hosts are not supported yet"
 #endif
 
-#define SHMTAB_FORMAT_VERSION 3
+#define SHMTAB_FORMAT_VERSION 4
 #define SHMTAB_MAGIC "SHMTAB\r\n"
 
 #define HDR_SIZE	32768u		/* header + lock area */
@@ -34,6 +34,8 @@
 #define FEED_SIZE	256u		/* change ring entries (SHMTAB_FEED_SIZE) */
 #define MUTEX_AREA	64u		/* room for a pthread_mutex_t */
 #define TYPE_MAX	32u		/* bytes of a type code (typed.c) */
+#define NPINS		8u		/* pinned bindings per slot (pin.c) */
+#define PIN_MIN		65536u		/* chunks this big may be pinned */
 #define DEFAULT_MAX	4000u		/* SHMTAB_DEFAULT_MAX */
 
 #define PAGESIZE_MIN	160u
@@ -108,7 +110,9 @@ struct shm_header {
 	uint64_t mig_clear;		/* 176 of them zeroed so far */
 	uint64_t mig_pos;		/* 184 cells of the live index copied */
 	uint64_t mig_used;		/* 192 cells used in the new index */
-	uint64_t reserved[7];		/* 200 */
+	uint64_t limbo_head;		/* 200 freed chunks still pinned */
+	uint64_t limbo_bytes;		/* 208 their bytes */
+	uint64_t reserved[5];		/* 216 */
 	uint8_t mutex[MUTEX_AREA];	/* 256 pthread_mutex_t (SHMTAB_LOCK_MUTEX) */
 	struct undo undo[UNDO_MAX];	/* 320 */
 	uint64_t free_head[NCLASSES];	/* 1344 free chunk lists per class */
@@ -123,6 +127,9 @@ struct shm_header {
 					 * a shrink may have left elements */
 	uint64_t reserved2[5];		/* 15832 */
 	struct schema schema[2];	/* 15872 */
+	/* The bindings each slot's process reads in place (pin.c): chunk
+	 * offsets, 0 for none. */
+	uint64_t pins[NSLOTS][NPINS];	/* 24064 */
 };
 
 _Static_assert(sizeof(struct slot) == 64, "slot changed: bump VERSION");
@@ -132,6 +139,7 @@ _Static_assert(offsetof(struct shm_header, stripe_seq) == 4544, "header changed"
 _Static_assert(offsetof(struct shm_header, slots) == 7616, "header changed");
 _Static_assert(offsetof(struct shm_header, schema_gen) == 15808, "header changed");
 _Static_assert(offsetof(struct shm_header, schema) == 15872, "header changed");
+_Static_assert(offsetof(struct shm_header, pins) == 24064, "header changed");
 _Static_assert(sizeof(struct shm_header) <= HDR_SIZE, "header too big");
 
 /*
@@ -144,6 +152,8 @@ _Static_assert(sizeof(struct shm_header) <= HDR_SIZE, "header too big");
 #define CHUNK_REC	0x5b1u		/* a binding */
 #define CHUNK_FREE	0xf4eu		/* on a free list */
 #define CHUNK_INDEX	0x1d8u		/* the hash index */
+#define CHUNK_LIMBO	0x11bu		/* freed, but pinned: on the limbo list,
+					 * lens holds the old binding's lens */
 
 #define HEAD_KIND_MASK	0xfffu
 #define HEAD_CLS_SHIFT	12

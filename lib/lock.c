@@ -447,6 +447,7 @@ int recover(struct shmtab *t)
 
 		if (pid && (int)i != t->slot && pid_dead(pid)) {
 			memset(sl->stripes, 0, sizeof(sl->stripes));
+			memset(H->pins[i], 0, sizeof(H->pins[i]));
 			st32(&sl->all, 0);
 			st64(&sl->wait_since, 0);
 			__atomic_store_n(&sl->pid, 0, __ATOMIC_RELEASE);
@@ -467,6 +468,7 @@ int lock_reset_shared(struct shmtab *t)
 	int err;
 
 	memset(H->slots, 0, sizeof(H->slots));
+	memset(H->pins, 0, sizeof(H->pins));
 	H->slot_hi = 0;
 	err = mutex_init(H);
 	if (err < 0)
@@ -499,6 +501,7 @@ int lock_claim_slot(struct shmtab *t)
 							 __ATOMIC_RELAXED))
 				continue;
 			memset(sl->stripes, 0, sizeof(sl->stripes));
+			memset(H->pins[i], 0, sizeof(H->pins[i]));
 			st32(&sl->all, 0);
 			st64(&sl->wait_since, 0);
 			t->slot = (int)i;
@@ -525,9 +528,11 @@ void lock_drop_slot(struct shmtab *t)
 		return;
 	sl = &t->hdr->slots[t->slot];
 	memset(sl->stripes, 0, sizeof(sl->stripes));
+	memset(t->hdr->pins[t->slot], 0, sizeof(t->hdr->pins[t->slot]));
 	st32(&sl->all, 0);
 	__atomic_store_n(&sl->pid, 0, __ATOMIC_RELEASE);
 	t->slot = -1;
+	t->pin_used = 0;
 }
 
 static bool slot_blocks(const struct slot *sl, unsigned stripe)

@@ -8,7 +8,8 @@
  * of address space, so that growth maps more of the file in place (MAP_FIXED)
  * and existing pointers stay valid.  Only a table that outgrows the
  * reservation is mapped anew elsewhere; an old range still used by a visitor
- * is kept until the visitor returns.
+ * or a pinned value (pin.c) is kept until the visitor returns and the last
+ * pin is dropped.
  *
  * hdr.size is how much every process maps.  A writer grows the file first
  * (fallocate, so that a full tmpfs gives ENOSPC now rather than SIGBUS later)
@@ -89,7 +90,8 @@ static int map_data(struct shmtab *t, uint64_t size)
 		if (nb == MAP_FAILED)
 			return -ENOMEM;
 		if (t->base) {
-			if (t->visit_depth) {
+			if (t->visit_depth ||
+			    __atomic_load_n(&t->npins, __ATOMIC_ACQUIRE)) {
 				struct retired *r = malloc(sizeof(*r));
 
 				if (!r) {
@@ -137,7 +139,8 @@ int map_refresh(struct shmtab *t)
 		return shmtab__corrupt(t, "size %llu beyond the object's %lld",
 				       (unsigned long long)size,
 				       (long long)st.st_size);
-	if (!t->visit_depth && t->retired) {
+	if (!t->visit_depth && t->retired &&
+	    !__atomic_load_n(&t->npins, __ATOMIC_ACQUIRE)) {
 		while (t->retired) {
 			struct retired *r = t->retired;
 
@@ -305,6 +308,8 @@ static int heap_reset(struct shmtab *t, uint64_t cells)
 	st64(&H->nkeys, 0);
 	st64(&H->nused, 0);
 	st64(&H->free_bytes, 0);
+	st64(&H->limbo_head, 0);
+	st64(&H->limbo_bytes, 0);
 	return 0;
 }
 

@@ -9,6 +9,10 @@
 #ifndef SHMTAB_HOOKS_H
 #define SHMTAB_HOOKS_H
 
+#include <stddef.h>
+
+#include "shmtab.h"
+
 /*
  * shmtab__set_interrupt() - let a program give up waits for locks
  * @fn:  asked between the slices of every wait for a lock another process
@@ -27,5 +31,34 @@
  * use the library (fn and ctx are not replaced together atomically).
  */
 void shmtab__set_interrupt(int (*fn)(void *ctx), void *ctx);
+
+/*
+ * shmtab__pin() - the newest value of a key, read in place
+ * @val, @vlen: where the value lies in this handle's mapping, and its length
+ * @pin:        the pin, for shmtab__unpin()
+ *
+ * Until shmtab__unpin(t, *pin) the value's bytes stay as they are, whatever
+ * other processes do to the key meanwhile (replace, remove, write_blocks):
+ * the chunk they lie in is not reused.  That is the point: a big value can
+ * be read by parts over a long time, one version, with no copy.  Two
+ * exceptions: a table cleared with O_TRUNC starts its heap over, and a
+ * process that scribbles on the object may change anything.  So read the
+ * bytes, never trust them: they came from shared memory.
+ *
+ * Only for values in chunks of 64 KiB or more (-ERANGE otherwise: copy
+ * those), on a read-write handle with a process slot; each handle has 8
+ * pins (-EAGAIN when they are all taken, or without a slot).  -ENOENT when
+ * the key has no binding.  A pin lasts until shmtab__unpin() or
+ * shmtab_close(), which drops every pin of the handle along with the
+ * mapping.  While a value is pinned, the chunk it lies in cannot serve
+ * another allocation: a value replaced many times while an old version
+ * stays pinned costs one chunk per pin, not per version.
+ *
+ * Thread-safe against other pins and unpins of the same handle; the
+ * handle's other calls need what they always need.
+ */
+int shmtab__pin(shmtab *t, const void *key, size_t klen, const void **val,
+		size_t *vlen, unsigned *pin);
+int shmtab__unpin(shmtab *t, unsigned pin);
 
 #endif /* SHMTAB_HOOKS_H */

@@ -42,6 +42,8 @@ struct shmtab {
 	struct retired *retired;
 
 	int slot;			/* our slot, or -1 */
+	unsigned pin_used;		/* our slot's pin words in use */
+	int npins;			/* values pinned: mappings stay */
 	bool wl_held;			/* the writer lock */
 	uint64_t rd_bits[NSTRIPES / 64];/* stripes we read-lock */
 	uint64_t wr_bits[NSTRIPES / 64];/* stripes we made odd */
@@ -267,6 +269,11 @@ void reg_del(struct shmtab *t);
 int recover(struct shmtab *t);
 uint64_t now_ns(void);
 bool pid_dead(uint32_t pid);
+
+/* pin.c */
+bool pin_may(struct shmtab *t, const struct chunk *c, uint64_t off);
+void limbo_put(struct shmtab *t, uint64_t off);
+void limbo_reclaim(struct shmtab *t);
 
 /* check.c: the check itself; a read lock on everything or the writer lock */
 int check_locked(struct shmtab *t);

@@ -1,0 +1,217 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pin.c - big bindings read in place, and the limbo that keeps them
+ *
+ * shmtab__pin() hands a program the newest value of a key where it lies in
+ * the table, with no copy, until shmtab__unpin(); meanwhile the bytes stay
+ * as they were, whatever other processes do to the key.  It is for big
+ * values (chunks of PIN_MIN bytes or more), whose copy costs more than the
+ * bookkeeping.
+ *
+ * A pin is the binding's chunk offset in one of the slot's NPINS words
+ * (hdr.pins).  Chunks change in two ways only, and both look at the pins:
+ *  - chunk_free() of a pinned chunk puts it on the limbo list (kind LIMBO)
+ *    instead of its class's free list; limbo_reclaim() frees the limbo
+ *    chunks no live process pins any more, a committed step each, at the
+ *    start of an allocation that would otherwise carve or grow;
+ *  - shmtab_write_blocks() copies a pinned binding to a new chunk before it
+ *    lets its visitor write (blocks.c).
+ * The race between a pin and a free is the one between a reader and a
+ * writer: the pinner stores the offset and then validates its read against
+ * the stripe's counter; the writer makes the stripe odd and then scans the
+ * pins.  With a full barrier on both sides one of them sees the other: the
+ * writer the pin (and keeps the chunk), or the pinner the step (and looks
+ * again).
+ *
+ * Dead processes' pins do not count: a slot whose process is gone keeps no
+ * chunk, and its words are cleared with the slot.  What a pin cannot keep:
+ * the bytes of a table cleared with O_TRUNC (the heap starts over), and
+ * anything a process that writes at random into the object does.
+ */
+#include "shmtab-private.h"
+
+/* Is chunk off pinned by a live process? */
+static bool pin_held(struct shmtab *t, uint64_t off)
+{
+	struct shm_header *H = t->hdr;
+	unsigned hi = __atomic_load_n(&H->slot_hi, __ATOMIC_ACQUIRE);
+
+	if (hi > NSLOTS)
+		hi = NSLOTS;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	for (unsigned i = 0; i < hi; i++) {
+		uint32_t pid = ld32(&H->slots[i].pid);
+
+		if (!pid)
+			continue;
+		for (unsigned j = 0; j < NPINS; j++) {
+			if (ld64(&H->pins[i][j]) != off)
+				continue;
+			if ((int)i == t->slot || !pid_dead(pid))
+				return true;
+		}
+	}
+	return false;
+}
+
+/* May chunk c (at off) be pinned?  Only a binding PIN_MIN bytes or more. */
+bool pin_may(struct shmtab *t, const struct chunk *c, uint64_t off)
+{
+	return chunk_kind(c) == CHUNK_REC &&
+	       class_size(chunk_cls(c)) >= PIN_MIN && pin_held(t, off);
+}
+
+/* Chunk off, pinned, goes to limbo (logged, inside the caller's step). */
+void limbo_put(struct shmtab *t, uint64_t off)
+{
+	struct shm_header *H = t->hdr;
+	struct chunk *c = map_chunk(t, off);
+	unsigned cls = chunk_cls(c);
+
+	ustore(t, off, head_word(CHUNK_LIMBO, cls, ld64(&H->limbo_head)));
+	ustore(t, HOFF(limbo_head), off);
+	ustore(t, HOFF(limbo_bytes), ld64(&H->limbo_bytes) + class_size(cls));
+}
+
+/*
+ * Free the limbo chunks nobody pins any more.  Writer lock held, at the
+ * start of a step (it commits each one).  A damaged list is cut where it
+ * goes wrong: its chunks are lost to reuse until a check or repair.
+ */
+void limbo_reclaim(struct shmtab *t)
+{
+	struct shm_header *H = t->hdr;
+	uint64_t prev = 0, off, steps = 0;
+
+	if (ld32(&H->undo_n))
+		return;
+	for (off = ld64(&H->limbo_head); off && steps < NSLOTS * NPINS * 2;
+	     steps++) {
+		struct chunk *c = map_chunk(t, off);
+		uint64_t next;
+		unsigned cls;
+
+		if (!c || chunk_kind(c) != CHUNK_LIMBO) {
+			shmtab__corrupt(t, "limbo list at %llu",
+					(unsigned long long)off);
+			return;
+		}
+		next = chunk_next(c);
+		cls = chunk_cls(c);
+		if (pin_held(t, off)) {
+			prev = off;
+			off = next;
+			continue;
+		}
+		if (prev)
+			chunk_set_next(t, prev, next);
+		else
+			ustore(t, HOFF(limbo_head), next);
+		ustore(t, HOFF(limbo_bytes),
+		       ld64(&H->limbo_bytes) - class_size(cls));
+		ustore(t, off, head_word(CHUNK_FREE, cls,
+					 ld64(&H->free_head[cls])));
+		ustore(t, HOFF(free_head[cls]), off);
+		ustore(t, HOFF(free_bytes),
+		       ld64(&H->free_bytes) + class_size(cls));
+		undo_commit(t);
+		off = next;
+	}
+}
+
+/* A free pin word of ours, marked taken in t->pin_used; -1 if none. */
+static int pin_claim(struct shmtab *t)
+{
+	unsigned used = __atomic_load_n(&t->pin_used, __ATOMIC_RELAXED);
+
+	for (;;) {
+		unsigned j;
+
+		if (used == (1u << NPINS) - 1)
+			return -1;
+		j = (unsigned)__builtin_ctz(~used);
+		if (__atomic_compare_exchange_n(&t->pin_used, &used,
+						used | 1u << j, false,
+						__ATOMIC_ACQ_REL,
+						__ATOMIC_RELAXED))
+			return (int)j;
+	}
+}
+
+static void pin_release(struct shmtab *t, unsigned j)
+{
+	if (t->hdr && t->slot >= 0)
+		__atomic_store_n(&t->hdr->pins[t->slot][j], 0,
+				 __ATOMIC_RELEASE);
+	__atomic_fetch_and(&t->pin_used, ~(1u << j), __ATOMIC_RELEASE);
+}
+
+SHMTAB_EXPORT int shmtab__pin(shmtab *t, const void *key, size_t klen,
+			      const void **val, size_t *vlen, unsigned *pin)
+{
+	struct reader rd;
+	struct lookup lk;
+	uint64_t h, *word;
+	int err, j;
+
+	if (!t || !t->hdr || t->fd < 0)
+		return -EBADF;
+	if ((!key && klen) || !val || !vlen || !pin)
+		return -EINVAL;
+	if (t->slot < 0 || t->rdonly)
+		return -EAGAIN;
+	j = pin_claim(t);
+	if (j < 0)
+		return -EAGAIN;
+	word = &t->hdr->pins[t->slot][j];
+	h = hash_key(t, key, klen);
+	err = read_enter(t, hash_stripe(h), &rd);
+	for (; !err; err = read_retry(t, &rd)) {
+		struct chunk *c = NULL;
+
+		err = hash_lookup(t, h, key, klen, &lk);
+		if (!err && !lk.rec)
+			err = -ENOENT;
+		if (!err) {
+			c = map_rec(t, lk.rec);
+			if (!c)
+				err = -EBADMSG;
+			else if (class_size(chunk_cls(c)) < PIN_MIN)
+				err = -ERANGE;
+		}
+		if (!err) {
+			__atomic_store_n(word, lk.rec, __ATOMIC_SEQ_CST);
+			__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		}
+		if (read_ok(t, &rd)) {
+			if (err == -EBADMSG && t->quiet)
+				err = shmtab__corrupt(t, "lookup of a %zu-byte "
+						      "key failed", klen);
+			if (!err) {
+				__atomic_fetch_add(&t->npins, 1,
+						   __ATOMIC_ACQ_REL);
+				*val = rec_val(c);
+				*vlen = (size_t)rec_vlen(c);
+				*pin = (unsigned)j;
+			}
+			break;
+		}
+		__atomic_store_n(word, 0, __ATOMIC_RELEASE);
+	}
+	read_leave(t, &rd);
+	if (err < 0)
+		pin_release(t, (unsigned)j);
+	return err;
+}
+
+SHMTAB_EXPORT int shmtab__unpin(shmtab *t, unsigned pin)
+{
+	if (!t)
+		return -EBADF;
+	if (pin >= NPINS ||
+	    !(__atomic_load_n(&t->pin_used, __ATOMIC_ACQUIRE) >> pin & 1))
+		return -EINVAL;
+	pin_release(t, pin);
+	__atomic_fetch_sub(&t->npins, 1, __ATOMIC_ACQ_REL);
+	return 0;
+}

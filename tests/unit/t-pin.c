@@ -1,0 +1,370 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * t-pin.c - big values read in place (lib/pin.c): a pinned value keeps its
+ * bytes while other processes replace, remove and write_blocks the key;
+ * the chunk comes back for reuse once unpinned, also when its pinner died;
+ * the heap stays whole (shmtab_check) throughout.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <signal.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "format.h"
+#include "shmtab.h"
+#include "shmtab-hooks.h"
+#include "testutil.h"
+
+#define BIG (256u << 10)
+
+struct fx {
+	char *name;
+	shmtab *t;
+	unsigned char *v1, *v2;
+};
+
+static int fx_setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return -1;
+	f->name = tu_posix_name("pin");
+	f->v1 = malloc(BIG);
+	f->v2 = malloc(BIG);
+	if (!f->name || !f->v1 || !f->v2 ||
+	    tu_create(f->name, NULL, &f->t) != 0)
+		return -1;
+	tu_fill(f->v1, BIG, 1);
+	tu_fill(f->v2, BIG, 2);
+	*state = f;
+	return 0;
+}
+
+static int fx_teardown(void **state)
+{
+	struct fx *f = *state;
+
+	shmtab_close(f->t);
+	tu_remove(f->name);
+	free(f->name);
+	free(f->v1);
+	free(f->v2);
+	free(f);
+	return 0;
+}
+
+/* A word of the table's header, read from the object itself. */
+static uint64_t hdr_word(const char *name, size_t off)
+{
+	char *path = tu_object_path(name);
+	uint64_t v = UINT64_MAX;
+	int fd = path ? open(path, O_RDONLY) : -1;
+
+	if (fd >= 0 && pread(fd, &v, sizeof(v), (off_t)off) != sizeof(v))
+		v = UINT64_MAX;
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	return v;
+}
+
+#define LIMBO_BYTES(name) hdr_word(name, offsetof(struct shm_header, limbo_bytes))
+
+struct writer {
+	const char *name;
+	const void *val;
+	size_t len;
+	int rounds;
+	bool remove;
+};
+
+/* Another process replaces (or removes) key "k" and checks the table. */
+static int writer_child(void *arg)
+{
+	struct writer *w = arg;
+	shmtab *t;
+
+	if (shmtab_open(w->name, O_RDWR, 0, NULL, &t) != 0)
+		return 30;
+	for (int i = 0; i < w->rounds; i++) {
+		int err = w->remove ? shmtab_remove(t, "k", 1)
+				    : shmtab_replace(t, "k", 1, w->val, w->len);
+
+		if (err != 0)
+			return 31;
+	}
+	if (shmtab_check(t) != 0)
+		return 32;
+	shmtab_close(t);
+	return 0;
+}
+
+static int run_writer(struct writer *w)
+{
+	pid_t pid = tu_fork(writer_child, w);
+
+	return pid < 0 ? -1 : tu_wait(pid, 60);
+}
+
+static void test_pin_keeps_bytes_across_replace(void **state)
+{
+	struct fx *f = *state;
+	struct writer w = { f->name, f->v2, BIG, 50, false };
+	const void *val;
+	size_t vlen, got;
+	unsigned pin;
+	long long size;
+
+	assert_int_equal(shmtab_replace(f->t, "k", 1, f->v1, BIG), 0);
+	assert_int_equal(shmtab__pin(f->t, "k", 1, &val, &vlen, &pin), 0);
+	assert_int_equal(vlen, BIG);
+	assert_memory_equal(val, f->v1, BIG);
+	assert_int_equal(LIMBO_BYTES(f->name), 0);
+
+	/* 50 replaces by another process: the pinned chunk waits in limbo,
+	 * the versions after it reuse one another's chunks */
+	assert_int_equal(run_writer(&w), 0);
+	assert_memory_equal(val, f->v1, BIG);
+	assert_true(LIMBO_BYTES(f->name) >= BIG);
+	assert_true(LIMBO_BYTES(f->name) < 2 * BIG);
+	size = tu_object_size(f->name);
+	assert_true(size < 8 * (long long)BIG);
+	assert_int_equal(shmtab_check(f->t), 0);
+	{
+		unsigned char *cur = malloc(BIG);
+
+		assert_non_null(cur);
+		assert_int_equal(shmtab_find_into(f->t, "k", 1, cur, BIG, &got),
+				 0);
+		assert_memory_equal(cur, f->v2, BIG);
+		free(cur);
+	}
+
+	/* unpinned, the next big allocation takes the chunk back */
+	assert_int_equal(shmtab__unpin(f->t, pin), 0);
+	assert_int_equal(shmtab__unpin(f->t, pin), -EINVAL);
+	assert_int_equal(shmtab_replace(f->t, "k", 1, f->v1, BIG), 0);
+	assert_int_equal(LIMBO_BYTES(f->name), 0);
+	assert_int_equal(tu_object_size(f->name), size);
+	assert_int_equal(shmtab_check(f->t), 0);
+}
+
+static void test_pin_keeps_bytes_across_remove(void **state)
+{
+	struct fx *f = *state;
+	struct writer w = { f->name, NULL, 0, 1, true };
+	const void *val;
+	size_t vlen;
+	unsigned pin;
+
+	assert_int_equal(shmtab_add(f->t, "k", 1, f->v1, BIG), 0);
+	assert_int_equal(shmtab__pin(f->t, "k", 1, &val, &vlen, &pin), 0);
+	assert_int_equal(run_writer(&w), 0);
+	assert_int_equal(shmtab_mem(f->t, "k", 1), 0);
+	assert_memory_equal(val, f->v1, BIG);
+	assert_true(LIMBO_BYTES(f->name) >= BIG);
+	/* a new value must not take the pinned chunk */
+	assert_int_equal(shmtab_add(f->t, "j", 1, f->v2, BIG), 0);
+	assert_memory_equal(val, f->v1, BIG);
+	assert_int_equal(shmtab__unpin(f->t, pin), 0);
+	assert_int_equal(shmtab_check(f->t), 0);
+}
+
+static int zero_block(void *block, size_t len, void *ctx)
+{
+	(void)ctx;
+	if (block)
+		memset(block, 0, len);
+	return SHMTAB_CONTINUE;
+}
+
+static void test_write_blocks_leaves_pinned_bytes(void **state)
+{
+	struct fx *f = *state;
+	const void *val;
+	unsigned char *cur = malloc(BIG), *zero = calloc(1, BIG);
+	size_t vlen, got;
+	unsigned pin;
+
+	assert_non_null(cur);
+	assert_non_null(zero);
+	assert_int_equal(shmtab_add(f->t, "k", 1, f->v1, BIG), 0);
+	assert_int_equal(shmtab__pin(f->t, "k", 1, &val, &vlen, &pin), 0);
+	assert_int_equal(shmtab_write_blocks(f->t, "k", 1, zero_block, NULL),
+			 0);
+	assert_memory_equal(val, f->v1, BIG);
+	assert_int_equal(shmtab_find_into(f->t, "k", 1, cur, BIG, &got), 0);
+	assert_int_equal(got, BIG);
+	assert_memory_equal(cur, zero, BIG);
+	assert_int_equal(shmtab_length(f->t), 1);
+	assert_int_equal(shmtab_check(f->t), 0);
+	assert_int_equal(shmtab__unpin(f->t, pin), 0);
+
+	/* unpinned, write_blocks writes in place again: no new chunk */
+	{
+		long long size = tu_object_size(f->name);
+
+		assert_int_equal(shmtab_write_blocks(f->t, "k", 1, zero_block,
+						     NULL), 0);
+		assert_int_equal(tu_object_size(f->name), size);
+	}
+	assert_int_equal(shmtab_check(f->t), 0);
+	free(cur);
+	free(zero);
+}
+
+static int pin_and_die(void *arg)
+{
+	const char *name = arg;
+	const void *val;
+	size_t vlen;
+	unsigned pin;
+	shmtab *t;
+
+	if (shmtab_open(name, O_RDWR, 0, NULL, &t) != 0)
+		return 30;
+	if (shmtab__pin(t, "k", 1, &val, &vlen, &pin) != 0)
+		return 31;
+	_exit(0);	/* no close: the slot and its pin stay behind */
+}
+
+static void test_dead_pinner_keeps_nothing(void **state)
+{
+	struct fx *f = *state;
+	struct writer w = { f->name, f->v2, BIG, 3, false };
+	pid_t pid;
+
+	assert_int_equal(shmtab_add(f->t, "k", 1, f->v1, BIG), 0);
+	pid = tu_fork(pin_and_die, f->name);
+	assert_true(pid > 0);
+	assert_int_equal(tu_wait(pid, 30), 0);
+	assert_int_equal(run_writer(&w), 0);
+	assert_int_equal(LIMBO_BYTES(f->name), 0);
+	assert_int_equal(shmtab_check(f->t), 0);
+}
+
+/* Forever: pin the newest value (second handle), replace it (first), unpin:
+ * every replace puts a chunk into limbo, the next one frees it. */
+static int churn_child(void *arg)
+{
+	struct fx *f = arg;
+	shmtab *w, *r;
+
+	if (shmtab_open(f->name, O_RDWR, 0, NULL, &w) != 0 ||
+	    shmtab_open(f->name, O_RDWR, 0, NULL, &r) != 0)
+		return 30;
+	for (unsigned i = 0;; i++) {
+		const void *val;
+		size_t vlen;
+		unsigned pin;
+
+		if (shmtab__pin(r, "k", 1, &val, &vlen, &pin) != 0)
+			return 31;
+		if (shmtab_replace(w, "k", 1, i % 2 ? f->v1 : f->v2,
+				   BIG - i % 4096) != 0)
+			return 32;
+		if (shmtab__unpin(r, pin) != 0)
+			return 33;
+	}
+}
+
+static void test_killed_in_limbo_steps(void **state)
+{
+	struct fx *f = *state;
+	uint32_t rnd = 7;
+
+	assert_int_equal(shmtab_add(f->t, "k", 1, f->v1, BIG), 0);
+	for (int round = 0; round < 20; round++) {
+		pid_t pid = tu_fork(churn_child, f);
+		int st;
+
+		assert_true(pid > 0);
+		tu_sleep_ms(5 + (int)(tu_xorshift32(&rnd) % 20));
+		assert_int_equal(kill(pid, SIGKILL), 0);
+		st = tu_wait(pid, 30);
+		assert_int_equal(st, -SIGKILL);
+		/* the next write recovers the dead writer's step, if any */
+		assert_int_equal(tu_add_str(f->t, "x", "y"), 0);
+		assert_int_equal(shmtab_remove(f->t, "x", 1), 0);
+		assert_int_equal(shmtab_check(f->t), 0);
+	}
+	/* nobody pins any more: a big replace frees all of limbo */
+	assert_int_equal(shmtab_replace(f->t, "k", 1, f->v1, BIG), 0);
+	assert_int_equal(LIMBO_BYTES(f->name), 0);
+	assert_true(tu_object_size(f->name) < 16 * (long long)BIG);
+	assert_int_equal(shmtab_check(f->t), 0);
+}
+
+static void test_pin_refusals(void **state)
+{
+	struct fx *f = *state;
+	const void *val;
+	size_t vlen;
+	unsigned pins[NPINS], extra;
+	shmtab *ro;
+
+	assert_int_equal(shmtab__pin(f->t, "k", 1, &val, &vlen, &pins[0]),
+			 -ENOENT);
+	assert_int_equal(tu_add_str(f->t, "small", "value"), 0);
+	assert_int_equal(shmtab__pin(f->t, "small", 5, &val, &vlen, &pins[0]),
+			 -ERANGE);
+	assert_int_equal(shmtab__pin(f->t, NULL, 1, &val, &vlen, &pins[0]),
+			 -EINVAL);
+	assert_int_equal(shmtab__unpin(f->t, NPINS), -EINVAL);
+	assert_int_equal(shmtab_add(f->t, "k", 1, f->v1, BIG), 0);
+	for (unsigned i = 0; i < NPINS; i++)
+		assert_int_equal(shmtab__pin(f->t, "k", 1, &val, &vlen,
+					     &pins[i]), 0);
+	assert_int_equal(shmtab__pin(f->t, "k", 1, &val, &vlen, &extra),
+			 -EAGAIN);
+	assert_int_equal(shmtab__unpin(f->t, pins[3]), 0);
+	assert_int_equal(shmtab__pin(f->t, "k", 1, &val, &vlen, &extra), 0);
+	assert_int_equal(extra, pins[3]);
+	/* a read-only handle has no slot to publish a pin in */
+	assert_int_equal(shmtab_open(f->name, O_RDONLY, 0, NULL, &ro), 0);
+	assert_int_equal(shmtab__pin(ro, "k", 1, &val, &vlen, &extra),
+			 -EAGAIN);
+	shmtab_close(ro);
+	/* close drops the pins with the mapping: a replace reuses */
+	shmtab_close(f->t);
+	assert_int_equal(shmtab_open(f->name, O_RDWR, 0, NULL, &f->t), 0);
+	assert_int_equal(shmtab_replace(f->t, "k", 1, f->v2, BIG), 0);
+	assert_int_equal(LIMBO_BYTES(f->name), 0);
+	assert_int_equal(shmtab_check(f->t), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+			test_pin_keeps_bytes_across_replace, fx_setup,
+			fx_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_pin_keeps_bytes_across_remove, fx_setup,
+			fx_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_write_blocks_leaves_pinned_bytes, fx_setup,
+			fx_teardown),
+		cmocka_unit_test_setup_teardown(test_dead_pinner_keeps_nothing,
+						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_killed_in_limbo_steps,
+						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_pin_refusals, fx_setup,
+						fx_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
