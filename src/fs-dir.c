@@ -192,7 +192,10 @@ out_free:
 static void table_retire(struct fs_table *tb)
 {
 	pthread_mutex_lock(&tb->mu);
-	shmtab_close(tb->t);
+	if (tb->npinned)
+		tb->old_t = tb->t;	/* the last of them closes it */
+	else
+		shmtab_close(tb->t);
 	tb->t = NULL;
 	pthread_mutex_unlock(&tb->mu);
 }
@@ -292,6 +295,7 @@ void fs_tables_free(void)
 	for (tb = fs->all; tb; tb = next) {
 		next = tb->all_next;
 		shmtab_close(tb->t);
+		shmtab_close(tb->old_t);
 		table_free(tb);
 	}
 	fs->all = NULL;

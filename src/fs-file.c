@@ -5,7 +5,9 @@
  * Every open file has its own buffer, so that readers see one version and
  * writers publish one value:
  *  - a read-only open copies the newest value at OPEN; READ serves that copy
- *    (noflush: no FLUSH is sent on close);
+ *    (noflush: no FLUSH is sent on close); in the strict mode a big value
+ *    is not copied but pinned where it lies in the table, and READ serves
+ *    it from there (fh_load_ro);
  *  - a write open starts from a copy of the value (empty with O_TRUNC, which
  *    arrives inside OPEN thanks to ATOMIC_O_TRUNC); WRITE and truncate patch
  *    the buffer and arm it;
@@ -24,8 +26,8 @@
  * Every file is opened with direct_io: the page cache never holds a
  * writer's bytes nor a stale value.  A buffer of 1 MiB or more is a mapping
  * reused across opens through a bounded pool (see "Big buffers" below); a
- * big untyped value is copied once, from the table into it, at OPEN, and
- * READ replies straight from it.
+ * big untyped value that is not pinned is copied once, from the table into
+ * it, at OPEN, and READ replies straight from it.
  *
  * Typed tables (fs-typed.c) go through the same buffers with text: the
  * buffer holds the value's text, a commit parses the text it publishes
@@ -455,6 +457,9 @@ struct fh {
 	bool versioned;			/* cached mode, read-only: b holds
 					 * version ver of nd's value */
 	bool paged;			/* ...read through the page cache */
+	bool pinned;			/* b is the value in the table, pinned
+					 * (fh_load_ro), not a buffer */
+	unsigned pin;
 	struct fs_node *nd;		/* valid from OPEN to RELEASE */
 	uint64_t ver;
 	char *vtype;			/* a typed value whose text must parse
@@ -480,10 +485,28 @@ static struct fh *fh_of(struct fuse_file_info *fi)
 static struct fh *open_fhs;
 static pthread_mutex_t fhs_mu = PTHREAD_MUTEX_INITIALIZER;
 
+/* Let go of a pinned value (fh_load_ro).  Caller does not hold tb->mu. */
+static void fh_unpin(struct fh *h)
+{
+	struct fs_table *tb = h->tb;
+
+	pthread_mutex_lock(&tb->mu);
+	shmtab__unpin(tb->t ? tb->t : tb->old_t, h->pin);
+	if (--tb->npinned == 0 && tb->old_t) {
+		shmtab_close(tb->old_t);
+		tb->old_t = NULL;
+	}
+	pthread_mutex_unlock(&tb->mu);
+	h->pinned = false;
+	memset(&h->b, 0, sizeof(h->b));
+}
+
 static void fh_free(struct fh *h)
 {
 	if (!h)
 		return;
+	if (h->pinned)
+		fh_unpin(h);
 	if (h->paged)
 		__atomic_sub_fetch(&h->nd->v.readers, 1, __ATOMIC_ACQ_REL);
 	if (h->versioned && h->b.big) {
@@ -570,6 +593,36 @@ struct tail_ctx {
 	struct fh *h;
 	const struct fs_types *ty;
 };
+
+/*
+ * A read-only file's value.  A big untyped (or string) value is read where
+ * it lies in the table, pinned from open to release (shmtab__pin: another
+ * process's replace leaves its bytes alone), so an open costs no copy and
+ * no buffer; one the library will not pin (under 64 KiB, or no pin free)
+ * is copied as for any other file.  Caller holds tb->mu.
+ */
+static int fh_load_ro(struct fh *h, const struct fs_types *ty)
+{
+	struct fs_table *tb = h->tb;
+	const void *val;
+	size_t vlen;
+	unsigned pin;
+	int err;
+
+	if (ty->array || (ty->typed && !ty->vplain) || tb->rdonly)
+		return fh_load(h, ty);
+	err = shmtab__pin(tb->t, h->key, h->klen, &val, &vlen, &pin);
+	if (err == -ERANGE || err == -EAGAIN)
+		return fh_load(h, ty);
+	if (err < 0)
+		return err;
+	h->pinned = true;
+	h->pin = pin;
+	h->b.p = (unsigned char *)(uintptr_t)val;
+	h->b.len = h->b.cap = vlen;
+	tb->npinned++;
+	return 0;
+}
 
 /* The current value (text) of h's key into v; an unbound key of a hash
  * table is empty. */
@@ -823,6 +876,8 @@ static int fh_open(struct fs_table *tb, const struct fs_types *ty,
 			h->tail = !h->add;
 			err = fs_key_exists(tb->t, ty, key, klen);
 			err = err == 0 ? -ENOENT : err < 0 ? err : 0;
+		} else if (!h->writable) {
+			err = fh_load_ro(h, ty);	/* last: may pin */
 		} else {
 			err = fh_load(h, ty);
 		}

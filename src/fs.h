@@ -81,6 +81,9 @@ struct fs_table {
 	ino_t ino;
 	pthread_mutex_t mu;		/* guards everything below */
 	shmtab *t;			/* NULL once gone */
+	shmtab *old_t;			/* t once gone, while files still read
+					 * values pinned in it (fs-file.c) */
+	int npinned;			/* such files */
 	bool rdonly;			/* handle opened O_RDONLY */
 	uint64_t counter;		/* last shmtab_counter() seen */
 	struct timespec changed;	/* when the counter was seen to move */

@@ -56,6 +56,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "format.h"
 #include "shmtab.h"
 #include "mountutil.h"
 #include "testutil.h"
@@ -384,6 +385,102 @@ static void test_big_values_one_version_per_open(void **state)
 		assert_true(big_is(val, vlen, v + 2));
 		free(val);
 	}
+	free(path);
+	free(a);
+	free(b);
+}
+
+/*
+ * A big value is read in place, pinned in the table from open to close:
+ * more readers than the library has pins (the rest get copies), each
+ * opened on another version, keep reading their own version whole while
+ * the library replaces and then removes the key; the table stays whole.
+ * Then the table itself is removed and made again behind the mount while
+ * a reader is open: it still reads its version, and closes cleanly.
+ */
+/* Bytes of the table in limbo (lib/pin.c): freed, but still pinned. */
+static uint64_t limbo_bytes(const char *name)
+{
+	char *path = tu_object_path(name);
+	uint64_t v = UINT64_MAX;
+	int fd = path ? open(path, O_RDONLY) : -1;
+
+	if (fd >= 0 && pread(fd, &v, sizeof(v), offsetof(struct shm_header,
+						       limbo_bytes)) != 8)
+		v = UINT64_MAX;
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	return v;
+}
+
+static void test_pinned_readers_keep_their_version(void **state)
+{
+	struct fx *f = *state;
+	enum { NREAD = 11, HEAD = 4096 };
+	const size_t len = (1 << 20) + 333;
+	unsigned char *a = malloc(len + 512), *b = malloc(len + 512);
+	char *path = tu_mount_path(&main_mnt, f->tag, "pin");
+	int fd[NREAD], i, r;
+	size_t got;
+
+	assert_non_null(a);
+	assert_non_null(b);
+	for (i = 0; i < NREAD; i++) {
+		big_fill(a, len + (size_t)i, (unsigned)i);
+		assert_int_equal(shmtab_replace(f->t, "pin", 3, a,
+						len + (size_t)i), 0);
+		fd[i] = open(path, O_RDONLY);
+		assert_true(fd[i] >= 0);
+		assert_int_equal(read_rest(fd[i], b, HEAD), HEAD);
+		assert_true(big_is(b, HEAD, (unsigned)i));
+	}
+	for (r = 0; r < 40; r++) {
+		big_fill(a, len + (size_t)r * 7, 100 + (unsigned)r);
+		assert_int_equal(shmtab_replace(f->t, "pin", 3, a,
+						len + (size_t)r * 7), 0);
+	}
+	assert_int_equal(shmtab_remove(f->t, "pin", 3), 0);
+	assert_int_equal(shmtab_check(f->t), 0);
+	/* the daemon reads in place: 8 versions are pinned (its pins for
+	 * the table), the other readers have copies */
+	assert_true(limbo_bytes(f->name) >= 8 * len);
+	assert_true(limbo_bytes(f->name) < 10 * len);
+	for (i = 0; i < NREAD; i++) {
+		got = read_rest(fd[i], b + HEAD, len + NREAD - HEAD);
+		assert_int_equal(HEAD + got, len + (size_t)i);
+		/* and its first bytes again, which b held for another */
+		assert_int_equal(pread(fd[i], b, HEAD, 0), HEAD);
+		assert_true(big_is(b, len + (size_t)i, (unsigned)i));
+		assert_int_equal(close(fd[i]), 0);
+	}
+	/* the pins are gone: the chunks serve new values again */
+	for (r = 0; r < 4; r++)
+		assert_int_equal(shmtab_replace(f->t, "pin", 3, a, len), 0);
+	assert_int_equal(limbo_bytes(f->name), 0);
+	assert_int_equal(shmtab_check(f->t), 0);
+
+	/* the table removed and made again behind a pinned reader */
+	big_fill(a, len, 7);
+	assert_int_equal(shmtab_replace(f->t, "pin", 3, a, len), 0);
+	fd[0] = open(path, O_RDONLY);
+	assert_true(fd[0] >= 0);
+	assert_int_equal(read_rest(fd[0], b, HEAD), HEAD);
+	shmtab_close(f->t);
+	f->t = NULL;
+	assert_int_equal(shmtab_unlink(f->name), 0);
+	assert_int_equal(tu_create(f->name, NULL, &f->t), 0);
+	big_fill(a, len, 8);
+	assert_int_equal(shmtab_replace(f->t, "pin", 3, a, len), 0);
+	fd[1] = open(path, O_RDONLY);	/* the daemon retires the old table */
+	assert_true(fd[1] >= 0);
+	assert_int_equal(read_rest(fd[1], a, len + 1), len);
+	assert_true(big_is(a, len, 8));
+	got = read_rest(fd[0], b + HEAD, len + 1 - HEAD);
+	assert_int_equal(HEAD + got, len);
+	assert_true(big_is(b, len, 7));
+	assert_int_equal(close(fd[0]), 0);
+	assert_int_equal(close(fd[1]), 0);
 	free(path);
 	free(a);
 	free(b);
@@ -1396,6 +1493,9 @@ int main(void)
 			fx_teardown),
 		cmocka_unit_test_setup_teardown(
 			test_offset_write_is_read_modify_write, fx_setup,
+			fx_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_pinned_readers_keep_their_version, fx_setup,
 			fx_teardown),
 		cmocka_unit_test_setup_teardown(test_xattr_bindings_and_stat,
 						fx_setup, fx_teardown),
