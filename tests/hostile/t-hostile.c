@@ -31,11 +31,13 @@
 #include <cmocka.h>
 
 #include "shmtab.h"
+#include "shmtab-hooks.h"
 #include "testutil.h"
 
 #define CASE_TIMEOUT_S 10
 #define NKEYS 100
 #define MAX_REPORT 10 /* failing cases listed per test */
+#define PINNED (64 * 1024) /* a value the library may pin (lib/pin.c) */
 
 /* What the child saw; in a shared anonymous mapping. */
 struct hres {
@@ -58,6 +60,7 @@ struct hfix {
 	size_t wlen, wcap;
 	const void *fixed; /* fixed_prep's contents */
 	size_t fixed_len;
+	bool limbo; /* make_pristine leaves a chunk in limbo */
 	int failures;
 	char report[MAX_REPORT * 96];
 };
@@ -150,6 +153,20 @@ static void make_pristine(struct hfix *fx)
 					 0);
 	}
 	assert_int_equal(shmtab_remove(t, "key050", 6), 0);
+	if (fx->limbo) {
+		/* a big value pinned while it is replaced: its old chunk is
+		 * left in limbo (the pin goes with the close) */
+		unsigned char *big = calloc(1, PINNED);
+		const void *pv;
+		size_t plen;
+		unsigned pin;
+
+		assert_non_null(big);
+		assert_int_equal(shmtab_add(t, "big", 3, big, PINNED), 0);
+		assert_int_equal(shmtab__pin(t, "big", 3, &pv, &plen, &pin), 0);
+		assert_int_equal(shmtab_replace(t, "big", 3, big, PINNED), 0);
+		free(big);
+	}
 	assert_int_equal(shmtab_check(t), 0);
 	assert_int_equal(shmtab_close(t), 0);
 	fx->pristine = tu_read_path(fx->path, &fx->plen);
@@ -278,6 +295,21 @@ static int exercise(const char *name, int oflags, struct hres *res)
 	CK(15, shmtab_remove(t, "key003", 6));
 	CK(16, shmtab_remove(t, "new", 3));
 	CK(17, shmtab_write_blocks(t, "key004", 6, nop_wblock, NULL));
+	{
+		/* in place: a pin, a big allocation (which frees limbo), a
+		 * write_blocks that must move the pinned binding */
+		static unsigned char big[PINNED];
+		const void *pv;
+		size_t plen;
+		unsigned pin;
+
+		rc = shmtab__pin(t, "big", 3, &pv, &plen, &pin);
+		CK(21, rc);
+		CK(22, shmtab_replace(t, "big", 3, big, sizeof(big)));
+		CK(23, shmtab_write_blocks(t, "big", 3, nop_wblock, NULL));
+		if (rc == 0)
+			CK(24, shmtab__unpin(t, pin));
+	}
 	CK(18, shmtab_group(t, grp_body, NULL));
 	CK(19, shmtab_check(t));
 	CK(20, shmtab_close(t));
@@ -698,6 +730,7 @@ static void test_hostile_header_words_no_crash(void **state)
 	double t0 = tu_now();
 	int p, opened;
 
+	fx->limbo = true;	/* limbo_head and limbo_bytes are words too */
 	make_pristine(fx);
 	end = fx->plen < 16384 ? fx->plen : 16384;
 	word_off = calloc(end / 4, sizeof(*word_off));
