@@ -97,7 +97,7 @@ static bool intr_set(void)
 }
 
 /* Should the wait in progress give up (-EINTR)? */
-static bool lock_interrupted(void)
+bool lock_interrupted(void)
 {
 	int (*fn)(void *ctx) = __atomic_load_n(&intr_fn, __ATOMIC_ACQUIRE);
 

@@ -399,14 +399,14 @@ int table_redo_clear(struct shmtab *t)
 	return err;
 }
 
-static int flock_op(int fd, short type, off_t start, bool wait)
+static int flock_op(int fd, short type, off_t start)
 {
 	struct flock fl = {
 		.l_type = type, .l_whence = SEEK_SET, .l_start = start,
 		.l_len = 1, .l_pid = 0,
 	};
 
-	while (fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl) < 0) {
+	while (fcntl(fd, F_OFD_SETLK, &fl) < 0) {
 		if (errno != EINTR)
 			return -errno;
 	}
@@ -419,6 +419,35 @@ static int flock_op(int fd, short type, off_t start, bool wait)
  * alone may format, shrink, or reset the lock area left by processes that are
  * all gone (a reboot, a copied file).
  */
+/*
+ * A read lock on the open byte, which a first opener write-locks while it
+ * formats or resets the table (milliseconds).  Bounded, so that a first
+ * opener that is stopped (SIGSTOP, a debugger) or stuck cannot hang every
+ * other open: -EAGAIN after OPEN_WAIT_NS, -EINTR as soon as the interrupt
+ * hook asks (shmtab-hooks.h).  Polled, in sleeps of at most 10 ms.
+ */
+#define OPEN_WAIT_NS 5000000000ull	/* 5 s */
+
+static int open_lock_wait(int fd)
+{
+	uint64_t t0 = now_ns();
+	unsigned us = 200;
+
+	for (;;) {
+		int err = flock_op(fd, F_RDLCK, FLOCK_OPEN);
+
+		if (err != -EAGAIN && err != -EACCES)
+			return err;
+		if (lock_interrupted())
+			return -EINTR;
+		if (now_ns() - t0 > OPEN_WAIT_NS)
+			return -EAGAIN;
+		usleep(us);
+		if (us < 10000)
+			us *= 2;
+	}
+}
+
 int map_attach(struct shmtab *t, int oflags, const struct shmtab_options *opt)
 {
 	uint32_t ps = opt ? (uint32_t)opt->pagesize : 0;
@@ -430,9 +459,9 @@ int map_attach(struct shmtab *t, int oflags, const struct shmtab_options *opt)
 	int err;
 
 	for (int tries = 0;; tries++) {
-		first = !t->rdonly && !flock_op(t->fd, F_WRLCK, FLOCK_OPEN, false);
+		first = !t->rdonly && !flock_op(t->fd, F_WRLCK, FLOCK_OPEN);
 		if (!first) {
-			err = flock_op(t->fd, F_RDLCK, FLOCK_OPEN, true);
+			err = open_lock_wait(t->fd);
 			if (err < 0)
 				return err;
 		}
@@ -442,7 +471,7 @@ int map_attach(struct shmtab *t, int oflags, const struct shmtab_options *opt)
 			break;
 		/* empty and open elsewhere: its creator may be about to take
 		 * the open lock and format it; give it a moment */
-		flock_op(t->fd, F_UNLCK, FLOCK_OPEN, false);
+		flock_op(t->fd, F_UNLCK, FLOCK_OPEN);
 		if (tries >= (t->rdonly ? 20 : 300))
 			return -EBADMSG;
 		usleep(10000);
@@ -502,7 +531,7 @@ int map_attach(struct shmtab *t, int oflags, const struct shmtab_options *opt)
 		err = lock_reset_shared(t);
 		if (err < 0)
 			return err;
-		flock_op(t->fd, F_RDLCK, FLOCK_OPEN, false);	/* downgrade */
+		flock_op(t->fd, F_RDLCK, FLOCK_OPEN);	/* downgrade */
 	} else if (trunc) {
 		err = table_clear(t, init);
 		if (err < 0)

@@ -269,6 +269,7 @@ void reg_del(struct shmtab *t);
 int recover(struct shmtab *t);
 uint64_t now_ns(void);
 bool pid_dead(uint32_t pid);
+bool lock_interrupted(void);
 
 /* pin.c */
 bool pin_may(struct shmtab *t, const struct chunk *c, uint64_t off);

@@ -28,6 +28,7 @@
 #include <cmocka.h>
 
 #include "shmtab.h"
+#include "shmtab-hooks.h"
 #include "testutil.h"
 
 #define MAX_CHILD 8
@@ -1074,6 +1075,73 @@ static void test_mp_deadlock_leaves_no_locks(void **state)
 	assert_int_equal(shmtab_check(fx->t[0]), 0);
 }
 
+/* --------------------------------------------------- a stuck first opener */
+
+struct stuck_arg {
+	const char *name;
+	struct tu_barrier ready;
+};
+
+/* Hold the open byte as a first opener does while it formats, forever. */
+static int stuck_opener_child(void *arg)
+{
+	struct stuck_arg *a = arg;
+	char *path = tu_object_path(a->name);
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET,
+			    .l_start = 0, .l_len = 1 };
+	int fd = path ? open(path, O_RDWR) : -1;
+
+	if (fd < 0 || fcntl(fd, F_OFD_SETLK, &fl) < 0)
+		return 30;
+	tu_barrier_post(&a->ready);
+	for (;;)
+		pause();
+}
+
+static int always(void *ctx)
+{
+	(void)ctx;
+	return 1;
+}
+
+/*
+ * A first opener that stops while it holds the table's open lock (a
+ * debugger, SIGSTOP) must not hang every other open: shmtab_open gives up
+ * with -EAGAIN, at once with -EINTR when the interrupt hook asks, and
+ * succeeds once the holder is gone.
+ */
+static void test_mp_stuck_first_opener_bounded(void **state)
+{
+	struct mp_fixture *fx = *state;
+	struct stuck_arg a = { .name = fx->name[0] };
+	shmtab *t = NULL;
+
+	assert_int_equal(tu_create(fx->name[0], NULL, &fx->t[0]), 0);
+	assert_int_equal(shmtab_close(fx->t[0]), 0);
+	fx->t[0] = NULL;
+	assert_int_equal(tu_barrier_init(&a.ready), 0);
+	fx->pid[0] = tu_fork(stuck_opener_child, &a);
+	assert_true(fx->pid[0] > 0);
+	assert_int_equal(tu_barrier_wait(&a.ready, BARRIER_MS), 0);
+
+	assert_int_equal(shmtab_open(fx->name[0], O_RDWR, 0, NULL, &t),
+			 -EAGAIN);
+	assert_int_equal(shmtab_open(fx->name[0], O_RDONLY, 0, NULL, &t),
+			 -EAGAIN);
+	shmtab__set_interrupt(always, NULL);
+	assert_int_equal(shmtab_open(fx->name[0], O_RDWR, 0, NULL, &t),
+			 -EINTR);
+	shmtab__set_interrupt(NULL, NULL);
+
+	kill(fx->pid[0], SIGKILL);
+	assert_int_equal(tu_wait(fx->pid[0], WAIT_S), -SIGKILL);
+	fx->pid[0] = 0;
+	assert_int_equal(shmtab_open(fx->name[0], O_RDWR, 0, NULL, &fx->t[0]),
+			 0);
+	assert_int_equal(shmtab_check(fx->t[0]), 0);
+	tu_barrier_destroy(&a.ready);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1089,6 +1157,7 @@ int main(void)
 		T(test_mp_deadlock_two_tables_detected),
 		T(test_mp_deadlock_same_table_one_loses),
 		T(test_mp_deadlock_leaves_no_locks),
+		T(test_mp_stuck_first_opener_bounded),
 #undef T
 	};
 
