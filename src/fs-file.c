@@ -460,7 +460,8 @@ struct fh {
 	bool pinned;			/* b is the value in the table, pinned
 					 * (fh_load_ro), not a buffer */
 	unsigned pin;
-	struct fs_node *nd;		/* valid from OPEN to RELEASE */
+	struct fs_node *nd;		/* valid from OPEN to RELEASE; a
+					 * writer publishes to its key */
 	uint64_t ver;
 	char *vtype;			/* a typed value whose text must parse
 					 * (not string or bytes); else NULL */
@@ -472,7 +473,8 @@ struct fh {
 	size_t nrg, caprg;
 	struct vbuf b;			/* the value (or the tail) */
 	size_t klen;
-	unsigned char key[];
+	unsigned char *key;		/* as nd named it at the last look
+					 * (fh_lock), with tb */
 };
 
 static struct fh *fh_of(struct fuse_file_info *fi)
@@ -527,15 +529,21 @@ static void fh_free(struct fh *h)
 	free(h->rg);
 	free(h->dl);
 	free(h->vtype);
+	free(h->key);
 	free(h);
 }
 
 static struct fh *fh_new(struct fs_table *tb, const void *key, size_t klen)
 {
-	struct fh *h = calloc(1, sizeof(*h) + klen);
+	struct fh *h = calloc(1, sizeof(*h));
 
 	if (!h)
 		return NULL;
+	h->key = malloc(klen ? klen : 1);
+	if (!h->key) {
+		free(h);
+		return NULL;
+	}
 	pthread_mutex_init(&h->mu, NULL);
 	pthread_mutex_lock(&fhs_mu);
 	h->next = open_fhs;
@@ -749,15 +757,64 @@ static int add_commit(struct fh *h, const struct fs_types *ty)
 	return fs_value_add(h->tb->t, ty, h->key, h->klen, sum);
 }
 
-/* Publish h's buffer.  Caller holds h->mu. */
-static int fh_commit(struct fh *h)
+/*
+ * Take the mu of the table h's key is in now, h->tb and h->key made those
+ * of h's node, which follows the renames made through the mount: 0, with
+ * h->tb->mu held; -ENOENT when the node is detached: its key was removed,
+ * or replaced by a rename, through the mount, and h is an unlinked file
+ * whose bytes go nowhere (nothing held); -ENOMEM.  A change made by
+ * another process through the library cannot be followed: h keeps the key
+ * it had.  Caller holds h->mu.
+ */
+static int fh_lock(struct fh *h)
 {
-	struct fs_table *tb = h->tb;
-	struct fs_types ty;
-	struct tail_ctx c = { h, &ty };
+	struct fs_node *nd = h->nd;
+	struct fs_table *tb;
+	unsigned char *key;
 	int err;
 
-	pthread_mutex_lock(&tb->mu);
+	if (!nd) {
+		pthread_mutex_lock(&h->tb->mu);
+		return 0;
+	}
+	err = fs_node_lock(nd, &tb);
+	if (err < 0)
+		return err;
+	if (tb == h->tb && nd->klen == h->klen &&
+	    (!h->klen || memcmp(nd->key, h->key, h->klen) == 0))
+		return 0;
+	key = malloc(nd->klen ? nd->klen : 1);
+	if (!key) {
+		pthread_mutex_unlock(&tb->mu);
+		return -ENOMEM;
+	}
+	if (nd->klen)
+		memcpy(key, nd->key, nd->klen);
+	free(h->key);
+	h->key = key;
+	h->klen = nd->klen;
+	h->tb = tb;
+	return 0;
+}
+
+/* Publish h's buffer to the key h's node stands for; an unlinked file's
+ * commit succeeds and publishes nothing.  Caller holds h->mu. */
+static int fh_commit(struct fh *h)
+{
+	struct fs_table *tb;
+	struct fs_types ty;
+	struct tail_ctx c = { h, &ty };
+	int err = fh_lock(h);
+
+	if (err == -ENOENT) {
+		err = 0;
+		goto done;
+	}
+	if (err < 0) {
+		h->failed = true;
+		return err;
+	}
+	tb = h->tb;
 	err = tb->t ? fs_types_get(tb->t, &ty) : -ENOENT;
 	if (err < 0)
 		;
@@ -775,6 +832,7 @@ static int fh_commit(struct fh *h)
 		h->failed = true;
 		return err;
 	}
+done:
 	h->pending = false;
 	h->armed = false;
 	h->nrg = 0;
@@ -786,13 +844,16 @@ static int fh_commit(struct fh *h)
 	return 0;
 }
 
-/* The current value (text) of h's key into v. */
-static int fh_current(struct fh *h, struct vbuf *v)
+/* The current value (text) of h's key into v; *gone: h is an unlinked
+ * file (fh_lock), v is left alone. */
+static int fh_current(struct fh *h, struct vbuf *v, bool *gone)
 {
 	struct fs_types ty;
-	int err;
+	int err = fh_lock(h);
 
-	pthread_mutex_lock(&h->tb->mu);
+	*gone = err == -ENOENT;
+	if (err < 0)
+		return *gone ? 0 : err;
 	err = h->tb->t ? fs_types_get(h->tb->t, &ty) : -ENOENT;
 	if (err == 0)
 		err = current_value(h->tb->t, &ty, h, v);
@@ -801,19 +862,23 @@ static int fh_current(struct fh *h, struct vbuf *v)
 }
 
 /* Turn a tail or add-mode handle into one holding the whole value (for a
- * truncate); pending deltas are committed first. */
+ * truncate); pending deltas are committed first.  An unlinked file has no
+ * current value: it holds what it has (the value at its open, or the bytes
+ * it appended). */
 static int fh_untail(struct fh *h)
 {
 	struct vbuf v = { 0 };
+	bool gone = false;
 	int err;
 
 	if (h->add) {
 		err = h->dlen ? fh_commit(h) : 0;
 		if (err == 0)
-			err = fh_current(h, &v);
+			err = fh_current(h, &v, &gone);
 		if (err < 0)
 			return err;
-		vbuf_move(&h->b, &v);
+		if (!gone)
+			vbuf_move(&h->b, &v);
 		h->add = false;
 		h->tail = false;
 		h->whole = true;
@@ -821,17 +886,19 @@ static int fh_untail(struct fh *h)
 	}
 	if (!h->tail)
 		return 0;
-	err = fh_current(h, &v);
-	if (err == 0)
+	err = fh_current(h, &v, &gone);
+	if (err == 0 && !gone)
 		err = vbuf_reserve(&v, v.len + h->b.len);
 	if (err < 0) {
 		vbuf_drop(&v);
 		return err;
 	}
-	if (h->b.len)
-		memcpy(v.p + v.len, h->b.p, h->b.len);
-	v.len += h->b.len;
-	vbuf_move(&h->b, &v);
+	if (!gone) {
+		if (h->b.len)
+			memcpy(v.p + v.len, h->b.p, h->b.len);
+		v.len += h->b.len;
+		vbuf_move(&h->b, &v);
+	}
 	h->tail = false;
 	h->whole = true;
 	return 0;
@@ -1042,6 +1109,7 @@ void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	bool is_dir;
 	struct fh *h = NULL;
 	struct fs_node *nd;
+	bool paged;
 	int err = fs_resolve(ino, &tb, &key, &klen, &is_dir);
 
 	if (err < 0) {
@@ -1052,16 +1120,25 @@ void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, EISDIR);
 		return;
 	}
-	nd = NULL;
-	if (fs_state.cache > 0 && (fi->flags & O_ACCMODE) == O_RDONLY &&
-	    !(fi->flags & O_TRUNC))
-		nd = fs_node_get(ino);
+	nd = fs_node_get(ino);
+	paged = nd && fs_state.cache > 0 &&
+		(fi->flags & O_ACCMODE) == O_RDONLY && !(fi->flags & O_TRUNC);
 	pthread_mutex_lock(&tb->mu);
 	err = tb->t ? fs_types_get(tb->t, &ty) : -ENOENT;
-	if (err == 0 && nd)
+	if (err == 0 && paged) {
 		err = fh_open_paged(tb, &ty, nd, &h);
-	else if (err == 0)
-		err = fh_open(tb, &ty, key, klen, fi->flags, false, &h);
+	} else if (err == 0 && nd && !fs_node_in(nd, tb)) {
+		/* renamed to another table, removed or replaced since the
+		 * request resolved it: as if the open came after */
+		err = -ENOENT;
+	} else if (err == 0) {
+		/* the node's key now (a rename within the table may have
+		 * come since), which stays while tb->mu is held */
+		err = fh_open(tb, &ty, nd ? nd->key : key, nd ? nd->klen : klen,
+			      fi->flags, false, &h);
+		if (err == 0)
+			h->nd = nd;
+	}
 	pthread_mutex_unlock(&tb->mu);
 	free(key);
 	if (err < 0) {
@@ -1127,6 +1204,10 @@ static int reply_key_entry(fuse_req_t req, struct fs_table *tb,
 	err = fs_node_ref(tb, false, key, klen, &ino);
 	if (err < 0)
 		return err;
+	/* a created file follows its node, from before the kernel knows it
+	 * (the kernel holds the directory: no rename or rm comes between) */
+	if (fi)
+		fh_of(fi)->nd = fs_node_get(ino);
 	err = fs_attr_key_obj(tb, key, klen, ino, obj, &st);
 	if (err < 0) {
 		fs_node_forget(ino, 1);
@@ -1429,6 +1510,7 @@ static void fh_uncreate(struct fh *h);
 void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fh *h = fh_of(fi);
+	struct fs_table *tb;
 	int err = 0;
 
 	(void)ino;
@@ -1440,14 +1522,16 @@ void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		h->reported = err < 0;
 	}
 	fh_uncreate(h);		/* before close() returns */
+	tb = h->tb;		/* (a commit may move it: fh_lock) */
 	pthread_mutex_unlock(&h->mu);
-	fuse_reply_err(req, fs_err(h->tb, err));
+	fuse_reply_err(req, fs_err(tb, err));
 }
 
 void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	      struct fuse_file_info *fi)
 {
 	struct fh *h = fh_of(fi);
+	struct fs_table *tb;
 	int err = 0;
 
 	(void)ino;
@@ -1455,8 +1539,9 @@ void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	pthread_mutex_lock(&h->mu);
 	if (h->pending)
 		err = fh_commit(h);
+	tb = h->tb;
 	pthread_mutex_unlock(&h->mu);
-	fuse_reply_err(req, fs_err(h->tb, err));
+	fuse_reply_err(req, fs_err(tb, err));
 }
 
 struct uncreate_ctx {
@@ -1505,8 +1590,8 @@ static int uncreate_group(shmtab *t, void *ctx)
  */
 static void fh_uncreate(struct fh *h)
 {
-	struct uncreate_ctx c = { h->key, h->klen, NULL, 0, 0, false };
-	struct fs_table *tb = h->tb;
+	struct uncreate_ctx c = { NULL, 0, NULL, 0, 0, false };
+	struct fs_table *tb;
 	struct fs_types ty;
 	void *zero = NULL;
 	int err;
@@ -1514,7 +1599,11 @@ static void fh_uncreate(struct fh *h)
 	if (!h->vtype || !h->created || !h->failed || h->committed)
 		return;
 	h->created = false;	/* once: the zero may be someone's later */
-	pthread_mutex_lock(&tb->mu);
+	if (fh_lock(h) < 0)
+		return;		/* removed or replaced through the mount */
+	tb = h->tb;
+	c.key = h->key;
+	c.klen = h->klen;
 	err = tb->t ? fs_types_get(tb->t, &ty) : -ENOENT;
 	if (err == 0 && !ty.array)
 		err = fs_value_zero(&ty, &zero, &c.zlen);
@@ -1682,6 +1771,10 @@ void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		err = unlink_index(tb->t, key, c.klen);
 	else if (err == 0)
 		err = fs_group(tb->t, unlink_group, &c);
+	/* the kernel now holds an unlinked inode (an element's name stands
+	 * for a new file, of the default value) */
+	if (err == 0)
+		fs_node_unlinked(tb, key, c.klen);
 	pthread_mutex_unlock(&tb->mu);
 	fuse_reply_err(req, fs_err(tb, err));
 }

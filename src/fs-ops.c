@@ -267,6 +267,62 @@ out:
 	free(to);
 }
 
+/*
+ * After (tb, key) was removed through the mount (rm; an array's element
+ * unset): its node, if the kernel knows it, is detached, as the kernel
+ * now holds an unlinked inode (open files only); a later lookup of the
+ * name makes a new node.  Caller holds tb->mu.
+ */
+void fs_node_unlinked(struct fs_table *tb, const void *key, size_t klen)
+{
+	struct fs *fs = &fs_state;
+	uint64_t h = node_hash(tb, false, key, klen);
+	struct fs_node *nd;
+
+	pthread_mutex_lock(&fs->mu);
+	nd = node_find_key(fs, tb, false, key, klen, h);
+	if (nd) {
+		node_unlink_key(fs, nd);
+		nd->detached = true;
+	}
+	pthread_mutex_unlock(&fs->mu);
+}
+
+/*
+ * Take the mu of the table key node nd is in now: 0, *tb set and its mu
+ * held, and then nd->tb and nd->key stay what they are until the caller
+ * lets go of it; -ENOENT when nd is detached (nothing held: detached is
+ * for good).  A move to another table changes nd->tb with both tables'
+ * mu held (rename_nodes_across), so the table is checked again once its
+ * mu is taken.
+ */
+int fs_node_lock(struct fs_node *nd, struct fs_table **tb)
+{
+	struct fs *fs = &fs_state;
+	struct fs_table *t;
+	bool detached;
+
+	for (;;) {
+		pthread_mutex_lock(&fs->mu);
+		t = nd->tb;
+		pthread_mutex_unlock(&fs->mu);
+		pthread_mutex_lock(&t->mu);
+		pthread_mutex_lock(&fs->mu);
+		if (nd->tb == t)
+			break;
+		pthread_mutex_unlock(&fs->mu);
+		pthread_mutex_unlock(&t->mu);
+	}
+	detached = nd->detached;
+	pthread_mutex_unlock(&fs->mu);
+	if (detached) {
+		pthread_mutex_unlock(&t->mu);
+		return -ENOENT;
+	}
+	*tb = t;
+	return 0;
+}
+
 /* True when nd is a key of tb (not detached, not renamed to another
  * table); once true, it stays so while the caller holds tb->mu. */
 bool fs_node_in(struct fs_node *nd, struct fs_table *tb)

@@ -22,7 +22,10 @@
  *    key's node follows a rename, as a file system's inode does (the
  *    kernel moves its dentry to the new name and keeps the inode): it
  *    then stands for the target key, and the target's own node, if any,
- *    is detached, like an unlinked file's inode (fs_node_rename).  A
+ *    is detached, like an unlinked file's inode (fs_node_rename); so is
+ *    the node of a key removed through the mount (fs_node_unlinked).  An
+ *    open file follows its node: it publishes to the key the node stands
+ *    for at that moment, and nowhere once the node is detached.  A
  *    table directory's inode stands for the table's name: fs_resolve() gives
  *    the table called so when the request comes (the kernel may keep a
  *    table's name, see FS_TABLE_ENTRY_TIMEOUT).
@@ -137,7 +140,8 @@ struct fs_node {
 	uint64_t nlookup;
 	struct fs_table *tb;
 	bool is_dir;			/* a table directory */
-	bool detached;			/* names no key any more: the target
+	bool detached;			/* names no key any more: removed
+					 * through the mount, or the target
 					 * of a rename (fs_node_rename) */
 	uint64_t khash;
 	struct fs_vstate v;		/* key files, cached mode */
@@ -190,6 +194,8 @@ int fs_node_ref(struct fs_table *tb, bool is_dir, const void *key,
 fuse_ino_t fs_node_peek(struct fs_table *tb, const void *key, size_t klen);
 void fs_node_rename(struct fs_table *tb, const void *from, size_t flen,
 		    struct fs_table *tb2, unsigned char *to, size_t tlen);
+void fs_node_unlinked(struct fs_table *tb, const void *key, size_t klen);
+int fs_node_lock(struct fs_node *nd, struct fs_table **tb);
 bool fs_node_in(struct fs_node *nd, struct fs_table *tb);
 void fs_node_forget(fuse_ino_t ino, uint64_t n);
 void fs_nodes_free(void);
