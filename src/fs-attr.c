@@ -153,6 +153,7 @@ int fs_attr_key_obj(struct fs_table *tb, const void *key, size_t klen,
 		st->st_nlink = 1;
 		st->st_size = (off_t)vlen;
 		st->st_blocks = (blkcnt_t)((vlen + 511) / 512);
+		fs_node_note_attr(ino, st);
 	}
 	pthread_mutex_unlock(&tb->mu);
 	return err;
@@ -190,6 +191,10 @@ static int attr_of(fuse_ino_t ino, struct fs_table **tbp, struct stat *st,
 
 	*tbp = tb;
 	*timeout = fs_state.cache;
+	if (err == -ENOENT && tb && !is_dir)
+		/* removed or replaced through the mount: an unlinked file,
+		 * which its open files still fstat(2) */
+		return fs_node_attr_detached(ino, st);
 	if (err < 0)
 		return err;
 	if (!tb) {

@@ -482,6 +482,17 @@ static struct fh *fh_of(struct fuse_file_info *fi)
 	return (struct fh *)(uintptr_t)fi->fh;
 }
 
+/* h was opened, written or truncated: the length it holds is the size
+ * fstat(2) shows once its key is removed or replaced through the mount
+ * (fs_node_attr_detached).  A write-only O_APPEND file holds only what it
+ * appended, and an integer's appends only deltas: they leave the size as
+ * it was. */
+static void fh_note_size(struct fh *h)
+{
+	if (h->nd && !h->tail && !h->add)
+		fs_node_note_size(h->nd, h->b.len);
+}
+
 /* Every open file the kernel has not released: a mount detached with
  * fusermount3 -uz sends no RELEASE, so the daemon frees them at exit. */
 static struct fh *open_fhs;
@@ -1140,6 +1151,8 @@ void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			h->nd = nd;
 	}
 	pthread_mutex_unlock(&tb->mu);
+	if (err == 0)
+		fh_note_size(h);
 	free(key);
 	if (err < 0) {
 		fuse_reply_err(req, fs_err(tb, err));
@@ -1206,8 +1219,10 @@ static int reply_key_entry(fuse_req_t req, struct fs_table *tb,
 		return err;
 	/* a created file follows its node, from before the kernel knows it
 	 * (the kernel holds the directory: no rename or rm comes between) */
-	if (fi)
+	if (fi) {
 		fh_of(fi)->nd = fs_node_get(ino);
+		fh_note_size(fh_of(fi));
+	}
 	err = fs_attr_key_obj(tb, key, klen, ino, obj, &st);
 	if (err < 0) {
 		fs_node_forget(ino, 1);
@@ -1495,6 +1510,7 @@ void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	if (err == 0) {
 		h->pending = true;
 		h->armed = true;
+		fh_note_size(h);
 	} else {
 		h->failed = true;
 	}
@@ -1651,6 +1667,7 @@ int fs_file_truncate(struct fuse_file_info *fi, off_t size)
 	if (err == 0) {
 		h->pending = true;
 		h->armed = true;
+		fh_note_size(h);
 	}
 	pthread_mutex_unlock(&h->mu);
 	return err;

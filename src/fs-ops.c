@@ -192,6 +192,8 @@ int fs_node_ref(struct fs_table *tb, bool is_dir, const void *key,
 		nd->detached = false;
 		nd->khash = h;
 		memset(&nd->v, 0, sizeof(nd->v));
+		nd->attr_known = false;
+		nd->fsize = 0;
 		nd->klen = klen;
 		if (klen)
 			memcpy(nd->key, key, klen);
@@ -344,6 +346,70 @@ static struct fs_node *node_find_ino(struct fs *fs, fuse_ino_t ino)
 		if (nd->ino == ino)
 			return nd;
 	return NULL;
+}
+
+/* The attributes of key file ino as given to the kernel, kept for when
+ * its node is detached. */
+void fs_node_note_attr(fuse_ino_t ino, const struct stat *st)
+{
+	struct fs_node *nd;
+
+	pthread_mutex_lock(&fs_state.mu);
+	nd = node_find_ino(&fs_state, ino);
+	if (nd && !nd->is_dir && !nd->detached) {
+		nd->attr_known = true;
+		nd->mode = st->st_mode;
+		nd->uid = st->st_uid;
+		nd->gid = st->st_gid;
+		nd->mtim = st->st_mtim;
+		nd->ctim = st->st_ctim;
+		nd->asize = (uint64_t)st->st_size;
+	}
+	pthread_mutex_unlock(&fs_state.mu);
+}
+
+/* An open file of nd was opened, written or truncated: size is the length
+ * of what it holds. */
+void fs_node_note_size(struct fs_node *nd, size_t size)
+{
+	__atomic_store_n(&nd->fsize, (uint64_t)size + 1, __ATOMIC_RELAXED);
+}
+
+/*
+ * The attributes of a detached key node, for fstat(2) of an open file of
+ * a key removed or replaced through the mount (the kernel asks by inode,
+ * without the file): the mode, owner and times last given the kernel,
+ * st_nlink 0, and as size the length of the open file of it that was
+ * opened, written or truncated last (else the size last given).  0, or
+ * -ENOENT when ino is no detached key node.
+ */
+int fs_node_attr_detached(fuse_ino_t ino, struct stat *st)
+{
+	struct fs_node *nd;
+	uint64_t size;
+	int err = -ENOENT;
+
+	pthread_mutex_lock(&fs_state.mu);
+	nd = node_find_ino(&fs_state, ino);
+	if (nd && !nd->is_dir && nd->detached && nd->attr_known) {
+		size = __atomic_load_n(&nd->fsize, __ATOMIC_RELAXED);
+		size = size ? size - 1 : nd->asize;
+		memset(st, 0, sizeof(*st));
+		st->st_ino = ino;
+		st->st_mode = nd->mode;
+		st->st_uid = nd->uid;
+		st->st_gid = nd->gid;
+		st->st_nlink = 0;
+		st->st_size = (off_t)size;
+		st->st_blocks = (blkcnt_t)((size + 511) / 512);
+		st->st_blksize = 4096;
+		st->st_atim = nd->mtim;
+		st->st_mtim = nd->mtim;
+		st->st_ctim = nd->ctim;
+		err = 0;
+	}
+	pthread_mutex_unlock(&fs_state.mu);
+	return err;
 }
 
 /* The node of ino, or NULL.  The pointer stays valid while the kernel

@@ -145,6 +145,17 @@ struct fs_node {
 					 * of a rename (fs_node_rename) */
 	uint64_t khash;
 	struct fs_vstate v;		/* key files, cached mode */
+	/* key files: what GETATTR answers once detached, for the open
+	 * files of an unlinked inode (fs_node_attr_detached) */
+	bool attr_known;		/* the attributes last given the */
+	mode_t mode;			/* kernel, under fs->mu */
+	uid_t uid;
+	gid_t gid;
+	struct timespec mtim, ctim;
+	uint64_t asize;
+	uint64_t fsize;			/* the length of the open file that
+					 * was opened, written or truncated
+					 * last, plus one; 0: none (atomic) */
 	size_t klen;
 	unsigned char *key;		/* changes with a rename: read it
 					 * under fs->mu or the table's mu */
@@ -196,6 +207,9 @@ void fs_node_rename(struct fs_table *tb, const void *from, size_t flen,
 		    struct fs_table *tb2, unsigned char *to, size_t tlen);
 void fs_node_unlinked(struct fs_table *tb, const void *key, size_t klen);
 int fs_node_lock(struct fs_node *nd, struct fs_table **tb);
+void fs_node_note_attr(fuse_ino_t ino, const struct stat *st);
+void fs_node_note_size(struct fs_node *nd, size_t size);
+int fs_node_attr_detached(fuse_ino_t ino, struct stat *st);
 bool fs_node_in(struct fs_node *nd, struct fs_table *tb);
 void fs_node_forget(fuse_ino_t ino, uint64_t n);
 void fs_nodes_free(void);

@@ -17,7 +17,10 @@
  *    array's element unset by rm or moved by mv, a key moved from another
  *    table onto an element;
  *  - a key removed by another process through the library is not
- *    followed: the writer publishes it again (last writer wins).
+ *    followed: the writer publishes it again (last writer wins);
+ *  - fstat(2) of a file whose key was removed or replaced by a rename
+ *    gives the file's attributes with st_nlink 0, its size the length the
+ *    file holds.
  * Exits 77 without /dev/fuse, fusermount3 or $SHMTABFS.  Every mount is
  * unmounted and every daemon this program started is stopped, also when
  * the watchdog fires; every table is removed.
@@ -457,6 +460,112 @@ static void test_writer_follows_move_across_tables(void **state)
 	fx_free(h);
 }
 
+/* --- fstat ------------------------------------------------------------- */
+
+/* fstat(2) of a file whose key was removed through the mount: the file's
+ * attributes, st_nlink 0, its buffer's length as size. */
+static void test_fstat_removed_key(void **state)
+{
+	struct fx *f = fx_new(NULL);
+	struct stat st, before;
+	char got[16];
+	size_t m;
+	char *k;
+	int fd;
+
+	(void)state;
+	for (m = 0; m < NMOUNTS; m++) {
+		k = mpath(mounts[m], f, "k");
+		assert_int_equal(tu_add_str(f->t, "k", "old"), 0);
+		fd = open_write(k, O_RDWR, "hello world", 0);
+		assert_int_equal(fstat(fd, &before), 0);
+		assert_int_equal(before.st_nlink, 1);
+		assert_int_equal(unlink(k), 0);
+		assert_int_equal(fstat(fd, &st), 0);
+		assert_int_equal(st.st_nlink, 0);
+		assert_int_equal(st.st_size, 11);
+		assert_true(S_ISREG(st.st_mode));
+		assert_int_equal(st.st_mode & 07777, 0600);
+		assert_int_equal(st.st_uid, geteuid());
+		assert_int_equal(st.st_ino, before.st_ino);
+		/* writes go on growing it */
+		assert_int_equal(pwrite(fd, "!", 1, 11), 1);
+		assert_int_equal(fstat(fd, &st), 0);
+		assert_int_equal(st.st_size, 12);
+		assert_int_equal(pread(fd, got, sizeof(got), 0), 12);
+		assert_memory_equal(got, "hello world!", 12);
+		assert_int_equal(close(fd), 0);
+		assert_absent(k);
+
+		/* a reader, a file that only appends */
+		assert_int_equal(tu_add_str(f->t, "k", "abc"), 0);
+		fd = open(k, O_RDONLY);
+		assert_true(fd >= 0);
+		assert_int_equal(unlink(k), 0);
+		assert_int_equal(fstat(fd, &st), 0);
+		assert_int_equal(st.st_nlink, 0);
+		assert_int_equal(st.st_size, 3);
+		assert_int_equal(close(fd), 0);
+		assert_int_equal(tu_add_str(f->t, "k", "abc"), 0);
+		fd = open_write(k, O_WRONLY | O_APPEND, "de", -1);
+		assert_int_equal(unlink(k), 0);
+		assert_int_equal(fstat(fd, &st), 0);
+		assert_int_equal(st.st_nlink, 0);
+		assert_true(S_ISREG(st.st_mode));
+		assert_int_equal(close(fd), 0);
+		assert_absent(k);
+		free(k);
+	}
+	fx_free(f);
+}
+
+/* fstat(2) of a file whose key was replaced by a rename: the old file's
+ * attributes with st_nlink 0; the name shows the moved file. */
+static void test_fstat_replaced_key(void **state)
+{
+	struct fx *f = fx_new(NULL);
+	struct stat st, before, now;
+	char *k, *x;
+	size_t m;
+	int fd;
+
+	(void)state;
+	for (m = 0; m < NMOUNTS; m++) {
+		k = mpath(mounts[m], f, "k");
+		x = mpath(mounts[m], f, "x");
+		assert_int_equal(tu_add_str(f->t, "k", "old value"), 0);
+		assert_int_equal(tu_add_str(f->t, "x", "new"), 0);
+		fd = open(k, O_RDONLY);
+		assert_true(fd >= 0);
+		assert_int_equal(fstat(fd, &before), 0);
+		assert_int_equal(rename(x, k), 0);
+		assert_int_equal(fstat(fd, &st), 0);
+		assert_int_equal(st.st_nlink, 0);
+		assert_int_equal(st.st_size, 9);
+		assert_int_equal(st.st_ino, before.st_ino);
+		assert_int_equal(st.st_mode, before.st_mode);
+		assert_int_equal(stat(k, &now), 0);
+		assert_int_equal(now.st_nlink, 1);
+		assert_int_equal(now.st_size, 3);
+		assert_true(now.st_ino != before.st_ino);
+		assert_int_equal(close(fd), 0);
+
+		/* a writer of the replaced key, after a write */
+		assert_int_equal(tu_add_str(f->t, "x", "moved"), 0);
+		fd = open_write(k, O_WRONLY | O_TRUNC, "written", -1);
+		assert_int_equal(rename(x, k), 0);
+		assert_int_equal(fstat(fd, &st), 0);
+		assert_int_equal(st.st_nlink, 0);
+		assert_int_equal(st.st_size, 7);
+		assert_int_equal(close(fd), 0);
+		assert_reads(k, "moved");
+		assert_int_equal(unlink(k), 0);
+		free(k);
+		free(x);
+	}
+	fx_free(f);
+}
+
 /* --- main --------------------------------------------------------------- */
 
 /* The tables of this run a failed test left behind (its fx_free did not
@@ -510,6 +619,8 @@ int main(void)
 		cmocka_unit_test(test_typed_add_follows_inode),
 		cmocka_unit_test(test_array_element_follows_inode),
 		cmocka_unit_test(test_writer_follows_move_across_tables),
+		cmocka_unit_test(test_fstat_removed_key),
+		cmocka_unit_test(test_fstat_replaced_key),
 	};
 	int rc;
 
