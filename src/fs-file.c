@@ -460,6 +460,7 @@ struct fh {
 	bool pinned;			/* b is the value in the table, pinned
 					 * (fh_load_ro), not a buffer */
 	unsigned pin;
+	struct fs_table *ptb;		/* ...in this table's handle */
 	struct fs_node *nd;		/* valid from OPEN to RELEASE; a
 					 * writer publishes to its key */
 	uint64_t ver;
@@ -501,7 +502,7 @@ static pthread_mutex_t fhs_mu = PTHREAD_MUTEX_INITIALIZER;
 /* Let go of a pinned value (fh_load_ro).  Caller does not hold tb->mu. */
 static void fh_unpin(struct fh *h)
 {
-	struct fs_table *tb = h->tb;
+	struct fs_table *tb = h->ptb;
 
 	pthread_mutex_lock(&tb->mu);
 	shmtab__unpin(tb->t ? tb->t : tb->old_t, h->pin);
@@ -637,6 +638,7 @@ static int fh_load_ro(struct fh *h, const struct fs_types *ty)
 		return err;
 	h->pinned = true;
 	h->pin = pin;
+	h->ptb = tb;
 	h->b.p = (unsigned char *)(uintptr_t)val;
 	h->b.len = h->b.cap = vlen;
 	tb->npinned++;
