@@ -259,11 +259,11 @@ int chunk_free(struct shmtab *t, uint64_t off)
 	if (!c)
 		return shmtab__corrupt(t, "freeing bad chunk %llu",
 				       (unsigned long long)off);
+	cls = chunk_cls(c);
 	if (pin_may(t, c, off)) {
-		limbo_put(t, off);
+		limbo_put(t, off, cls);
 		return 0;
 	}
-	cls = chunk_cls(c);
 	ustore(t, off, head_word(CHUNK_FREE, cls, ld64(&H->free_head[cls])));
 	ustore(t, HOFF(free_head[cls]), off);
 	ustore(t, HOFF(free_bytes), ld64(&H->free_bytes) + class_size(cls));

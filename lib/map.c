@@ -421,12 +421,16 @@ static int flock_op(int fd, short type, off_t start)
  */
 /*
  * A read lock on the open byte, which a first opener write-locks while it
- * formats or resets the table (milliseconds).  Bounded, so that a first
- * opener that is stopped (SIGSTOP, a debugger) or stuck cannot hang every
- * other open: -EAGAIN after OPEN_WAIT_NS, -EINTR as soon as the interrupt
- * hook asks (shmtab-hooks.h).  Polled, in sleeps of at most 10 ms.
+ * formats or resets the table: milliseconds, but a table created for many
+ * keys has a big index to clear first (the object has its size by then:
+ * table_format).  Bounded, so that a first opener that is stopped
+ * (SIGSTOP, a debugger) or stuck cannot hang every other open: -EAGAIN
+ * after 5 s plus 5 s per GiB of the object, -EINTR as soon as the
+ * interrupt hook asks (shmtab-hooks.h).  Polled, in sleeps of at most
+ * 10 ms.
  */
-#define OPEN_WAIT_NS 5000000000ull	/* 5 s */
+#define OPEN_WAIT_NS 5000000000ull		/* 5 s */
+#define OPEN_WAIT_MIB_NS 5000000ull		/* 5 ms per MiB */
 
 static int open_lock_wait(int fd)
 {
@@ -435,12 +439,17 @@ static int open_lock_wait(int fd)
 
 	for (;;) {
 		int err = flock_op(fd, F_RDLCK, FLOCK_OPEN);
+		struct stat st;
+		uint64_t limit = OPEN_WAIT_NS;
 
 		if (err != -EAGAIN && err != -EACCES)
 			return err;
 		if (lock_interrupted())
 			return -EINTR;
-		if (now_ns() - t0 > OPEN_WAIT_NS)
+		if (fstat(fd, &st) == 0 && st.st_size > 0)
+			limit += ((uint64_t)st.st_size >> 20) *
+				 OPEN_WAIT_MIB_NS;
+		if (now_ns() - t0 > limit)
 			return -EAGAIN;
 		usleep(us);
 		if (us < 10000)

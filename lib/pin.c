@@ -34,11 +34,12 @@
 static bool pin_held(struct shmtab *t, uint64_t off)
 {
 	struct shm_header *H = t->hdr;
-	unsigned hi = __atomic_load_n(&H->slot_hi, __ATOMIC_ACQUIRE);
+	unsigned hi;
 
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	hi = __atomic_load_n(&H->slot_hi, __ATOMIC_SEQ_CST);
 	if (hi > NSLOTS)
 		hi = NSLOTS;
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	for (unsigned i = 0; i < hi; i++) {
 		uint32_t pid = ld32(&H->slots[i].pid);
 
@@ -61,12 +62,11 @@ bool pin_may(struct shmtab *t, const struct chunk *c, uint64_t off)
 	       class_size(chunk_cls(c)) >= PIN_MIN && pin_held(t, off);
 }
 
-/* Chunk off, pinned, goes to limbo (logged, inside the caller's step). */
-void limbo_put(struct shmtab *t, uint64_t off)
+/* Chunk off, of class cls, pinned, goes to limbo (logged, inside the
+ * caller's step). */
+void limbo_put(struct shmtab *t, uint64_t off, unsigned cls)
 {
 	struct shm_header *H = t->hdr;
-	struct chunk *c = map_chunk(t, off);
-	unsigned cls = chunk_cls(c);
 
 	ustore(t, off, head_word(CHUNK_LIMBO, cls, ld64(&H->limbo_head)));
 	ustore(t, HOFF(limbo_head), off);
@@ -76,24 +76,31 @@ void limbo_put(struct shmtab *t, uint64_t off)
 /*
  * Free the limbo chunks nobody pins any more.  Writer lock held, at the
  * start of a step (it commits each one).  A damaged list is cut where it
- * goes wrong: its chunks are lost to reuse until a check or repair.
+ * goes wrong (logged once): the chunks after the cut are lost to reuse,
+ * and shmtab_check reports them, until a repair.
  */
 void limbo_reclaim(struct shmtab *t)
 {
 	struct shm_header *H = t->hdr;
-	uint64_t prev = 0, off, steps = 0;
+	uint64_t prev = 0, off, steps = 0, top = ld64(&H->top);
 
 	if (ld32(&H->undo_n))
 		return;
 	for (off = ld64(&H->limbo_head); off && steps < NSLOTS * NPINS * 2;
 	     steps++) {
-		struct chunk *c = map_chunk(t, off);
+		struct chunk *c = off < top ? map_chunk(t, off) : NULL;
 		uint64_t next;
 		unsigned cls;
 
-		if (!c || chunk_kind(c) != CHUNK_LIMBO) {
+		if (!c || chunk_kind(c) != CHUNK_LIMBO ||
+		    class_size(chunk_cls(c)) > top - off) {
 			shmtab__corrupt(t, "limbo list at %llu",
 					(unsigned long long)off);
+			if (prev)
+				chunk_set_next(t, prev, 0);
+			else
+				ustore(t, HOFF(limbo_head), 0);
+			undo_commit(t);
 			return;
 		}
 		next = chunk_next(c);
@@ -117,6 +124,23 @@ void limbo_reclaim(struct shmtab *t)
 		undo_commit(t);
 		off = next;
 	}
+}
+
+/* The words of the binding record at c (off), each loaded once: *lens,
+ * and *size, its chunk's; false unless its key and value lie inside. */
+static bool rec_snapshot(struct shmtab *t, const struct chunk *c,
+			 uint64_t off, uint64_t *lens, uint64_t *size)
+{
+	uint64_t head = ld64(&c->head);
+	unsigned cls = (unsigned)(head >> HEAD_CLS_SHIFT & HEAD_CLS_MASK);
+
+	*lens = ld64(&c->lens);
+	if ((head & HEAD_KIND_MASK) != CHUNK_REC || cls < sizeof(*c) / 8 ||
+	    cls >= NCLASSES)
+		return false;
+	*size = class_size(cls);
+	return map_span(t, off, *size) &&
+	       (*lens >> LEN_VBITS) + (*lens & LEN_VMASK) <= *size - sizeof(*c);
 }
 
 /* A free pin word of ours, marked taken in t->pin_used; -1 if none. */
@@ -168,15 +192,20 @@ SHMTAB_EXPORT int shmtab__pin(shmtab *t, const void *key, size_t klen,
 	err = read_enter(t, hash_stripe(h), &rd);
 	for (; !err; err = read_retry(t, &rd)) {
 		struct chunk *c = NULL;
+		uint64_t lens = 0, size = 0;
 
 		err = hash_lookup(t, h, key, klen, &lk);
 		if (!err && !lk.rec)
 			err = -ENOENT;
 		if (!err) {
-			c = map_rec(t, lk.rec);
+			/* one load of each word, checked here and used
+			 * after the validation: no later load may differ */
+			c = map_span(t, lk.rec, sizeof(*c));
+			if (c && !rec_snapshot(t, c, lk.rec, &lens, &size))
+				c = NULL;
 			if (!c)
 				err = -EBADMSG;
-			else if (class_size(chunk_cls(c)) < PIN_MIN)
+			else if (size < PIN_MIN)
 				err = -ERANGE;
 		}
 		if (!err) {
@@ -190,8 +219,9 @@ SHMTAB_EXPORT int shmtab__pin(shmtab *t, const void *key, size_t klen,
 			if (!err) {
 				__atomic_fetch_add(&t->npins, 1,
 						   __ATOMIC_ACQ_REL);
-				*val = rec_val(c);
-				*vlen = (size_t)rec_vlen(c);
+				*val = (const uint8_t *)(c + 1) +
+				       (lens >> LEN_VBITS);
+				*vlen = (size_t)(lens & LEN_VMASK);
 				*pin = (unsigned)j;
 			}
 			break;

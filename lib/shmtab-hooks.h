@@ -54,8 +54,9 @@ void shmtab__set_interrupt(int (*fn)(void *ctx), void *ctx);
  * another allocation: a value replaced many times while an old version
  * stays pinned costs one chunk per pin, not per version.
  *
- * Thread-safe against other pins and unpins of the same handle; the
- * handle's other calls need what they always need.
+ * shmtab__pin() is called as every other call on a handle is: from one
+ * thread at a time.  shmtab__unpin() may run in any thread, at any time,
+ * also while another thread uses the handle.
  */
 int shmtab__pin(shmtab *t, const void *key, size_t klen, const void **val,
 		size_t *vlen, unsigned *pin);

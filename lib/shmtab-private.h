@@ -273,7 +273,7 @@ bool lock_interrupted(void);
 
 /* pin.c */
 bool pin_may(struct shmtab *t, const struct chunk *c, uint64_t off);
-void limbo_put(struct shmtab *t, uint64_t off);
+void limbo_put(struct shmtab *t, uint64_t off, unsigned cls);
 void limbo_reclaim(struct shmtab *t);
 
 /* check.c: the check itself; a read lock on everything or the writer lock */

@@ -213,17 +213,171 @@ static void test_write_blocks_leaves_pinned_bytes(void **state)
 	assert_int_equal(shmtab_check(f->t), 0);
 	assert_int_equal(shmtab__unpin(f->t, pin), 0);
 
-	/* unpinned, write_blocks writes in place again: no new chunk */
+	/* unpinned, write_blocks writes in place again: the same chunk */
 	{
-		long long size = tu_object_size(f->name);
+		const void *before, *after;
 
+		assert_int_equal(shmtab__pin(f->t, "k", 1, &before, &vlen,
+					     &pin), 0);
+		assert_int_equal(shmtab__unpin(f->t, pin), 0);
 		assert_int_equal(shmtab_write_blocks(f->t, "k", 1, zero_block,
 						     NULL), 0);
-		assert_int_equal(tu_object_size(f->name), size);
+		assert_int_equal(shmtab__pin(f->t, "k", 1, &after, &vlen,
+					     &pin), 0);
+		assert_ptr_equal(before, after);
+		assert_int_equal(shmtab__unpin(f->t, pin), 0);
 	}
 	assert_int_equal(shmtab_check(f->t), 0);
 	free(cur);
 	free(zero);
+}
+
+/* A pinned binding below the newest: write_blocks moves it from the
+ * middle of the chain, after removing another. */
+static int zero_or_remove(void *block, size_t len, void *ctx)
+{
+	int *calls = ctx;
+
+	if (!block)
+		return (*calls)++ == 0 ? SHMTAB_REMOVE_BINDING : SHMTAB_CONTINUE;
+	if (*calls > 0)
+		memset(block, 0, len);
+	return SHMTAB_CONTINUE;
+}
+
+static void test_write_blocks_moves_pinned_older_binding(void **state)
+{
+	struct fx *f = *state;
+	const void *val;
+	size_t vlen;
+	unsigned pin;
+	int calls = 0;
+	void *cur;
+
+	assert_int_equal(shmtab_add(f->t, "k", 1, f->v1, BIG), 0);
+	assert_int_equal(shmtab__pin(f->t, "k", 1, &val, &vlen, &pin), 0);
+	assert_int_equal(shmtab_add(f->t, "k", 1, f->v2, BIG), 0);
+	assert_int_equal(shmtab_add(f->t, "k", 1, "top", 3), 0);
+	/* the newest ("top") is removed, v2 and the pinned v1 zeroed */
+	assert_int_equal(shmtab_write_blocks(f->t, "k", 1, zero_or_remove,
+					     &calls), 0);
+	assert_memory_equal(val, f->v1, BIG);
+	assert_int_equal(shmtab_length(f->t), 2);
+	assert_int_equal(shmtab_find(f->t, "k", 1, &cur, &vlen), 0);
+	assert_int_equal(vlen, BIG);
+	assert_true(((unsigned char *)cur)[0] == 0 &&
+		    ((unsigned char *)cur)[BIG - 1] == 0);
+	free(cur);
+	assert_int_equal(shmtab_remove(f->t, "k", 1), 0);
+	assert_int_equal(shmtab_find(f->t, "k", 1, &cur, &vlen), 0);
+	assert_true(((unsigned char *)cur)[0] == 0 &&
+		    ((unsigned char *)cur)[BIG / 2] == 0);
+	free(cur);
+	assert_int_equal(shmtab_check(f->t), 0);
+	assert_int_equal(shmtab__unpin(f->t, pin), 0);
+}
+
+/* Two pinned chunks in limbo; the older one unpinned is freed from behind
+ * the newer one, which stays. */
+static void test_limbo_frees_from_the_middle(void **state)
+{
+	struct fx *f = *state;
+	const void *v1, *v2;
+	size_t vlen;
+	unsigned p1, p2;
+
+	assert_int_equal(shmtab_add(f->t, "k", 1, f->v1, BIG), 0);
+	assert_int_equal(shmtab__pin(f->t, "k", 1, &v1, &vlen, &p1), 0);
+	assert_int_equal(shmtab_replace(f->t, "k", 1, f->v2, BIG), 0);
+	assert_int_equal(shmtab__pin(f->t, "k", 1, &v2, &vlen, &p2), 0);
+	assert_int_equal(shmtab_replace(f->t, "k", 1, f->v1, BIG), 0);
+	assert_true(LIMBO_BYTES(f->name) >= 2 * (uint64_t)BIG);
+	/* v1's chunk went in first: it is behind v2's on the list */
+	assert_int_equal(shmtab__unpin(f->t, p1), 0);
+	assert_int_equal(shmtab_replace(f->t, "j", 1, f->v2, BIG), 0);
+	assert_true(LIMBO_BYTES(f->name) >= BIG);
+	assert_true(LIMBO_BYTES(f->name) < 2 * (uint64_t)BIG);
+	assert_memory_equal(v2, f->v2, BIG);
+	assert_int_equal(shmtab_check(f->t), 0);
+	assert_int_equal(shmtab__unpin(f->t, p2), 0);
+	assert_int_equal(shmtab_replace(f->t, "j", 1, f->v1, BIG), 0);
+	assert_int_equal(LIMBO_BYTES(f->name), 0);
+	assert_int_equal(shmtab_check(f->t), 0);
+}
+
+/* Values of one byte repeated, of lengths from 64 KiB on: a torn or
+ * reused chunk shows as a byte that differs. */
+static int racing_writer(void *arg)
+{
+	struct fx *f = arg;
+	unsigned char *buf = malloc(2 * BIG);
+	uint32_t rnd = 11;
+	shmtab *t;
+
+	if (!buf || shmtab_open(f->name, O_RDWR, 0, NULL, &t) != 0)
+		return 30;
+	for (;;) {
+		uint32_t r = tu_xorshift32(&rnd);
+		size_t len = (65u << 10) + r % BIG;
+		char key = (char)('a' + r % 3);
+
+		memset(buf, (int)(r >> 8 & 0xff), len);
+		if (r % 7 == 0)
+			shmtab_remove(t, &key, 1);
+		else if (r % 7 == 1)
+			shmtab_add(t, &key, 1, buf, len);
+		else if (shmtab_replace(t, &key, 1, buf, len) != 0)
+			return 31;
+	}
+}
+
+static bool uniform(const unsigned char *p, size_t n)
+{
+	for (size_t i = 1; i < n; i++)
+		if (p[i] != p[0])
+			return false;
+	return true;
+}
+
+static void test_pins_race_a_writer(void **state)
+{
+	struct fx *f = *state;
+	const void *val[4];
+	size_t len[4];
+	unsigned pin[4];
+	long pins = 0, bad = 0;
+	double end = tu_now() + 2;
+	pid_t pid;
+
+	pid = tu_fork(racing_writer, f);
+	assert_true(pid > 0);
+	while (tu_now() < end) {
+		for (int i = 0; i < 4; i++) {
+			char key = (char)('a' + i % 3);
+
+			if (shmtab__pin(f->t, &key, 1, &val[i], &len[i],
+					&pin[i]) != 0) {
+				val[i] = NULL;
+				continue;
+			}
+			pins++;
+		}
+		for (int i = 0; i < 4; i++) {
+			if (!val[i])
+				continue;
+			/* still whole after the writer had its turn */
+			if (!uniform(val[i], len[i]))
+				bad++;
+			assert_int_equal(shmtab__unpin(f->t, pin[i]), 0);
+		}
+	}
+	kill(pid, SIGKILL);
+	assert_int_equal(tu_wait(pid, 30), -SIGKILL);
+	printf("# %ld pins, %ld changed under their reader\n", pins, bad);
+	assert_true(pins > 0);
+	assert_int_equal(bad, 0);
+	assert_int_equal(tu_add_str(f->t, "x", "y"), 0);	/* recovers */
+	assert_int_equal(shmtab_check(f->t), 0);
 }
 
 static int pin_and_die(void *arg)
@@ -358,6 +512,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_write_blocks_leaves_pinned_bytes, fx_setup,
 			fx_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_write_blocks_moves_pinned_older_binding, fx_setup,
+			fx_teardown),
+		cmocka_unit_test_setup_teardown(test_limbo_frees_from_the_middle,
+						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_pins_race_a_writer,
+						fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_dead_pinner_keeps_nothing,
 						fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_killed_in_limbo_steps,
