@@ -155,8 +155,11 @@ static int table_open(const char *name, struct fs_table **out)
 			tb->rdonly = true;
 		}
 	}
+	/* a table being formatted by a stuck process (-EAGAIN), or an open
+	 * the request's interrupt ended (-EINTR), is not broken: the next
+	 * request tries again */
 	if (err < 0 && err != -ENOMEM && err != -EMFILE && err != -ENFILE &&
-	    table_broken(tb->objpath)) {
+	    err != -EAGAIN && err != -EINTR && table_broken(tb->objpath)) {
 		tb->t = NULL;
 		tb->open_err = err;
 		tb->dev = st.st_dev;

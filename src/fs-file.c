@@ -1502,6 +1502,13 @@ void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
+	if (!h->writable) {
+		/* the kernel checks the open mode; this keeps a file that
+		 * reads a value in place in the table (pinned) from ever
+		 * writing there, whatever a kernel sends */
+		fuse_reply_err(req, EBADF);
+		return;
+	}
 	pthread_mutex_lock(&h->mu);
 	if (h->add)
 		err = fh_add_deltas(h, buf, size);
