@@ -290,6 +290,18 @@ void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	struct stat st;
 	int err = fs_resolve(ino, &tb, &key, &klen, &is_dir);
 
+	if (err == -ENOENT && fi && (to_set & FUSE_SET_ATTR_SIZE) &&
+	    fs_node_attr_detached(ino, &st) == 0) {
+		/* ftruncate(2) of an open file of a key removed or replaced
+		 * through the mount: an unlinked file, its own buffer */
+		err = attr->st_size < 0 ? -EINVAL :
+					  fs_file_truncate(fi, attr->st_size);
+		if (err == 0 && fs_node_attr_detached(ino, &st) == 0)
+			fuse_reply_attr(req, &st, fs_state.cache);
+		else
+			fuse_reply_err(req, err < 0 ? -err : ENOENT);
+		return;
+	}
 	if (err < 0) {
 		fuse_reply_err(req, -err);
 		return;

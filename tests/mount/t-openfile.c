@@ -494,6 +494,13 @@ static void test_fstat_removed_key(void **state)
 		assert_int_equal(st.st_size, 12);
 		assert_int_equal(pread(fd, got, sizeof(got), 0), 12);
 		assert_memory_equal(got, "hello world!", 12);
+		/* and ftruncate(2) cuts it, as it would an unlinked file */
+		assert_int_equal(ftruncate(fd, 5), 0);
+		assert_int_equal(fstat(fd, &st), 0);
+		assert_int_equal(st.st_size, 5);
+		assert_int_equal(st.st_nlink, 0);
+		assert_int_equal(pread(fd, got, sizeof(got), 0), 5);
+		assert_memory_equal(got, "hello", 5);
 		assert_int_equal(close(fd), 0);
 		assert_absent(k);
 
