@@ -53,6 +53,44 @@ static int check_typed_key(struct shmtab *t, struct chunk *c)
 	return 0;
 }
 
+/* Fold the chunks of the list from head into f: each of kind (and of
+ * class cls, unless 0), below top, at most limit + 1 of them. */
+static int walk_list(struct shmtab *t, uint64_t head, uint32_t kind,
+		     unsigned cls, uint64_t limit, struct fp *f)
+{
+	uint64_t top = ld64(&t->hdr->top), steps = 0;
+
+	for (uint64_t off = head; off; steps++) {
+		struct chunk *c = map_chunk(t, off);
+
+		if (!c || off >= top || steps > limit ||
+		    chunk_kind(c) != kind || (cls && chunk_cls(c) != cls))
+			return shmtab__corrupt(t, "%s list %u at %llu",
+					       kind == CHUNK_FREE ? "free" :
+								    "limbo",
+					       cls, (unsigned long long)off);
+		fp_add(f, off);
+		off = chunk_next(c);
+	}
+	return 0;
+}
+
+/* The chunks of one kind in the heap against those on its lists, and
+ * their bytes against the header's count. */
+static int tally(struct shmtab *t, const char *what, const struct fp *heap,
+		 const struct fp *listed, uint64_t bytes, uint64_t said)
+{
+	if (!fp_eq(listed, heap))
+		return shmtab__corrupt(t, "%llu %s chunks, %llu on lists",
+				       (unsigned long long)heap->n, what,
+				       (unsigned long long)listed->n);
+	if (bytes != said)
+		return shmtab__corrupt(t, "%s bytes %llu, header says %llu",
+				       what, (unsigned long long)bytes,
+				       (unsigned long long)said);
+	return 0;
+}
+
 int check_locked(struct shmtab *t)
 {
 	struct shm_header *H = t->hdr;
@@ -189,50 +227,20 @@ int check_locked(struct shmtab *t)
 				       (unsigned long long)ld64(&H->nkeys),
 				       (unsigned long long)ld64(&H->nused));
 
-	for (unsigned cls = 1; cls < NCLASSES; cls++) {
-		uint64_t steps = 0;
-
-		for (off = ld64(&H->free_head[cls]); off; steps++) {
-			struct chunk *c = map_chunk(t, off);
-
-			if (!c || off >= top || steps > heap_free.n ||
-			    chunk_kind(c) != CHUNK_FREE ||
-			    chunk_cls(c) != cls)
-				return shmtab__corrupt(t, "free list %u at %llu",
-						       cls,
-						       (unsigned long long)off);
-			fp_add(&fl, off);
-			off = chunk_next(c);
-		}
-	}
-	if (!fp_eq(&fl, &heap_free))
-		return shmtab__corrupt(t, "%llu free chunks, %llu on lists",
-				       (unsigned long long)heap_free.n,
-				       (unsigned long long)fl.n);
-	if (free_bytes != ld64(&H->free_bytes))
-		return shmtab__corrupt(t, "free bytes %llu, header says %llu",
-				       (unsigned long long)free_bytes,
-				       (unsigned long long)ld64(&H->free_bytes));
-
-	for (off = ld64(&H->limbo_head); off; ) {
-		struct chunk *c = map_chunk(t, off);
-
-		if (!c || off >= top || ll.n > heap_limbo.n ||
-		    chunk_kind(c) != CHUNK_LIMBO)
-			return shmtab__corrupt(t, "limbo list at %llu",
-					       (unsigned long long)off);
-		fp_add(&ll, off);
-		off = chunk_next(c);
-	}
-	if (!fp_eq(&ll, &heap_limbo))
-		return shmtab__corrupt(t, "%llu limbo chunks, %llu on the list",
-				       (unsigned long long)heap_limbo.n,
-				       (unsigned long long)ll.n);
-	if (limbo_bytes != ld64(&H->limbo_bytes))
-		return shmtab__corrupt(t, "limbo bytes %llu, header says %llu",
-				       (unsigned long long)limbo_bytes,
-				       (unsigned long long)ld64(&H->limbo_bytes));
-	return 0;
+	err = 0;
+	for (unsigned cls = 1; cls < NCLASSES && !err; cls++)
+		err = walk_list(t, ld64(&H->free_head[cls]), CHUNK_FREE, cls,
+				heap_free.n, &fl);
+	if (!err)
+		err = tally(t, "free", &heap_free, &fl, free_bytes,
+			    ld64(&H->free_bytes));
+	if (!err)
+		err = walk_list(t, ld64(&H->limbo_head), CHUNK_LIMBO, 0,
+				heap_limbo.n, &ll);
+	if (!err)
+		err = tally(t, "limbo", &heap_limbo, &ll, limbo_bytes,
+			    ld64(&H->limbo_bytes));
+	return err;
 }
 
 SHMTAB_EXPORT int shmtab_check(shmtab *t)
