@@ -59,6 +59,7 @@
 #include "format.h"
 #include "shmtab.h"
 #include "mountutil.h"
+#include "mounttab.h"
 #include "testutil.h"
 
 #define WATCHDOG_S 180
@@ -1286,16 +1287,6 @@ static ino_t dir_ino_of(const char *dir, const char *name)
 	return ino;
 }
 
-static void assert_reads(const char *path, const char *want)
-{
-	char got[256];
-	ssize_t n = tu_read_file(path, got, sizeof(got) - 1);
-
-	assert_true(n >= 0);
-	got[n] = '\0';
-	assert_string_equal(got, want);
-}
-
 /*
  * mv a b through the cached mount: the kernel keeps the inode it moved to
  * the name b for the cache time, so the daemon's inode follows the rename
@@ -1316,23 +1307,23 @@ static void test_cached_rename_follows_inode(void **state)
 	b = tu_mount_path(&cache_mnt, f->tag, "b");
 	c = tu_mount_path(&cache_mnt, f->tag, "c");
 	assert_int_equal(tu_add_str(f->t, "a", "value of a"), 0);
-	assert_reads(a, "value of a");
+	mt_assert_reads(a, "value of a");
 	ia = ino_of(a);
 	assert_true(ia != 0);
 	assert_int_equal(rename(a, b), 0);
-	assert_reads(b, "value of a");
+	mt_assert_reads(b, "value of a");
 	assert_int_equal(ino_of(b), ia);
 	assert_int_equal(dir_ino_of(dir, "b"), ia);
 	assert_int_equal(access(a, F_OK), -1);
 	assert_int_equal(errno, ENOENT);
 	assert_false(dir_has(dir, "a"));
 	tu_sleep_ms((int)(CACHE_BOUND_S * 1000) + 200);
-	assert_reads(b, "value of a");
+	mt_assert_reads(b, "value of a");
 	assert_int_equal(ino_of(b), ia);
 	/* the library changes b: seen within the bound */
 	assert_int_equal(tu_add_str(f->t, "b", "longer value of b"), 0);
 	assert_true(tu_wait_size(b, 17, CACHE_BOUND_S) >= 0);
-	assert_reads(b, "longer value of b");
+	mt_assert_reads(b, "longer value of b");
 	/* another process renames b to c: b goes, c shows, within it */
 	assert_int_equal(ino_of(c), 0);
 	assert_int_equal(shmtab_replace(f->t, "c", 1, "moved", 5), 0);
@@ -1340,7 +1331,7 @@ static void test_cached_rename_follows_inode(void **state)
 	assert_int_equal(shmtab_remove(f->t, "b", 1), 0);
 	assert_true(tu_wait_size(b, -1, CACHE_BOUND_S) >= 0);
 	assert_true(tu_wait_size(c, 5, CACHE_BOUND_S) >= 0);
-	assert_reads(c, "moved");
+	mt_assert_reads(c, "moved");
 	free(dir);
 	free(a);
 	free(b);
@@ -1368,15 +1359,15 @@ static void test_cached_rename_array_back_and_forth(void **state)
 	cache_mount();
 	e1 = tu_mount_path(&cache_mnt, f->tag, "1");
 	e3 = tu_mount_path(&cache_mnt, f->tag, "3");
-	assert_reads(e1, "11\n");
-	assert_reads(e3, "-1\n");
+	mt_assert_reads(e1, "11\n");
+	mt_assert_reads(e3, "-1\n");
 	for (i = 0; i < 4; i++) {
 		const char *from = i % 2 ? e3 : e1, *to = i % 2 ? e1 : e3;
 		ino_t ifrom = ino_of(from);
 
 		assert_int_equal(rename(from, to), 0);
-		assert_reads(to, "11\n");
-		assert_reads(from, "-1\n");
+		mt_assert_reads(to, "11\n");
+		mt_assert_reads(from, "-1\n");
 		assert_int_equal(ino_of(to), ifrom);
 		assert_true(ino_of(from) != ifrom);
 		assert_int_equal(
@@ -1396,10 +1387,10 @@ static void test_cached_rename_array_back_and_forth(void **state)
 		assert_int_equal(tu_create(f->extra, NULL, &g), 0);
 		assert_int_equal(tu_add_str(g, "k", "5\n"), 0);
 		k = tu_mount_path(&cache_mnt, tag, "k");
-		assert_reads(k, "5\n");
+		mt_assert_reads(k, "5\n");
 		ik = ino_of(k);
 		assert_int_equal(rename(k, e3), 0);
-		assert_reads(e3, "5\n");
+		mt_assert_reads(e3, "5\n");
 		assert_int_equal(ino_of(e3), ik);
 		assert_int_equal(access(k, F_OK), -1);
 		assert_int_equal(errno, ENOENT);
@@ -1429,15 +1420,15 @@ static void test_cached_rename_onto_existing(void **state)
 	b = tu_mount_path(&cache_mnt, f->tag, "b");
 	assert_int_equal(tu_add_str(f->t, "a", "new"), 0);
 	assert_int_equal(tu_add_str(f->t, "b", "old value"), 0);
-	assert_reads(a, "new");
-	assert_reads(b, "old value");
+	mt_assert_reads(a, "new");
+	mt_assert_reads(b, "old value");
 	ia = ino_of(a);
 	ib = ino_of(b);
 	assert_true(ia != 0 && ib != 0 && ia != ib);
 	fd = open(b, O_RDONLY);
 	assert_true(fd >= 0);
 	assert_int_equal(rename(a, b), 0);
-	assert_reads(b, "new");
+	mt_assert_reads(b, "new");
 	assert_int_equal(ino_of(b), ia);
 	assert_int_equal(access(a, F_OK), -1);
 	assert_int_equal(errno, ENOENT);
@@ -1448,7 +1439,7 @@ static void test_cached_rename_onto_existing(void **state)
 	assert_memory_equal(got, "old value", 9);
 	assert_int_equal(close(fd), 0);
 	tu_sleep_ms((int)(CACHE_BOUND_S * 1000) + 200);
-	assert_reads(b, "new");
+	mt_assert_reads(b, "new");
 	assert_int_equal(ino_of(b), ia);
 	free(a);
 	free(b);

@@ -47,6 +47,7 @@
 
 #include "shmtab.h"
 #include "mountutil.h"
+#include "mounttab.h"
 #include "testutil.h"
 
 #define WATCHDOG_S 120
@@ -59,47 +60,6 @@ static struct tu_mount *const mounts[] = { &strict_mnt, &cache_mnt };
 #define NMOUNTS (sizeof(mounts) / sizeof(mounts[0]))
 
 /* --- helpers ------------------------------------------------------------ */
-
-/* A table of this run: its library name and its name under the mount. */
-struct fx {
-	char *name;
-	char tag[32];
-	shmtab *t;
-};
-
-static struct fx *fx_new(const struct shmtab_schema *schema)
-{
-	static int n;
-	struct fx *f = calloc(1, sizeof(*f));
-
-	assert_non_null(f);
-	snprintf(f->tag, sizeof(f->tag), "of%d", ++n);
-	assert_true(asprintf(&f->name, "posix:/%s%s", prefix, f->tag) > 0);
-	assert_int_equal(shmtab_open_typed(f->name,
-					   O_RDWR | O_CREAT | O_EXCL, 0600,
-					   NULL, schema, &f->t),
-			 0);
-	return f;
-}
-
-static void fx_free(struct fx *f)
-{
-	if (!f)
-		return;
-	shmtab_close(f->t);
-	tu_remove(f->name);
-	free(f->name);
-	free(f);
-}
-
-static char *mpath(const struct tu_mount *m, const struct fx *f,
-		   const char *name)
-{
-	char *s = tu_mount_path(m, f->tag, name);
-
-	assert_non_null(s);
-	return s;
-}
 
 /* A file of path opened with flags, text written to it (at off when off
  * is not negative), still open. */
@@ -115,17 +75,6 @@ static int open_write(const char *path, int flags, const char *text,
 	else
 		assert_int_equal(pwrite(fd, text, len, off), (ssize_t)len);
 	return fd;
-}
-
-/* The file at path reads want (through the mount). */
-static void assert_reads(const char *path, const char *want)
-{
-	char got[256];
-	ssize_t n = tu_read_file(path, got, sizeof(got) - 1);
-
-	assert_true(n >= 0);
-	got[n] = '\0';
-	assert_string_equal(got, want);
 }
 
 static void assert_absent(const char *path)
@@ -161,14 +110,14 @@ static void test_writer_rm_stays_removed(void **state)
 		{ O_WRONLY | O_APPEND, "+tail", -1 },	/* appended */
 		{ O_RDWR | O_APPEND, "+tail", -1 },
 	};
-	struct fx *f = fx_new(NULL);
+	struct mt_table *f = mt_table_new(prefix, "of", NULL);
 	size_t i, m;
 	char *k;
 	int fd;
 
 	(void)state;
 	for (m = 0; m < NMOUNTS; m++) {
-		k = mpath(mounts[m], f, "k");
+		k = mt_path(mounts[m], f, "k");
 		for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
 			assert_int_equal(tu_add_str(f->t, "k", "old"), 0);
 			fd = open_write(k, modes[i].flags, modes[i].text,
@@ -187,32 +136,32 @@ static void test_writer_rm_stays_removed(void **state)
 		assert_int_equal(shmtab_length(f->t), 0);
 		free(k);
 	}
-	fx_free(f);
+	mt_table_free(f);
 }
 
 /* rm k, then a new k: the old file's writes do not land on the new one. */
 static void test_writer_rm_then_new_key(void **state)
 {
-	struct fx *f = fx_new(NULL);
+	struct mt_table *f = mt_table_new(prefix, "of", NULL);
 	size_t m;
 	char *k;
 	int fd, fd2;
 
 	(void)state;
 	for (m = 0; m < NMOUNTS; m++) {
-		k = mpath(mounts[m], f, "k");
+		k = mt_path(mounts[m], f, "k");
 		assert_int_equal(tu_add_str(f->t, "k", "old"), 0);
 		fd = open_write(k, O_WRONLY | O_TRUNC, "lost", -1);
 		assert_int_equal(unlink(k), 0);
 		fd2 = open_write(k, O_WRONLY | O_CREAT | O_EXCL, "theirs", -1);
 		assert_int_equal(close(fd2), 0);
 		assert_int_equal(close(fd), 0);
-		assert_reads(k, "theirs");
+		mt_assert_reads(k, "theirs");
 		assert_values(f->t, "k", "theirs");
 		assert_int_equal(unlink(k), 0);
 		free(k);
 	}
-	fx_free(f);
+	mt_table_free(f);
 }
 
 /* --- mv ----------------------------------------------------------------- */
@@ -232,15 +181,15 @@ static void test_writer_follows_rename(void **state)
 		{ O_WRONLY | O_APPEND, "+tail", -1, "oldvalue+tail" },
 		{ O_RDWR | O_APPEND, "+tail", -1, "oldvalue+tail" },
 	};
-	struct fx *f = fx_new(NULL);
+	struct mt_table *f = mt_table_new(prefix, "of", NULL);
 	char *k, *j;
 	size_t i, m;
 	int fd;
 
 	(void)state;
 	for (m = 0; m < NMOUNTS; m++) {
-		k = mpath(mounts[m], f, "k");
-		j = mpath(mounts[m], f, "j");
+		k = mt_path(mounts[m], f, "k");
+		j = mt_path(mounts[m], f, "j");
 		for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
 			assert_int_equal(tu_add_str(f->t, "k", "oldvalue"), 0);
 			fd = open_write(k, modes[i].flags, modes[i].text,
@@ -249,7 +198,7 @@ static void test_writer_follows_rename(void **state)
 			assert_int_equal(close(fd), 0);
 			assert_absent(k);
 			assert_int_equal(shmtab_mem(f->t, "k", 1), 0);
-			assert_reads(j, modes[i].want);
+			mt_assert_reads(j, modes[i].want);
 			assert_values(f->t, "j", modes[i].want);
 			assert_int_equal(unlink(j), 0);
 		}
@@ -259,17 +208,17 @@ static void test_writer_follows_rename(void **state)
 		fd = open_write(k, O_WRONLY | O_TRUNC, "one", -1);
 		assert_int_equal(rename(k, j), 0);
 		assert_int_equal(fsync(fd), 0);
-		assert_reads(j, "one");
+		mt_assert_reads(j, "one");
 		assert_int_equal(rename(j, k), 0);
 		assert_int_equal(write(fd, "two", 3), 3);
 		assert_int_equal(close(fd), 0);
-		assert_reads(k, "onetwo");
+		mt_assert_reads(k, "onetwo");
 		assert_absent(j);
 		assert_int_equal(unlink(k), 0);
 		free(k);
 		free(j);
 	}
-	fx_free(f);
+	mt_table_free(f);
 }
 
 /* mv x k while the old k is open for writing: k keeps x's value, the
@@ -279,22 +228,22 @@ static void test_writer_replaced_by_rename(void **state)
 	static const int flags[] = {
 		O_WRONLY | O_TRUNC, O_RDWR, O_WRONLY | O_APPEND,
 	};
-	struct fx *f = fx_new(NULL);
+	struct mt_table *f = mt_table_new(prefix, "of", NULL);
 	char *k, *x;
 	size_t i, m;
 	int fd;
 
 	(void)state;
 	for (m = 0; m < NMOUNTS; m++) {
-		k = mpath(mounts[m], f, "k");
-		x = mpath(mounts[m], f, "x");
+		k = mt_path(mounts[m], f, "k");
+		x = mt_path(mounts[m], f, "x");
 		for (i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
 			assert_int_equal(tu_add_str(f->t, "k", "old"), 0);
 			assert_int_equal(tu_add_str(f->t, "x", "moved"), 0);
 			fd = open_write(k, flags[i], "mine", -1);
 			assert_int_equal(rename(x, k), 0);
 			assert_int_equal(close(fd), 0);
-			assert_reads(k, "moved");
+			mt_assert_reads(k, "moved");
 			assert_values(f->t, "k", "moved");
 			assert_absent(x);
 			assert_int_equal(unlink(k), 0);
@@ -302,15 +251,15 @@ static void test_writer_replaced_by_rename(void **state)
 		free(k);
 		free(x);
 	}
-	fx_free(f);
+	mt_table_free(f);
 }
 
 /* A change made through the library is not seen by the daemon: a removed
  * key comes back with what the writer wrote (last writer wins). */
 static void test_writer_library_remove_not_followed(void **state)
 {
-	struct fx *f = fx_new(NULL);
-	char *k = mpath(&strict_mnt, f, "k");
+	struct mt_table *f = mt_table_new(prefix, "of", NULL);
+	char *k = mt_path(&strict_mnt, f, "k");
 	int fd;
 
 	(void)state;
@@ -318,9 +267,9 @@ static void test_writer_library_remove_not_followed(void **state)
 	fd = open_write(k, O_WRONLY | O_TRUNC, "new", -1);
 	assert_int_equal(shmtab_remove(f->t, "k", 1), 0);
 	assert_int_equal(close(fd), 0);
-	assert_reads(k, "new");
+	mt_assert_reads(k, "new");
 	free(k);
-	fx_free(f);
+	mt_table_free(f);
 }
 
 /* --- typed tables ------------------------------------------------------- */
@@ -330,7 +279,7 @@ static void test_writer_library_remove_not_followed(void **state)
 static void test_typed_add_follows_inode(void **state)
 {
 	struct shmtab_schema s = { SHMTAB_KIND_HASH, "string", "int64", NULL };
-	struct fx *f = fx_new(&s);
+	struct mt_table *f = mt_table_new(prefix, "of", &s);
 	int64_t v;
 	char *k, *j;
 	size_t m;
@@ -338,8 +287,8 @@ static void test_typed_add_follows_inode(void **state)
 
 	(void)state;
 	for (m = 0; m < NMOUNTS; m++) {
-		k = mpath(mounts[m], f, "k");
-		j = mpath(mounts[m], f, "j");
+		k = mt_path(mounts[m], f, "k");
+		j = mt_path(mounts[m], f, "j");
 		assert_int_equal(shmtab_int_add(f->t, SHMTAB_V_STR("k"), 5,
 						NULL),
 				 0);
@@ -360,7 +309,7 @@ static void test_typed_add_follows_inode(void **state)
 		assert_int_equal(shmtab_int_get(f->t, SHMTAB_V_STR("j"), &v),
 				 0);
 		assert_int_equal(v, 8);
-		assert_reads(j, "8\n");
+		mt_assert_reads(j, "8\n");
 		assert_int_equal(unlink(j), 0);
 
 		/* a whole value written over a key replaced by a rename */
@@ -373,12 +322,12 @@ static void test_typed_add_follows_inode(void **state)
 		fd = open_write(k, O_WRONLY | O_TRUNC, "40\n", -1);
 		assert_int_equal(rename(j, k), 0);
 		assert_int_equal(close(fd), 0);
-		assert_reads(k, "2\n");
+		mt_assert_reads(k, "2\n");
 		assert_int_equal(unlink(k), 0);
 		free(k);
 		free(j);
 	}
-	fx_free(f);
+	mt_table_free(f);
 }
 
 /* An array's element: rm unsets it and the name stays, as a new file of
@@ -388,7 +337,7 @@ static void test_array_element_follows_inode(void **state)
 {
 	struct shmtab_schema s = { SHMTAB_KIND_ARRAY, NULL, "int64",
 				   SHMTAB_V_I64(-1) };
-	struct fx *f = fx_new(&s);
+	struct mt_table *f = mt_table_new(prefix, "of", &s);
 	char *e1, *e2;
 	int64_t v;
 	size_t m;
@@ -397,28 +346,28 @@ static void test_array_element_follows_inode(void **state)
 	(void)state;
 	assert_int_equal(shmtab_array_resize(f->t, 4), 0);
 	for (m = 0; m < NMOUNTS; m++) {
-		e1 = mpath(mounts[m], f, "1");
-		e2 = mpath(mounts[m], f, "2");
+		e1 = mt_path(mounts[m], f, "1");
+		e2 = mt_path(mounts[m], f, "2");
 		assert_int_equal(shmtab_int_add(f->t, SHMTAB_V_I64(1), 9, NULL),
 				 0);
 		fd = open_write(e1, O_WRONLY | O_TRUNC, "7\n", -1);
 		assert_int_equal(unlink(e1), 0);
 		assert_int_equal(close(fd), 0);
-		assert_reads(e1, "-1\n");
+		mt_assert_reads(e1, "-1\n");
 		assert_int_equal(shmtab_length(f->t), 0);
 
 		fd = open_write(e1, O_WRONLY | O_TRUNC, "7\n", -1);
 		assert_int_equal(rename(e1, e2), 0);
 		assert_int_equal(close(fd), 0);
-		assert_reads(e2, "7\n");
-		assert_reads(e1, "-1\n");
+		mt_assert_reads(e2, "7\n");
+		mt_assert_reads(e1, "-1\n");
 		assert_int_equal(shmtab_int_get(f->t, SHMTAB_V_I64(2), &v), 0);
 		assert_int_equal(v, 7);
 		assert_int_equal(unlink(e2), 0);
 		free(e1);
 		free(e2);
 	}
-	fx_free(f);
+	mt_table_free(f);
 }
 
 /* mv from a hash table onto an array's element while the key is open for
@@ -429,7 +378,8 @@ static void test_writer_follows_move_across_tables(void **state)
 				   SHMTAB_V_I64(-1) };
 	struct shmtab_schema sh = { SHMTAB_KIND_HASH, "string", "string",
 				    NULL };
-	struct fx *f = fx_new(&s), *h = fx_new(&sh);
+	struct mt_table *f = mt_table_new(prefix, "of", &s);
+	struct mt_table *h = mt_table_new(prefix, "of", &sh);
 	char *e3, *k;
 	int64_t v;
 	size_t m;
@@ -438,26 +388,26 @@ static void test_writer_follows_move_across_tables(void **state)
 	(void)state;
 	assert_int_equal(shmtab_array_resize(f->t, 4), 0);
 	for (m = 0; m < NMOUNTS; m++) {
-		e3 = mpath(mounts[m], f, "3");
-		k = mpath(mounts[m], h, "k");
+		e3 = mt_path(mounts[m], f, "3");
+		k = mt_path(mounts[m], h, "k");
 		assert_int_equal(shmtab_tadd(h->t, SHMTAB_V_STR("k"),
 					     SHMTAB_V_STR("5\n")),
 				 0);
 		fd = open_write(k, O_WRONLY | O_TRUNC, "12\n", -1);
 		assert_int_equal(rename(k, e3), 0);
-		assert_reads(e3, "5\n");
+		mt_assert_reads(e3, "5\n");
 		assert_int_equal(close(fd), 0);
 		assert_absent(k);
 		assert_int_equal(shmtab_length(h->t), 0);
-		assert_reads(e3, "12\n");
+		mt_assert_reads(e3, "12\n");
 		assert_int_equal(shmtab_int_get(f->t, SHMTAB_V_I64(3), &v), 0);
 		assert_int_equal(v, 12);
 		assert_int_equal(unlink(e3), 0);
 		free(e3);
 		free(k);
 	}
-	fx_free(f);
-	fx_free(h);
+	mt_table_free(f);
+	mt_table_free(h);
 }
 
 /* --- fstat ------------------------------------------------------------- */
@@ -466,7 +416,7 @@ static void test_writer_follows_move_across_tables(void **state)
  * attributes, st_nlink 0, its buffer's length as size. */
 static void test_fstat_removed_key(void **state)
 {
-	struct fx *f = fx_new(NULL);
+	struct mt_table *f = mt_table_new(prefix, "of", NULL);
 	struct stat st, before;
 	char got[16];
 	size_t m;
@@ -475,7 +425,7 @@ static void test_fstat_removed_key(void **state)
 
 	(void)state;
 	for (m = 0; m < NMOUNTS; m++) {
-		k = mpath(mounts[m], f, "k");
+		k = mt_path(mounts[m], f, "k");
 		assert_int_equal(tu_add_str(f->t, "k", "old"), 0);
 		fd = open_write(k, O_RDWR, "hello world", 0);
 		assert_int_equal(fstat(fd, &before), 0);
@@ -523,14 +473,14 @@ static void test_fstat_removed_key(void **state)
 		assert_absent(k);
 		free(k);
 	}
-	fx_free(f);
+	mt_table_free(f);
 }
 
 /* fstat(2) of a file whose key was replaced by a rename: the old file's
  * attributes with st_nlink 0; the name shows the moved file. */
 static void test_fstat_replaced_key(void **state)
 {
-	struct fx *f = fx_new(NULL);
+	struct mt_table *f = mt_table_new(prefix, "of", NULL);
 	struct stat st, before, now;
 	char *k, *x;
 	size_t m;
@@ -538,8 +488,8 @@ static void test_fstat_replaced_key(void **state)
 
 	(void)state;
 	for (m = 0; m < NMOUNTS; m++) {
-		k = mpath(mounts[m], f, "k");
-		x = mpath(mounts[m], f, "x");
+		k = mt_path(mounts[m], f, "k");
+		x = mt_path(mounts[m], f, "x");
 		assert_int_equal(tu_add_str(f->t, "k", "old value"), 0);
 		assert_int_equal(tu_add_str(f->t, "x", "new"), 0);
 		fd = open(k, O_RDONLY);
@@ -565,12 +515,12 @@ static void test_fstat_replaced_key(void **state)
 		assert_int_equal(st.st_nlink, 0);
 		assert_int_equal(st.st_size, 7);
 		assert_int_equal(close(fd), 0);
-		assert_reads(k, "moved");
+		mt_assert_reads(k, "moved");
 		assert_int_equal(unlink(k), 0);
 		free(k);
 		free(x);
 	}
-	fx_free(f);
+	mt_table_free(f);
 }
 
 /* --- main --------------------------------------------------------------- */

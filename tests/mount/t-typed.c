@@ -55,6 +55,7 @@
 
 #include "shmtab.h"
 #include "mountutil.h"
+#include "mounttab.h"
 #include "testutil.h"
 
 #define WATCHDOG_S 240
@@ -67,59 +68,6 @@ static char prefix[64], source[80];
 static struct tu_mount main_mnt, cache_mnt;
 
 /* --- helpers ------------------------------------------------------------ */
-
-/* A table of this run: its library name and its name under the mount. */
-struct fx {
-	char *name;
-	char tag[32];
-	shmtab *t;
-};
-
-static struct fx *fx_new(const struct shmtab_schema *schema)
-{
-	static int n;
-	struct fx *f = calloc(1, sizeof(*f));
-
-	assert_non_null(f);
-	snprintf(f->tag, sizeof(f->tag), "ty%d", ++n);
-	assert_true(asprintf(&f->name, "posix:/%s%s", prefix, f->tag) > 0);
-	assert_int_equal(shmtab_open_typed(f->name,
-					   O_RDWR | O_CREAT | O_EXCL, 0600,
-					   NULL, schema, &f->t),
-			 0);
-	return f;
-}
-
-/* A table made through the mount (mkdir): only its names. */
-static struct fx *fx_named(void)
-{
-	static int n;
-	struct fx *f = calloc(1, sizeof(*f));
-
-	assert_non_null(f);
-	snprintf(f->tag, sizeof(f->tag), "mk%d", ++n);
-	assert_true(asprintf(&f->name, "posix:/%s%s", prefix, f->tag) > 0);
-	return f;
-}
-
-static void fx_free(struct fx *f)
-{
-	if (!f)
-		return;
-	shmtab_close(f->t);
-	tu_remove(f->name);
-	free(f->name);
-	free(f);
-}
-
-static char *mpath(const struct tu_mount *m, const struct fx *f,
-		   const char *name)
-{
-	char *s = tu_mount_path(m, f->tag, name);
-
-	assert_non_null(s);
-	return s;
-}
 
 /* The whole file (malloc'd, NUL-terminated), or NULL with errno. */
 static char *slurp(const char *path, ssize_t *len)
@@ -284,8 +232,8 @@ static void test_values_round_trip_every_type(void **state)
 	for (i = 0; i < sizeof(r) / sizeof(r[0]); i++) {
 		struct shmtab_schema s = { SHMTAB_KIND_HASH, "string",
 					   r[i].type, NULL };
-		struct fx *f = fx_new(&s);
-		char *path = mpath(&main_mnt, f, "k");
+		struct mt_table *f = mt_table_new(prefix, "ty", &s);
+		char *path = mt_path(&main_mnt, f, "k");
 		char *text, *got;
 		ssize_t n;
 
@@ -310,7 +258,7 @@ static void test_values_round_trip_every_type(void **state)
 		}
 		free(got);
 		free(path);
-		fx_free(f);
+		mt_table_free(f);
 	}
 }
 
@@ -319,10 +267,11 @@ static void test_values_malformed_refused_old_kept(void **state)
 	struct shmtab_schema s = { SHMTAB_KIND_HASH, "string", "int32", NULL };
 	struct shmtab_schema sp = { SHMTAB_KIND_HASH, "string",
 				    "pair(string,int64)", NULL };
-	struct fx *f = fx_new(&s), *g = fx_new(&sp);
-	char *path = mpath(&main_mnt, f, "n");
-	char *fresh = mpath(&main_mnt, f, "fresh");
-	char *pp = mpath(&main_mnt, g, "p");
+	struct mt_table *f = mt_table_new(prefix, "ty", &s);
+	struct mt_table *g = mt_table_new(prefix, "ty", &sp);
+	char *path = mt_path(&main_mnt, f, "n");
+	char *fresh = mt_path(&main_mnt, f, "fresh");
+	char *pp = mt_path(&main_mnt, g, "p");
 	struct stat st;
 	int fd;
 
@@ -371,8 +320,8 @@ static void test_values_malformed_refused_old_kept(void **state)
 	free(path);
 	free(fresh);
 	free(pp);
-	fx_free(f);
-	fx_free(g);
+	mt_table_free(f);
+	mt_table_free(g);
 }
 
 /*
@@ -384,9 +333,10 @@ static void test_values_pair_append_creates(void **state)
 {
 	struct shmtab_schema sp = { SHMTAB_KIND_HASH, "string",
 				    "pair(string,int64)", NULL };
-	struct fx *g = fx_new(&sp);
-	char *p1 = mpath(&main_mnt, g, "new"), *p2 = mpath(&main_mnt, g, "rw");
-	char *p3 = mpath(&main_mnt, g, "two"), *text;
+	struct mt_table *g = mt_table_new(prefix, "ty", &sp);
+	char *p1 = mt_path(&main_mnt, g, "new");
+	char *p2 = mt_path(&main_mnt, g, "rw");
+	char *p3 = mt_path(&main_mnt, g, "two"), *text;
 	int fd;
 
 	(void)state;
@@ -412,7 +362,7 @@ static void test_values_pair_append_creates(void **state)
 	free(p1);
 	free(p2);
 	free(p3);
-	fx_free(g);
+	mt_table_free(g);
 }
 
 /* --- keys ------------------------------------------------------------- */
@@ -444,9 +394,10 @@ static void test_keys_int_and_pair_names(void **state)
 	struct shmtab_schema s = { SHMTAB_KIND_HASH, "int64", "string", NULL };
 	struct shmtab_schema sp = { SHMTAB_KIND_HASH, "pair(string,int32)",
 				    "int64", NULL };
-	struct fx *f = fx_new(&s), *g = fx_new(&sp);
-	char *dir = mpath(&main_mnt, f, NULL);
-	char *gdir = mpath(&main_mnt, g, NULL);
+	struct mt_table *f = mt_table_new(prefix, "ty", &s);
+	struct mt_table *g = mt_table_new(prefix, "ty", &sp);
+	char *dir = mt_path(&main_mnt, f, NULL);
+	char *gdir = mt_path(&main_mnt, g, NULL);
 	char *list, *set, *p;
 	const char *bad[] = { "05", "+5", "-0", "5%0A", "x", "" };
 	struct stat st;
@@ -468,13 +419,13 @@ static void test_keys_int_and_pair_names(void **state)
 	assert_string_equal(set, "-3 100 5");
 	free(list);
 	free(set);
-	p = mpath(&main_mnt, f, "-3");
+	p = mt_path(&main_mnt, f, "-3");
 	assert_file(p, "minus");
 	free(p);
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		if (!*bad[i])
 			continue;
-		p = mpath(&main_mnt, f, bad[i]);
+		p = mt_path(&main_mnt, f, bad[i]);
 		assert_int_equal(stat(p, &st), -1);
 		assert_int_equal(errno, ENOENT);
 		assert_int_equal(open(p, O_WRONLY | O_CREAT, 0644), -1);
@@ -482,18 +433,18 @@ static void test_keys_int_and_pair_names(void **state)
 		free(p);
 	}
 	/* a key made through the mount is the integer */
-	p = mpath(&main_mnt, f, "7");
+	p = mt_path(&main_mnt, f, "7");
 	assert_int_equal(put(p, "seven"), 0);
 	free(p);
 	assert_int_equal(shmtab_tmem(f->t, SHMTAB_V_I64(7)), 1);
 	/* rm, mv */
-	p = mpath(&main_mnt, f, "100");
+	p = mt_path(&main_mnt, f, "100");
 	assert_int_equal(unlink(p), 0);
 	assert_int_equal(shmtab_tmem(f->t, SHMTAB_V_I64(100)), 0);
 	free(p);
 	{
-		char *a = mpath(&main_mnt, f, "5");
-		char *b = mpath(&main_mnt, f, "6");
+		char *a = mt_path(&main_mnt, f, "5");
+		char *b = mt_path(&main_mnt, f, "6");
 
 		assert_int_equal(rename(a, b), 0);
 		assert_file(b, "five");
@@ -509,7 +460,7 @@ static void test_keys_int_and_pair_names(void **state)
 	list = list_dir(gdir);
 	assert_string_equal(list, "a%2Fb%091");
 	free(list);
-	p = mpath(&main_mnt, g, "a%2Fb%091");
+	p = mt_path(&main_mnt, g, "a%2Fb%091");
 	assert_file(p, "10\n");
 	assert_int_equal(append(p, "5\n"), 0);
 	free(p);
@@ -519,14 +470,14 @@ static void test_keys_int_and_pair_names(void **state)
 					&v),
 			 0);
 	assert_int_equal(v, 15);
-	p = mpath(&main_mnt, g, "a%2Fb%0901");	/* not canonical */
+	p = mt_path(&main_mnt, g, "a%2Fb%0901");	/* not canonical */
 	assert_int_equal(stat(p, &st), -1);
 	assert_int_equal(errno, ENOENT);
 	free(p);
 	free(dir);
 	free(gdir);
-	fx_free(f);
-	fx_free(g);
+	mt_table_free(f);
+	mt_table_free(g);
 }
 
 /* --- arrays ----------------------------------------------------------- */
@@ -535,8 +486,8 @@ static void test_array_listing_defaults_unset(void **state)
 {
 	struct shmtab_schema s = { SHMTAB_KIND_ARRAY, NULL, "int32",
 				   SHMTAB_V_I32(42) };
-	struct fx *f = fx_new(&s);
-	char *dir = mpath(&main_mnt, f, NULL), *p, *list, buf[64];
+	struct mt_table *f = mt_table_new(prefix, "ty", &s);
+	char *dir = mt_path(&main_mnt, f, NULL), *p, *list, buf[64];
 	const char *outside[] = { "12", "012", "-1", "1x",
 				  "99999999999999999999" };
 	struct stat st;
@@ -551,7 +502,7 @@ static void test_array_listing_defaults_unset(void **state)
 	assert_int_equal(stat(dir, &st), 0);
 	assert_int_equal(st.st_size, 12);
 	/* unset: the default */
-	p = mpath(&main_mnt, f, "3");
+	p = mt_path(&main_mnt, f, "3");
 	assert_file(p, "42\n");
 	assert_int_equal(put(p, "-9\n"), 0);
 	assert_int_equal(shmtab_int_get(f->t, SHMTAB_V_I64(3), &v), 0);
@@ -566,19 +517,19 @@ static void test_array_listing_defaults_unset(void **state)
 	assert_string_equal(buf, "0");
 	free(p);
 	/* appends to an unset element add to the default */
-	p = mpath(&main_mnt, f, "11");
+	p = mt_path(&main_mnt, f, "11");
 	assert_int_equal(append(p, "1\n"), 0);
 	assert_file(p, "43\n");
 	free(p);
 	/* library changes show at once */
 	assert_int_equal(shmtab_int_set(f->t, SHMTAB_V_I64(0), 7), 0);
-	p = mpath(&main_mnt, f, "0");
+	p = mt_path(&main_mnt, f, "0");
 	assert_file(p, "7\n");
 	free(p);
 	/* mv moves the element; the source is unset */
 	{
-		char *a = mpath(&main_mnt, f, "0");
-		char *b = mpath(&main_mnt, f, "5");
+		char *a = mt_path(&main_mnt, f, "0");
+		char *b = mt_path(&main_mnt, f, "5");
 
 		assert_int_equal(rename(a, b), 0);
 		assert_file(b, "7\n");
@@ -591,7 +542,7 @@ static void test_array_listing_defaults_unset(void **state)
 		free(b);
 	}
 	for (i = 0; i < sizeof(outside) / sizeof(outside[0]); i++) {
-		p = mpath(&main_mnt, f, outside[i]);
+		p = mt_path(&main_mnt, f, outside[i]);
 		assert_int_equal(stat(p, &st), -1);
 		assert_int_equal(errno, ENOENT);
 		assert_int_equal(open(p, O_WRONLY | O_CREAT, 0644), -1);
@@ -601,7 +552,7 @@ static void test_array_listing_defaults_unset(void **state)
 		free(p);
 	}
 	free(dir);
-	fx_free(f);
+	mt_table_free(f);
 }
 
 /* rename(2) from another table onto an element: the element takes the
@@ -612,10 +563,12 @@ static void test_array_rename_from_another_table(void **state)
 				   SHMTAB_V_I64(-1) };
 	struct shmtab_schema sh = { SHMTAB_KIND_HASH, "string", "string",
 				    NULL };
-	struct fx *f = fx_new(&s), *g = fx_new(&s), *h = fx_new(&sh);
-	char *e2 = mpath(&main_mnt, f, "2"), *e3 = mpath(&main_mnt, f, "3");
-	char *g0 = mpath(&main_mnt, g, "0"), *k = mpath(&main_mnt, h, "k");
-	char *out = mpath(&main_mnt, f, "4");
+	struct mt_table *f = mt_table_new(prefix, "ty", &s);
+	struct mt_table *g = mt_table_new(prefix, "ty", &s);
+	struct mt_table *h = mt_table_new(prefix, "ty", &sh);
+	char *e2 = mt_path(&main_mnt, f, "2"), *e3 = mt_path(&main_mnt, f, "3");
+	char *g0 = mt_path(&main_mnt, g, "0"), *k = mt_path(&main_mnt, h, "k");
+	char *out = mt_path(&main_mnt, f, "4");
 	int64_t v;
 
 	(void)state;
@@ -664,27 +617,27 @@ static void test_array_rename_from_another_table(void **state)
 	free(g0);
 	free(k);
 	free(out);
-	fx_free(f);
-	fx_free(g);
-	fx_free(h);
+	mt_table_free(f);
+	mt_table_free(g);
+	mt_table_free(h);
 }
 
 static void test_array_resize_through_xattr(void **state)
 {
 	struct shmtab_schema s = { SHMTAB_KIND_ARRAY, NULL, "string", NULL };
-	struct fx *f = fx_new(&s);
-	char *dir = mpath(&main_mnt, f, NULL), *p, *list, buf[256];
+	struct mt_table *f = mt_table_new(prefix, "ty", &s);
+	char *dir = mt_path(&main_mnt, f, NULL), *p, *list, buf[256];
 	void *val;
 	size_t vlen;
 
 	(void)state;
 	assert_int_equal(xset(dir, "user.shmtab.array", "6\n"), 0);
 	assert_int_equal(shmtab_array_length(f->t), 6);
-	p = mpath(&main_mnt, f, "5");
+	p = mt_path(&main_mnt, f, "5");
 	assert_int_equal(put(p, "last"), 0);
 	assert_file(p, "last");
 	free(p);
-	p = mpath(&main_mnt, f, "1");
+	p = mt_path(&main_mnt, f, "1");
 	assert_int_equal(put(p, "first"), 0);
 	free(p);
 	/* down: the elements past the end are gone */
@@ -693,7 +646,7 @@ static void test_array_resize_through_xattr(void **state)
 	list = list_dir(dir);
 	assert_string_equal(list, "0 1");
 	free(list);
-	p = mpath(&main_mnt, f, "5");
+	p = mt_path(&main_mnt, f, "5");
 	assert_int_equal(access(p, F_OK), -1);
 	assert_int_equal(errno, ENOENT);
 	free(p);
@@ -704,7 +657,7 @@ static void test_array_resize_through_xattr(void **state)
 	list = list_dir(dir);
 	assert_string_equal(list, "0 1 2 3 4 5 6 7");
 	free(list);
-	p = mpath(&main_mnt, f, "5");
+	p = mt_path(&main_mnt, f, "5");
 	assert_file(p, "");
 	free(p);
 	assert_int_equal(shmtab_array_get(f->t, 1, &val, &vlen), 0);
@@ -716,7 +669,7 @@ static void test_array_resize_through_xattr(void **state)
 	assert_int_equal(xset(dir, "user.shmtab.array", "1e3"), -EINVAL);
 	/* a new default needs an empty array; the length stays */
 	assert_int_equal(xset(dir, "user.shmtab.default", "dflt"), -ENOTEMPTY);
-	p = mpath(&main_mnt, f, "1");
+	p = mt_path(&main_mnt, f, "1");
 	assert_int_equal(unlink(p), 0);
 	assert_int_equal(xset(dir, "user.shmtab.default", "dflt"), 0);
 	assert_file(p, "dflt");
@@ -725,14 +678,15 @@ static void test_array_resize_through_xattr(void **state)
 	assert_string_equal(buf, "dflt");
 	assert_int_equal(shmtab_array_length(f->t), 8);
 	free(dir);
-	fx_free(f);
+	mt_table_free(f);
 }
 
 static void test_mkdir_and_xattrs_make_typed_tables(void **state)
 {
-	struct fx *f = fx_named(), *g = fx_named();
-	char *dir = mpath(&main_mnt, f, NULL);
-	char *gdir = mpath(&main_mnt, g, NULL);
+	struct mt_table *f = mt_table_name(prefix, "mk");
+	struct mt_table *g = mt_table_name(prefix, "mk");
+	char *dir = mt_path(&main_mnt, f, NULL);
+	char *gdir = mt_path(&main_mnt, g, NULL);
 	char *p, buf[1024];
 	struct shmtab_schema s;
 	ssize_t n;
@@ -766,7 +720,7 @@ static void test_mkdir_and_xattrs_make_typed_tables(void **state)
 			 -1);
 	assert_int_equal(errno, EEXIST);
 	assert_int_equal(xset(dir, "user.shmtab.stat", "x"), -ENOTSUP);
-	p = mpath(&main_mnt, f, "k");
+	p = mt_path(&main_mnt, f, "k");
 	assert_int_equal(put(p, "1\t2\n"), 0);
 	free(p);
 	/* the library sees the schema */
@@ -791,7 +745,7 @@ static void test_mkdir_and_xattrs_make_typed_tables(void **state)
 				     SHMTAB_V_PAIR(SHMTAB_V_I64(3),
 						   SHMTAB_V_I32(4))),
 			 0);
-	p = mpath(&main_mnt, f, "k");
+	p = mt_path(&main_mnt, f, "k");
 	assert_int_equal(xget(p, "user.shmtab.bindings", buf, sizeof(buf)), 1);
 	assert_string_equal(buf, "2");
 	assert_int_equal(xget(p, "user.shmtab.binding.1", buf, sizeof(buf)),
@@ -823,15 +777,15 @@ static void test_mkdir_and_xattrs_make_typed_tables(void **state)
 	assert_int_equal(xset(gdir, "user.shmtab.value_type", "int64"), 0);
 	assert_int_equal(xset(gdir, "user.shmtab.array", "4"), 0);
 	assert_int_equal(xset(gdir, "user.shmtab.default", "-1"), 0);
-	p = mpath(&main_mnt, g, "3");
+	p = mt_path(&main_mnt, g, "3");
 	assert_file(p, "-1\n");
 	free(p);
 	assert_int_equal(xset(gdir, "user.shmtab.key_type", "string"),
 			 -EINVAL);
 	free(dir);
 	free(gdir);
-	fx_free(f);
-	fx_free(g);
+	mt_table_free(f);
+	mt_table_free(g);
 }
 
 /* --- the shared counter ------------------------------------------------- */
@@ -884,8 +838,8 @@ static int counter_lib(void *arg)
 static void test_counter_no_lost_increment(void **state)
 {
 	struct shmtab_schema s = { SHMTAB_KIND_HASH, "string", "int64", NULL };
-	struct fx *f = fx_new(&s);
-	char *path = mpath(&main_mnt, f, "hits");
+	struct mt_table *f = mt_table_new(prefix, "ty", &s);
+	char *path = mt_path(&main_mnt, f, "hits");
 	struct counter_arg m1 = { path, f->name, 1 }, m3 = { path, f->name, 3 };
 	struct counter_arg l = { NULL, f->name, 1 };
 	pid_t pids[5];
@@ -914,7 +868,7 @@ static void test_counter_no_lost_increment(void **state)
 	assert_int_equal(append(path, "9223372036854775807\n"), -ERANGE);
 	assert_file(path, want);
 	free(path);
-	fx_free(f);
+	mt_table_free(f);
 }
 
 /* An integer value type on a table whose key type is bytes (untyped keys,
@@ -922,8 +876,8 @@ static void test_counter_no_lost_increment(void **state)
 static void test_counter_bytes_keys(void **state)
 {
 	struct shmtab_schema s = { SHMTAB_KIND_HASH, NULL, "int", NULL };
-	struct fx *f = fx_new(&s);
-	char *path = mpath(&main_mnt, f, "c%2Fd");
+	struct mt_table *f = mt_table_new(prefix, "ty", &s);
+	char *path = mt_path(&main_mnt, f, "c%2Fd");
 	struct counter_arg m = { path, f->name, 1 };
 	pid_t pids[3];
 	size_t i;
@@ -937,7 +891,7 @@ static void test_counter_bytes_keys(void **state)
 	}
 	assert_file(path, "900\n");
 	free(path);
-	fx_free(f);
+	mt_table_free(f);
 }
 
 /* The text one read(2) of fd at off gives (NUL-terminated, static). */
@@ -955,9 +909,9 @@ static const char *pread_text(int fd, off_t off)
  * at the open, a key the open created too: the zero it was created with. */
 static void test_counter_read_append_new_key(void **state)
 {
-	struct fx *f = fx_named();
-	char *dir = mpath(&main_mnt, f, NULL);
-	char *path = mpath(&main_mnt, f, "c");
+	struct mt_table *f = mt_table_name(prefix, "mk");
+	char *dir = mt_path(&main_mnt, f, NULL);
+	char *path = mt_path(&main_mnt, f, "c");
 	int fd;
 
 	(void)state;
@@ -981,7 +935,7 @@ static void test_counter_read_append_new_key(void **state)
 	assert_file(path, "3\n");
 	free(path);
 	free(dir);
-	fx_free(f);
+	mt_table_free(f);
 }
 
 /* --- the cached mode ------------------------------------------------------ */
@@ -1010,7 +964,8 @@ static void test_cached_mode_follows_adds_and_resizes(void **state)
 {
 	struct shmtab_schema s = { SHMTAB_KIND_HASH, "string", "int64", NULL };
 	struct shmtab_schema a = { SHMTAB_KIND_ARRAY, NULL, "int64", NULL };
-	struct fx *f = fx_new(&s), *g = fx_new(&a);
+	struct mt_table *f = mt_table_new(prefix, "ty", &s);
+	struct mt_table *g = mt_table_new(prefix, "ty", &a);
 	char *path, *dir, *e5, *e0;
 	int64_t v = 1;
 	int i, misses = 0;
@@ -1020,7 +975,7 @@ static void test_cached_mode_follows_adds_and_resizes(void **state)
 	assert_int_equal(tu_mount_start(&cache_mnt, "t-typed", "cache", source,
 					"cache=60"),
 			 0);
-	path = mpath(&cache_mnt, f, "n");
+	path = mt_path(&cache_mnt, f, "n");
 	assert_int_equal(shmtab_int_set(f->t, SHMTAB_V_STR("n"), 1), 0);
 	assert_int_equal(stat(path, &st), 0);	/* now cached */
 	assert_int_equal(st.st_size, 2);
@@ -1036,9 +991,9 @@ static void test_cached_mode_follows_adds_and_resizes(void **state)
 	assert_int_equal(misses, 0);
 
 	assert_int_equal(shmtab_array_resize(g->t, 8), 0);
-	dir = mpath(&cache_mnt, g, NULL);
-	e5 = mpath(&cache_mnt, g, "5");
-	e0 = mpath(&cache_mnt, g, "0");
+	dir = mt_path(&cache_mnt, g, NULL);
+	e5 = mt_path(&cache_mnt, g, "5");
+	e0 = mt_path(&cache_mnt, g, "0");
 	assert_int_equal(stat(e5, &st), 0);
 	assert_int_equal(stat(e0, &st), 0);
 	assert_int_equal(st.st_size, 2);	/* "0\n" */
@@ -1063,8 +1018,8 @@ static void test_cached_mode_follows_adds_and_resizes(void **state)
 	free(dir);
 	free(e5);
 	free(e0);
-	fx_free(f);
-	fx_free(g);
+	mt_table_free(f);
+	mt_table_free(g);
 }
 
 /* --- main ------------------------------------------------------------- */
