@@ -61,17 +61,38 @@ struct chunk *map_chunk(struct shmtab *t, uint64_t off)
 	return c;
 }
 
-/* A binding record whose key and value lie inside its chunk. */
-struct chunk *map_rec(struct shmtab *t, uint64_t off)
+/*
+ * A binding record whose key and value lie inside its chunk, its head and
+ * lens words each loaded once: *lens, and *size, its chunk's, are what was
+ * checked (a caller that must not trust a later load uses them).
+ */
+struct chunk *map_rec_snap(struct shmtab *t, uint64_t off, uint64_t *lens,
+			   uint64_t *size)
 {
-	struct chunk *c = map_chunk(t, off);
+	struct chunk *c = off % 8 ? NULL : map_span(t, off, sizeof(*c));
+	uint64_t head;
+	unsigned cls;
 
-	if (!c || chunk_kind(c) != CHUNK_REC)
+	if (!c)
 		return NULL;
-	if ((uint64_t)rec_klen(c) + rec_vlen(c) >
-	    class_size(chunk_cls(c)) - sizeof(*c))
+	head = ld64(&c->head);
+	*lens = ld64(&c->lens);
+	cls = (unsigned)(head >> HEAD_CLS_SHIFT & HEAD_CLS_MASK);
+	if ((head & HEAD_KIND_MASK) != CHUNK_REC || cls < sizeof(*c) / 8 ||
+	    cls >= NCLASSES)
+		return NULL;
+	*size = class_size(cls);
+	if (!map_span(t, off, *size) ||
+	    (*lens >> LEN_VBITS) + (*lens & LEN_VMASK) > *size - sizeof(*c))
 		return NULL;
 	return c;
+}
+
+struct chunk *map_rec(struct shmtab *t, uint64_t off)
+{
+	uint64_t lens, size;
+
+	return map_rec_snap(t, off, &lens, &size);
 }
 
 static int map_data(struct shmtab *t, uint64_t size)

@@ -126,23 +126,6 @@ void limbo_reclaim(struct shmtab *t)
 	}
 }
 
-/* The words of the binding record at c (off), each loaded once: *lens,
- * and *size, its chunk's; false unless its key and value lie inside. */
-static bool rec_snapshot(struct shmtab *t, const struct chunk *c,
-			 uint64_t off, uint64_t *lens, uint64_t *size)
-{
-	uint64_t head = ld64(&c->head);
-	unsigned cls = (unsigned)(head >> HEAD_CLS_SHIFT & HEAD_CLS_MASK);
-
-	*lens = ld64(&c->lens);
-	if ((head & HEAD_KIND_MASK) != CHUNK_REC || cls < sizeof(*c) / 8 ||
-	    cls >= NCLASSES)
-		return false;
-	*size = class_size(cls);
-	return map_span(t, off, *size) &&
-	       (*lens >> LEN_VBITS) + (*lens & LEN_VMASK) <= *size - sizeof(*c);
-}
-
 /* A free pin word of ours, marked taken in t->pin_used; -1 if none. */
 static int pin_claim(struct shmtab *t)
 {
@@ -198,11 +181,9 @@ SHMTAB_EXPORT int shmtab__pin(shmtab *t, const void *key, size_t klen,
 		if (!err && !lk.rec)
 			err = -ENOENT;
 		if (!err) {
-			/* one load of each word, checked here and used
-			 * after the validation: no later load may differ */
-			c = map_span(t, lk.rec, sizeof(*c));
-			if (c && !rec_snapshot(t, c, lk.rec, &lens, &size))
-				c = NULL;
+			/* what is checked here is what is used after the
+			 * validation: no later load of the words */
+			c = map_rec_snap(t, lk.rec, &lens, &size);
 			if (!c)
 				err = -EBADMSG;
 			else if (size < PIN_MIN)

@@ -228,6 +228,8 @@ uint64_t hash_cells_for(uint64_t keys);
 void *map_span(struct shmtab *t, uint64_t off, uint64_t len);
 struct chunk *map_chunk(struct shmtab *t, uint64_t off);
 struct chunk *map_rec(struct shmtab *t, uint64_t off);
+struct chunk *map_rec_snap(struct shmtab *t, uint64_t off, uint64_t *lens,
+			   uint64_t *size);
 int map_refresh(struct shmtab *t);
 int map_grow(struct shmtab *t, uint64_t need);
 int map_attach(struct shmtab *t, int oflags, const struct shmtab_options *opt);
