@@ -291,46 +291,120 @@ int mutex_init(struct shm_header *h)
 	return -r;
 }
 
-/* The heap from empty: an index of cells cells at HDR_SIZE. Raw stores:
- * callers make this idempotent (clearing flag) or exclusive. */
+/* [off, end) as free chunks, the largest classes that fit (raw stores). */
+static void heap_free_run(struct shmtab *t, uint64_t off, uint64_t end)
+{
+	struct shm_header *H = t->hdr;
+
+	while (end - off >= sizeof(struct chunk)) {
+		uint64_t len = end - off;
+		unsigned cls = size_class(len);
+
+		while (cls >= NCLASSES || class_size(cls) > len)
+			cls--;			/* the largest class <= len */
+		if (len - class_size(cls) == 8)
+			cls--;			/* leave room for a whole chunk */
+		st64(word_ptr(t, off),
+		     head_word(CHUNK_FREE, cls, ld64(&H->free_head[cls])));
+		st64(&H->free_head[cls], off);
+		st64(&H->free_bytes, ld64(&H->free_bytes) + class_size(cls));
+		off += class_size(cls);
+	}
+}
+
+/*
+ * The heap from empty: an index of cells cells, and nothing else but the
+ * chunks live processes pin (pin.c), which keep their place and their bytes
+ * on the limbo list while the room around them is free.  With no pins the
+ * index is at HDR_SIZE and the heap ends after it.  Raw stores: callers make
+ * this idempotent (the clearing flag: redone, it keeps what is pinned then)
+ * or exclusive.
+ */
 static int heap_reset(struct shmtab *t, uint64_t cells)
 {
 	struct shm_header *H = t->hdr;
-	uint64_t need = cells * sizeof(cell_t);
-	unsigned cls = size_class(need);
+	struct { uint64_t off, size; } keep[NSLOTS * NPINS];
+	unsigned cls = size_class(cells * sizeof(cell_t)), n, at, i;
+	uint64_t isize = class_size(cls), top, pos, end, from;
+	uint64_t live[NSLOTS / 64];
 	struct chunk *c;
 	int err;
 
-	if (HDR_SIZE + class_size(cls) > ld64(&H->size)) {
-		uint64_t size = ld64(&H->size);
-		uint64_t nsize = (HDR_SIZE + class_size(cls) + SYS_PAGE - 1) /
-				 SYS_PAGE * SYS_PAGE;
-
-		err = file_extend(t->fd, size, nsize);
-		if (err < 0)
-			return err;
-		st64(&H->size, nsize);
-	}
 	err = map_refresh(t);
 	if (err < 0)
 		return err;
+	top = ld64(&H->top);
+	if (top > t->mapped || top > OFF_LIMIT || top % 8)
+		top = HDR_SIZE;		/* damaged: keep nothing */
+	/* the pins, in order, once: one that comes or goes meanwhile is a
+	 * reader that will find the stripes odd and let go.  A pin 8 bytes
+	 * past the last is no chunk's start (a scribble, or a stale reader's
+	 * word): skip it, it would leave a hole no chunk fills. */
+	pin_live(t, live);
+	for (n = 0, pos = from = HDR_SIZE; n < NSLOTS * NPINS;) {
+		unsigned pcls;
+
+		keep[n].off = pin_next(t, live, from, top, &pcls);
+		if (!keep[n].off)
+			break;
+		if (keep[n].off - pos == 8) {
+			from = keep[n].off + 8;
+			continue;
+		}
+		keep[n].size = class_size(pcls);
+		pos = from = keep[n].off + keep[n].size;
+		n++;
+	}
+	/* the index goes in the first gap that holds it and leaves a whole
+	 * chunk or nothing beside it: before keep[at] */
+	for (at = 0, pos = HDR_SIZE; at < n; at++) {
+		uint64_t gap = keep[at].off - pos;
+
+		if (gap == isize || gap >= isize + sizeof(struct chunk))
+			break;
+		pos = keep[at].off + keep[at].size;
+	}
+	end = at < n ? keep[n - 1].off + keep[n - 1].size : pos + isize;
+	if (end > ld64(&H->size)) {
+		uint64_t nsize = (end + SYS_PAGE - 1) / SYS_PAGE * SYS_PAGE;
+
+		err = file_extend(t->fd, ld64(&H->size), nsize);
+		if (err < 0)
+			return err;
+		st64(&H->size, nsize);
+		err = map_refresh(t);
+		if (err < 0)
+			return err;
+	}
 	memset(H->free_head, 0, sizeof(H->free_head));
+	st64(&H->free_bytes, 0);
+	st64(&H->limbo_head, 0);
+	st64(&H->limbo_bytes, 0);
 	st64(&H->mig_off, 0);
-	c = (struct chunk *)(t->base + HDR_SIZE);
+	c = (struct chunk *)(t->base + pos);
 	memset(c, 0, cells * sizeof(cell_t));
 	c->head = head_word(CHUNK_INDEX, cls, 0);
 	c->lens = cells;
-	st64(&H->index_off, HDR_SIZE);
+	st64(&H->index_off, pos);
+	/* the pinned chunks to limbo, the room between them free */
+	for (i = 0, pos = HDR_SIZE; i < n; i++) {
+		if (i == at)
+			pos = ld64(&H->index_off) + isize;
+		heap_free_run(t, pos, keep[i].off);
+		st64(word_ptr(t, keep[i].off),
+		     head_word(CHUNK_LIMBO, size_class(keep[i].size),
+			       ld64(&H->limbo_head)));
+		st64(&H->limbo_head, keep[i].off);
+		st64(&H->limbo_bytes, ld64(&H->limbo_bytes) + keep[i].size);
+		pos = keep[i].off + keep[i].size;
+	}
 	st64(&H->index_cells, cells);
-	st64(&H->top, HDR_SIZE + class_size(cls));
+	st64(&H->top, end);
 	st64(&H->nbindings, 0);
 	st64(&H->arr_len, 0);
 	st64(&H->arr_stale, 0);
 	st64(&H->nkeys, 0);
 	st64(&H->nused, 0);
-	st64(&H->free_bytes, 0);
-	st64(&H->limbo_head, 0);
-	st64(&H->limbo_bytes, 0);
 	return 0;
 }
 

@@ -24,9 +24,10 @@
  * again).
  *
  * Dead processes' pins do not count: a slot whose process is gone keeps no
- * chunk, and its words are cleared with the slot.  What a pin cannot keep:
- * the bytes of a table cleared with O_TRUNC (the heap starts over), and
- * anything a process that writes at random into the object does.
+ * chunk, and its words are cleared with the slot.  A clear (O_TRUNC) keeps
+ * the pinned chunks where they are, on the limbo list, and starts the rest
+ * of the heap over around them (heap_reset() in map.c).  What a pin cannot
+ * keep: anything a process that writes at random into the object does.
  */
 #include "shmtab-private.h"
 
@@ -124,6 +125,66 @@ void limbo_reclaim(struct shmtab *t)
 		undo_commit(t);
 		off = next;
 	}
+}
+
+/* For a clear: which slots belong to live processes (ours counts), asked
+ * once: pid_dead() reads /proc. */
+void pin_live(struct shmtab *t, uint64_t live[NSLOTS / 64])
+{
+	struct shm_header *H = t->hdr;
+	unsigned hi;
+
+	memset(live, 0, NSLOTS / 64 * sizeof(uint64_t));
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	hi = __atomic_load_n(&H->slot_hi, __ATOMIC_SEQ_CST);
+	if (hi > NSLOTS)
+		hi = NSLOTS;
+	for (unsigned i = 0; i < hi; i++) {
+		uint32_t pid = ld32(&H->slots[i].pid);
+		bool any = false;
+
+		for (unsigned j = 0; j < NPINS; j++)
+			any |= ld64(&H->pins[i][j]) != 0;
+		if (pid && any && ((int)i == t->slot || !pid_dead(pid)))
+			bits_set(live, i);
+	}
+}
+
+/*
+ * For a clear (writer lock held, every stripe odd): the lowest chunk at or
+ * above from that a live slot pins and that a clear must keep, 0 when there
+ * is none; its class in *cls.  Only a binding (or a limbo chunk) of PIN_MIN
+ * bytes or more, whole below top, counts.  Walking up from the end of the
+ * last one found gives them in order, none overlapping another.
+ */
+uint64_t pin_next(struct shmtab *t, const uint64_t live[NSLOTS / 64],
+		  uint64_t from, uint64_t top, unsigned *cls)
+{
+	struct shm_header *H = t->hdr;
+	uint64_t best = 0;
+
+	for (unsigned i = 0; i < NSLOTS; i++) {
+		for (unsigned j = 0; bits_test(live, i) && j < NPINS; j++) {
+			uint64_t off = ld64(&H->pins[i][j]);
+			struct chunk *c;
+			uint32_t kind;
+
+			if (off < from || off < HDR_SIZE || off >= top ||
+			    off % 8 || (best && off >= best))
+				continue;
+			c = map_chunk(t, off);
+			if (!c)
+				continue;
+			kind = chunk_kind(c);
+			if ((kind != CHUNK_REC && kind != CHUNK_LIMBO) ||
+			    class_size(chunk_cls(c)) < PIN_MIN ||
+			    class_size(chunk_cls(c)) > top - off)
+				continue;
+			best = off;
+			*cls = chunk_cls(c);
+		}
+	}
+	return best;
 }
 
 /* A free pin word of ours, marked taken in t->pin_used; -1 if none. */

@@ -277,6 +277,9 @@ bool lock_interrupted(void);
 bool pin_may(struct shmtab *t, const struct chunk *c, uint64_t off);
 void limbo_put(struct shmtab *t, uint64_t off, unsigned cls);
 void limbo_reclaim(struct shmtab *t);
+void pin_live(struct shmtab *t, uint64_t live[NSLOTS / 64]);
+uint64_t pin_next(struct shmtab *t, const uint64_t live[NSLOTS / 64],
+		  uint64_t from, uint64_t top, unsigned *cls);
 
 /* check.c: the check itself; a read lock on everything or the writer lock */
 int check_locked(struct shmtab *t);

@@ -396,8 +396,9 @@ static void test_big_values_one_version_per_open(void **state)
  * more readers than the library has pins (the rest get copies), each
  * opened on another version, keep reading their own version whole while
  * the library replaces and then removes the key; the table stays whole.
- * Then the table itself is removed and made again behind the mount while
- * a reader is open: it still reads its version, and closes cleanly.
+ * Then the table is emptied in place (O_TRUNC) and filled, and then
+ * removed and made again behind the mount, each while a reader is open:
+ * it still reads its version, and closes cleanly.
  */
 /* Bytes of the table in limbo (lib/pin.c): freed, but still pinned. */
 static uint64_t limbo_bytes(const char *name)
@@ -423,6 +424,7 @@ static void test_pinned_readers_keep_their_version(void **state)
 	unsigned char *a = malloc(len + 512), *b = malloc(len + 512);
 	char *path = tu_mount_path(&main_mnt, f->tag, "pin");
 	int fd[NREAD], i, r;
+	shmtab *t2;
 	size_t got;
 
 	assert_non_null(a);
@@ -460,6 +462,29 @@ static void test_pinned_readers_keep_their_version(void **state)
 		assert_int_equal(shmtab_replace(f->t, "pin", 3, a, len), 0);
 	assert_int_equal(limbo_bytes(f->name), 0);
 	assert_int_equal(shmtab_check(f->t), 0);
+
+	/* the table emptied in place (O_TRUNC) and filled with big values
+	 * behind a pinned reader */
+	big_fill(a, len, 5);
+	assert_int_equal(shmtab_replace(f->t, "pin", 3, a, len), 0);
+	fd[0] = open(path, O_RDONLY);
+	assert_true(fd[0] >= 0);
+	assert_int_equal(read_rest(fd[0], b, HEAD), HEAD);
+	assert_int_equal(shmtab_open(f->name, O_RDWR | O_TRUNC, 0, NULL, &t2),
+			 0);
+	for (r = 0; r < 6; r++) {
+		char key[16];
+
+		snprintf(key, sizeof(key), "fill%d", r);
+		big_fill(a, len, 50 + (unsigned)r);
+		assert_int_equal(shmtab_add(t2, key, strlen(key), a, len), 0);
+	}
+	assert_int_equal(shmtab_check(t2), 0);
+	shmtab_close(t2);
+	got = read_rest(fd[0], b + HEAD, len + 1 - HEAD);
+	assert_int_equal(HEAD + got, len);
+	assert_true(big_is(b, len, 5));
+	assert_int_equal(close(fd[0]), 0);
 
 	/* the table removed and made again behind a pinned reader */
 	big_fill(a, len, 7);

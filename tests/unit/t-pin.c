@@ -462,6 +462,196 @@ static void test_killed_in_limbo_steps(void **state)
 	assert_int_equal(shmtab_check(f->t), 0);
 }
 
+struct truncer {
+	const char *name;
+	size_t init;			/* the cleared table's size hint */
+};
+
+/* Another process empties the table in place (O_TRUNC while we hold it
+ * open), then fills it: small values, and big ones that want the room the
+ * pinned chunks hold. */
+static int trunc_child(void *arg)
+{
+	struct truncer *tr = arg;
+	struct shmtab_options opt = { 0, tr->init, SHMTAB_LOCK_BEST };
+	unsigned char *big = malloc(BIG);
+	char key[32], val[100];
+	shmtab *t;
+
+	if (!big || shmtab_open(tr->name, O_RDWR | O_TRUNC, 0, &opt, &t) != 0)
+		return 30;
+	if (shmtab_length(t) != 0 || shmtab_check(t) != 0)
+		return 31;
+	memset(val, 'x', sizeof(val));
+	for (int i = 0; i < 5000; i++) {
+		snprintf(key, sizeof(key), "small-%d", i);
+		if (shmtab_add(t, key, strlen(key), val, sizeof(val)) != 0)
+			return 32;
+	}
+	for (int i = 0; i < 8; i++) {
+		memset(big, 0xa0 + i, BIG);
+		snprintf(key, sizeof(key), "big-%d", i);
+		if (shmtab_add(t, key, strlen(key), big, BIG - (size_t)i) != 0)
+			return 33;
+	}
+	if (shmtab_check(t) != 0)
+		return 34;
+	shmtab_close(t);
+	free(big);
+	return 0;
+}
+
+/*
+ * A table cleared by O_TRUNC while values are read in place: the pinned
+ * chunks keep their bytes through the clear and all that is written after
+ * it, the heap stays whole, and unpinned they are reused.  With init 0 the
+ * new index fits before the first pinned chunk; with a big hint it goes
+ * after the last one.
+ */
+static void clear_keeps_pins(struct fx *f, size_t init)
+{
+	struct truncer tr = { f->name, init };
+	const void *v1, *v2;
+	size_t vlen;
+	unsigned p1, p2;
+	pid_t pid;
+
+	assert_int_equal(shmtab_add(f->t, "k", 1, f->v1, BIG), 0);
+	for (int i = 0; i < 100; i++) {
+		char key[16];
+
+		snprintf(key, sizeof(key), "key-%d", i);
+		assert_int_equal(tu_add_str(f->t, key, "some value"), 0);
+	}
+	assert_int_equal(shmtab_add(f->t, "m", 1, f->v2, BIG), 0);
+	assert_int_equal(shmtab__pin(f->t, "k", 1, &v1, &vlen, &p1), 0);
+	assert_int_equal(shmtab__pin(f->t, "m", 1, &v2, &vlen, &p2), 0);
+
+	pid = tu_fork(trunc_child, &tr);
+	assert_true(pid > 0);
+	assert_int_equal(tu_wait(pid, 60), 0);
+	assert_memory_equal(v1, f->v1, BIG);
+	assert_memory_equal(v2, f->v2, BIG);
+	assert_true(LIMBO_BYTES(f->name) >= 2 * (uint64_t)BIG);
+	assert_true(LIMBO_BYTES(f->name) < 3 * (uint64_t)BIG);
+	assert_int_equal(shmtab_mem(f->t, "k", 1), 0);
+	assert_int_equal(shmtab_length(f->t), 5008);
+	assert_int_equal(shmtab_check(f->t), 0);
+
+	/* unpinned, the next big allocation takes both back */
+	assert_int_equal(shmtab__unpin(f->t, p1), 0);
+	assert_int_equal(shmtab__unpin(f->t, p2), 0);
+	assert_int_equal(shmtab_replace(f->t, "k", 1, f->v1, BIG), 0);
+	assert_int_equal(LIMBO_BYTES(f->name), 0);
+	assert_int_equal(shmtab_check(f->t), 0);
+}
+
+static void test_clear_keeps_pins_index_before(void **state)
+{
+	clear_keeps_pins(*state, 0);
+}
+
+static void test_clear_keeps_pins_index_after(void **state)
+{
+	clear_keeps_pins(*state, 1000000);
+}
+
+/* A clear that died half-way is redone by the next writer: it too keeps
+ * the pinned chunks.  (The dead clearer is simulated: its flag is set in
+ * the object, as it stays when the process is killed in the clear.) */
+static void test_redone_clear_keeps_pins(void **state)
+{
+	struct fx *f = *state;
+	char *path = tu_object_path(f->name);
+	uint32_t one = 1;
+	const void *val;
+	size_t vlen;
+	unsigned pin;
+	shmtab *t2;
+	int fd;
+
+	assert_non_null(path);
+	assert_int_equal(tu_add_str(f->t, "a", "b"), 0);
+	assert_int_equal(shmtab_add(f->t, "k", 1, f->v1, BIG), 0);
+	assert_int_equal(shmtab__pin(f->t, "k", 1, &val, &vlen, &pin), 0);
+	fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, &one, sizeof(one),
+				offsetof(struct shm_header, clearing)),
+			 sizeof(one));
+	close(fd);
+	free(path);
+
+	assert_int_equal(shmtab_open(f->name, O_RDWR, 0, NULL, &t2), 0);
+	assert_int_equal(tu_add_str(t2, "c", "d"), 0);	/* recovers */
+	assert_int_equal(shmtab_length(t2), 1);
+	assert_int_equal(shmtab_mem(t2, "k", 1), 0);
+	assert_true(LIMBO_BYTES(f->name) >= BIG);
+	assert_int_equal(shmtab_add(t2, "j", 1, f->v2, BIG), 0);
+	assert_memory_equal(val, f->v1, BIG);
+	assert_int_equal(shmtab_check(t2), 0);
+	assert_int_equal(shmtab__unpin(f->t, pin), 0);
+	assert_int_equal(shmtab_replace(t2, "j", 1, f->v1, BIG), 0);
+	assert_int_equal(LIMBO_BYTES(f->name), 0);
+	assert_int_equal(shmtab_check(t2), 0);
+	shmtab_close(t2);
+}
+
+/*
+ * A pin word that names no chunk's start, 8 bytes into a binding whose
+ * length word reads like a big binding's head (a scribble, or a reader
+ * stopped with a stale offset): a clear skips it and leaves a heap that
+ * shmtab_check walks whole.
+ */
+static void test_clear_skips_pin_inside_a_chunk(void **state)
+{
+	struct fx *f = *state;
+	char *path = tu_object_path(f->name);
+	const size_t blen = (177u << 12) | 0x5b1u;	/* lens = a REC head */
+	unsigned char *buf = calloc(1, blen);
+	struct truncer tr = { f->name, 0 };
+	uint64_t b, fake;
+	const void *val;
+	size_t vlen;
+	unsigned pin;
+	int fd, slot = -1;
+	pid_t pid;
+
+	assert_non_null(path);
+	assert_non_null(buf);
+	assert_int_equal(shmtab_add(f->t, "p", 1, f->v1, BIG), 0);
+	b = hdr_word(f->name, offsetof(struct shm_header, top));
+	assert_int_equal(shmtab_add(f->t, "b", 1, buf, blen), 0);
+	assert_int_equal(shmtab__pin(f->t, "p", 1, &val, &vlen, &pin), 0);
+	fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	for (unsigned i = 0; i < NSLOTS && slot < 0; i++) {
+		uint32_t p = 0;
+
+		assert_int_equal(pread(fd, &p, sizeof(p),
+				       offsetof(struct shm_header, slots[i].pid)),
+				 sizeof(p));
+		if (p == (uint32_t)getpid())
+			slot = (int)i;
+	}
+	assert_true(slot >= 0);
+	fake = b + 8;
+	assert_int_equal(pwrite(fd, &fake, sizeof(fake),
+				offsetof(struct shm_header,
+					 pins[slot][NPINS - 1])),
+			 sizeof(fake));
+	close(fd);
+	free(path);
+
+	pid = tu_fork(trunc_child, &tr);
+	assert_true(pid > 0);
+	assert_int_equal(tu_wait(pid, 60), 0);
+	assert_memory_equal(val, f->v1, BIG);
+	assert_int_equal(shmtab_check(f->t), 0);
+	assert_int_equal(shmtab__unpin(f->t, pin), 0);
+	free(buf);
+}
+
 static void test_pin_refusals(void **state)
 {
 	struct fx *f = *state;
@@ -523,6 +713,17 @@ int main(void)
 						fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_killed_in_limbo_steps,
 						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_clear_keeps_pins_index_before, fx_setup,
+			fx_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_clear_keeps_pins_index_after, fx_setup,
+			fx_teardown),
+		cmocka_unit_test_setup_teardown(test_redone_clear_keeps_pins,
+						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_clear_skips_pin_inside_a_chunk, fx_setup,
+			fx_teardown),
 		cmocka_unit_test_setup_teardown(test_pin_refusals, fx_setup,
 						fx_teardown),
 	};
