@@ -244,6 +244,9 @@ int chunk_alloc(struct shmtab *t, uint64_t need, uint32_t kind, uint64_t *off)
 			return err;
 	}
 	ustore(t, HOFF(top), top + csize);
+	/* an index is cleared a slice per step (hash.c), not all at once */
+	map_populate(t, top, kind == CHUNK_INDEX ? top + sizeof(*c)
+						 : top + csize);
 	/* past the old top nobody looks: no need to log */
 	st64(word_ptr(t, top), head_word(kind, cls, 0));
 	*off = top;

@@ -405,6 +405,7 @@ static int mig_step(struct shmtab *t)
 	if (clear < n) {
 		uint64_t k = n - clear < MIG_CLEAR ? n - clear : MIG_CLEAR;
 
+		map_prefault(t, nw + clear, k * sizeof(cell_t));
 		memset(nw + clear, 0, k * sizeof(cell_t));
 		ustore(t, HOFF(mig_clear), clear + k);
 		return 0;

@@ -130,6 +130,7 @@ static int map_data(struct shmtab *t, uint64_t size)
 		t->base = nb;
 		t->resv = resv;
 		t->mapped = 0;
+		t->pop_hi = 0;
 	}
 	/* map only the new tail: remapping the whole range would drop the
 	 * page tables of everything already mapped, and every page would
@@ -214,6 +215,46 @@ int map_grow(struct shmtab *t, uint64_t need)
 	 * top unused, never a size smaller than someone's mapping. */
 	__atomic_store_n(&t->hdr->size, nsize, __ATOMIC_RELEASE);
 	return map_refresh(t);
+}
+
+/*
+ * Pages about to be written for the first time by this process: map them
+ * into our page tables with one call, where a fault per page costs 16-20 us
+ * in some VMs and this a quarter of that.  A hint: failure is ignored.
+ */
+void map_prefault(struct shmtab *t, const void *p, size_t len)
+{
+#ifdef MADV_POPULATE_WRITE
+	uintptr_t a = (uintptr_t)p & ~(uintptr_t)(SYS_PAGE - 1);
+
+	if (!t->rdonly && len)
+		madvise((void *)a, len + ((uintptr_t)p - a),
+			MADV_POPULATE_WRITE);
+#else
+	(void)t;
+	(void)p;
+	(void)len;
+#endif
+}
+
+/*
+ * A chunk was just taken at the top, [off, end), and the step writes it
+ * next: prefault it and POP_AHEAD past it, once per stretch (pop_hi says
+ * how far this mapping is done), so that small records cost one call per
+ * POP_AHEAD bytes.  No step waits longer for this than for its own faults.
+ */
+void map_populate(struct shmtab *t, uint64_t off, uint64_t end)
+{
+	uint64_t from = off > t->pop_hi ? off : t->pop_hi;
+	uint64_t to = end + POP_AHEAD;
+
+	if (end <= t->pop_hi)
+		return;
+	if (to > t->mapped)
+		to = t->mapped;
+	if (to > from)
+		map_prefault(t, t->base + from, to - from);
+	t->pop_hi = to;
 }
 
 static int hdr_validate(const struct shm_header *h, uint64_t fsize)

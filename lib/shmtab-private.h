@@ -38,6 +38,7 @@ struct shmtab {
 	struct shm_header *hdr;		/* HDR_SIZE bytes, never moves */
 	uint8_t *base;			/* the object, [0, mapped) */
 	uint64_t mapped;
+	uint64_t pop_hi;		/* [0, pop_hi) of it populated (map_populate) */
 	size_t resv;			/* address space reserved at base */
 	struct retired *retired;
 
@@ -117,6 +118,7 @@ static inline unsigned hash_stripe(uint64_t h)
 /* Most the object grows in one step: fallocate and the first touch of the
  * pages are paid by one write (about 1.5 ms for 4 MiB on tmpfs here). */
 #define GROW_MAX ((uint64_t)4 << 20)
+#define POP_AHEAD ((uint64_t)256 << 10)	/* map_populate() beyond a step */
 
 /* Relaxed 64-bit access to shared words (other processes change them). */
 static inline uint64_t ld64(const void *p)
@@ -232,6 +234,8 @@ struct chunk *map_rec_snap(struct shmtab *t, uint64_t off, uint64_t *lens,
 			   uint64_t *size);
 int map_refresh(struct shmtab *t);
 int map_grow(struct shmtab *t, uint64_t need);
+void map_prefault(struct shmtab *t, const void *p, size_t len);
+void map_populate(struct shmtab *t, uint64_t off, uint64_t end);
 int map_attach(struct shmtab *t, int oflags, const struct shmtab_options *opt);
 void map_detach(struct shmtab *t);
 int table_format(struct shmtab *t, uint32_t pagesize, uint64_t init,
