@@ -256,6 +256,22 @@ static int flock_writer(struct shmtab *t, short type, bool wait)
 }
 
 /*
+ * What a waiter watches: a word the holder writes only when it takes and
+ * lets go of the lock.  glibc's mutex word (the owner's thread id, 0 when
+ * free) is one; wlock_pid shares its line with undo_n, which every logged
+ * store of the holder's step bumps, and a waiter reading it would pull the
+ * line away from the holder between those stores.
+ */
+static uint32_t spin_word(struct shmtab *t)
+{
+#if defined(__linux__) && defined(__GLIBC__)
+	return ld32(t->hdr->mutex);
+#else
+	return ld32(&t->hdr->wlock_pid);
+#endif
+}
+
+/*
  * A write step holds the writer mutex for a microsecond or so.  On a
  * machine with more than one CPU, wait for its release by watching
  * wlock_pid (reads only: no cache-line ping-pong) and try again, before
@@ -273,7 +289,7 @@ static int wlock_spin(struct shmtab *t)
 		__atomic_store_n(&cpus, ncpu, __ATOMIC_RELAXED);
 	}
 	for (unsigned i = 0; ncpu > 1 && i < SPIN_TRIES; i++) {
-		if (!ld32(&t->hdr->wlock_pid)) {
+		if (!spin_word(t)) {
 			r = pthread_mutex_trylock(wmutex(t));
 			if (r != EBUSY)
 				return r;
