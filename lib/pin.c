@@ -31,16 +31,23 @@
  */
 #include "shmtab-private.h"
 
+/* The slots ever used, read after a full barrier (the writer's side of
+ * the race with a pinner: see above). */
+static unsigned slots_used(struct shmtab *t)
+{
+	unsigned hi;
+
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	hi = __atomic_load_n(&t->hdr->slot_hi, __ATOMIC_SEQ_CST);
+	return hi < NSLOTS ? hi : NSLOTS;
+}
+
 /* Is chunk off pinned by a live process? */
 static bool pin_held(struct shmtab *t, uint64_t off)
 {
 	struct shm_header *H = t->hdr;
-	unsigned hi;
+	unsigned hi = slots_used(t);
 
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	hi = __atomic_load_n(&H->slot_hi, __ATOMIC_SEQ_CST);
-	if (hi > NSLOTS)
-		hi = NSLOTS;
 	for (unsigned i = 0; i < hi; i++) {
 		uint32_t pid = ld32(&H->slots[i].pid);
 
@@ -132,13 +139,9 @@ void limbo_reclaim(struct shmtab *t)
 void pin_live(struct shmtab *t, uint64_t live[NSLOTS / 64])
 {
 	struct shm_header *H = t->hdr;
-	unsigned hi;
+	unsigned hi = slots_used(t);
 
 	memset(live, 0, NSLOTS / 64 * sizeof(uint64_t));
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	hi = __atomic_load_n(&H->slot_hi, __ATOMIC_SEQ_CST);
-	if (hi > NSLOTS)
-		hi = NSLOTS;
 	for (unsigned i = 0; i < hi; i++) {
 		uint32_t pid = ld32(&H->slots[i].pid);
 		bool any = false;
