@@ -22,7 +22,7 @@
 #error "shmtab's format is little-endian; big-endian hosts are not supported yet"
 #endif
 
-#define SHMTAB_FORMAT_VERSION 4
+#define SHMTAB_FORMAT_VERSION 5
 #define SHMTAB_MAGIC "SHMTAB\r\n"
 
 #define HDR_SIZE	32768u		/* header + lock area */
@@ -86,14 +86,14 @@ struct shm_header {
 	uint32_t lock;			/*  20 enum shmtab_lock stored at creation */
 	uint64_t seed;			/*  24 hash seed */
 	uint64_t size;			/*  32 bytes every process maps */
-	uint64_t top;			/*  40 end of the heap */
+	uint64_t index_seq;		/*  40 odd while the index is replaced */
 	uint64_t index_off;		/*  48 the index chunk */
 	uint64_t index_cells;		/*  56 power of two */
 	uint64_t nbindings;		/*  64 */
 	uint64_t nkeys;			/*  72 */
 	uint64_t nused;			/*  80 live + tombstone cells */
 	uint64_t free_bytes;		/*  88 bytes in free chunks */
-	uint64_t index_seq;		/*  96 odd while the index is replaced */
+	uint64_t top;			/*  96 end of the heap */
 	uint64_t changes;		/* 104 change counter */
 	uint32_t futex;			/* 112 low half of changes, to sleep on */
 	uint32_t waiters;		/* 116 processes sleeping on futex */
