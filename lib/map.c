@@ -366,7 +366,7 @@ static int heap_reset(struct shmtab *t, uint64_t cells)
 	struct shm_header *H = t->hdr;
 	struct { uint64_t off, size; } keep[NSLOTS * NPINS];
 	unsigned cls = size_class(cells * sizeof(cell_t)), n, at, i;
-	uint64_t isize = class_size(cls), top, pos, end, from;
+	uint64_t isize = class_size(cls), top, pos, end, from, ioff;
 	uint64_t live[NSLOTS / 64];
 	struct chunk *c;
 	int err;
@@ -405,7 +405,8 @@ static int heap_reset(struct shmtab *t, uint64_t cells)
 			break;
 		pos = keep[at].off + keep[at].size;
 	}
-	end = at < n ? keep[n - 1].off + keep[n - 1].size : pos + isize;
+	ioff = pos;
+	end = at < n ? keep[n - 1].off + keep[n - 1].size : ioff + isize;
 	if (end > ld64(&H->size)) {
 		uint64_t nsize = (end + SYS_PAGE - 1) / SYS_PAGE * SYS_PAGE;
 
@@ -422,15 +423,15 @@ static int heap_reset(struct shmtab *t, uint64_t cells)
 	st64(&H->limbo_head, 0);
 	st64(&H->limbo_bytes, 0);
 	st64(&H->mig_off, 0);
-	c = (struct chunk *)(t->base + pos);
+	c = (struct chunk *)(t->base + ioff);
 	memset(c, 0, cells * sizeof(cell_t));
 	c->head = head_word(CHUNK_INDEX, cls, 0);
 	c->lens = cells;
-	st64(&H->index_off, pos);
+	st64(&H->index_off, ioff);
 	/* the pinned chunks to limbo, the room between them free */
 	for (i = 0, pos = HDR_SIZE; i < n; i++) {
 		if (i == at)
-			pos = ld64(&H->index_off) + isize;
+			pos = ioff + isize;
 		heap_free_run(t, pos, keep[i].off);
 		st64(word_ptr(t, keep[i].off),
 		     head_word(CHUNK_LIMBO, size_class(keep[i].size),
