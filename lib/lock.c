@@ -274,7 +274,8 @@ static uint32_t spin_word(struct shmtab *t)
 /*
  * A write step holds the writer mutex for a microsecond or so.  On a
  * machine with more than one CPU, wait for its release by watching
- * wlock_pid (reads only: no cache-line ping-pong) and try again, before
+ * spin_word() (reads only, of a word the holder leaves alone during its
+ * step) and try again, before
  * sleeping in the kernel: a sleeping waiter costs the holder a futex wake
  * and itself a context switch per step.  0 or EOWNERDEAD: taken; EBUSY:
  * still held, go and sleep.

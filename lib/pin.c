@@ -167,8 +167,10 @@ uint64_t pin_next(struct shmtab *t, const uint64_t live[NSLOTS / 64],
 	uint64_t best = 0;
 
 	for (unsigned i = 0; i < NSLOTS; i++) {
-		for (unsigned j = 0; bits_test(live, i) && j < NPINS; j++) {
-			uint64_t off = ld64(&H->pins[i][j]);
+		if (!bits_test(live, i))
+			continue;
+		for (unsigned j = 0; j < NPINS; j++) {
+			uint64_t off = ld64(&H->pins[i][j]), size;
 			struct chunk *c;
 			uint32_t kind;
 
@@ -179,9 +181,9 @@ uint64_t pin_next(struct shmtab *t, const uint64_t live[NSLOTS / 64],
 			if (!c)
 				continue;
 			kind = chunk_kind(c);
+			size = class_size(chunk_cls(c));
 			if ((kind != CHUNK_REC && kind != CHUNK_LIMBO) ||
-			    class_size(chunk_cls(c)) < PIN_MIN ||
-			    class_size(chunk_cls(c)) > top - off)
+			    size < PIN_MIN || size > top - off)
 				continue;
 			best = off;
 			*cls = chunk_cls(c);
