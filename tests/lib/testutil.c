@@ -282,6 +282,36 @@ int tu_object_exists(const char *name)
 	return object_stat(name, &st) == 0;
 }
 
+uint64_t tu_object_word(const char *name, size_t off)
+{
+	char *path = tu_object_path(name);
+	uint64_t v = UINT64_MAX;
+	int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+
+	if (fd >= 0 && pread(fd, &v, sizeof(v), (off_t)off) != sizeof(v))
+		v = UINT64_MAX;
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	return v;
+}
+
+int tu_object_write(const char *name, size_t off, const void *buf, size_t len)
+{
+	char *path = tu_object_path(name);
+	int fd = path ? open(path, O_RDWR | O_CLOEXEC) : -1;
+	int err = 0;
+
+	if (fd < 0)
+		err = path ? -errno : -ENOMEM;
+	else if (pwrite(fd, buf, len, (off_t)off) != (ssize_t)len)
+		err = -EIO;
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	return err;
+}
+
 int tu_object_mode(const char *name)
 {
 	struct stat st;

@@ -75,6 +75,12 @@ void *tu_read_path(const char *path, size_t *len);
 void *tu_read_object(const char *name, size_t *len);
 /* 1 when the object's bytes equal buf[0..len), else 0. */
 int tu_object_equals(const char *name, const void *buf, size_t len);
+/* The 8 bytes of the object at off (a header word, read around the
+ * library), or UINT64_MAX when they cannot be read. */
+uint64_t tu_object_word(const char *name, size_t off);
+/* Write buf[0..len) into the object at off, as a scribbler or a process
+ * that died would leave it: 0 or -errno. */
+int tu_object_write(const char *name, size_t off, const void *buf, size_t len);
 
 /* shmtab_open(name, O_RDWR|O_CREAT|O_EXCL, 0600, opt, out). */
 int tu_create(const char *name, const struct shmtab_options *opt, shmtab **out);

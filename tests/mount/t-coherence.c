@@ -403,17 +403,7 @@ static void test_big_values_one_version_per_open(void **state)
 /* Bytes of the table in limbo (lib/pin.c): freed, but still pinned. */
 static uint64_t limbo_bytes(const char *name)
 {
-	char *path = tu_object_path(name);
-	uint64_t v = UINT64_MAX;
-	int fd = path ? open(path, O_RDONLY) : -1;
-
-	if (fd >= 0 && pread(fd, &v, sizeof(v), offsetof(struct shm_header,
-						       limbo_bytes)) != 8)
-		v = UINT64_MAX;
-	if (fd >= 0)
-		close(fd);
-	free(path);
-	return v;
+	return tu_object_word(name, offsetof(struct shm_header, limbo_bytes));
 }
 
 static void test_pinned_readers_keep_their_version(void **state)

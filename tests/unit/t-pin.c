@@ -66,22 +66,8 @@ static int fx_teardown(void **state)
 	return 0;
 }
 
-/* A word of the table's header, read from the object itself. */
-static uint64_t hdr_word(const char *name, size_t off)
-{
-	char *path = tu_object_path(name);
-	uint64_t v = UINT64_MAX;
-	int fd = path ? open(path, O_RDONLY) : -1;
-
-	if (fd >= 0 && pread(fd, &v, sizeof(v), (off_t)off) != sizeof(v))
-		v = UINT64_MAX;
-	if (fd >= 0)
-		close(fd);
-	free(path);
-	return v;
-}
-
-#define LIMBO_BYTES(name) hdr_word(name, offsetof(struct shm_header, limbo_bytes))
+#define LIMBO_BYTES(name) \
+	tu_object_word(name, offsetof(struct shm_header, limbo_bytes))
 
 struct writer {
 	const char *name;
@@ -562,25 +548,18 @@ static void test_clear_keeps_pins_index_after(void **state)
 static void test_redone_clear_keeps_pins(void **state)
 {
 	struct fx *f = *state;
-	char *path = tu_object_path(f->name);
 	uint32_t one = 1;
 	const void *val;
 	size_t vlen;
 	unsigned pin;
 	shmtab *t2;
-	int fd;
 
-	assert_non_null(path);
 	assert_int_equal(tu_add_str(f->t, "a", "b"), 0);
 	assert_int_equal(shmtab_add(f->t, "k", 1, f->v1, BIG), 0);
 	assert_int_equal(shmtab__pin(f->t, "k", 1, &val, &vlen, &pin), 0);
-	fd = open(path, O_RDWR);
-	assert_true(fd >= 0);
-	assert_int_equal(pwrite(fd, &one, sizeof(one),
-				offsetof(struct shm_header, clearing)),
-			 sizeof(one));
-	close(fd);
-	free(path);
+	assert_int_equal(tu_object_write(f->name,
+					 offsetof(struct shm_header, clearing),
+					 &one, sizeof(one)), 0);
 
 	assert_int_equal(shmtab_open(f->name, O_RDWR, 0, NULL, &t2), 0);
 	assert_int_equal(tu_add_str(t2, "c", "d"), 0);	/* recovers */
@@ -606,7 +585,6 @@ static void test_redone_clear_keeps_pins(void **state)
 static void test_clear_skips_pin_inside_a_chunk(void **state)
 {
 	struct fx *f = *state;
-	char *path = tu_object_path(f->name);
 	const size_t blen = (177u << 12) | 0x5b1u;	/* lens = a REC head */
 	unsigned char *buf = calloc(1, blen);
 	struct truncer tr = { f->name, 0 };
@@ -614,34 +592,29 @@ static void test_clear_skips_pin_inside_a_chunk(void **state)
 	const void *val;
 	size_t vlen;
 	unsigned pin;
-	int fd, slot = -1;
+	int slot = -1;
 	pid_t pid;
 
-	assert_non_null(path);
 	assert_non_null(buf);
 	assert_int_equal(shmtab_add(f->t, "p", 1, f->v1, BIG), 0);
-	b = hdr_word(f->name, offsetof(struct shm_header, top));
+	b = tu_object_word(f->name, offsetof(struct shm_header, top));
 	assert_int_equal(shmtab_add(f->t, "b", 1, buf, blen), 0);
 	assert_int_equal(shmtab__pin(f->t, "p", 1, &val, &vlen, &pin), 0);
-	fd = open(path, O_RDWR);
-	assert_true(fd >= 0);
 	for (unsigned i = 0; i < NSLOTS && slot < 0; i++) {
-		uint32_t p = 0;
+		/* the low half of the slot's first word is its pid */
+		uint64_t w = tu_object_word(f->name, offsetof(struct shm_header,
+							      slots[i].pid));
 
-		assert_int_equal(pread(fd, &p, sizeof(p),
-				       offsetof(struct shm_header, slots[i].pid)),
-				 sizeof(p));
-		if (p == (uint32_t)getpid())
+		assert_true(w != UINT64_MAX);
+		if ((uint32_t)w == (uint32_t)getpid())
 			slot = (int)i;
 	}
 	assert_true(slot >= 0);
 	fake = b + 8;
-	assert_int_equal(pwrite(fd, &fake, sizeof(fake),
-				offsetof(struct shm_header,
-					 pins[slot][NPINS - 1])),
-			 sizeof(fake));
-	close(fd);
-	free(path);
+	assert_int_equal(tu_object_write(f->name,
+					 offsetof(struct shm_header,
+						  pins[slot][NPINS - 1]),
+					 &fake, sizeof(fake)), 0);
 
 	pid = tu_fork(trunc_child, &tr);
 	assert_true(pid > 0);
