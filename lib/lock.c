@@ -256,19 +256,45 @@ static int flock_writer(struct shmtab *t, short type, bool wait)
 }
 
 /*
+ * SHMTAB_LOCK_RECORD leaves the mutex area unused; its first word tells
+ * waiters who holds the fcntl lock (the holder's pid, 0 when free).  It is
+ * a hint: the fcntl lock decides, and a wrong hint costs a waiter no more
+ * than a spin that ends in the kernel's wait.
+ */
+static uint32_t *rec_hint(struct shmtab *t)
+{
+	return (uint32_t *)(void *)t->hdr->mutex;
+}
+
+/*
  * What a waiter watches: a word the holder writes only when it takes and
  * lets go of the lock.  glibc's mutex word (the owner's thread id, 0 when
- * free) is one; wlock_pid shares its line with undo_n, which every logged
- * store of the holder's step bumps, and a waiter reading it would pull the
- * line away from the holder between those stores.
+ * free) is one, and so is rec_hint(); wlock_pid shares its line with
+ * undo_n, which every logged store of the holder's step bumps, and a
+ * waiter reading it would pull the line away from the holder between those
+ * stores.
  */
 static uint32_t spin_word(struct shmtab *t)
 {
 #if defined(__linux__) && defined(__GLIBC__)
 	return ld32(t->hdr->mutex);
 #else
+	if (t->lock == SHMTAB_LOCK_RECORD)
+		return ld32(rec_hint(t));
 	return ld32(&t->hdr->wlock_pid);
 #endif
+}
+
+static int ncpus(void)
+{
+	static int cpus;
+	int n = __atomic_load_n(&cpus, __ATOMIC_RELAXED);
+
+	if (!n) {
+		n = (int)sysconf(_SC_NPROCESSORS_ONLN);
+		__atomic_store_n(&cpus, n, __ATOMIC_RELAXED);
+	}
+	return n;
 }
 
 /*
@@ -282,14 +308,9 @@ static uint32_t spin_word(struct shmtab *t)
  */
 static int wlock_spin(struct shmtab *t)
 {
-	static int cpus;
-	int ncpu = __atomic_load_n(&cpus, __ATOMIC_RELAXED), r = EBUSY;
+	int r = EBUSY;
 
-	if (!ncpu) {
-		ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN);
-		__atomic_store_n(&cpus, ncpu, __ATOMIC_RELAXED);
-	}
-	for (unsigned i = 0; ncpu > 1 && i < SPIN_TRIES; i++) {
+	for (unsigned i = 0; ncpus() > 1 && i < SPIN_TRIES; i++) {
 		if (!spin_word(t)) {
 			r = pthread_mutex_trylock(wmutex(t));
 			if (r != EBUSY)
@@ -300,6 +321,26 @@ static int wlock_spin(struct shmtab *t)
 	return r;
 }
 
+/*
+ * The same for the fcntl lock: a process that sleeps in F_OFD_SETLKW costs
+ * the holder's F_UNLCK a wake-up and itself a context switch, per step.
+ * 0: taken; -EAGAIN: still held; another negative errno: failed.
+ */
+static int flock_spin(struct shmtab *t)
+{
+	int r = -EAGAIN;
+
+	for (unsigned i = 0; ncpus() > 1 && i < SPIN_TRIES; i++) {
+		if (!ld32(rec_hint(t))) {
+			r = flock_writer(t, F_WRLCK, false);
+			if (r != -EAGAIN && r != -EACCES)
+				return r;
+		}
+		cpu_relax();
+	}
+	return -EAGAIN;
+}
+
 /* One attempt, bounded by slice_ns unless it is 0: 0, EOWNERDEAD,
  * ETIMEDOUT. */
 static int wlock_try(struct shmtab *t, uint64_t slice_ns)
@@ -307,7 +348,9 @@ static int wlock_try(struct shmtab *t, uint64_t slice_ns)
 	int r;
 
 	if (t->lock == SHMTAB_LOCK_RECORD) {
-		r = flock_writer(t, F_WRLCK, !slice_ns);
+		r = flock_spin(t);
+		if (r == -EAGAIN)
+			r = flock_writer(t, F_WRLCK, !slice_ns);
 		if (r == -EAGAIN || r == -EACCES) {
 			/* no timed fcntl: poll, briskly in a cycle check */
 			long ns = slice_ns > CYCLE_SLICE_NS ? 1000000 : 200000;
@@ -341,8 +384,10 @@ static void wlock_drop(struct shmtab *t)
 	if (t->lock != SHMTAB_LOCK_NONE) {
 		__atomic_store_n(&t->hdr->wlock_wait, 0, __ATOMIC_RELAXED);
 		__atomic_store_n(&t->hdr->wlock_pid, 0, __ATOMIC_RELEASE);
-		if (t->lock == SHMTAB_LOCK_RECORD)
+		if (t->lock == SHMTAB_LOCK_RECORD) {
+			__atomic_store_n(rec_hint(t), 0, __ATOMIC_RELEASE);
 			flock_writer(t, F_UNLCK, false);
+		}
 		else
 			pthread_mutex_unlock(wmutex(t));
 	}
@@ -401,6 +446,8 @@ static int wlock_take(struct shmtab *t)
 	t->wl_held = true;
 	held_update(t);
 	__atomic_store_n(&H->wlock_pid, self_pid(), __ATOMIC_RELAXED);
+	if (t->lock == SHMTAB_LOCK_RECORD)
+		__atomic_store_n(rec_hint(t), self_pid(), __ATOMIC_RELAXED);
 	if (dead || ld32(&H->undo_n) || ld32(&H->clearing)) {
 		int err = recover(t);
 

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,22 +159,30 @@ static int child_hold(void *arg)
 	return shmtab_group(t, hold_forever, h) ? 11 : 0;
 }
 
-/* A writer killed inside a group does not block the others. */
-static void test_lock_killed_writer_recovered(void **state)
+/*
+ * A writer killed inside a group does not block the others: neither a
+ * process that opens the table afterwards (the first opener resets the
+ * lock area) nor one that had it open all along (it finds the lock as the
+ * dead writer left it: a robust mutex owned by a dead thread, or a free
+ * fcntl lock with the holder's pid still in the header).
+ */
+static void killed_writer(struct mode *m, bool open_before)
 {
-	struct mode *m = *state;
 	struct holder h = { .m = m };
 	struct shmtab_stat st;
+	shmtab *t = NULL;
 	double t0;
-	shmtab *t;
 	pid_t pid;
 
+	if (open_before)
+		assert_int_equal(shmtab_open(m->name, O_RDWR, 0, NULL, &t), 0);
 	assert_int_equal(tu_barrier_init(&h.ready), 0);
 	pid = tu_fork(child_hold, &h);
 	assert_int_equal(tu_barrier_wait(&h.ready, 10000), 0);
 	kill(pid, SIGKILL);
 	assert_int_equal(tu_wait(pid, 10), -SIGKILL);
-	assert_int_equal(shmtab_open(m->name, O_RDWR, 0, NULL, &t), 0);
+	if (!open_before)
+		assert_int_equal(shmtab_open(m->name, O_RDWR, 0, NULL, &t), 0);
 	t0 = tu_now();
 	assert_int_equal(shmtab_add(t, "after", 5, "y", 1), 0);
 	assert_true(tu_now() - t0 < 2.0);
@@ -182,8 +191,21 @@ static void test_lock_killed_writer_recovered(void **state)
 	assert_int_equal(shmtab_stat(t, &st), 0);
 	assert_int_equal(st.lock, m->lock == SHMTAB_LOCK_BEST ?
 				  SHMTAB_LOCK_MUTEX : m->lock);
+	/* the group's add was done: only a writer that finds the lock as the
+	 * dead one left it has something to recover */
+	assert_int_equal(st.recoveries, open_before ? 1 : 0);
 	shmtab_close(t);
 	tu_barrier_destroy(&h.ready);
+}
+
+static void test_lock_killed_writer_recovered(void **state)
+{
+	killed_writer(*state, false);
+}
+
+static void test_lock_killed_writer_open_handle(void **state)
+{
+	killed_writer(*state, true);
 }
 
 /* Reopening with another explicit method is refused; none is allowed. */
@@ -409,6 +431,7 @@ int main(void)
 	cmocka_unit_test_setup_teardown(fn, setup_best, teardown)
 		T(test_lock_group_counter_exact),
 		T(test_lock_killed_writer_recovered),
+		T(test_lock_killed_writer_open_handle),
 		T(test_lock_method_stored),
 		T(test_lock_kill_during_growth),
 		T(test_lock_interrupt_gives_up),
