@@ -342,6 +342,44 @@ static int long_find_key(const void *key, size_t klen, void *ctx)
 	return 1;
 }
 
+struct long_walk {
+	const char *key_type;
+	shmtab_long_name_fn *fn;
+	void *ctx;
+};
+
+/* The long name of one key, if it has one, to c->fn. */
+static int long_walk_key(const void *key, size_t klen, void *ctx)
+{
+	struct long_walk *c = ctx;
+	char name[SHMTAB_ESCAPE_NAME_MAX + 1];
+	const void *text = key;
+	char *fmt = NULL;
+	size_t tlen = klen;
+	int r = 0;
+
+	if (c->key_type) {
+		if (shmtab_format(c->key_type, key, klen, &fmt, &tlen) < 0)
+			return 0;	/* not of the type: no name at all */
+		if (tlen && fmt[tlen - 1] == '\n')
+			tlen--;
+		text = fmt;
+	}
+	if (shmtab_escaped_len(text, tlen) > SHMTAB_ESCAPE_NAME_MAX &&
+	    long_name(text, tlen, name, sizeof(name)) > 0)
+		r = c->fn(name, key, klen, c->ctx);
+	free(fmt);
+	return r;
+}
+
+int shmtab_long_names(shmtab *t, const char *key_type,
+		      shmtab_long_name_fn *fn, void *ctx)
+{
+	struct long_walk c = { key_type, fn, ctx };
+
+	return shmtab_iter_keys(t, long_walk_key, &c);
+}
+
 int shmtab_long_name_find(shmtab *t, const char *key_type, const char *name,
 			  void **key, size_t *klen)
 {

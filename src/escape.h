@@ -85,6 +85,17 @@ int shmtab_long_name_find(shmtab *t, const char *key_type, const char *name,
 			  void **key, size_t *klen);
 
 /*
+ * shmtab_long_names() - every key of t that has a long name, with that name:
+ * fn(name, key, klen, ctx) for each, in one walk of t's keys (key_type as
+ * for shmtab_long_name_find()).  fn returns 0 to go on; anything else stops
+ * the walk, which then returns it.  Returns 0 or the walk's error.
+ */
+typedef int shmtab_long_name_fn(const char *name, const void *key,
+				size_t klen, void *ctx);
+int shmtab_long_names(shmtab *t, const char *key_type,
+		      shmtab_long_name_fn *fn, void *ctx);
+
+/*
  * The same rules without the 255-byte limit, for the command line, where a
  * key is printed or typed rather than used as a file name.
  * shmtab_escaped_len() is the length of the escape (without the NUL);

@@ -34,6 +34,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "escape.h"
 #include "fs.h"
 
 int fs_table_name_ok(const char *name)
@@ -76,6 +77,7 @@ static int table_paths(const char *name, char **libname, char **objpath)
 
 static void table_free(struct fs_table *tb)
 {
+	fs_longs_free(tb);
 	free(tb->name);
 	free(tb->libname);
 	free(tb->objpath);
@@ -502,6 +504,8 @@ static int key_snap_one(const void *key, size_t klen, void *ctx)
 
 	if (n < 0)
 		return 0;	/* no file name for it: see shmtabfs(1) */
+	if (shmtab_file_name_is_long(name))
+		fs_longs_note(c->tb, &c->ty, name, key, klen);
 	c->err = snap_add(c->d, name, (size_t)n,
 			  fs_node_peek(c->tb, key, klen), S_IFREG);
 	return c->err < 0;

@@ -1175,7 +1175,7 @@ static int name_key(struct fs_table *tb, const char *name, unsigned char *key,
 	pthread_mutex_lock(&tb->mu);
 	err = tb->t ? fs_types_get(tb->t, ty) : -ENOENT;
 	if (err == 0)
-		err = fs_name_key(tb->t, ty, name, key, cap, klen);
+		err = fs_name_key(tb, ty, name, key, cap, klen);
 	pthread_mutex_unlock(&tb->mu);
 	return err;
 }
@@ -1328,7 +1328,7 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	} else {
 		err = fs_types_get(tb->t, &ty);
 		if (err == 0)
-			err = fs_name_key(tb->t, &ty, name, key, sizeof(key),
+			err = fs_name_key(tb, &ty, name, key, sizeof(key),
 					  &klen);
 		if (err == -ENOENT)
 			err = name_create_err(name);
@@ -1792,7 +1792,7 @@ void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	pthread_mutex_lock(&tb->mu);
 	err = tb->t ? fs_types_get(tb->t, &ty) : -ENOENT;
 	if (err == 0)
-		err = fs_name_key(tb->t, &ty, name, key, sizeof(key), &c.klen);
+		err = fs_name_key(tb, &ty, name, key, sizeof(key), &c.klen);
 	if (err == 0 && ty.array)
 		err = unlink_index(tb->t, key, c.klen);
 	else if (err == 0)
@@ -1956,7 +1956,7 @@ static int rename_into_array(struct fs_table *tb, const char *name,
 	else if (err == 0 && fs_state.ro)
 		err = -EROFS;
 	if (err == 0) {
-		err = fs_name_key(tb2->t, &ty2, newname, to, FS_KEY_CAP, &tlen);
+		err = fs_name_key(tb2, &ty2, newname, to, FS_KEY_CAP, &tlen);
 		if (err == -ENOENT)
 			err = name_create_err(newname);
 	}
@@ -1981,7 +1981,7 @@ static int rename_into_array(struct fs_table *tb, const char *name,
 	pthread_mutex_lock(&tb->mu);
 	err = tb->t ? fs_types_get(tb->t, &ty) : -ENOENT;
 	if (err == 0)
-		err = fs_name_key(tb->t, &ty, name, from, FS_KEY_CAP, &c.klen);
+		err = fs_name_key(tb, &ty, name, from, FS_KEY_CAP, &c.klen);
 	if (err == 0)
 		err = fs_value_get(tb->t, &ty, from, c.klen, &val, &c.vlen);
 	pthread_mutex_unlock(&tb->mu);
@@ -2062,10 +2062,10 @@ void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	pthread_mutex_lock(&tb->mu);
 	err = tb->t ? fs_types_get(tb->t, &ty) : -ENOENT;
 	if (err == 0)
-		err = fs_name_key(tb->t, &ty, name, from, sizeof(from),
+		err = fs_name_key(tb, &ty, name, from, sizeof(from),
 				  &c.flen);
 	if (err == 0) {
-		err = fs_name_key(tb->t, &ty, newname, to, sizeof(to), &c.tlen);
+		err = fs_name_key(tb, &ty, newname, to, sizeof(to), &c.tlen);
 		if (err == -ENOENT)
 			err = name_create_err(newname);
 	}

@@ -118,35 +118,12 @@ static size_t strip_newline(const char *text, size_t len)
 	return len && text[len - 1] == '\n' ? len - 1 : len;
 }
 
-/* The key with a long name (escape.h): a walk of the table's keys, into
- * key (cap bytes). */
-static int long_name_key(shmtab *t, const struct fs_types *ty, const char *name,
-			 unsigned char *key, size_t cap, size_t *klen)
-{
-	void *k;
-	size_t n;
-	int err = shmtab_long_name_find(t, ty->typed && !ty->kplain ?
-					       ty->ktype : NULL,
-				       name, &k, &n);
-
-	if (err < 0)
-		return err;
-	if (n > cap) {
-		free(k);
-		return -ENAMETOOLONG;
-	}
-	memcpy(key, k, n);
-	*klen = n;
-	free(k);
-	return 0;
-}
-
 /* The key a name stands for; -ENOENT when it is not the canonical name of
  * any key of the table's key type, or a long key's name (escape.h) that no
  * key of the table has; -ENAMETOOLONG for a name over 255 bytes (the
  * kernel passes names up to 1024 bytes). */
-int fs_name_key(shmtab *t, const struct fs_types *ty, const char *name,
-		unsigned char *key, size_t cap, size_t *klen)
+int fs_name_key(struct fs_table *tb, const struct fs_types *ty,
+		const char *name, unsigned char *key, size_t cap, size_t *klen)
 {
 	char text[SHMTAB_ESCAPE_NAME_MAX + 1];
 	char *back = NULL;
@@ -160,7 +137,7 @@ int fs_name_key(shmtab *t, const struct fs_types *ty, const char *name,
 	if (ty->array)
 		return name_index(name, key, cap, klen);
 	if (shmtab_file_name_is_long(name))
-		return long_name_key(t, ty, name, key, cap, klen);
+		return fs_longs_find(tb, ty, name, key, cap, klen);
 	if (!ty->typed || ty->kplain) {
 		n = shmtab_unescape(name, key, cap);
 		if (n < 0)

@@ -102,6 +102,7 @@ struct fs_table {
 	bool damaged_logged;
 	int open_err;			/* a broken table: why it did not open
 					 * (t NULL; fs-dir.c) */
+	struct fs_longs *longs;		/* long names seen (fs-longs.c) */
 };
 
 /*
@@ -301,8 +302,8 @@ struct fs_types {
 };
 
 int fs_types_get(shmtab *t, struct fs_types *ty);
-int fs_name_key(shmtab *t, const struct fs_types *ty, const char *name,
-		unsigned char *key, size_t cap, size_t *klen);
+int fs_name_key(struct fs_table *tb, const struct fs_types *ty,
+		const char *name, unsigned char *key, size_t cap, size_t *klen);
 ssize_t fs_key_name(const struct fs_types *ty, const void *key, size_t klen,
 		    char *name, size_t cap);
 int64_t fs_key_index(const void *key, size_t klen);
@@ -321,6 +322,14 @@ int fs_deltas_sum(const char *text, size_t len, int64_t *sum);
 int fs_value_add(shmtab *t, const struct fs_types *ty, const void *key,
 		 size_t klen, int64_t delta);
 int fs_group(shmtab *t, int (*fn)(shmtab *t, void *ctx), void *ctx);
+
+/* fs-longs.c: the keys of long names (escape.h); tb->mu held */
+int fs_longs_find(struct fs_table *tb, const struct fs_types *ty,
+		  const char *name, unsigned char *key, size_t cap,
+		  size_t *klen);
+void fs_longs_note(struct fs_table *tb, const struct fs_types *ty,
+		   const char *name, const void *key, size_t klen);
+void fs_longs_free(struct fs_table *tb);
 
 /* fs-loop.c */
 int fs_loop_run(struct fuse_session *se, unsigned int max_threads);

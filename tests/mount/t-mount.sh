@@ -192,6 +192,25 @@ if [ -x "${SHMTAB:-}" ]; then
 	expect "both long keys are listed, 254 bytes each" "254 254" \
 		bash -c "echo \$(ls '$t' | grep -F '%%' | awk '{print length(\$0)}')"
 	expect "cat by the long name" "long1" cat "$t/$ln"
+	# shmtabfs remembers the keys of long names (fs-longs.c), never past
+	# a change made behind the mount
+	ln3=$lp%%$(printf '%sy' "$lk" | sha256sum | cut -c1-32)
+	expect_err "a long name of no key yet" "No such file or directory" \
+		cat "$t/$ln3"
+	"$SHMTAB" set "file:$src/tab" "${esc}y" long3 ||
+		fail "shmtab set of a third long key"
+	expect "a long key added after a miss is found by name" \
+		"long3" cat "$t/$ln3"
+	"$SHMTAB" rm "file:$src/tab" "${esc}y" || fail "shmtab rm of a long key"
+	expect_err "a long key removed behind the mount is gone by name" \
+		"No such file or directory" cat "$t/$ln3"
+	expect_err "and its name cannot make it again" "File name too long" \
+		bash -c "echo x > '$t/$ln3'"
+	"$SHMTAB" set "file:$src/tab" "${esc}y" long3b ||
+		fail "shmtab set of the third long key again"
+	expect "set again behind the mount, it is back by name" "long3b" \
+		cat "$t/$ln3"
+	"$SHMTAB" rm "file:$src/tab" "${esc}y" || fail "shmtab rm of a long key"
 	if command -v getfattr >/dev/null; then
 		expect "user.shmtab.key holds the whole key" "$lk" \
 			getfattr --absolute-names -n user.shmtab.key \

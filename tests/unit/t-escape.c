@@ -8,6 +8,7 @@
 #define _GNU_SOURCE 1
 #endif
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -19,6 +20,7 @@
 #include <cmocka.h>
 
 #include "escape.h"
+#include "testutil.h"
 
 #define ROUNDS 100000
 
@@ -320,6 +322,67 @@ static void test_escape_long_key_names(void **state)
 			 -EINVAL);
 }
 
+struct long_seen {
+	int n, stop_at;
+	char name[4][SHMTAB_ESCAPE_NAME_MAX + 1];
+};
+
+static int note_long(const char *name, const void *key, size_t klen,
+		     void *ctx)
+{
+	struct long_seen *s = ctx;
+	char want[SHMTAB_ESCAPE_NAME_MAX + 1];
+
+	assert_int_equal(shmtab_file_name(key, klen, want, sizeof(want)), 255);
+	assert_string_equal(name, want);
+	assert_true(s->n < 4);
+	strcpy(s->name[s->n++], name);
+	return s->n == s->stop_at ? 7 : 0;
+}
+
+/* A walk gives every key with a long name, each with its name, once. */
+static void test_escape_long_names_walk(void **state)
+{
+	char *tn = tu_posix_name("esc");
+	struct long_seen s = { 0 };
+	char key[300];
+	size_t klen;
+	void *found;
+	shmtab *t;
+
+	(void)state;
+	assert_int_equal(shmtab_open(tn, O_RDWR | O_CREAT | O_EXCL, 0600, NULL,
+				     &t), 0);
+	assert_int_equal(shmtab_add(t, "short", 5, "v", 1), 0);
+	memset(key, 'a', sizeof(key));
+	assert_int_equal(shmtab_add(t, key, 255, "v", 1), 0);	/* fits */
+	assert_int_equal(shmtab_add(t, key, 300, "v", 1), 0);
+	assert_int_equal(shmtab_add(t, key, 300, "w", 1), 0);	/* same key */
+	key[299] = 'b';
+	assert_int_equal(shmtab_add(t, key, 300, "v", 1), 0);
+
+	assert_int_equal(shmtab_long_names(t, NULL, note_long, &s), 0);
+	assert_int_equal(s.n, 2);
+	assert_string_not_equal(s.name[0], s.name[1]);
+	for (int i = 0; i < 2; i++) {
+		assert_true(shmtab_file_name_is_long(s.name[i]));
+		assert_int_equal(shmtab_long_name_find(t, NULL, s.name[i],
+						       &found, &klen), 0);
+		assert_int_equal(klen, 300);
+		assert_true(shmtab_file_name_match(s.name[i], found, klen));
+		free(found);
+	}
+	/* what fn returns stops the walk and is returned */
+	memset(&s, 0, sizeof(s));
+	s.stop_at = 1;
+	assert_int_equal(shmtab_long_names(t, NULL, note_long, &s), 7);
+	assert_int_equal(s.n, 1);
+
+	assert_int_equal(shmtab_close(t), 0);
+	assert_int_equal(shmtab_unlink(tn), 0);
+	free(tn);
+}
+
 static void test_escape_small_buffers(void **state)
 {
 	char out[8];
@@ -354,6 +417,7 @@ int main(void)
 		cmocka_unit_test(test_escape_accepts_every_escaped_byte),
 		cmocka_unit_test(test_escape_name_too_long),
 		cmocka_unit_test(test_escape_long_key_names),
+		cmocka_unit_test(test_escape_long_names_walk),
 		cmocka_unit_test(test_escape_small_buffers),
 	};
 
