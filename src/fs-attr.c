@@ -194,7 +194,7 @@ static int attr_of(fuse_ino_t ino, struct fs_table **tbp, struct stat *st,
 	if (err == -ENOENT && tb && !is_dir)
 		/* removed or replaced through the mount: an unlinked file,
 		 * which its open files still fstat(2) */
-		return fs_node_attr_detached(ino, st);
+		return fs_node_attr_detached(ino, false, st);
 	if (err < 0)
 		return err;
 	if (!tb) {
@@ -205,6 +205,10 @@ static int attr_of(fuse_ino_t ino, struct fs_table **tbp, struct stat *st,
 		err = fs_attr_table_obj(tb, ino, &obj, st);
 	else
 		err = fs_attr_key(tb, key, klen, ino, st);
+	if (err == -ENOENT && tb && !is_dir && fs_file_open_ino(ino))
+		/* the key (or its table) went behind the mount: to the files
+		 * still open on it, an unlinked file as well */
+		err = fs_node_attr_detached(ino, true, st);
 	free(key);
 	return err;
 }
@@ -291,12 +295,12 @@ void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	int err = fs_resolve(ino, &tb, &key, &klen, &is_dir);
 
 	if (err == -ENOENT && fi && (to_set & FUSE_SET_ATTR_SIZE) &&
-	    fs_node_attr_detached(ino, &st) == 0) {
+	    fs_node_attr_detached(ino, false, &st) == 0) {
 		/* ftruncate(2) of an open file of a key removed or replaced
 		 * through the mount: an unlinked file, its own buffer */
 		err = attr->st_size < 0 ? -EINVAL :
 					  fs_file_truncate(fi, attr->st_size);
-		if (err == 0 && fs_node_attr_detached(ino, &st) == 0)
+		if (err == 0 && fs_node_attr_detached(ino, false, &st) == 0)
 			fuse_reply_attr(req, &st, fs_state.cache);
 		else
 			fuse_reply_err(req, err < 0 ? -err : ENOENT);

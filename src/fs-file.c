@@ -545,6 +545,17 @@ static void fh_free(struct fh *h)
 	free(h);
 }
 
+bool fs_file_open_ino(fuse_ino_t ino)
+{
+	bool open = false;
+
+	pthread_mutex_lock(&fhs_mu);
+	for (struct fh *h = open_fhs; h && !open; h = h->next)
+		open = h->nd && h->nd->ino == ino;
+	pthread_mutex_unlock(&fhs_mu);
+	return open;
+}
+
 static struct fh *fh_new(struct fs_table *tb, const void *key, size_t klen)
 {
 	struct fh *h = calloc(1, sizeof(*h));

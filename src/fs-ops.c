@@ -380,10 +380,11 @@ void fs_node_note_size(struct fs_node *nd, size_t size)
  * a key removed or replaced through the mount (the kernel asks by inode,
  * without the file): the mode, owner and times last given the kernel,
  * st_nlink 0, and as size the length of the open file of it that was
- * opened, written or truncated last (else the size last given).  0, or
- * -ENOENT when ino is no detached key node.
+ * opened, written or truncated last (else the size last given).  With
+ * any, of any key node: one whose key (or table) went behind the mount
+ * while a file of it is open.  0, or -ENOENT when ino is no such node.
  */
-int fs_node_attr_detached(fuse_ino_t ino, struct stat *st)
+int fs_node_attr_detached(fuse_ino_t ino, bool any, struct stat *st)
 {
 	struct fs_node *nd;
 	uint64_t size;
@@ -391,7 +392,7 @@ int fs_node_attr_detached(fuse_ino_t ino, struct stat *st)
 
 	pthread_mutex_lock(&fs_state.mu);
 	nd = node_find_ino(&fs_state, ino);
-	if (nd && !nd->is_dir && nd->detached && nd->attr_known) {
+	if (nd && !nd->is_dir && (nd->detached || any) && nd->attr_known) {
 		size = __atomic_load_n(&nd->fsize, __ATOMIC_RELAXED);
 		size = size ? size - 1 : nd->asize;
 		memset(st, 0, sizeof(*st));

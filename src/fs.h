@@ -210,7 +210,7 @@ void fs_node_unlinked(struct fs_table *tb, const void *key, size_t klen);
 int fs_node_lock(struct fs_node *nd, struct fs_table **tb);
 void fs_node_note_attr(fuse_ino_t ino, const struct stat *st);
 void fs_node_note_size(struct fs_node *nd, size_t size);
-int fs_node_attr_detached(fuse_ino_t ino, struct stat *st);
+int fs_node_attr_detached(fuse_ino_t ino, bool any, struct stat *st);
 bool fs_node_in(struct fs_node *nd, struct fs_table *tb);
 void fs_node_forget(fuse_ino_t ino, uint64_t n);
 void fs_nodes_free(void);
@@ -254,6 +254,7 @@ void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	      struct fuse_file_info *fi);
 void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 int fs_file_truncate(struct fuse_file_info *fi, off_t size);
+bool fs_file_open_ino(fuse_ino_t ino);
 int fs_key_truncate(struct fs_table *tb, const void *key, size_t klen,
 		    off_t size);
 void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);

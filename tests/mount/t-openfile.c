@@ -20,7 +20,8 @@
  *    followed: the writer publishes it again (last writer wins);
  *  - fstat(2) of a file whose key was removed or replaced by a rename
  *    gives the file's attributes with st_nlink 0, its size the length the
- *    file holds.
+ *    file holds; so does fstat(2) of a file whose key or table another
+ *    process removed through the library.
  * Exits 77 without /dev/fuse, fusermount3 or $SHMTABFS.  Every mount is
  * unmounted and every daemon this program started is stopped, also when
  * the watchdog fires; every table is removed.
@@ -523,6 +524,60 @@ static void test_fstat_replaced_key(void **state)
 	mt_table_free(f);
 }
 
+/* fstat(2) of a file whose key, or whose table, another process removed
+ * through the library: to the open file an unlinked file as well (on the
+ * strict mount at once; the cached one may answer from its attribute
+ * cache until the watcher catches up, but never fails). */
+static void test_fstat_removed_behind(void **state)
+{
+	struct stat st, before;
+	char got[16];
+	size_t m;
+	char *k;
+	int fd;
+
+	(void)state;
+	for (m = 0; m < NMOUNTS; m++) {
+		struct mt_table *f = mt_table_new(prefix, "of", NULL);
+
+		k = mt_path(mounts[m], f, "k");
+		assert_int_equal(tu_add_str(f->t, "k", "old value"), 0);
+		fd = open(k, O_RDONLY);
+		assert_true(fd >= 0);
+		assert_int_equal(fstat(fd, &before), 0);
+		assert_int_equal(before.st_nlink, 1);
+		assert_int_equal(shmtab_remove(f->t, "k", 1), 0);
+		assert_int_equal(fstat(fd, &st), 0);
+		if (mounts[m] == &strict_mnt) {
+			assert_int_equal(st.st_nlink, 0);
+			assert_absent(k);
+		}
+		assert_int_equal(st.st_size, 9);
+		assert_int_equal(st.st_ino, before.st_ino);
+		assert_int_equal(st.st_mode, before.st_mode);
+		assert_int_equal(pread(fd, got, sizeof(got), 0), 9);
+		assert_memory_equal(got, "old value", 9);
+		assert_int_equal(close(fd), 0);
+
+		/* the whole table */
+		assert_int_equal(tu_add_str(f->t, "k", "abc"), 0);
+		fd = open(k, O_RDONLY);
+		assert_true(fd >= 0);
+		assert_int_equal(fstat(fd, &before), 0);
+		assert_int_equal(shmtab_unlink(f->name), 0);
+		assert_int_equal(fstat(fd, &st), 0);
+		if (mounts[m] == &strict_mnt)
+			assert_int_equal(st.st_nlink, 0);
+		assert_int_equal(st.st_size, 3);
+		assert_int_equal(st.st_ino, before.st_ino);
+		assert_int_equal(pread(fd, got, sizeof(got), 0), 3);
+		assert_memory_equal(got, "abc", 3);
+		assert_int_equal(close(fd), 0);
+		free(k);
+		mt_table_free(f);
+	}
+}
+
 /* --- main --------------------------------------------------------------- */
 
 /* The tables of this run a failed test left behind (its fx_free did not
@@ -578,6 +633,7 @@ int main(void)
 		cmocka_unit_test(test_writer_follows_move_across_tables),
 		cmocka_unit_test(test_fstat_removed_key),
 		cmocka_unit_test(test_fstat_replaced_key),
+		cmocka_unit_test(test_fstat_removed_behind),
 	};
 	int rc;
 
