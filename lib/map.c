@@ -514,8 +514,10 @@ int table_clear(struct shmtab *t, uint64_t init)
 	}
 	__atomic_fetch_add(&H->index_seq, 1, __ATOMIC_RELEASE);
 	if (!err) {
-		__atomic_store_n(&H->clearing, 0, __ATOMIC_RELEASE);
+		/* noted before the flag drops: a clear that dies in between
+		 * is redone, and noted again, never not at all */
 		feed_note(t, 0);
+		__atomic_store_n(&H->clearing, 0, __ATOMIC_RELEASE);
 	}
 	lock_write_end(t);
 	feed_wake(t);
@@ -531,8 +533,12 @@ int table_redo_clear(struct shmtab *t)
 	if (cells < 16 || (cells & (cells - 1)) || cells > ((uint64_t)1 << 30))
 		cells = 16;
 	err = heap_reset(t, cells);
-	if (!err)
+	if (!err) {
+		/* every key changed: the feed says so (its waiters hear it
+		 * at the next step's wake, or at their timeout) */
+		feed_note(t, 0);
 		__atomic_store_n(&t->hdr->clearing, 0, __ATOMIC_RELEASE);
+	}
 	return err;
 }
 

@@ -548,6 +548,7 @@ static void test_clear_keeps_pins_index_after(void **state)
 static void test_redone_clear_keeps_pins(void **state)
 {
 	struct fx *f = *state;
+	uint64_t c0, hashes[4];
 	uint32_t one = 1;
 	const void *val;
 	size_t vlen;
@@ -557,12 +558,17 @@ static void test_redone_clear_keeps_pins(void **state)
 	assert_int_equal(tu_add_str(f->t, "a", "b"), 0);
 	assert_int_equal(shmtab_add(f->t, "k", 1, f->v1, BIG), 0);
 	assert_int_equal(shmtab__pin(f->t, "k", 1, &val, &vlen, &pin), 0);
+	c0 = shmtab_counter(f->t);
 	assert_int_equal(tu_object_write(f->name,
 					 offsetof(struct shm_header, clearing),
 					 &one, sizeof(one)), 0);
 
 	assert_int_equal(shmtab_open(f->name, O_RDWR, 0, NULL, &t2), 0);
 	assert_int_equal(tu_add_str(t2, "c", "d"), 0);	/* recovers */
+	/* the feed tells of the clear (every key changed), then the add */
+	assert_int_equal(shmtab_counter(t2), c0 + 2);
+	assert_int_equal(shmtab_changes(t2, &c0, hashes, 4), 2);
+	assert_int_equal(hashes[0], 0);
 	assert_int_equal(shmtab_length(t2), 1);
 	assert_int_equal(shmtab_mem(t2, "k", 1), 0);
 	assert_true(LIMBO_BYTES(f->name) >= BIG);
