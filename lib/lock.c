@@ -324,17 +324,25 @@ static int wlock_spin(struct shmtab *t)
 /*
  * The same for the fcntl lock: a process that sleeps in F_OFD_SETLKW costs
  * the holder's F_UNLCK a wake-up and itself a context switch, per step.
- * 0: taken; -EAGAIN: still held; another negative errno: failed.
+ * A hint that reads 0 while the lock is held (a holder of an older
+ * library, a scribble) would turn the spin into a loop of system calls:
+ * a few failed tries end it.  0: taken; -EAGAIN: still held; another
+ * negative errno: failed.
  */
+#define FLOCK_SPIN_FAILS 8
+
 static int flock_spin(struct shmtab *t)
 {
-	int r = -EAGAIN;
+	unsigned fails = 0;
+	int r;
 
 	for (unsigned i = 0; ncpus() > 1 && i < SPIN_TRIES; i++) {
 		if (!ld32(rec_hint(t))) {
 			r = flock_writer(t, F_WRLCK, false);
 			if (r != -EAGAIN && r != -EACCES)
 				return r;
+			if (++fails == FLOCK_SPIN_FAILS)
+				break;
 		}
 		cpu_relax();
 	}
@@ -342,13 +350,15 @@ static int flock_spin(struct shmtab *t)
 }
 
 /* One attempt, bounded by slice_ns unless it is 0: 0, EOWNERDEAD,
- * ETIMEDOUT. */
-static int wlock_try(struct shmtab *t, uint64_t slice_ns)
+ * ETIMEDOUT.  Only the first attempt of a wait spins: a holder still
+ * there after a slice is not about to let go. */
+static int wlock_try(struct shmtab *t, uint64_t slice_ns, bool spin)
 {
-	int r;
+	int r = -EAGAIN;
 
 	if (t->lock == SHMTAB_LOCK_RECORD) {
-		r = flock_spin(t);
+		if (spin)
+			r = flock_spin(t);
 		if (r == -EAGAIN)
 			r = flock_writer(t, F_WRLCK, !slice_ns);
 		if (r == -EAGAIN || r == -EACCES) {
@@ -361,7 +371,7 @@ static int wlock_try(struct shmtab *t, uint64_t slice_ns)
 		}
 		return -r;
 	}
-	r = wlock_spin(t);
+	r = spin ? wlock_spin(t) : EBUSY;
 	if (r != EBUSY)
 		return r;
 	if (!slice_ns)
@@ -414,8 +424,8 @@ static int wlock_take(struct shmtab *t)
 		slice = CYCLE_SLICE_NS;
 	else if (intr_set())
 		slice = INTR_SLICE_NS;
-	for (;;) {
-		r = wlock_try(t, slice);
+	for (bool spin = true;; spin = false) {
+		r = wlock_try(t, slice, spin);
 		if (r == 0 || r == EOWNERDEAD)
 			break;
 		if (r != ETIMEDOUT) {
