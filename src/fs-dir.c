@@ -202,6 +202,7 @@ static void table_retire(struct fs_table *tb)
 	else
 		shmtab_close(tb->t);
 	tb->t = NULL;
+	fs_longs_free(tb);	/* no name reaches it any more */
 	pthread_mutex_unlock(&tb->mu);
 }
 

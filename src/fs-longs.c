@@ -34,10 +34,17 @@
 struct fs_long {
 	struct fs_long *next;
 	uint64_t h;
-	size_t klen;
+	size_t klen;			/* over FS_KEY_CAP: no bytes kept */
 	char name[SHMTAB_ESCAPE_NAME_MAX + 1];
 	unsigned char key[];
 };
+
+/* The bytes an entry keeps of a key of klen bytes: no caller takes a key
+ * longer than FS_KEY_CAP (it gets ENAMETOOLONG, see shmtabfs(1) BUGS). */
+static size_t kept(size_t klen)
+{
+	return klen > FS_KEY_CAP ? 0 : klen;
+}
 
 struct fs_longs {
 	struct fs_long **b;
@@ -46,6 +53,7 @@ struct fs_longs {
 	char ktype[FS_TYPE_NAME_MAX];
 	bool walked;			/* every long name at walk_counter */
 	uint64_t walk_counter;
+	uint64_t clears;		/* times everything was dropped */
 };
 
 static uint64_t name_hash(const char *name)
@@ -71,6 +79,7 @@ static void longs_clear(struct fs_longs *lc)
 	lc->n = 0;
 	lc->bytes = 0;
 	lc->walked = false;
+	lc->clears++;
 }
 
 void fs_longs_free(struct fs_table *tb)
@@ -149,7 +158,7 @@ static bool longs_put(struct fs_longs *lc, const char *name, const void *key,
 		      size_t klen)
 {
 	uint64_t h = name_hash(name);
-	size_t len = strlen(name), sz = sizeof(struct fs_long) + klen;
+	size_t len = strlen(name), sz = sizeof(struct fs_long) + kept(klen);
 	struct fs_long **p, *e;
 
 	if (len > SHMTAB_ESCAPE_NAME_MAX)
@@ -167,7 +176,7 @@ static bool longs_put(struct fs_longs *lc, const char *name, const void *key,
 	e->h = h;
 	e->klen = klen;
 	memcpy(e->name, name, len + 1);
-	if (klen)
+	if (kept(klen))
 		memcpy(e->key, key, klen);
 	e->next = NULL;
 	*p = e;
@@ -186,7 +195,7 @@ static void longs_del(struct fs_longs *lc, const char *name)
 		return;
 	*p = e->next;
 	lc->n--;
-	lc->bytes -= sizeof(*e) + e->klen;
+	lc->bytes -= sizeof(*e) + kept(e->klen);
 	free(e);
 }
 
@@ -212,9 +221,9 @@ static int walk_one(const char *name, const void *key, size_t klen,
 		    void *ctx)
 {
 	struct walk_ctx *c = ctx;
-	size_t before = c->lc->n;
+	uint64_t clears = c->lc->clears;
 
-	if (!longs_put(c->lc, name, key, klen) || c->lc->n < before)
+	if (!longs_put(c->lc, name, key, klen) || c->lc->clears != clears)
 		c->whole = false;
 	if (!c->found && !strcmp(name, c->name)) {
 		if (klen > c->cap) {
@@ -231,7 +240,7 @@ static int walk_one(const char *name, const void *key, size_t klen,
 static int entry_key(const struct fs_long *e, unsigned char *key, size_t cap,
 		     size_t *klen)
 {
-	if (e->klen > cap)
+	if (e->klen > cap || kept(e->klen) != e->klen)
 		return -ENAMETOOLONG;
 	memcpy(key, e->key, e->klen);
 	*klen = e->klen;
@@ -255,12 +264,14 @@ int fs_longs_find(struct fs_table *tb, const struct fs_types *ty,
 	if (e) {
 		if (lc->walked && lc->walk_counter == now)
 			return entry_key(e, key, cap, klen);
-		err = fs_key_exists(tb->t, ty, e->key, e->klen);
+		/* a key too long to keep is looked for again by a walk */
+		err = kept(e->klen) == e->klen ?
+			      fs_key_exists(tb->t, ty, e->key, e->klen) : 0;
 		if (err < 0)
 			return err;
 		if (err > 0)
 			return entry_key(e, key, cap, klen);
-		longs_del(lc, name);	/* removed since */
+		longs_del(lc, name);	/* removed since, or too long */
 	} else if (lc->walked && lc->walk_counter == now) {
 		return -ENOENT;
 	}
