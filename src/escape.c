@@ -304,6 +304,27 @@ int shmtab_file_name_match(const char *name, const void *key, size_t klen)
 	return strcmp(buf, name) == 0;
 }
 
+/*
+ * The bytes a key is named by: the key itself, or with key_type its text
+ * without the final newline, in *fmt (the caller frees it).  -1 for a key
+ * that is not of the type (it has no name).
+ */
+static int key_text(const char *key_type, const void *key, size_t klen,
+		    char **fmt, const void **text, size_t *tlen)
+{
+	*fmt = NULL;
+	*text = key;
+	*tlen = klen;
+	if (!key_type)
+		return 0;
+	if (shmtab_format(key_type, key, klen, fmt, tlen) < 0)
+		return -1;
+	if (*tlen && (*fmt)[*tlen - 1] == '\n')
+		(*tlen)--;
+	*text = *fmt;
+	return 0;
+}
+
 struct long_find {
 	const char *key_type, *name;
 	void *key;
@@ -315,20 +336,15 @@ struct long_find {
 static int long_find_key(const void *key, size_t klen, void *ctx)
 {
 	struct long_find *c = ctx;
-	char *text;
+	const void *text;
+	char *fmt;
 	size_t tlen;
 	int match;
 
-	if (!c->key_type) {
-		match = shmtab_file_name_match(c->name, key, klen);
-	} else {
-		if (shmtab_format(c->key_type, key, klen, &text, &tlen) < 0)
-			return 0;
-		if (tlen && text[tlen - 1] == '\n')
-			tlen--;
-		match = shmtab_file_name_match(c->name, text, tlen);
-		free(text);
-	}
+	if (key_text(c->key_type, key, klen, &fmt, &text, &tlen) < 0)
+		return 0;
+	match = shmtab_file_name_match(c->name, text, tlen);
+	free(fmt);
 	if (!match)
 		return 0;
 	c->key = malloc(klen ? klen : 1);
@@ -353,18 +369,13 @@ static int long_walk_key(const void *key, size_t klen, void *ctx)
 {
 	struct long_walk *c = ctx;
 	char name[SHMTAB_ESCAPE_NAME_MAX + 1];
-	const void *text = key;
-	char *fmt = NULL;
-	size_t tlen = klen;
+	const void *text;
+	char *fmt;
+	size_t tlen;
 	int r = 0;
 
-	if (c->key_type) {
-		if (shmtab_format(c->key_type, key, klen, &fmt, &tlen) < 0)
-			return 0;	/* not of the type: no name at all */
-		if (tlen && fmt[tlen - 1] == '\n')
-			tlen--;
-		text = fmt;
-	}
+	if (key_text(c->key_type, key, klen, &fmt, &text, &tlen) < 0)
+		return 0;
 	if (shmtab_escaped_len(text, tlen) > SHMTAB_ESCAPE_NAME_MAX &&
 	    long_name(text, tlen, name, sizeof(name)) > 0)
 		r = c->fn(name, key, klen, c->ctx);

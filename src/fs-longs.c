@@ -187,18 +187,6 @@ static bool longs_put(struct fs_longs *lc, const char *name, const void *key,
 	return true;
 }
 
-static void longs_del(struct fs_longs *lc, const char *name)
-{
-	struct fs_long **p = longs_slot(lc, name, name_hash(name)), *e = *p;
-
-	if (!e)
-		return;
-	*p = e->next;
-	lc->n--;
-	lc->bytes -= sizeof(*e) + kept(e->klen);
-	free(e);
-}
-
 void fs_longs_note(struct fs_table *tb, const struct fs_types *ty,
 		   const char *name, const void *key, size_t klen)
 {
@@ -271,7 +259,7 @@ int fs_longs_find(struct fs_table *tb, const struct fs_types *ty,
 			return err;
 		if (err > 0)
 			return entry_key(e, key, cap, klen);
-		longs_del(lc, name);	/* removed since, or too long */
+		/* removed since, or too long: the walk below starts over */
 	} else if (lc->walked && lc->walk_counter == now) {
 		return -ENOENT;
 	}
