@@ -397,9 +397,9 @@ static void wlock_drop(struct shmtab *t)
 		if (t->lock == SHMTAB_LOCK_RECORD) {
 			__atomic_store_n(rec_hint(t), 0, __ATOMIC_RELEASE);
 			flock_writer(t, F_UNLCK, false);
-		}
-		else
+		} else {
 			pthread_mutex_unlock(wmutex(t));
+		}
 	}
 	t->wl_held = false;
 	held_update(t);
