@@ -112,7 +112,9 @@ struct shm_header {
 	uint64_t mig_used;		/* 192 cells used in the new index */
 	uint64_t limbo_head;		/* 200 freed chunks still pinned */
 	uint64_t limbo_bytes;		/* 208 their bytes */
-	uint64_t reserved[5];		/* 216 */
+	uint64_t obj_gen;		/* 216 bumped after a chmod, chown or
+					 * unlink of the object (names.c) */
+	uint64_t reserved[4];		/* 224 */
 	uint8_t mutex[MUTEX_AREA];	/* 256 pthread_mutex_t (SHMTAB_LOCK_MUTEX) */
 	struct undo undo[UNDO_MAX];	/* 320 */
 	uint64_t free_head[NCLASSES];	/* 1344 free chunk lists per class */
@@ -133,6 +135,7 @@ struct shm_header {
 };
 
 _Static_assert(sizeof(struct slot) == 64, "slot changed: bump VERSION");
+_Static_assert(offsetof(struct shm_header, obj_gen) == 216, "header changed");
 _Static_assert(offsetof(struct shm_header, mutex) == 256, "header changed");
 _Static_assert(offsetof(struct shm_header, undo) == 320, "header changed");
 _Static_assert(offsetof(struct shm_header, stripe_seq) == 4544, "header changed");

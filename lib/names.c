@@ -57,11 +57,51 @@ static int obj_open(enum name_kind kind, const char *path, int flags,
 	return fd < 0 ? -errno : fd;
 }
 
+/*
+ * Tell whoever keeps a stat of the object (shmtabfs) that it changed: bump
+ * obj_gen in the header of the table open as fd, when fd is a table we may
+ * write; nothing otherwise (they see it later, by their own stat).
+ */
+static void obj_gen_bump_fd(int fd)
+{
+	struct shm_header *h;
+	struct stat sb;
+
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) ||
+	    sb.st_size < (off_t)HDR_SIZE)
+		return;
+	h = mmap(NULL, HDR_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (h == MAP_FAILED)
+		return;
+	if (!memcmp(h->magic, SHMTAB_MAGIC, sizeof(h->magic)))
+		__atomic_fetch_add(&h->obj_gen, 1, __ATOMIC_RELEASE);
+	munmap(h, HDR_SIZE);
+}
+
+/*
+ * Remove the name; bump the generation of the object it named once the
+ * name is gone, so that a reader of the generation who then stats the name
+ * finds it gone.
+ */
 static int obj_unlink(enum name_kind kind, const char *path)
 {
-	int r = kind == NAME_POSIX ? shm_unlink(path) : unlink(path);
+	int flags = O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY;
+	struct stat sb;
+	int fd = -1, r, err;
 
-	return r < 0 ? -errno : 0;
+	/* a device is never opened: that alone may do something */
+	if (kind == NAME_POSIX ||
+	    (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode)))
+		fd = obj_open(kind, path, flags, 0);
+	r = kind == NAME_POSIX ? shm_unlink(path) : unlink(path);
+	err = r < 0 ? -errno : 0;
+
+	if (fd >= 0) {
+		if (!err)
+			obj_gen_bump_fd(fd);
+		close(fd);
+	}
+	return err;
 }
 
 /*
@@ -297,16 +337,36 @@ SHMTAB_EXPORT int shmtab_unlink(const char *name)
 	return err < 0 ? err : obj_unlink(kind, path);
 }
 
+/* After a change of the object's attributes (see obj_gen_bump_fd). */
+static void obj_gen_bump(shmtab *t)
+{
+	if (!t->rdonly)
+		__atomic_fetch_add(&t->hdr->obj_gen, 1, __ATOMIC_RELEASE);
+}
+
 SHMTAB_EXPORT int shmtab_chmod(shmtab *t, mode_t mode)
 {
 	if (!t || t->fd < 0)
 		return -EBADF;
-	return fchmod(t->fd, mode) < 0 ? -errno : 0;
+	if (fchmod(t->fd, mode) < 0)
+		return -errno;
+	obj_gen_bump(t);
+	return 0;
 }
 
 SHMTAB_EXPORT int shmtab_chown(shmtab *t, uid_t uid, gid_t gid)
 {
 	if (!t || t->fd < 0)
 		return -EBADF;
-	return fchown(t->fd, uid, gid) < 0 ? -errno : 0;
+	if (fchown(t->fd, uid, gid) < 0)
+		return -errno;
+	obj_gen_bump(t);
+	return 0;
+}
+
+SHMTAB_EXPORT uint64_t shmtab__obj_gen(const shmtab *t)
+{
+	if (!t || !t->hdr)
+		return 0;
+	return __atomic_load_n(&t->hdr->obj_gen, __ATOMIC_ACQUIRE);
 }

@@ -10,6 +10,7 @@
 #define SHMTAB_HOOKS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "shmtab.h"
 
@@ -61,5 +62,18 @@ void shmtab__set_interrupt(int (*fn)(void *ctx), void *ctx);
 int shmtab__pin(shmtab *t, const void *key, size_t klen, const void **val,
 		size_t *vlen, unsigned *pin);
 int shmtab__unpin(shmtab *t, unsigned pin);
+
+/*
+ * shmtab__obj_gen() - a count that moves when the table's object changes
+ *
+ * shmtab_chmod(), shmtab_chown() and shmtab_unlink() bump it in the object's
+ * header once the change is made (through a read-write handle, or when
+ * shmtab_unlink() may open the object for writing), so that a program that
+ * keeps a stat(2) of the object can keep it while the count stays: read the
+ * count before the stat, and stat again when it moved.  Changes made without
+ * the library (chmod(1), rm(1)) do not move it.  Any thread,
+ * any time while the handle is open: it only reads one word.
+ */
+uint64_t shmtab__obj_gen(const shmtab *t);
 
 #endif /* SHMTAB_HOOKS_H */

@@ -90,10 +90,15 @@ static int object_attr(struct fs_table *tb, const struct fs_obj *obj,
 {
 	struct stat o;
 
-	if (obj && obj->ok)
+	int err;
+
+	if (obj && obj->ok) {
 		o = obj->st;
-	else if (stat(tb->objpath, &o) < 0)
-		return -errno;
+	} else {
+		err = fs_table_obj_stat(tb, &o);
+		if (err < 0)
+			return err;
+	}
 	fs_table_touch(tb);
 	memset(st, 0, sizeof(*st));
 	st->st_uid = o.st_uid;
@@ -247,6 +252,7 @@ static int setattr_table(struct fs_table *tb, struct stat *attr, int to_set)
 		err = shmtab_chmod(tb->t, attr->st_mode & 0666);
 	if (!err && (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)))
 		err = shmtab_chown(tb->t, uid, gid);
+	tb->obj_at = 0;	/* a read-only handle moves no generation */
 	pthread_mutex_unlock(&tb->mu);
 	return err;
 }

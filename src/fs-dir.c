@@ -193,10 +193,51 @@ out_free:
 	return err;
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * stat(2) of tb's object, or the one a request took less than
+ * FS_OBJ_KEEP_NS ago while the object's generation has not moved since
+ * (fs.h).  Caller holds tb->mu and tb->t is open.  Only a stat of the
+ * object tb was made from is kept.
+ */
+int fs_table_obj_stat(struct fs_table *tb, struct stat *st)
+{
+	uint64_t gen = shmtab__obj_gen(tb->t);
+	uint64_t now = mono_ns();
+
+	if (tb->obj_at && now - tb->obj_at < FS_OBJ_KEEP_NS &&
+	    gen == tb->obj_gen) {
+		*st = tb->obj_st;
+		return 0;
+	}
+	/* the generation and the time before the stat: a change after
+	 * them moves the one or outlives the other */
+	if (stat(tb->objpath, st) < 0) {
+		tb->obj_at = 0;
+		return -errno;
+	}
+	if (st->st_dev == tb->dev && st->st_ino == tb->ino) {
+		tb->obj_st = *st;
+		tb->obj_at = now ? now : 1;
+		tb->obj_gen = gen;
+	} else {
+		tb->obj_at = 0;
+	}
+	return 0;
+}
+
 /* Close a table that left the list (its struct stays: nodes point to it). */
 static void table_retire(struct fs_table *tb)
 {
 	pthread_mutex_lock(&tb->mu);
+	tb->obj_at = 0;
 	if (tb->npinned)
 		tb->old_t = tb->t;	/* the last of them closes it */
 	else
@@ -249,7 +290,12 @@ int fs_table_get_obj(const char *name, struct fs_table **out,
 	tb = table_find(fs, name);
 	pthread_mutex_unlock(&fs->mu);
 	if (tb) {
-		present = stat(tb->objpath, &st) == 0;
+		pthread_mutex_lock(&tb->mu);
+		if (tb->t)
+			present = fs_table_obj_stat(tb, &st) == 0;
+		else	/* broken: its state is watched by table_same */
+			present = stat(tb->objpath, &st) == 0;
+		pthread_mutex_unlock(&tb->mu);
 		if (present && table_same(tb, &st)) {
 			*out = tb;
 			if (obj) {

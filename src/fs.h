@@ -69,6 +69,17 @@
 #define FS_TABLE_ENTRY_TIMEOUT 1.0
 #define FS_ROOT_ATTR_TIMEOUT 1.0
 
+/*
+ * How long the daemon keeps a stat(2) of a table's object (its identity,
+ * mode and owner), in nanoseconds.  A path walk and an open ask for the
+ * object three times within microseconds; a stat is as dear as a tenth of a
+ * request here.  A stat is kept only while the object's generation
+ * (shmtab__obj_gen) stays, which shmtab_chmod, shmtab_chown and
+ * shmtab_unlink move: a change through the library is seen at once, one
+ * made without it (chmod(1), rm(1) in SOURCE) within this bound.
+ */
+#define FS_OBJ_KEEP_NS 1000000ull
+
 /* readdir's d_ino for a name the kernel has not looked up */
 #ifndef FUSE_UNKNOWN_INO
 #define FUSE_UNKNOWN_INO 0xffffffff
@@ -97,6 +108,9 @@ struct fs_table {
 	uint64_t resync_want;		/* cached mode: asks the watcher to
 					 * invalidate every key (atomic) */
 	uint64_t resync_done;		/* the last ask it served (atomic) */
+	struct stat obj_st;		/* the object as a request saw it, */
+	uint64_t obj_at;		/* when (CLOCK_MONOTONIC ns; 0: none) */
+	uint64_t obj_gen;		/* and shmtab__obj_gen() before it */
 	struct stat seen;		/* the object, as the watcher saw it */
 	bool seen_gone;
 	bool damaged_logged;
@@ -222,6 +236,7 @@ void fs_table_touch(struct fs_table *tb);
 
 /* fs-dir.c */
 int fs_table_get(const char *name, struct fs_table **out);
+int fs_table_obj_stat(struct fs_table *tb, struct stat *st);
 int fs_table_get_obj(const char *name, struct fs_table **out,
 		     struct fs_obj *obj);
 int fs_table_name_ok(const char *name);

@@ -7,6 +7,8 @@
  * checks that
  *  - a library change is visible through the mount as soon as the call
  *    returned (stat, read, readdir), over many changes, zero tolerance;
+ *    so is a chmod or unlink of the table through the library, while one
+ *    made without it is seen within the daemon's bound (1 ms);
  *  - a library process replacing a 64 KiB value while a reader reads it
  *    through the mount never shows a mix of two values, nor does writing
  *    through the mount while the library reads;
@@ -48,6 +50,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -203,6 +206,107 @@ static void test_coherence_library_change_visible(void **state)
 	assert_false(dir_has(dir, "k"));
 	free(dir);
 	free(path);
+}
+
+/* The mode a table directory shows for its object's mode m (fs-attr.c):
+ * x wherever r. */
+static mode_t dir_mode(mode_t m)
+{
+	return (m & 0777) | ((m & 0444) >> 2);
+}
+
+/*
+ * The daemon keeps a stat of a table's object for a moment (shmtabfs(1),
+ * FS_OBJ_KEEP_NS), but shmtab_chmod, shmtab_chown and shmtab_unlink are seen
+ * at once: a mode changed through the library shows in the very next stat
+ * of the directory and of a key, a table unlinked through the library is
+ * gone for the very next lookup, and one made again under its name is there.
+ */
+static void test_coherence_library_object_change_visible(void **state)
+{
+	struct fx *f = *state;
+	char *dir = tu_mount_path(&main_mnt, f->tag, NULL);
+	char *path = tu_mount_path(&main_mnt, f->tag, "k");
+	char *dir2, *path2, *name2, tag2[40];
+	struct stat st;
+	shmtab *t2;
+	int i, misses = 0;
+
+	assert_int_equal(tu_add_str(f->t, "k", "v"), 0);
+	for (i = 0; i < 300; i++) {
+		mode_t m = i % 2 ? 0640 : 0600;
+
+		/* the daemon has just seen the object: it keeps that stat */
+		if (stat(dir, &st) != 0 || stat(path, &st) != 0)
+			misses++;
+		assert_int_equal(shmtab_chmod(f->t, m), 0);
+		if (stat(dir, &st) != 0 || (st.st_mode & 07777) != dir_mode(m))
+			misses++;
+		if (stat(path, &st) != 0 || (st.st_mode & 07777) != m)
+			misses++;
+	}
+	assert_int_equal(misses, 0);
+	assert_int_equal(shmtab_chmod(f->t, 0600), 0);
+
+	snprintf(tag2, sizeof(tag2), "%sb", f->tag);
+	dir2 = tu_mount_path(&main_mnt, tag2, NULL);
+	path2 = tu_mount_path(&main_mnt, tag2, "k");
+	name2 = table_name(tag2);
+	assert_non_null(name2);
+	f->extra = strdup(name2);
+	for (i = 0; i < 100; i++) {
+		assert_int_equal(tu_create(name2, NULL, &t2), 0);
+		assert_int_equal(tu_add_str(t2, "k", i % 2 ? "odd" : "even"),
+				 0);
+		if (stat(path2, &st) != 0 ||
+		    st.st_size != (i % 2 ? 3 : 4))
+			misses++;
+		/* the handle stays open: only the name goes */
+		assert_int_equal(shmtab_unlink(name2), 0);
+		if (stat(dir2, &st) == 0 || errno != ENOENT)
+			misses++;
+		if (stat(path2, &st) == 0 || errno != ENOENT)
+			misses++;
+		assert_int_equal(shmtab_close(t2), 0);
+	}
+	assert_int_equal(misses, 0);
+	free(name2);
+	free(dir2);
+	free(path2);
+	free(dir);
+	free(path);
+}
+
+/*
+ * A change to a table's object made without the library (chmod(2) on the
+ * object itself) is seen once the daemon's kept stat is older than its
+ * bound, 1 ms (shmtabfs(1)).
+ */
+static void test_coherence_outside_object_change_within_bound(void **state)
+{
+	struct fx *f = *state;
+	char *dir = tu_mount_path(&main_mnt, f->tag, NULL);
+	char obj[128];
+	struct timespec pause = { 0, 2 * 1000 * 1000 };
+	struct stat st;
+	int fd, i, misses = 0;
+
+	snprintf(obj, sizeof(obj), "/%s%s", prefix, f->tag);
+	fd = shm_open(obj, O_RDWR, 0);
+	assert_true(fd >= 0);
+	for (i = 0; i < 100; i++) {
+		mode_t m = i % 2 ? 0640 : 0600;
+
+		if (stat(dir, &st) != 0)
+			misses++;
+		assert_int_equal(fchmod(fd, m), 0);
+		nanosleep(&pause, NULL);
+		if (stat(dir, &st) != 0 || (st.st_mode & 07777) != dir_mode(m))
+			misses++;
+	}
+	close(fd);
+	assert_int_equal(misses, 0);
+	free(dir);
 }
 
 struct writer_arg {
@@ -1485,6 +1589,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_coherence_library_change_visible, fx_setup,
 			fx_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_coherence_library_object_change_visible, fx_setup,
+			fx_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_coherence_outside_object_change_within_bound,
+			fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(
 			test_atomic_library_writer_mount_reader, fx_setup,
 			fx_teardown),

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "shmtab.h"
+#include "shmtab-hooks.h"
 #include "testutil.h"
 
 #define KS(s) (s), strlen(s)
@@ -536,6 +537,69 @@ static void test_names_chown_as_root(void **state)
 	assert_int_equal(tu_add_str(t, "k", "v"), 0); /* still usable */
 	shmtab_close(t);
 	tu_remove(name);
+	free(path);
+}
+
+/* What shmtabfs keeps a stat by: shmtab_chmod, shmtab_chown and
+ * shmtab_unlink move the object's generation, as another handle sees it;
+ * other calls and a read-only handle's chmod do not. */
+static void test_names_obj_gen_moves(void **state)
+{
+	char *name = new_name(state, "objgen");
+	shmtab *t = NULL, *t2 = NULL, *ro = NULL;
+	uint64_t g;
+
+	assert_int_equal(tu_create(name, NULL, &t), 0);
+	assert_int_equal(shmtab_open(name, O_RDWR, 0, NULL, &t2), 0);
+	assert_int_equal(shmtab_open(name, O_RDONLY, 0, NULL, &ro), 0);
+	g = shmtab__obj_gen(t2);
+	assert_int_equal(tu_add_str(t, "k", "v"), 0);
+	assert_int_equal(shmtab__obj_gen(t2), g);
+	assert_int_equal(shmtab_chmod(t, 0640), 0);
+	assert_int_equal(shmtab__obj_gen(t2), g + 1);
+	assert_int_equal(shmtab__obj_gen(ro), g + 1);
+	assert_int_equal(shmtab_chown(t, (uid_t)-1, (gid_t)-1), 0);
+	assert_int_equal(shmtab__obj_gen(t2), g + 2);
+	assert_int_equal(shmtab_chmod(ro, 0600), 0);
+	assert_int_equal(tu_object_mode(name), 0600);
+	assert_int_equal(shmtab__obj_gen(t2), g + 2);
+	assert_int_equal(shmtab_unlink(name), 0);
+	assert_int_equal(shmtab__obj_gen(t2), g + 3);
+	assert_int_equal(shmtab__obj_gen(NULL), 0);
+	expect_find(t2, "k", "v");
+	assert_int_equal(shmtab_check(t2), 0);
+	shmtab_close(ro);
+	shmtab_close(t2);
+	shmtab_close(t);
+}
+
+/* shmtab_unlink of a name that is not a table removes the name and writes
+ * nothing into the object. */
+static void test_names_unlink_non_table_untouched(void **state)
+{
+	char *name = new_name(state, "nontable");
+	char *path = tu_object_path(name), *keep;
+	static unsigned char buf[40000], got[40000];
+	int fd;
+
+	(void)state;
+	assert_non_null(path);
+	assert_true(asprintf(&keep, "%s.keep", path) > 0);
+	memset(buf, 0xab, sizeof(buf));
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, buf, sizeof(buf)), (ssize_t)sizeof(buf));
+	close(fd);
+	assert_int_equal(link(path, keep), 0);
+	assert_int_equal(shmtab_unlink(name), 0);
+	assert_false(tu_object_exists(name));
+	fd = open(keep, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, got, sizeof(got)), (ssize_t)sizeof(got));
+	close(fd);
+	unlink(keep);
+	assert_memory_equal(got, buf, sizeof(buf));
+	free(keep);
 	free(path);
 }
 
@@ -1070,6 +1134,8 @@ int main(void)
 		BOTH(test_names_unlink_while_open_keeps_working),
 		BOTH(test_names_chmod_changes_mode),
 		BOTH(test_names_chown_as_root),
+		BOTH(test_names_obj_gen_moves),
+		BOTH(test_names_unlink_non_table_untouched),
 		BOTH(test_names_name_has_prefix),
 		BOTH(test_names_pagesize_invalid_einval),
 		BOTH(test_names_pagesize_invalid_creates_nothing),
