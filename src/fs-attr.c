@@ -252,7 +252,9 @@ static int setattr_table(struct fs_table *tb, struct stat *attr, int to_set)
 		err = shmtab_chmod(tb->t, attr->st_mode & 0666);
 	if (!err && (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)))
 		err = shmtab_chown(tb->t, uid, gid);
+	pthread_mutex_lock(&tb->obj_mu);
 	tb->obj_at = 0;	/* a read-only handle moves no generation */
+	pthread_mutex_unlock(&tb->obj_mu);
 	pthread_mutex_unlock(&tb->mu);
 	return err;
 }

@@ -82,6 +82,7 @@ static void table_free(struct fs_table *tb)
 	free(tb->libname);
 	free(tb->objpath);
 	pthread_mutex_destroy(&tb->mu);
+	pthread_mutex_destroy(&tb->obj_mu);
 	free(tb);
 }
 
@@ -136,6 +137,7 @@ static int table_open(const char *name, struct fs_table **out)
 	if (!tb)
 		return -ENOMEM;
 	pthread_mutex_init(&tb->mu, NULL);
+	pthread_mutex_init(&tb->obj_mu, NULL);
 	tb->name = strdup(name);
 	err = table_paths(name, &tb->libname, &tb->objpath);
 	if (err < 0 || !tb->name) {
@@ -204,45 +206,56 @@ static uint64_t mono_ns(void)
 /*
  * stat(2) of tb's object, or the one a request took less than
  * FS_OBJ_KEEP_NS ago while the object's generation has not moved since
- * (fs.h).  Caller holds tb->mu and tb->t is open.  Only a stat of the
- * object tb was made from is kept.
+ * (fs.h).  Only a stat of the object tb was made from is kept, and only
+ * while tb->t is open (a broken or retired table is asked each time).
+ * Takes tb->obj_mu alone, not tb->mu: a request on a table whose handle
+ * waits for a lock in another thread must not wait too (a listing of the
+ * root asks after every table).
  */
 int fs_table_obj_stat(struct fs_table *tb, struct stat *st)
 {
-	uint64_t gen = shmtab__obj_gen(tb->t);
-	uint64_t now = mono_ns();
+	uint64_t gen, now = mono_ns();
+	bool open;
+	int err = 0;
 
-	if (tb->obj_at && now - tb->obj_at < FS_OBJ_KEEP_NS &&
+	pthread_mutex_lock(&tb->obj_mu);
+	open = tb->t != NULL;
+	gen = open ? shmtab__obj_gen(tb->t) : 0;
+	if (open && tb->obj_at && now - tb->obj_at < FS_OBJ_KEEP_NS &&
 	    gen == tb->obj_gen) {
 		*st = tb->obj_st;
-		return 0;
+		goto out;
 	}
 	/* the generation and the time before the stat: a change after
 	 * them moves the one or outlives the other */
+	tb->obj_at = 0;
 	if (stat(tb->objpath, st) < 0) {
-		tb->obj_at = 0;
-		return -errno;
-	}
-	if (st->st_dev == tb->dev && st->st_ino == tb->ino) {
+		err = -errno;
+	} else if (open && st->st_dev == tb->dev && st->st_ino == tb->ino) {
 		tb->obj_st = *st;
 		tb->obj_at = now ? now : 1;
 		tb->obj_gen = gen;
-	} else {
-		tb->obj_at = 0;
 	}
-	return 0;
+out:
+	pthread_mutex_unlock(&tb->obj_mu);
+	return err;
 }
 
 /* Close a table that left the list (its struct stays: nodes point to it). */
 static void table_retire(struct fs_table *tb)
 {
+	shmtab *t;
+
 	pthread_mutex_lock(&tb->mu);
-	tb->obj_at = 0;
-	if (tb->npinned)
-		tb->old_t = tb->t;	/* the last of them closes it */
-	else
-		shmtab_close(tb->t);
+	pthread_mutex_lock(&tb->obj_mu);
+	t = tb->t;
 	tb->t = NULL;
+	tb->obj_at = 0;
+	pthread_mutex_unlock(&tb->obj_mu);
+	if (tb->npinned)
+		tb->old_t = t;	/* the last of them closes it */
+	else
+		shmtab_close(t);
 	fs_longs_free(tb);	/* no name reaches it any more */
 	pthread_mutex_unlock(&tb->mu);
 }
@@ -290,12 +303,7 @@ int fs_table_get_obj(const char *name, struct fs_table **out,
 	tb = table_find(fs, name);
 	pthread_mutex_unlock(&fs->mu);
 	if (tb) {
-		pthread_mutex_lock(&tb->mu);
-		if (tb->t)
-			present = fs_table_obj_stat(tb, &st) == 0;
-		else	/* broken: its state is watched by table_same */
-			present = stat(tb->objpath, &st) == 0;
-		pthread_mutex_unlock(&tb->mu);
+		present = fs_table_obj_stat(tb, &st) == 0;
 		if (present && table_same(tb, &st)) {
 			*out = tb;
 			if (obj) {

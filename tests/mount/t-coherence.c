@@ -1344,6 +1344,7 @@ static void test_locked_table_delays_only_itself(void **state)
 	struct tu_barrier held;
 	struct holder_arg h = { f->name, &held, 3000 };
 	char *path = tu_mount_path(&main_mnt, f->tag, "k");
+	char *root = tu_mount_path(&main_mnt, "", NULL);
 	char otag[48], *opath;
 	unsigned char buf[64];
 	int code = -1, rcode = -1, i;
@@ -1364,10 +1365,13 @@ static void test_locked_table_delays_only_itself(void **state)
 	reader = tu_fork(mount_reader, path);
 	assert_true(reader > 0);
 	usleep(200 * 1000);
-	/* ...while the other tables, and other keys, are served */
+	/* ...while the other tables, and other keys, are served, and the
+	 * root lists every table, the held one too */
 	for (i = 0; i < 20; i++) {
 		assert_int_equal(tu_read_file(opath, buf, sizeof(buf)), 4);
 		assert_memory_equal(buf, "free", 4);
+		assert_true(dir_has(root, f->tag));
+		assert_true(dir_has(root, otag));
 	}
 	assert_false(child_done(holder, &code));
 	assert_false(child_done(reader, &rcode));
@@ -1379,6 +1383,7 @@ static void test_locked_table_delays_only_itself(void **state)
 	shmtab_close(t);
 	free(opath);
 	free(path);
+	free(root);
 }
 
 /* --- rename in the cached mode ---------------------------------------- */
