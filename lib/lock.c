@@ -322,12 +322,16 @@ static int wlock_spin(struct shmtab *t)
 	unsigned gap = 1;
 	int r = EBUSY;
 
-	for (unsigned i = 0; ncpus() > 1 && i < SPIN_TRIES;) {
+	for (unsigned i = 0; ncpus() > 1;) {
 		if (!spin_word(t)) {
 			r = pthread_mutex_trylock(wmutex(t));
 			if (r != EBUSY)
 				return r;
 		}
+		if (i >= SPIN_TRIES)
+			break;		/* a look after the last pause */
+		if (gap > SPIN_TRIES - i)
+			gap = SPIN_TRIES - i;
 		for (unsigned j = 0; j < gap; j++)
 			cpu_relax();
 		i += gap;

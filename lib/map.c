@@ -557,6 +557,39 @@ static int flock_op(int fd, short type, off_t start)
 }
 
 /*
+ * Move obj_gen in the header of the table open as fd (shmtab_unlink, after
+ * the name is gone): only in a regular file whose header is one of this
+ * format, and only under a read lock on the open byte.  A first opener
+ * write-locks that byte while it formats, and it alone may shrink the
+ * object (O_TRUNC), which would turn the store into a SIGBUS: while one is
+ * at work the bump is skipped.  The lock is dropped with fd.
+ */
+void map_gen_bump(int fd)
+{
+	struct shm_header *h;
+	struct stat st;
+	uint8_t head[16];
+	uint32_t version, hdr_size;
+
+	if (flock_op(fd, F_RDLCK, FLOCK_OPEN) < 0)
+		return;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    st.st_size < (off_t)HDR_SIZE ||
+	    pread(fd, head, sizeof(head), 0) != (ssize_t)sizeof(head))
+		return;
+	memcpy(&version, head + 8, 4);
+	memcpy(&hdr_size, head + 12, 4);
+	if (memcmp(head, SHMTAB_MAGIC, 8) || version != SHMTAB_FORMAT_VERSION ||
+	    hdr_size != HDR_SIZE)
+		return;
+	h = mmap(NULL, HDR_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (h == MAP_FAILED)
+		return;
+	__atomic_fetch_add(&h->obj_gen, 1, __ATOMIC_RELEASE);
+	munmap(h, HDR_SIZE);
+}
+
+/*
  * Attach to the object: format it when empty, validate it otherwise.  The
  * open lock tells the first opener (nobody else has the object open), which
  * alone may format, shrink, or reset the lock area left by processes that are

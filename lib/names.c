@@ -5,6 +5,7 @@
  */
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/random.h>
@@ -58,47 +59,34 @@ static int obj_open(enum name_kind kind, const char *path, int flags,
 }
 
 /*
- * Tell whoever keeps a stat of the object (shmtabfs) that it changed: bump
- * obj_gen in the header of the table open as fd, when fd is a table we may
- * write; nothing otherwise (they see it later, by their own stat).
- */
-static void obj_gen_bump_fd(int fd)
-{
-	struct shm_header *h;
-	struct stat sb;
-
-	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) ||
-	    sb.st_size < (off_t)HDR_SIZE)
-		return;
-	h = mmap(NULL, HDR_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (h == MAP_FAILED)
-		return;
-	if (!memcmp(h->magic, SHMTAB_MAGIC, sizeof(h->magic)))
-		__atomic_fetch_add(&h->obj_gen, 1, __ATOMIC_RELEASE);
-	munmap(h, HDR_SIZE);
-}
-
-/*
- * Remove the name; bump the generation of the object it named once the
- * name is gone, so that a reader of the generation who then stats the name
- * finds it gone.
+ * Remove the name; then move the generation of the object it named
+ * (map_gen_bump), so that a reader of the generation who then stats the
+ * name finds it gone.  The object is opened first, and only when it is a
+ * regular file by its name (a device or FIFO is never opened: that alone
+ * may do something); not being able to open it only loses the bump.
  */
 static int obj_unlink(enum name_kind kind, const char *path)
 {
-	int flags = O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY;
+	const char *lpath = kind == NAME_FILE ? path : NULL;
+	char shm[PATH_MAX];
 	struct stat sb;
 	int fd = -1, r, err;
 
-	/* a device is never opened: that alone may do something */
-	if (kind == NAME_POSIX ||
-	    (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode)))
-		fd = obj_open(kind, path, flags, 0);
+#ifdef __linux__
+	if (kind == NAME_POSIX &&
+	    snprintf(shm, sizeof(shm), "/dev/shm%s", path) < (int)sizeof(shm))
+		lpath = shm;
+#else
+	(void)shm;
+#endif
+	if (!lpath || (lstat(lpath, &sb) == 0 && S_ISREG(sb.st_mode)))
+		fd = obj_open(kind, path, kind == NAME_POSIX ? O_RDWR :
+			      O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0);
 	r = kind == NAME_POSIX ? shm_unlink(path) : unlink(path);
 	err = r < 0 ? -errno : 0;
-
 	if (fd >= 0) {
 		if (!err)
-			obj_gen_bump_fd(fd);
+			map_gen_bump(fd);
 		close(fd);
 	}
 	return err;
@@ -337,7 +325,7 @@ SHMTAB_EXPORT int shmtab_unlink(const char *name)
 	return err < 0 ? err : obj_unlink(kind, path);
 }
 
-/* After a change of the object's attributes (see obj_gen_bump_fd). */
+/* After a change of the object's attributes (see map_gen_bump). */
 static void obj_gen_bump(shmtab *t)
 {
 	if (!t->rdonly)

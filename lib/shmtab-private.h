@@ -232,6 +232,7 @@ struct chunk *map_chunk(struct shmtab *t, uint64_t off);
 struct chunk *map_rec(struct shmtab *t, uint64_t off);
 struct chunk *map_rec_snap(struct shmtab *t, uint64_t off, uint64_t *lens,
 			   uint64_t *size);
+void map_gen_bump(int fd);
 int map_refresh(struct shmtab *t);
 int map_grow(struct shmtab *t, uint64_t need);
 void map_prefault(struct shmtab *t, const void *p, size_t len);

@@ -89,7 +89,6 @@ static int object_attr(struct fs_table *tb, const struct fs_obj *obj,
 		       struct stat *st)
 {
 	struct stat o;
-
 	int err;
 
 	if (obj && obj->ok) {

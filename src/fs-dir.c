@@ -208,37 +208,40 @@ static uint64_t mono_ns(void)
  * FS_OBJ_KEEP_NS ago while the object's generation has not moved since
  * (fs.h).  Only a stat of the object tb was made from is kept, and only
  * while tb->t is open (a broken or retired table is asked each time).
- * Takes tb->obj_mu alone, not tb->mu: a request on a table whose handle
- * waits for a lock in another thread must not wait too (a listing of the
- * root asks after every table).
+ * Takes tb->obj_mu alone, and not across the stat: a request on a table
+ * whose handle waits for a lock in another thread, or whose source is
+ * slow to stat, must not make others wait (a listing of the root asks
+ * after every table).
  */
 int fs_table_obj_stat(struct fs_table *tb, struct stat *st)
 {
 	uint64_t gen, now = mono_ns();
-	bool open;
-	int err = 0;
+	bool live;
 
 	pthread_mutex_lock(&tb->obj_mu);
-	open = tb->t != NULL;
-	gen = open ? shmtab__obj_gen(tb->t) : 0;
-	if (open && tb->obj_at && now - tb->obj_at < FS_OBJ_KEEP_NS &&
+	live = tb->t != NULL;
+	gen = live ? shmtab__obj_gen(tb->t) : 0;
+	if (live && tb->obj_at && now - tb->obj_at < FS_OBJ_KEEP_NS &&
 	    gen == tb->obj_gen) {
 		*st = tb->obj_st;
-		goto out;
+		pthread_mutex_unlock(&tb->obj_mu);
+		return 0;
 	}
+	pthread_mutex_unlock(&tb->obj_mu);
 	/* the generation and the time before the stat: a change after
 	 * them moves the one or outlives the other */
-	tb->obj_at = 0;
-	if (stat(tb->objpath, st) < 0) {
-		err = -errno;
-	} else if (open && st->st_dev == tb->dev && st->st_ino == tb->ino) {
+	if (stat(tb->objpath, st) < 0)
+		return -errno;
+	if (!live || st->st_dev != tb->dev || st->st_ino != tb->ino)
+		return 0;
+	pthread_mutex_lock(&tb->obj_mu);
+	if (tb->t && (!tb->obj_at || tb->obj_at <= now)) {
 		tb->obj_st = *st;
 		tb->obj_at = now ? now : 1;
 		tb->obj_gen = gen;
 	}
-out:
 	pthread_mutex_unlock(&tb->obj_mu);
-	return err;
+	return 0;
 }
 
 /* Close a table that left the list (its struct stays: nodes point to it). */

@@ -30,7 +30,7 @@
  *    the table called so when the request comes (the kernel may keep a
  *    table's name, see FS_TABLE_ENTRY_TIMEOUT).
  *
- * Lock order: tb->mu, then tb->obj_mu, then fs->mu.  fs->mu (node map, table list) is a leaf
+ * Lock order: tb->mu, then fs->mu.  tb->obj_mu is a leaf.  fs->mu (node map, table list) is a leaf
  * lock held for a few instructions: nothing waits for a table lock or calls
  * the library while holding it.
  */
@@ -108,8 +108,9 @@ struct fs_table {
 	uint64_t resync_want;		/* cached mode: asks the watcher to
 					 * invalidate every key (atomic) */
 	uint64_t resync_done;		/* the last ask it served (atomic) */
-	pthread_mutex_t obj_mu;		/* a leaf lock: guards the three below,
-					 * and t while it is read or closed */
+	pthread_mutex_t obj_mu;		/* a leaf lock: guards the three
+					 * below; t is cleared under both mu
+					 * and obj_mu, so either keeps it */
 	struct stat obj_st;		/* the object as a request saw it, */
 	uint64_t obj_at;		/* when (CLOCK_MONOTONIC ns; 0: none) */
 	uint64_t obj_gen;		/* and shmtab__obj_gen() before it */

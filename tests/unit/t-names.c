@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -582,7 +584,6 @@ static void test_names_unlink_non_table_untouched(void **state)
 	static unsigned char buf[40000], got[40000];
 	int fd;
 
-	(void)state;
 	assert_non_null(path);
 	assert_true(asprintf(&keep, "%s.keep", path) > 0);
 	memset(buf, 0xab, sizeof(buf));
@@ -600,6 +601,61 @@ static void test_names_unlink_non_table_untouched(void **state)
 	unlink(keep);
 	assert_memory_equal(got, buf, sizeof(buf));
 	free(keep);
+	free(path);
+}
+
+/* A table of another format version is not written either: its word at
+ * 216 may mean something else there. */
+static void test_names_unlink_other_version_untouched(void **state)
+{
+	char *name = new_name(state, "othervers");
+	char *path, *keep;
+	shmtab *t = NULL;
+	uint32_t v = 99;
+	uint64_t before;
+
+	assert_int_equal(tu_create(name, NULL, &t), 0);
+	assert_int_equal(shmtab_close(t), 0);
+	assert_int_equal(tu_object_write(name, 8, &v, sizeof(v)), 0);
+	before = tu_object_word(name, 216);
+	path = tu_object_path(name);
+	assert_non_null(path);
+	assert_true(asprintf(&keep, "%s.keep", path) > 0);
+	assert_int_equal(link(path, keep), 0);
+	assert_int_equal(shmtab_unlink(name), 0);
+	assert_false(tu_object_exists(name));
+	/* the kept name reads the same object */
+	assert_int_equal(rename(keep, path), 0);
+	assert_int_equal(tu_object_word(name, 216), before);
+	assert_int_equal(shmtab_unlink(name), 0);
+	free(keep);
+	free(path);
+}
+
+/* A FIFO under a table's name is removed and never opened: a reader
+ * blocked opening it stays blocked. */
+static void test_names_unlink_fifo_not_opened(void **state)
+{
+	char *name = new_name(state, "fifo");
+	char *path = tu_object_path(name);
+	int status;
+	pid_t pid;
+
+	assert_non_null(path);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		alarm(10);
+		_exit(open(path, O_RDONLY) >= 0 ? 0 : 1);
+	}
+	usleep(100 * 1000);	/* the child blocks in open */
+	assert_int_equal(shmtab_unlink(name), 0);
+	assert_false(tu_object_exists(name));
+	usleep(200 * 1000);
+	assert_int_equal(waitpid(pid, &status, WNOHANG), 0);
+	kill(pid, SIGKILL);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
 	free(path);
 }
 
@@ -1136,6 +1192,8 @@ int main(void)
 		BOTH(test_names_chown_as_root),
 		BOTH(test_names_obj_gen_moves),
 		BOTH(test_names_unlink_non_table_untouched),
+		BOTH(test_names_unlink_other_version_untouched),
+		BOTH(test_names_unlink_fifo_not_opened),
 		BOTH(test_names_name_has_prefix),
 		BOTH(test_names_pagesize_invalid_einval),
 		BOTH(test_names_pagesize_invalid_creates_nothing),
