@@ -257,12 +257,19 @@ void map_populate(struct shmtab *t, uint64_t off, uint64_t end)
 	t->pop_hi = to;
 }
 
+/* A header of this format: its magic, version and size, which only a
+ * first opener's formatting ever writes. */
+static bool hdr_ours(const struct shm_header *h)
+{
+	return !memcmp(h->magic, SHMTAB_MAGIC, 8) &&
+	       h->version == SHMTAB_FORMAT_VERSION && h->hdr_size == HDR_SIZE;
+}
+
 static int hdr_validate(const struct shm_header *h, uint64_t fsize)
 {
 	uint64_t cells = h->index_cells, top = h->top;
 
-	if (memcmp(h->magic, SHMTAB_MAGIC, 8) || h->version !=
-	    SHMTAB_FORMAT_VERSION || h->hdr_size != HDR_SIZE)
+	if (!hdr_ours(h))
 		return -EBADMSG;
 	if (h->pagesize < PAGESIZE_MIN || h->pagesize > PAGESIZE_MAX ||
 	    h->pagesize % 4 || h->lock > SHMTAB_LOCK_MUTEX ||
@@ -568,24 +575,17 @@ void map_gen_bump(int fd)
 {
 	struct shm_header *h;
 	struct stat st;
-	uint8_t head[16];
-	uint32_t version, hdr_size;
 
 	if (flock_op(fd, F_RDLCK, FLOCK_OPEN) < 0)
 		return;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-	    st.st_size < (off_t)HDR_SIZE ||
-	    pread(fd, head, sizeof(head), 0) != (ssize_t)sizeof(head))
-		return;
-	memcpy(&version, head + 8, 4);
-	memcpy(&hdr_size, head + 12, 4);
-	if (memcmp(head, SHMTAB_MAGIC, 8) || version != SHMTAB_FORMAT_VERSION ||
-	    hdr_size != HDR_SIZE)
+	    st.st_size < (off_t)HDR_SIZE)
 		return;
 	h = mmap(NULL, HDR_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (h == MAP_FAILED)
 		return;
-	__atomic_fetch_add(&h->obj_gen, 1, __ATOMIC_RELEASE);
+	if (hdr_ours(h))
+		__atomic_fetch_add(&h->obj_gen, 1, __ATOMIC_RELEASE);
 	munmap(h, HDR_SIZE);
 }
 

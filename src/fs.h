@@ -30,9 +30,10 @@
  *    the table called so when the request comes (the kernel may keep a
  *    table's name, see FS_TABLE_ENTRY_TIMEOUT).
  *
- * Lock order: tb->mu, then fs->mu.  tb->obj_mu is a leaf.  fs->mu (node map, table list) is a leaf
+ * Lock order: tb->mu, then fs->mu.  fs->mu (node map, table list) is a leaf
  * lock held for a few instructions: nothing waits for a table lock or calls
- * the library while holding it.
+ * the library while holding it.  tb->obj_mu (the kept stat of the table's
+ * object, fs-dir.c) is a leaf too, taken with or without tb->mu.
  */
 #ifndef SHMTABFS_FS_H
 #define SHMTABFS_FS_H
