@@ -1,8 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * feed.c - the change feed: a counter every change bumps, a ring of the
- * changed keys' hashes, and a futex to sleep on until the counter moves.
+ * changed keys' hashes, and a futex (the counter's low half) to sleep on
+ * until the counter moves.
  * Writers pay a system call only when a watcher sleeps (hdr.waiters).
+ *
+ * More than one process may note at once (a replace in place, inplace.c,
+ * holds no writer lock): each takes its number n from the counter, then
+ * writes its entry.  So a reader can meet an entry whose writer has its
+ * number but has not written it yet.  Entries carry a tag in place of the
+ * hash's low FEED_TAG_BITS bits: those of n / FEED_SIZE + 1.  An entry with
+ * another tag is not written yet (or was overwritten, which the counter
+ * tells).  shmtab_key_hash() gives the hash with those bits zero.
  */
 #include <limits.h>
 #include <linux/futex.h>
@@ -12,15 +21,49 @@
 
 #include "shmtab-private.h"
 
-/* Writer lock held: record that the key of hash h changed (0: all). */
+#define TAG_MASK (((uint64_t)1 << FEED_TAG_BITS) - 1)
+
+/* 1 + the round: an entry never written (0) is no round's */
+static uint64_t feed_tag(uint64_t n)
+{
+	return (n / FEED_SIZE + 1) & TAG_MASK;
+}
+
+/* Record that the key of hash h changed (0: all). */
 void feed_note(struct shmtab *t, uint64_t h)
 {
 	struct shm_header *H = t->hdr;
-	uint64_t n = ld64(&H->changes);
+	uint64_t n = __atomic_fetch_add(&H->changes, 1, __ATOMIC_ACQ_REL);
 
-	st64(&H->ring[n % FEED_SIZE], h);
-	__atomic_store_n(&H->changes, n + 1, __ATOMIC_RELEASE);
-	__atomic_store_n(&H->futex, (uint32_t)(n + 1), __ATOMIC_RELEASE);
+	__atomic_store_n(&H->ring[n % FEED_SIZE],
+			 (h & ~TAG_MASK) | feed_tag(n), __ATOMIC_RELEASE);
+}
+
+/* What waiters sleep on: the counter's low half (little-endian). */
+static uint32_t *feed_futex(struct shm_header *H)
+{
+	return (uint32_t *)(void *)&H->changes;
+}
+
+/* Entry n: its hash, or 0 (everything changed) when its writer does not
+ * write it soon: it may be dead. */
+static uint64_t feed_entry(struct shm_header *H, uint64_t n)
+{
+	for (unsigned i = 0;; i++) {
+		uint64_t e = __atomic_load_n(&H->ring[n % FEED_SIZE],
+					     __ATOMIC_ACQUIRE);
+
+		if ((e & TAG_MASK) == feed_tag(n))
+			return e & ~TAG_MASK;
+		if (i == 1000)
+			return 0;
+		cpu_relax();
+	}
+}
+
+uint64_t feed_hash(uint64_t h)
+{
+	return h & ~TAG_MASK;
 }
 
 void feed_wake(struct shmtab *t)
@@ -29,7 +72,7 @@ void feed_wake(struct shmtab *t)
 
 	if (t->rdonly || !__atomic_load_n(&H->waiters, __ATOMIC_SEQ_CST))
 		return;
-	syscall(SYS_futex, &H->futex, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+	syscall(SYS_futex, feed_futex(H), FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
 
 SHMTAB_EXPORT uint64_t shmtab_counter(shmtab *t)
@@ -58,7 +101,7 @@ SHMTAB_EXPORT int shmtab_changes(shmtab *t, uint64_t *since,
 		return -EOVERFLOW;
 	}
 	while (from < now && n < max && n < INT_MAX) {
-		hashes[n++] = ld64(&H->ring[from % FEED_SIZE]);
+		hashes[n++] = feed_entry(H, from);
 		from++;
 	}
 	/* the ring may have wrapped over what we copied */
@@ -85,7 +128,7 @@ SHMTAB_EXPORT int shmtab_wait(shmtab *t, uint64_t since, int timeout_ms)
 	if (!t->rdonly)
 		__atomic_add_fetch(&H->waiters, 1, __ATOMIC_SEQ_CST);
 	for (;;) {
-		uint32_t seen = __atomic_load_n(&H->futex, __ATOMIC_SEQ_CST);
+		uint32_t seen = __atomic_load_n(feed_futex(H), __ATOMIC_SEQ_CST);
 
 		if (__atomic_load_n(&H->changes, __ATOMIC_ACQUIRE) != since)
 			break;
@@ -109,7 +152,7 @@ SHMTAB_EXPORT int shmtab_wait(shmtab *t, uint64_t since, int timeout_ms)
 			nanosleep(&p, NULL);
 			continue;
 		}
-		if (syscall(SYS_futex, &H->futex, FUTEX_WAIT, seen, tp, NULL,
+		if (syscall(SYS_futex, feed_futex(H), FUTEX_WAIT, seen, tp, NULL,
 			    0) < 0 && errno == EINTR) {
 			r = -EINTR;
 			break;

@@ -22,7 +22,7 @@
 #error "shmtab's format is little-endian; big-endian hosts are not supported yet"
 #endif
 
-#define SHMTAB_FORMAT_VERSION 5
+#define SHMTAB_FORMAT_VERSION 6
 #define SHMTAB_MAGIC "SHMTAB\r\n"
 
 #define HDR_SIZE	32768u		/* header + lock area */
@@ -37,6 +37,8 @@
 #define NPINS		8u		/* pinned bindings per slot (pin.c) */
 #define PIN_MIN		65536u		/* chunks this big may be pinned */
 #define DEFAULT_MAX	4000u		/* SHMTAB_DEFAULT_MAX */
+#define REDO_SZ		512u		/* a slot's redo entry (inplace.c) */
+#define FEED_TAG_BITS	8u		/* ring entries: hash | tag (feed.c) */
 
 #define PAGESIZE_MIN	160u
 #define PAGESIZE_DEF	256u
@@ -52,13 +54,28 @@ struct undo {
 	uint64_t old;
 };
 
+/*
+ * A slot's entry in the REDO chunk (inplace.c): the replace in place its
+ * process is making, whole, so that whoever finds that process dead in the
+ * middle can finish it.
+ */
+struct redo {
+	uint64_t off;			/* the binding's record */
+	uint64_t lens;			/* its new lens word */
+	uint64_t hash;			/* the key's hash, for the feed */
+	uint64_t pad;
+	uint8_t val[REDO_SZ - 32];	/* the new value */
+};
+_Static_assert(sizeof(struct redo) == REDO_SZ, "redo changed: bump VERSION");
+
 /* A process slot: who has the table open and what it read-locks. */
 struct slot {
 	uint32_t pid;			/* 0: free */
 	uint32_t all;			/* > 0: read-locks every stripe */
 	uint64_t wait_since;		/* CLOCK_MONOTONIC ns when it began to wait; 0 */
 	uint64_t stripes[NSTRIPES / 64];/* read-locked stripes */
-	uint64_t reserved[2];
+	uint64_t claim;			/* a replace in place (inplace.c), 0 */
+	uint64_t reserved;
 };
 
 /*
@@ -95,7 +112,7 @@ struct shm_header {
 	uint64_t free_bytes;		/*  88 bytes in free chunks */
 	uint64_t top;			/*  96 end of the heap */
 	uint64_t changes;		/* 104 change counter */
-	uint32_t futex;			/* 112 low half of changes, to sleep on */
+	uint32_t futex;			/* 112 unused (once a copy of changes) */
 	uint32_t waiters;		/* 116 processes sleeping on futex */
 	uint64_t recoveries;		/* 120 dead writers recovered from */
 	uint32_t wlock_pid;		/* 128 pid holding the writer lock, or 0 */
@@ -114,12 +131,15 @@ struct shm_header {
 	uint64_t limbo_bytes;		/* 208 their bytes */
 	uint64_t obj_gen;		/* 216 bumped after a chmod, chown or
 					 * unlink of the object (names.c) */
-	uint64_t reserved[4];		/* 224 */
+	uint64_t redo_off;		/* 224 the REDO chunk, or 0 (inplace.c) */
+	uint64_t rlocks;		/* 232 handles holding read locks (a hint
+					 * for inplace.c: 0 means none) */
+	uint64_t reserved[2];		/* 240 */
 	uint8_t mutex[MUTEX_AREA];	/* 256 pthread_mutex_t (SHMTAB_LOCK_MUTEX) */
 	struct undo undo[UNDO_MAX];	/* 320 */
 	uint64_t free_head[NCLASSES];	/* 1344 free chunk lists per class */
 	uint32_t stripe_seq[NSTRIPES];	/* 4544 odd while a writer changes it */
-	uint64_t ring[FEED_SIZE];	/* 5568 hashes of changed keys */
+	uint64_t ring[FEED_SIZE];	/* 5568 hashes of changed keys, tagged */
 	struct slot slots[NSLOTS];	/* 7616 */
 	/* The schema is kept twice: a change writes the copy schema_gen's low
 	 * bit does not pick, then bumps schema_gen (one undo-logged store). */
@@ -136,6 +156,7 @@ struct shm_header {
 
 _Static_assert(sizeof(struct slot) == 64, "slot changed: bump VERSION");
 _Static_assert(offsetof(struct shm_header, obj_gen) == 216, "header changed");
+_Static_assert(offsetof(struct shm_header, redo_off) == 224, "header changed");
 _Static_assert(offsetof(struct shm_header, mutex) == 256, "header changed");
 _Static_assert(offsetof(struct shm_header, undo) == 320, "header changed");
 _Static_assert(offsetof(struct shm_header, stripe_seq) == 4544, "header changed");
@@ -155,6 +176,7 @@ _Static_assert(sizeof(struct shm_header) <= HDR_SIZE, "header too big");
 #define CHUNK_REC	0x5b1u		/* a binding */
 #define CHUNK_FREE	0xf4eu		/* on a free list */
 #define CHUNK_INDEX	0x1d8u		/* the hash index */
+#define CHUNK_REDO	0x3edu		/* the slots' redo entries (inplace.c) */
 #define CHUNK_LIMBO	0x11bu		/* freed, but pinned: on the limbo list,
 					 * lens holds the old binding's lens */
 

@@ -87,7 +87,7 @@ uint64_t hash_key(struct shmtab *t, const void *key, size_t klen)
 SHMTAB_EXPORT uint64_t shmtab_key_hash(shmtab *t, const void *key,
 				       size_t klen)
 {
-	return t ? hash_key(t, key, klen) : 0;
+	return t ? feed_hash(hash_key(t, key, klen)) : 0;
 }
 
 /* Index cells for about keys live keys at a load of at most 1/2. */

@@ -221,7 +221,7 @@ static bool must_yield(uint64_t mine, uint64_t theirs, uint32_t their_pid)
 	       (theirs == mine && their_pid < self_pid());
 }
 
-static void backoff(unsigned *n)
+void lock_backoff(unsigned *n)
 {
 	if (*n < 64) {
 		cpu_relax();
@@ -431,7 +431,7 @@ static int wlock_take(struct shmtab *t)
 	bool cyclic = __atomic_load_n(&proc_held, __ATOMIC_RELAXED) > 0;
 	uint64_t slice = 0, since = 0;
 	bool dead = false;
-	int r;
+	int r, r2;
 
 	if (t->lock == SHMTAB_LOCK_NONE) {
 		t->wl_held = true;
@@ -475,9 +475,18 @@ static int wlock_take(struct shmtab *t)
 	dead = r == EOWNERDEAD || ld32(&H->wlock_pid) != 0;
 	t->wl_held = true;
 	held_update(t);
-	__atomic_store_n(&H->wlock_pid, self_pid(), __ATOMIC_RELAXED);
 	if (t->lock == SHMTAB_LOCK_RECORD)
 		__atomic_store_n(rec_hint(t), self_pid(), __ATOMIC_RELAXED);
+	/* replaces in place (inplace.c) see wlock_pid and keep off; wait for
+	 * those that began before */
+	__atomic_store_n(&H->wlock_pid, self_pid(), __ATOMIC_SEQ_CST);
+	r2 = inplace_drain(t);
+	if (r2 < 0) {
+		if (r == EOWNERDEAD)
+			pthread_mutex_consistent(wmutex(t));
+		wlock_drop(t);
+		return r2;
+	}
 	if (dead || ld32(&H->undo_n) || ld32(&H->clearing)) {
 		int err = recover(t);
 
@@ -561,9 +570,11 @@ int lock_reset_shared(struct shmtab *t)
 	struct shm_header *H = t->hdr;
 	int err;
 
+	inplace_reset(t);
 	memset(H->slots, 0, sizeof(H->slots));
 	memset(H->pins, 0, sizeof(H->pins));
 	H->slot_hi = 0;
+	H->rlocks = 0;
 	err = mutex_init(H);
 	if (err < 0)
 		return err;
@@ -578,6 +589,29 @@ int lock_reset_shared(struct shmtab *t)
 	return err;
 }
 
+/*
+ * Count this handle in hdr.rlocks while it holds read locks.  A replace in
+ * place (inplace.c) makes its stripe odd and then looks at the count: at 0
+ * it need not look at every slot's bits, since a reader counts itself
+ * before it sets its bit and checks the stripe (Dekker, as with the bits).
+ * A process that dies leaves its count: the count is only a hint.
+ */
+static void rd_count(struct shmtab *t, bool want)
+{
+	if (want == t->rd_counted || t->slot < 0)
+		return;
+	if (want)
+		__atomic_fetch_add(&t->hdr->rlocks, 1, __ATOMIC_SEQ_CST);
+	else
+		__atomic_fetch_sub(&t->hdr->rlocks, 1, __ATOMIC_SEQ_CST);
+	t->rd_counted = want;
+}
+
+static void rd_recount(struct shmtab *t)
+{
+	rd_count(t, t->rd_all || bits_any(t->rd_bits));
+}
+
 int lock_claim_slot(struct shmtab *t)
 {
 	struct shm_header *H = t->hdr;
@@ -589,6 +623,9 @@ int lock_claim_slot(struct shmtab *t)
 			uint32_t pid = ld32(&sl->pid);
 
 			if (pid && !(pass && pid_dead(pid)))
+				continue;
+			/* a dead claim is finished by the next writer */
+			if (ld64(&sl->claim))
 				continue;
 			if (!__atomic_compare_exchange_n(&sl->pid, &pid, me, false,
 							 __ATOMIC_SEQ_CST,
@@ -624,6 +661,9 @@ void lock_drop_slot(struct shmtab *t)
 	memset(sl->stripes, 0, sizeof(sl->stripes));
 	memset(t->hdr->pins[t->slot], 0, sizeof(t->hdr->pins[t->slot]));
 	st32(&sl->all, 0);
+	memset(t->rd_bits, 0, sizeof(t->rd_bits));
+	t->rd_all = 0;
+	rd_recount(t);
 	__atomic_store_n(&sl->pid, 0, __ATOMIC_RELEASE);
 	t->slot = -1;
 	t->pin_used = 0;
@@ -641,6 +681,26 @@ static bool slot_blocks(const struct slot *sl, unsigned stripe)
 	}
 	return __atomic_load_n(&sl->stripes[stripe / 64], __ATOMIC_SEQ_CST) >>
 	       (stripe % 64) & 1;
+}
+
+/* Does another slot read-lock stripe s?  Stripe s odd (seq_cst) first. */
+bool lock_stripe_read_locked(struct shmtab *t, unsigned s)
+{
+	struct shm_header *H = t->hdr;
+	unsigned hi;
+
+	if (!__atomic_load_n(&H->rlocks, __ATOMIC_SEQ_CST))
+		return false;
+	hi = __atomic_load_n(&H->slot_hi, __ATOMIC_SEQ_CST);
+	for (unsigned i = 0; i < hi && i < NSLOTS; i++) {
+		struct slot *sl = &H->slots[i];
+
+		if ((int)i != t->slot &&
+		    __atomic_load_n(&sl->pid, __ATOMIC_SEQ_CST) &&
+		    slot_blocks(sl, s))
+			return true;
+	}
+	return false;
 }
 
 static void slot_clear_dead(struct slot *sl, uint32_t pid)
@@ -708,7 +768,7 @@ static int wait_readers(struct shmtab *t, unsigned stripe)
 			set_waiting(0);
 			return -EINTR;
 		}
-		backoff(&n);
+		lock_backoff(&n);
 	}
 	if (since)
 		set_waiting(0);
@@ -754,6 +814,7 @@ void lock_group_release(struct shmtab *t)
 		st64(&sl->wait_since, 0);
 		memset(t->rd_bits, 0, sizeof(t->rd_bits));
 		t->rd_all = 0;
+		rd_recount(t);
 	}
 	held_update(t);
 }
@@ -947,6 +1008,7 @@ int lock_read(struct shmtab *t, unsigned stripe, bool *taken)
 		return 0;
 	}
 	sl = &t->hdr->slots[t->slot];
+	rd_count(t, true);
 	for (;;) {
 		if (stripe == ALL_STRIPES)
 			__atomic_fetch_add(&sl->all, 1, __ATOMIC_SEQ_CST);
@@ -963,8 +1025,10 @@ int lock_read(struct shmtab *t, unsigned stripe, bool *taken)
 					   ~((uint64_t)1 << (stripe % 64)),
 					   __ATOMIC_RELEASE);
 		err = lock_wait_writer(t);
-		if (err < 0)
+		if (err < 0) {
+			rd_recount(t);
 			return err;
+		}
 	}
 	if (stripe == ALL_STRIPES)
 		t->rd_all++;
@@ -995,5 +1059,6 @@ void lock_read_release(struct shmtab *t, unsigned stripe, bool taken)
 				   __ATOMIC_RELEASE);
 		t->rd_bits[stripe / 64] &= ~((uint64_t)1 << (stripe % 64));
 	}
+	rd_recount(t);
 	held_update(t);
 }

@@ -430,6 +430,7 @@ static int heap_reset(struct shmtab *t, uint64_t cells)
 	st64(&H->limbo_head, 0);
 	st64(&H->limbo_bytes, 0);
 	st64(&H->mig_off, 0);
+	st64(&H->redo_off, 0);		/* inplace.c allocates it again */
 	c = (struct chunk *)(t->base + ioff);
 	memset(c, 0, cells * sizeof(cell_t));
 	c->head = head_word(CHUNK_INDEX, cls, 0);

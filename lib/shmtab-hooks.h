@@ -76,4 +76,16 @@ int shmtab__unpin(shmtab *t, unsigned pin);
  */
 uint64_t shmtab__obj_gen(const shmtab *t);
 
+/*
+ * shmtab__set_fault() - stop a replace in place half-way, for tests
+ * @fn: called at named points of a replace in place (lib/inplace.c):
+ *      "inplace-redo" (the redo entry is whole, the value not yet
+ *      written), "inplace-half" (half the value written), "inplace-done"
+ *      (the value written, the stripe still held); NULL removes it
+ *
+ * A test's fn raises SIGKILL (or stops) to leave what a process killed
+ * there leaves.  Set it before other threads use the library.
+ */
+void shmtab__set_fault(void (*fn)(const char *point));
+
 #endif /* SHMTAB_HOOKS_H */

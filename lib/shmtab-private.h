@@ -49,6 +49,7 @@ struct shmtab {
 	uint64_t rd_bits[NSTRIPES / 64];/* stripes we read-lock */
 	uint64_t wr_bits[NSTRIPES / 64];/* stripes we made odd */
 	uint32_t rd_all;		/* iterations holding every stripe */
+	bool rd_counted;		/* counted in hdr.rlocks */
 	int group_depth;
 	bool doomed;			/* the group met a lock cycle */
 	int visit_depth;		/* inside a visitor: no writes */
@@ -277,6 +278,16 @@ int recover(struct shmtab *t);
 uint64_t now_ns(void);
 bool pid_dead(uint32_t pid);
 bool lock_interrupted(void);
+void lock_backoff(unsigned *n);
+bool lock_stripe_read_locked(struct shmtab *t, unsigned s);
+
+int inplace_replace(struct shmtab *t, uint64_t h, const void *key,
+		    size_t klen, const void *val, size_t vlen);
+#define INPLACE_BUSY 2
+bool inplace_wait(struct shmtab *t, uint64_t h);
+int inplace_setup(struct shmtab *t);
+int inplace_drain(struct shmtab *t);
+void inplace_reset(struct shmtab *t);
 
 /* pin.c */
 bool pin_may(struct shmtab *t, const struct chunk *c, uint64_t off);
@@ -291,6 +302,7 @@ int check_locked(struct shmtab *t);
 
 /* feed.c */
 void feed_note(struct shmtab *t, uint64_t h);
+uint64_t feed_hash(uint64_t h);
 void feed_wake(struct shmtab *t);
 
 /* table.c: reading under the right protection */

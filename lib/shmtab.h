@@ -207,7 +207,10 @@ int shmtab_stat(shmtab *t, struct shmtab_stat *st);
  * shmtab_changes() copies the hashes of the changes after *since (at most
  * max, oldest first) and advances *since; it returns the number copied, or
  * -EOVERFLOW (with *since set to the current counter) when changes were lost
- * from the ring: the caller must then assume everything changed.
+ * from the ring: the caller must then assume everything changed.  A hash of
+ * 0 says the same of one change (a clear, or a writer that died before it
+ * wrote its entry).  The ring keeps 56 bits of a hash: shmtab_key_hash()
+ * gives those (its low 8 bits are 0), so the two compare equal.
  * shmtab_wait() sleeps until the counter differs from since or timeout_ms
  * passes (-1: no limit); 0 when it moved, -ETIMEDOUT, -EINTR.
  */

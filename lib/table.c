@@ -471,6 +471,22 @@ fail:
 	return err;
 }
 
+/* A replace in place (inplace.c): 1 done, 0 take the writer lock. */
+static int push_inplace(struct shmtab *t, const struct push *p)
+{
+	uint64_t h = hash_key(t, p->key, p->klen);
+	int r;
+
+	for (int tries = 0; tries < 8; tries++) {
+		r = inplace_replace(t, h, p->key, p->klen, p->val, p->vlen);
+		if (r == -ENOENT && !tries && inplace_setup(t) == 0)
+			continue;
+		if (r != INPLACE_BUSY || !inplace_wait(t, h))
+			break;
+	}
+	return r == 1;
+}
+
 int table_push(struct shmtab *t, struct push *p)
 {
 	int err;
@@ -486,6 +502,11 @@ int table_push(struct shmtab *t, struct push *p)
 		err = push_precheck(t, p);
 		if (err < 0)
 			return err;
+		if (p->replace && !p->update) {
+			err = push_inplace(t, p);
+			if (err)
+				return err < 0 ? err : 0;
+		}
 		err = push_step(t, p);
 		if (err != -EAGAIN)
 			return err;

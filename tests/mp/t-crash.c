@@ -32,6 +32,7 @@
 
 #include <cmocka.h>
 
+#include "shmtab-hooks.h"
 #include "shmtab.h"
 #include "testutil.h"
 
@@ -903,6 +904,117 @@ static void test_crash_kill9_int_add(void **state)
 	       rounds, inflight);
 }
 
+/* --- a replace in place killed half-way (lib/inplace.c) ------------------ */
+
+static const char *die_point;
+
+static void die_at(const char *point)
+{
+	if (die_point && strcmp(point, die_point) == 0)
+		raise(SIGKILL);
+}
+
+#define INPLACE_OLD "old-value-of-k-000000000000000000000000000000000000000000"
+#define INPLACE_NEW "new-value-of-k-111111111111111111111111111111111111111111"
+
+static int child_inplace_dies(void *arg)
+{
+	const char *name = arg;
+	shmtab *t = child_open(name);
+
+	if (!t)
+		return 4;
+	/* the first replace gives the table its redo chunk, in place */
+	if (put_str(t, "k", INPLACE_OLD) != 0)
+		return 5;
+	shmtab__set_fault(die_at);
+	put_str(t, "k", INPLACE_NEW);
+	return 6;		/* not reached: killed at die_point */
+}
+
+/*
+ * A process killed at each point of a replace in place: with another
+ * process having the table open all along (its next call finishes the
+ * replace), or with nobody (the next opener does).  Either way the key has
+ * the new value, whole, the feed reports the change, and the table checks.
+ */
+static void run_inplace_kill(struct crash_fixture *fx, const char *point,
+			     bool stay_open)
+{
+	struct shmtab_stat st0, st;
+	uint64_t since, hashes[SHMTAB_FEED_SIZE], hk;
+	double t0;
+	int n;
+
+	assert_int_equal(tu_create(fx->name, NULL, &fx->t), 0);
+	for (int i = 0; i < 50; i++) {
+		char k[16];
+
+		snprintf(k, sizeof(k), "k%d", i);
+		assert_int_equal(put_str(fx->t, k, "some value"), 0);
+	}
+	assert_int_equal(put_str(fx->t, "k", INPLACE_OLD), 0);
+	assert_int_equal(shmtab_stat(fx->t, &st0), 0);
+	since = shmtab_counter(fx->t);
+	hk = shmtab_key_hash(fx->t, "k", 1);
+	if (!stay_open) {
+		assert_int_equal(shmtab_close(fx->t), 0);
+		fx->t = NULL;
+	}
+	die_point = point;
+	fx->pid[0] = tu_fork(child_inplace_dies, fx->name);
+	assert_true(fx->pid[0] > 0);
+	wait_killed(fx, 0);
+	die_point = NULL;
+	if (!stay_open)
+		assert_int_equal(shmtab_open(fx->name, O_RDWR, 0, NULL,
+					     &fx->t), 0);
+	t0 = tu_now();
+	if (find_is(fx->t, "k", INPLACE_NEW) != 0)
+		fail_msg("%s: k is not the new value", point);
+	if (tu_now() - t0 > 2.0)
+		fail_msg("%s: the find took %.2f s", point, tu_now() - t0);
+	assert_int_equal(shmtab_check(fx->t), 0);
+	assert_int_equal(shmtab_stat(fx->t, &st), 0);
+	if (stay_open)
+		assert_true(st.recoveries > st0.recoveries);
+	/* the change is in the feed: as k's hash, or as "all" */
+	n = shmtab_changes(fx->t, &since, hashes, SHMTAB_FEED_SIZE);
+	assert_true(n >= 1);
+	for (int i = 0; i < n; i++)
+		if (hashes[i] == hk || hashes[i] == 0)
+			n = -1;
+	if (n != -1)
+		fail_msg("%s: the feed does not report k", point);
+	/* and the table goes on: a replace in place, a bigger one, a find */
+	assert_int_equal(put_str(fx->t, "k", INPLACE_OLD), 0);
+	assert_int_equal(find_is(fx->t, "k", INPLACE_OLD), 0);
+	assert_int_equal(put_str(fx->t, "k", INPLACE_NEW INPLACE_NEW), 0);
+	assert_int_equal(find_is(fx->t, "k", INPLACE_NEW INPLACE_NEW), 0);
+	assert_int_equal(find_is(fx->t, "k7", "some value"), 0);
+	assert_int_equal(shmtab_check(fx->t), 0);
+}
+
+static void test_crash_inplace_killed_after_redo(void **state)
+{
+	run_inplace_kill(*state, "inplace-redo", true);
+}
+
+static void test_crash_inplace_killed_half_written(void **state)
+{
+	run_inplace_kill(*state, "inplace-half", true);
+}
+
+static void test_crash_inplace_killed_before_release(void **state)
+{
+	run_inplace_kill(*state, "inplace-done", true);
+}
+
+static void test_crash_inplace_killed_next_opener_finishes(void **state)
+{
+	run_inplace_kill(*state, "inplace-half", false);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -914,6 +1026,10 @@ int main(void)
 		T(test_crash_kill9_inside_group),
 		T(test_crash_kill9_array_shrink),
 		T(test_crash_kill9_int_add),
+		T(test_crash_inplace_killed_after_redo),
+		T(test_crash_inplace_killed_half_written),
+		T(test_crash_inplace_killed_before_release),
+		T(test_crash_inplace_killed_next_opener_finishes),
 #undef T
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);

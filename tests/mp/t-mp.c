@@ -1142,6 +1142,320 @@ static void test_mp_stuck_first_opener_bounded(void **state)
 	tu_barrier_destroy(&a.ready);
 }
 
+/* ------------------------------------------------- replaces in place */
+
+/*
+ * A replace whose value fits where the old one lies writes it in place
+ * without the writer lock (lib/inplace.c).  It must still wait for a group
+ * that read-locks its stripe or holds the writer lock: the group's two
+ * reads of the key see one value, and no replace returns in between.
+ */
+struct inplace_arg {
+	const char *name;
+	struct mp_shared *sh;
+};
+
+static int child_replacer(void *arg)
+{
+	struct inplace_arg *a = arg;
+	shmtab *t = child_open(a->name);
+	char v[16];
+
+	if (!t)
+		return 4;
+	while (!__atomic_load_n(&a->sh->n[1], __ATOMIC_ACQUIRE)) {
+		long n = __atomic_load_n(&a->sh->n[0], __ATOMIC_RELAXED);
+		int rc;
+
+		snprintf(v, sizeof(v), "g%07ld", (n + 1) % 10000000);
+		rc = shmtab_replace(t, "g", 1, v, strlen(v));
+		if (rc != 0) {
+			a->sh->rc[0] = rc;
+			break;
+		}
+		__atomic_store_n(&a->sh->n[0], n + 1, __ATOMIC_RELEASE);
+	}
+	shmtab_close(t);
+	return 0;
+}
+
+/* Wait until the replacer's count reaches at least want; false after 5 s. */
+static bool replaces_reach(struct mp_shared *sh, long want)
+{
+	double t0 = tu_now();
+
+	while (__atomic_load_n(&sh->n[0], __ATOMIC_ACQUIRE) < want) {
+		if (tu_now() - t0 > 5 || sh->rc[0])
+			return false;
+		usleep(1000);
+	}
+	return true;
+}
+
+struct grp_window {
+	struct mp_shared *sh;
+	bool write;		/* take the writer lock first */
+	char a[32], b[32];
+	long n0, n1;
+};
+
+static int read_twice(shmtab *t, void *ctx)
+{
+	struct grp_window *w = ctx;
+	void *v = NULL;
+	size_t vlen = 0;
+	int rc;
+
+	if (w->write && (rc = put_str(t, "other", "x")) != 0)
+		return rc;
+	rc = shmtab_find(t, "g", 1, &v, &vlen);
+	if (rc != 0)
+		return rc;
+	copy_val(w->a, sizeof(w->a), v, vlen);
+	free(v);
+	w->n0 = __atomic_load_n(&w->sh->n[0], __ATOMIC_ACQUIRE);
+	usleep(200000);
+	w->n1 = __atomic_load_n(&w->sh->n[0], __ATOMIC_ACQUIRE);
+	rc = shmtab_find(t, "g", 1, &v, &vlen);
+	if (rc != 0)
+		return rc;
+	copy_val(w->b, sizeof(w->b), v, vlen);
+	free(v);
+	return 0;
+}
+
+static void run_inplace_group(struct mp_fixture *fx, bool write)
+{
+	struct inplace_arg a = { .name = fx->name[0], .sh = fx->sh };
+	struct grp_window w = { .sh = fx->sh, .write = write };
+	shmtab *t = mk_table(fx, 0, 0);
+	long after;
+
+	assert_int_equal(put_str(t, "g", "g0000000"), 0);
+	start_child(fx, 0, child_replacer, &a);
+	if (!replaces_reach(fx->sh, 1000))
+		fail_msg("the replacer did not start: %d", fx->sh->rc[0]);
+	assert_int_equal(shmtab_group(t, read_twice, &w), 0);
+	after = __atomic_load_n(&fx->sh->n[0], __ATOMIC_ACQUIRE);
+	/* it goes on once the group is over */
+	if (!replaces_reach(fx->sh, after + 1000))
+		fail_msg("replaces did not resume after the group: %d",
+			 fx->sh->rc[0]);
+	__atomic_store_n(&fx->sh->n[1], 1, __ATOMIC_RELEASE);
+	expect_child_ok(fx, 0, WAIT_S, "replacer");
+	assert_int_equal(fx->sh->rc[0], 0);
+	assert_string_equal(w.a, w.b);
+	/* one replace may have been counted after it returned */
+	if (w.n1 - w.n0 > 1)
+		fail_msg("%ld replaces returned inside the group",
+			 w.n1 - w.n0);
+	assert_int_equal(shmtab_check(t), 0);
+}
+
+static void test_mp_inplace_waits_for_group_reader(void **state)
+{
+	run_inplace_group(*state, false);
+}
+
+static void test_mp_inplace_waits_for_group_writer(void **state)
+{
+	run_inplace_group(*state, true);
+}
+
+/*
+ * Two processes replacing in place keys of their own, two keys in the
+ * same stripe included, and a third adding and removing keys (with the
+ * writer lock) and reading: every value read is one that was written
+ * whole, and at the end each key has the last value its writer wrote.
+ */
+struct mix_arg {
+	const char *name;
+	int idx;
+	struct mp_shared *sh;
+};
+
+#define MIX_KEYS 64
+#define MIX_ROUNDS 20000
+
+static void mix_val(char *v, size_t cap, int idx, int k, long n)
+{
+	/* the same length every time: each replace fits in place */
+	snprintf(v, cap, "%d:%02d:%08ld:%08ld", idx, k, n, n * 7 + idx);
+}
+
+static int child_mix_replacer(void *arg)
+{
+	struct mix_arg *a = arg;
+	shmtab *t = child_open(a->name);
+	char k[16], v[64];
+
+	if (!t)
+		return 4;
+	for (long n = 1; n <= MIX_ROUNDS; n++) {
+		int key = (int)(n % MIX_KEYS);
+
+		snprintf(k, sizeof(k), "m%d-%d", a->idx, key);
+		mix_val(v, sizeof(v), a->idx, key, n);
+		if (shmtab_replace(t, k, strlen(k), v, strlen(v)) != 0)
+			return 10;
+	}
+	shmtab_close(t);
+	return 0;
+}
+
+static int child_mix_other(void *arg)
+{
+	struct mix_arg *a = arg;
+	shmtab *t = child_open(a->name);
+	char k[16];
+	int bad = 0;
+
+	if (!t)
+		return 4;
+	while (!__atomic_load_n(&a->sh->n[1], __ATOMIC_ACQUIRE)) {
+		for (int i = 0; i < 200; i++) {
+			snprintf(k, sizeof(k), "x%d", i);
+			if (shmtab_add(t, k, strlen(k), "xxxxxxxxxxxx", 12))
+				return 10;
+		}
+		for (int i = 0; i < 200; i++) {
+			snprintf(k, sizeof(k), "x%d", i);
+			if (shmtab_remove(t, k, strlen(k)))
+				return 11;
+		}
+		for (int w = 0; w < 2; w++) {
+			for (int key = 0; key < MIX_KEYS; key++) {
+				char got[64];
+				size_t vlen = 0;
+				int idx, kk;
+				long n, m;
+
+				snprintf(k, sizeof(k), "m%d-%d", w, key);
+				if (shmtab_find_into(t, k, strlen(k), got,
+						     sizeof(got) - 1, &vlen))
+					return 12;
+				got[vlen < sizeof(got) ? vlen : 0] = 0;
+				if (sscanf(got, "%d:%d:%ld:%ld", &idx, &kk, &n,
+					   &m) != 4 || idx != w || kk != key ||
+				    m != n * 7 + idx)
+					bad++;
+			}
+		}
+	}
+	a->sh->n[2] = bad;
+	shmtab_close(t);
+	return 0;
+}
+
+static void test_mp_inplace_concurrent_writers(void **state)
+{
+	struct mp_fixture *fx = *state;
+	struct mix_arg a[3];
+	shmtab *t = mk_table(fx, 0, 0);
+	char k[16], v[64], want[64];
+
+	for (int w = 0; w < 2; w++)
+		for (int key = 0; key < MIX_KEYS; key++) {
+			snprintf(k, sizeof(k), "m%d-%d", w, key);
+			mix_val(v, sizeof(v), w, key, 0);
+			assert_int_equal(put_str(t, k, v), 0);
+		}
+	for (int i = 0; i < 3; i++)
+		a[i] = (struct mix_arg){ .name = fx->name[0], .idx = i,
+					 .sh = fx->sh };
+	start_child(fx, 0, child_mix_replacer, &a[0]);
+	start_child(fx, 1, child_mix_replacer, &a[1]);
+	start_child(fx, 2, child_mix_other, &a[2]);
+	expect_child_ok(fx, 0, 60, "replacer 0");
+	expect_child_ok(fx, 1, 60, "replacer 1");
+	__atomic_store_n(&fx->sh->n[1], 1, __ATOMIC_RELEASE);
+	expect_child_ok(fx, 2, 60, "adder and reader");
+	assert_int_equal(fx->sh->n[2], 0);
+	for (int w = 0; w < 2; w++)
+		for (int key = 0; key < MIX_KEYS; key++) {
+			long last = MIX_ROUNDS - (MIX_ROUNDS - key) % MIX_KEYS;
+
+			snprintf(k, sizeof(k), "m%d-%d", w, key);
+			mix_val(want, sizeof(want), w, key, last);
+			assert_int_equal(find_is(t, k, want), 0);
+		}
+	assert_int_equal(shmtab_length(t), 2 * MIX_KEYS);
+	assert_int_equal(shmtab_check(t), 0);
+}
+
+/*
+ * The change feed with two processes noting at once (their replaces in
+ * place take no writer lock): a watcher that keeps up sees every change,
+ * each as its key's hash, none lost and none as "everything" (0).
+ */
+#define FEED_REPLACES 300
+
+static int child_feed_replacer(void *arg)
+{
+	struct mix_arg *a = arg;
+	shmtab *t = child_open(a->name);
+	char k[16], v[16];
+
+	if (!t)
+		return 4;
+	snprintf(k, sizeof(k), "f%d", a->idx);
+	for (int n = 0; n < FEED_REPLACES; n++) {
+		snprintf(v, sizeof(v), "%08d", n);
+		if (shmtab_replace(t, k, strlen(k), v, strlen(v)) != 0)
+			return 10;
+		if (n % 4 == 3)
+			usleep(200);
+	}
+	shmtab_close(t);
+	return 0;
+}
+
+static void test_mp_feed_two_noters(void **state)
+{
+	struct mp_fixture *fx = *state;
+	struct mix_arg a[2];
+	shmtab *t = mk_table(fx, 0, 0);
+	uint64_t h[2], since, hashes[SHMTAB_FEED_SIZE];
+	long seen[2] = { 0, 0 }, other = 0;
+	double t0;
+
+	for (int i = 0; i < 2; i++) {
+		char k[16];
+
+		snprintf(k, sizeof(k), "f%d", i);
+		assert_int_equal(put_str(t, k, "00000000"), 0);
+		h[i] = shmtab_key_hash(t, k, strlen(k));
+		a[i] = (struct mix_arg){ .name = fx->name[0], .idx = i,
+					 .sh = fx->sh };
+	}
+	since = shmtab_counter(t);
+	start_child(fx, 0, child_feed_replacer, &a[0]);
+	start_child(fx, 1, child_feed_replacer, &a[1]);
+	t0 = tu_now();
+	while (seen[0] + seen[1] + other < 2 * FEED_REPLACES &&
+	       tu_now() - t0 < 20) {
+		int n = shmtab_changes(t, &since, hashes, SHMTAB_FEED_SIZE);
+
+		if (n < 0)
+			fail_msg("shmtab_changes: %s", shmtab_strerror(n));
+		for (int i = 0; i < n; i++) {
+			if (hashes[i] == h[0])
+				seen[0]++;
+			else if (hashes[i] == h[1])
+				seen[1]++;
+			else
+				other++;
+		}
+	}
+	expect_child_ok(fx, 0, WAIT_S, "feed replacer 0");
+	expect_child_ok(fx, 1, WAIT_S, "feed replacer 1");
+	assert_int_equal(other, 0);
+	assert_int_equal(seen[0], FEED_REPLACES);
+	assert_int_equal(seen[1], FEED_REPLACES);
+	assert_int_equal(shmtab_changes(t, &since, hashes, SHMTAB_FEED_SIZE),
+			 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1158,6 +1472,10 @@ int main(void)
 		T(test_mp_deadlock_same_table_one_loses),
 		T(test_mp_deadlock_leaves_no_locks),
 		T(test_mp_stuck_first_opener_bounded),
+		T(test_mp_inplace_waits_for_group_reader),
+		T(test_mp_inplace_waits_for_group_writer),
+		T(test_mp_inplace_concurrent_writers),
+		T(test_mp_feed_two_noters),
 #undef T
 	};
 

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "shmtab-hooks.h"
 #include "shmtab.h"
 #include "testutil.h"
 
@@ -753,6 +754,76 @@ static void test_table_check_after_mixed_work(void **state)
 	assert_int_equal(shmtab_check(f->t), 0);
 }
 
+/* Which replaces go in place (lib/inplace.c): the hook sees its points. */
+static int inplace_seen;
+
+static void count_inplace(const char *point)
+{
+	if (strcmp(point, "inplace-redo") == 0)
+		inplace_seen++;
+}
+
+static int replace_in_group(shmtab *t, void *ctx)
+{
+	(void)ctx;
+	return shmtab_replace(t, KS("k"), KS("in-a-group"));
+}
+
+static void test_table_replace_in_place_when_it_fits(void **state)
+{
+	struct fx *f = *state;
+	char big[600];
+	shmtab *none;
+
+	assert_int_equal(shmtab_add(f->t, KS("k"), KS("oldest")), 0);
+	assert_int_equal(shmtab_add(f->t, KS("k"), KS("0123456789")), 0);
+	shmtab__set_fault(count_inplace);
+	inplace_seen = 0;
+	/* the same size and smaller: in place, the newest binding only */
+	assert_int_equal(shmtab_replace(f->t, KS("k"), KS("abcdefghij")), 0);
+	assert_int_equal(inplace_seen, 1);
+	assert_int_equal(shmtab_replace(f->t, KS("k"), KS("abc")), 0);
+	assert_int_equal(inplace_seen, 2);
+	expect_all(f->t, "k", "abc,oldest");
+	/* grown past its chunk, or past a redo entry: a new binding */
+	assert_int_equal(shmtab_replace(f->t, KS("k"), KS("0123456789-grown")),
+			 0);
+	assert_int_equal(inplace_seen, 2);
+	memset(big, 'b', sizeof(big));
+	assert_int_equal(shmtab_replace(f->t, KS("k"), big, sizeof(big)), 0);
+	assert_int_equal(shmtab_replace(f->t, KS("k"), big, sizeof(big) - 1),
+			 0);
+	assert_int_equal(inplace_seen, 2);
+	expect_find(f->t, KS("k"), big, sizeof(big) - 1);
+	/* an empty value fits */
+	assert_int_equal(shmtab_replace(f->t, KS("k"), "", 0), 0);
+	assert_int_equal(inplace_seen, 3);
+	expect_find(f->t, KS("k"), "", 0);
+	/* an unbound key is an add */
+	assert_int_equal(shmtab_replace(f->t, KS("new"), KS("v")), 0);
+	assert_int_equal(inplace_seen, 3);
+	/* inside a group: the group's way (its locks) */
+	assert_int_equal(shmtab_group(f->t, replace_in_group, NULL), 0);
+	assert_int_equal(inplace_seen, 3);
+	expect_all(f->t, "k", "in-a-group,oldest");
+	/* a handle without locks never does */
+	assert_int_equal(shmtab_open(f->name, O_RDWR, 0,
+				     &(struct shmtab_options){
+					     .lock = SHMTAB_LOCK_NONE },
+				     &none),
+			 0);
+	assert_int_equal(shmtab_replace(none, KS("k"), KS("no-lock")), 0);
+	assert_int_equal(inplace_seen, 3);
+	assert_int_equal(shmtab_close(none), 0);
+	expect_all(f->t, "k", "no-lock,oldest");
+	assert_int_equal(shmtab_replace(f->t, KS("k"), KS("locked!")), 0);
+	assert_int_equal(inplace_seen, 4);
+	expect_all(f->t, "k", "locked!,oldest");
+	shmtab__set_fault(NULL);
+	assert_int_equal(shmtab_length(f->t), 3);
+	assert_int_equal(shmtab_check(f->t), 0);
+}
+
 #define T(fn, backend)                                                      \
 	cmocka_unit_test_prestate_setup_teardown(fn, fx_setup, fx_teardown, \
 						 (void *)(backend))
@@ -793,6 +864,7 @@ int main(void)
 		TS(test_table_remove_all_then_add_again, "file"),
 		BOTH(test_table_stat_is_consistent),
 		BOTH(test_table_check_after_mixed_work),
+		BOTH(test_table_replace_in_place_when_it_fits),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
