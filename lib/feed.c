@@ -29,12 +29,25 @@ static uint64_t feed_tag(uint64_t n)
 	return (n / FEED_SIZE + 1) & TAG_MASK;
 }
 
-/* Record that the key of hash h changed (0: all). */
+/*
+ * Record that the key of hash h changed (0: all).  The writer lock's
+ * holder notes alone (no replace in place runs meanwhile, inplace.c): it
+ * writes its entry before it bumps the counter, with no atomic add.
+ */
 void feed_note(struct shmtab *t, uint64_t h)
 {
 	struct shm_header *H = t->hdr;
-	uint64_t n = __atomic_fetch_add(&H->changes, 1, __ATOMIC_ACQ_REL);
+	uint64_t n;
 
+	if (t->wl_held && t->lock != SHMTAB_LOCK_NONE) {
+		n = ld64(&H->changes);
+		__atomic_store_n(&H->ring[n % FEED_SIZE],
+				 (h & ~TAG_MASK) | feed_tag(n),
+				 __ATOMIC_RELAXED);
+		__atomic_store_n(&H->changes, n + 1, __ATOMIC_RELEASE);
+		return;
+	}
+	n = __atomic_fetch_add(&H->changes, 1, __ATOMIC_ACQ_REL);
 	__atomic_store_n(&H->ring[n % FEED_SIZE],
 			 (h & ~TAG_MASK) | feed_tag(n), __ATOMIC_RELEASE);
 }

@@ -227,6 +227,7 @@ static void claim_finish(struct shmtab *t, unsigned i, uint64_t c)
 	unsigned s = (unsigned)(c >> 8) % NSTRIPES;
 	struct redo *R = redo_entry(t, i);
 	uint64_t h = 0;
+	bool did = false;
 
 	if ((c & 0xff) == CLAIM_REDO) {
 		uint64_t off = R ? ld64(&R->off) : 0, nlens, lens, size;
@@ -243,6 +244,7 @@ static void claim_finish(struct shmtab *t, unsigned i, uint64_t c)
 			memcpy((uint8_t *)(rc + 1) + (lens >> LEN_VBITS),
 			       R->val, nlens & LEN_VMASK);
 			h = ld64(&R->hash);
+			did = true;
 		}
 	} else if (R && (c & 0xff) == CLAIM_DONE) {
 		h = ld64(&R->hash);
@@ -250,9 +252,12 @@ static void claim_finish(struct shmtab *t, unsigned i, uint64_t c)
 	if (__atomic_load_n(&H->stripe_seq[s], __ATOMIC_RELAXED) & 1) {
 		feed_note(t, h);
 		__atomic_fetch_add(&H->stripe_seq[s], 1, __ATOMIC_RELEASE);
+		did = true;
 	}
 	__atomic_compare_exchange_n(&H->slots[i].claim, &c, 0, false,
 				    __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
+	if (!did)
+		return;		/* it died before it changed anything */
 	st64(&H->recoveries, ld64(&H->recoveries) + 1);
 	shmtab__log(4, "%s: finished a replace in place of a dead process",
 		    t->name);
@@ -293,7 +298,9 @@ int inplace_drain(struct shmtab *t)
 		if (!live && !dead)
 			return 0;
 		if (!live) {
-			/* only dead claims are left: nobody owns a stripe */
+			/* only dead claims are left: nobody owns a stripe.
+			 * Their records may lie past our mapping. */
+			map_refresh(t);
 			for (unsigned i = 0; i < hi && i < NSLOTS; i++) {
 				uint64_t c = __atomic_load_n(&H->slots[i].claim,
 							     __ATOMIC_SEQ_CST);

@@ -188,7 +188,8 @@ struct shmtab_stat {
 	uint64_t bindings;		/* == shmtab_length() */
 	uint64_t keys;			/* keys with at least one binding */
 	uint64_t size;			/* bytes in the object */
-	uint64_t used;			/* bytes in live records and the index */
+	uint64_t used;			/* bytes in live records, the index and the
+					 * library's own chunks */
 	uint64_t free;			/* bytes on the free lists */
 	uint64_t index_cells;		/* hash index capacity */
 	uint32_t pagesize;
