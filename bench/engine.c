@@ -1825,8 +1825,14 @@ static int sys_index(const char *id)
 	return -1;
 }
 
-static void goal(const char *what, double mine, const char *peer,
-		 double theirs, double need, int at_most)
+/*
+ * One goal: mine / theirs against need (at most or at least).  refr, when
+ * not NAN, is the same ratio for the in-process reference: a goal it does
+ * not reach either asks more than the hardware gives here, and the line
+ * says so.
+ */
+static void goal(const char *what, double mine, double theirs, double need,
+		 int at_most, double refr)
 {
 	double r = theirs > 0 ? mine / theirs : mine;
 	int ok = at_most ? r <= need : r >= need;
@@ -1835,8 +1841,12 @@ static void goal(const char *what, double mine, const char *peer,
 		printf("  %-52s  n/a\n", what);
 		return;
 	}
-	printf("  %-52s %8.2f %s %-5g %s%s\n", what, r, at_most ? "<=" : ">=",
-	       need, ok ? "MET" : "MISSED", peer ? "" : "");
+	printf("  %-52s %8.2f %s %-5g %s", what, r, at_most ? "<=" : ">=",
+	       need, ok ? "MET" : "MISSED");
+	if (!isnan(refr))
+		printf("  (reference %.2f%s)", refr,
+		       refr < need ? ": beyond it" : "");
+	printf("\n");
 }
 
 static void print_goals(void)
@@ -1850,42 +1860,48 @@ static void print_goals(void)
 	double repl = med(res[ni][W_REPL][0][sh]);
 	double st = 0;
 #define M(w, p, s) ((s) < 0 ? NAN : med(res[ni][w][p][s]))
+/* the reference's ratio to peer s on the same workload */
+#define VSREF(w, p, s) (M(w, p, ref) / M(w, p, s))
 
 	for (int r = 0; r < nrounds; r++)
 		if (stall[ni][0][sh][r] > st)
 			st = stall[ni][0][sh][r];
 	printf("\n== issue 6 engine goals, %ld keys (ratio, goal, verdict) ==\n",
 	       ns[ni]);
-	goal("find (hit) / reference", hit, "ref", M(W_HIT, 0, ref), 0.9, 0);
+	goal("find (hit) / reference", hit, M(W_HIT, 0, ref), 0.9, 0, NAN);
 	/* Not a goal: what one find costs in memory latencies, here. */
 	printf("  %-52s %8.2f (reference %.2f, TDB mutex %.2f; not a goal)\n",
 	       "find (hit): time of one, in memory latencies",
 	       1e9 / hit / med(latency),
 	       1e9 / M(W_HIT, 0, ref) / med(latency),
 	       1e9 / M(W_HIT, 0, tm) / med(latency));
-	goal("find (hit) / TDB mutex", hit, "", M(W_HIT, 0, tm), 5, 0);
-	goal("find (hit) / LMDB txn per find", hit, "", M(W_HIT, 0, lm), 7, 0);
-	goal("find (hit), 2 procs / 1 proc", med(res[ni][W_HIT][1][sh]), "",
-	     hit, 1.8, 0);
-	goal("insert (no hint) / TDB mutex (presized)", ins, "",
-	     M(W_INSP, 0, tm), 4, 0);
-	goal("insert (no hint) / Kyoto Cabinet (presized)", ins, "",
-	     M(W_INSP, 0, kc), 1.5, 0);
-	goal("insert (no hint) / shmtab presized", ins, "",
-	     med(res[ni][W_INSP][0][sh]), 0.5, 0);
-	goal("longest insert (no hint), ms", st * 1e3, NULL, 1, 10, 1);
-	goal("replace / TDB mutex", repl, "", M(W_REPL, 0, tm), 3, 0);
-	goal("replace / Kyoto Cabinet", repl, "", M(W_REPL, 0, kc), 3, 0);
+	goal("find (hit) / TDB mutex", hit, M(W_HIT, 0, tm), 5, 0,
+	     VSREF(W_HIT, 0, tm));
+	goal("find (hit) / LMDB txn per find", hit, M(W_HIT, 0, lm), 7, 0,
+	     VSREF(W_HIT, 0, lm));
+	goal("find (hit), 2 procs / 1 proc", med(res[ni][W_HIT][1][sh]),
+	     hit, 1.8, 0, NAN);
+	goal("insert (no hint) / TDB mutex (presized)", ins,
+	     M(W_INSP, 0, tm), 4, 0, M(W_INS0, 0, ref) / M(W_INSP, 0, tm));
+	goal("insert (no hint) / Kyoto Cabinet (presized)", ins,
+	     M(W_INSP, 0, kc), 1.5, 0, M(W_INS0, 0, ref) / M(W_INSP, 0, kc));
+	goal("insert (no hint) / shmtab presized", ins,
+	     med(res[ni][W_INSP][0][sh]), 0.5, 0, NAN);
+	goal("longest insert (no hint), ms", st * 1e3, 1, 10, 1, NAN);
+	goal("replace / TDB mutex", repl, M(W_REPL, 0, tm), 3, 0,
+	     VSREF(W_REPL, 0, tm));
+	goal("replace / Kyoto Cabinet", repl, M(W_REPL, 0, kc), 3, 0,
+	     VSREF(W_REPL, 0, kc));
 	/* the issue runs every workload in two processes as well: the same
 	 * ratios there (the scaling goal above aside) */
-	goal("find (hit) / TDB mutex, 2 procs", M(W_HIT, 1, sh), "",
-	     M(W_HIT, 1, tm), 5, 0);
-	goal("find (hit) / LMDB txn per find, 2 procs", M(W_HIT, 1, sh), "",
-	     M(W_HIT, 1, lm), 7, 0);
-	goal("replace / TDB mutex, 2 procs", M(W_REPL, 1, sh), "",
-	     M(W_REPL, 1, tm), 3, 0);
-	goal("replace / Kyoto Cabinet, 2 procs", M(W_REPL, 1, sh), "",
-	     M(W_REPL, 1, kc), 3, 0);
+	goal("find (hit) / TDB mutex, 2 procs", M(W_HIT, 1, sh),
+	     M(W_HIT, 1, tm), 5, 0, VSREF(W_HIT, 1, tm));
+	goal("find (hit) / LMDB txn per find, 2 procs", M(W_HIT, 1, sh),
+	     M(W_HIT, 1, lm), 7, 0, VSREF(W_HIT, 1, lm));
+	goal("replace / TDB mutex, 2 procs", M(W_REPL, 1, sh),
+	     M(W_REPL, 1, tm), 3, 0, VSREF(W_REPL, 1, tm));
+	goal("replace / Kyoto Cabinet, 2 procs", M(W_REPL, 1, sh),
+	     M(W_REPL, 1, kc), 3, 0, VSREF(W_REPL, 1, kc));
 	for (int p = 0; p < 2; p++) {
 		for (int w = W_HIT; w <= W_INSM; w++) {
 			char what[80];
@@ -1893,16 +1909,17 @@ static void print_goals(void)
 			snprintf(what, sizeof(what),
 				 "record locks / TDB fcntl: %s%s", wl_id[w],
 				 p ? ", 2 procs" : "");
-			goal(what, M(w, p, rec), "", M(w, p, tf), 1, 0);
+			goal(what, M(w, p, rec), M(w, p, tf), 1, 0, NAN);
 		}
 	}
 	/* (an insert into an empty table runs in one process only) */
-	goal("record locks / TDB fcntl: insert-presized", M(W_INSP, 0, rec), "",
-	     M(W_INSP, 0, tf), 1, 0);
+	goal("record locks / TDB fcntl: insert-presized", M(W_INSP, 0, rec),
+	     M(W_INSP, 0, tf), 1, 0, NAN);
 	goal("bytes per binding (no hint, object size)",
-	     med(mem[ni][0][0][sh]), NULL, 1, 160, 1);
+	     med(mem[ni][0][0][sh]), 1, 160, 1, NAN);
 	goal("bytes per binding (presized, object size)",
-	     med(mem[ni][1][0][sh]), NULL, 1, 160, 1);
+	     med(mem[ni][1][0][sh]), 1, 160, 1, NAN);
+#undef VSREF
 #undef M
 }
 
