@@ -565,6 +565,7 @@ int table_remove(struct shmtab *t, const void *key, size_t klen,
 	if (err < 0)
 		return err;
 	h = hash_key(t, key, klen);
+	prefetch_home(t, h);
 	err = step_begin(t, hash_stripe(h));
 	if (err < 0)
 		return err;
