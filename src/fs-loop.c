@@ -12,14 +12,7 @@
  * for a table lock held by another process stops the whole mount.
  *
  * This loop has one reader at a time, the leader, which serves what it
- * reads itself.  Having served a request, the leader polls /dev/fuse for
- * up to spin_ns (-o spin) before it blocks in read(): the next request of
- * a serial stream then finds it awake, and costs no wake-up of a sleeping
- * CPU (an inter-processor interrupt; on the VMs here a pipe's round trip
- * between two processes on two CPUs takes 48-73 us, on one CPU 2.7 us).
- * A poll costs a system call; the spin ends at once when the loop stops
- * (LOOP_WAKE interrupts it), and on one CPU it would only keep the client
- * from running: there it is off.  A standby thread looks at it every LOOP_TICK_MS: when the
+ * reads itself.  A standby thread looks at it every LOOP_TICK_MS: when the
  * leader has been serving the same request for a whole tick, the standby
  * becomes the leader and another thread becomes the standby (a spare, or
  * a new thread while there are fewer than max_threads).  A blocked request
@@ -37,14 +30,12 @@
  * (shmtabfs.c, "Ending on time").
  */
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "fs.h"
 
@@ -67,7 +58,6 @@ struct loop {
 	bool stop;
 	int err;
 	unsigned int nthreads, max;
-	uint64_t spin_ns;		/* -o spin; 0: block at once */
 	struct loop_thread *th;		/* [0]: the caller's */
 };
 
@@ -195,28 +185,6 @@ static enum loop_role loop_spare(struct loop *l)
 	return ROLE_STANDBY;
 }
 
-static uint64_t loop_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* A request was served: poll for the next one for up to l->spin_ns, so
- * that read() finds it there (see the top of this file). */
-static void loop_spin(struct loop *l)
-{
-	struct pollfd pfd = { .fd = fuse_session_fd(l->se), .events = POLLIN };
-	uint64_t end;
-
-	if (!l->spin_ns)
-		return;
-	end = loop_now_ns() + l->spin_ns;
-	while (poll(&pfd, 1, 0) == 0 && loop_now_ns() < end)
-		;
-}
-
 /* The leader: read and serve until replaced or stopped; returns the
  * next role. */
 static enum loop_role loop_lead(struct loop *l, struct loop_thread *self)
@@ -248,7 +216,6 @@ static enum loop_role loop_lead(struct loop *l, struct loop_thread *self)
 		}
 		l->leader_busy = false;
 		pthread_mutex_unlock(&l->mu);
-		loop_spin(l);
 	}
 }
 
@@ -296,8 +263,7 @@ static void *loop_main(void *arg)
 	return NULL;
 }
 
-int fs_loop_run(struct fuse_session *se, unsigned int max_threads,
-		unsigned int spin_us)
+int fs_loop_run(struct fuse_session *se, unsigned int max_threads)
 {
 	struct sigaction sa, old_sa;
 	sigset_t wake;
@@ -308,8 +274,6 @@ int fs_loop_run(struct fuse_session *se, unsigned int max_threads,
 	memset(&l, 0, sizeof(l));
 	l.se = se;
 	l.max = max_threads < 2 ? 2 : max_threads;
-	if (sysconf(_SC_NPROCESSORS_ONLN) > 1)
-		l.spin_ns = (uint64_t)spin_us * 1000u;
 	l.th = calloc(l.max, sizeof(*l.th));
 	if (!l.th)
 		return -ENOMEM;

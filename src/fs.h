@@ -193,7 +193,6 @@ struct fs {
 	bool foreground;
 	bool debug;
 	double cache;			/* -o cache=SECONDS; 0: strict */
-	unsigned int spin_us;		/* -o spin=MICROSECONDS (fs-loop.c) */
 	bool watching;
 	struct fuse_session *se;
 	int stopping;			/* the loop ended (atomic): lock waits
@@ -353,8 +352,7 @@ void fs_longs_note(struct fs_table *tb, const struct fs_types *ty,
 void fs_longs_free(struct fs_table *tb);
 
 /* fs-loop.c */
-int fs_loop_run(struct fuse_session *se, unsigned int max_threads,
-		unsigned int spin_us);
+int fs_loop_run(struct fuse_session *se, unsigned int max_threads);
 
 /* fs-watch.c */
 int fs_watch_start(void);

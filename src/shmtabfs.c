@@ -41,7 +41,6 @@ struct cli {
 	int nonopts;
 	bool ro;
 	char *cache;
-	char *spin;
 };
 
 enum {
@@ -53,7 +52,6 @@ static const struct fuse_opt cli_opts[] = {
 	FUSE_OPT_KEY("ro", KEY_RO),
 	FUSE_OPT_KEY("rw", KEY_RW),
 	{ "cache=%s", offsetof(struct cli, cache), 0 },
-	{ "spin=%s", offsetof(struct cli, spin), 0 },
 	FUSE_OPT_END
 };
 
@@ -97,10 +95,6 @@ static void usage(FILE *out)
 		"                      values, invalidated as tables change\n"
 		"                      (default 0: strict, every change seen\n"
 		"                      at once)\n"
-		"    -o spin=MICROSECONDS\n"
-		"                      having served a request, look for the\n"
-		"                      next one this long before sleeping\n"
-		"                      (default 50; 0: sleep at once)\n"
 		"    default_permissions is always on.\n"
 		"\n");
 }
@@ -119,28 +113,6 @@ static int cache_init(struct fs *fs, const char *s)
 		return -1;
 	}
 	fs->cache = v;
-	return 0;
-}
-
-#define SPIN_US_DEFAULT 50
-#define SPIN_US_MAX 100000
-
-static int spin_init(struct fs *fs, const char *s)
-{
-	char *end;
-	unsigned long v;
-
-	fs->spin_us = SPIN_US_DEFAULT;
-	if (!s)
-		return 0;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || *s == '-' || v > SPIN_US_MAX) {
-		fprintf(stderr, "shmtabfs: invalid spin time '%s' (0 to %d "
-			"microseconds)\n", s, SPIN_US_MAX);
-		return -1;
-	}
-	fs->spin_us = (unsigned int)v;
 	return 0;
 }
 
@@ -202,7 +174,7 @@ int main(int argc, char *argv[])
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct fuse_cmdline_opts opts;
 	struct fs *fs = &fs_state;
-	struct cli cli = { 0 };
+	struct cli cli = { NULL, 0, false, NULL };
 	char *fsname = NULL;
 	int ret = 1;
 
@@ -237,8 +209,7 @@ int main(int argc, char *argv[])
 		ret = 2;
 		goto out_args;
 	}
-	if (source_init(fs, cli.source) < 0 || cache_init(fs, cli.cache) < 0 ||
-	    spin_init(fs, cli.spin) < 0) {
+	if (source_init(fs, cli.source) < 0 || cache_init(fs, cli.cache) < 0) {
 		ret = 2;
 		goto out_args;
 	}
@@ -278,7 +249,7 @@ int main(int argc, char *argv[])
 	if (opts.singlethread)
 		ret = fuse_session_loop(fs->se);
 	else
-		ret = fs_loop_run(fs->se, opts.max_threads, fs->spin_us);
+		ret = fs_loop_run(fs->se, opts.max_threads);
 	__atomic_store_n(&fs->stopping, 1, __ATOMIC_RELEASE);
 	/* The kernel ended the connection: an abort through
 	 * /sys/fs/fuse/connections/N/abort or a request timeout, or, seen on
@@ -310,7 +281,6 @@ out_args:
 	free(opts.mountpoint);
 	free(cli.source);
 	free(cli.cache);
-	free(cli.spin);
 	fuse_opt_free_args(&args);
 	return ret;
 }

@@ -296,26 +296,6 @@ expect "posix: rm -r" "gone" \
 	bash -c "rm -r '$tmp/px/p' && { [ -e '/dev/shm/${prefix}p' ] || echo gone; }"
 do_umount "$tmp/px"
 
-# --- -o spin: a bad time is a usage error; spin=0 serves as well ------------------
-mkdir -p "$tmp/ssrc" "$tmp/nomnt"
-for bad in x -1 100001 ""; do
-	timeout $T "$SHMTABFS" -f -o "spin=$bad" "$tmp/ssrc" "$tmp/nomnt" \
-		2>"$tmp/spin.err"
-	rc=$?
-	if [ $rc -eq 2 ] && grep -q "invalid spin time" "$tmp/spin.err"; then
-		ok "-o spin=$bad refused (exit 2)"
-	else
-		fail "-o spin=$bad: exit $rc, $(cat "$tmp/spin.err")"
-	fi
-done
-do_mount "$tmp/ssrc" "$tmp/sp" -o spin=0
-expect "spin=0: mkdir, write, read" "s0" \
-	bash -c "mkdir '$tmp/sp/t' && echo s0 > '$tmp/sp/t/k' && cat '$tmp/sp/t/k'"
-do_umount "$tmp/sp"
-do_mount "$tmp/ssrc" "$tmp/sp" -o spin=100000
-expect "spin=100000: read" "s0" cat "$tmp/sp/t/k"
-do_umount "$tmp/sp"
-
 # --- the cached mode: own writes read back at once, through the page cache -----------
 mkdir -p "$tmp/csrc"
 do_mount "$tmp/csrc" "$tmp/cm" -o cache=60
