@@ -954,9 +954,11 @@ static int child_inplace_dies(void *arg)
  * replace), or with nobody (the next opener does).  Either way the key has
  * the new value, whole, the feed reports the change, and the table checks.
  */
-static void run_inplace_kill(struct crash_fixture *fx, const char *point,
-			     bool stay_open, bool grow)
+static void run_inplace_kill_lock(struct crash_fixture *fx, const char *point,
+				  bool stay_open, bool grow,
+				  enum shmtab_lock lock)
 {
+	struct shmtab_options opt = { .lock = lock };
 	struct inplace_kill a = {
 		.name = fx->name, .grow = grow,
 		.old = grow ? INPLACE_OLD INPLACE_OLD : INPLACE_OLD,
@@ -967,7 +969,7 @@ static void run_inplace_kill(struct crash_fixture *fx, const char *point,
 	double t0;
 	int n;
 
-	assert_int_equal(tu_create(fx->name, NULL, &fx->t), 0);
+	assert_int_equal(tu_create(fx->name, &opt, &fx->t), 0);
 	for (int i = 0; i < 50; i++) {
 		char k[16];
 
@@ -1025,6 +1027,12 @@ static void run_inplace_kill(struct crash_fixture *fx, const char *point,
 	assert_int_equal(shmtab_check(fx->t), 0);
 }
 
+static void run_inplace_kill(struct crash_fixture *fx, const char *point,
+			     bool stay_open, bool grow)
+{
+	run_inplace_kill_lock(fx, point, stay_open, grow, SHMTAB_LOCK_BEST);
+}
+
 static void test_crash_inplace_killed_after_redo(void **state)
 {
 	run_inplace_kill(*state, "inplace-redo", true, false);
@@ -1050,6 +1058,13 @@ static void test_crash_inplace_killed_past_our_mapping(void **state)
 	run_inplace_kill(*state, "inplace-half", true, true);
 }
 
+/* The same with fcntl record locks: the finisher takes the fcntl lock */
+static void test_crash_inplace_killed_record_locks(void **state)
+{
+	run_inplace_kill_lock(*state, "inplace-half", true, false,
+			      SHMTAB_LOCK_RECORD);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1066,6 +1081,7 @@ int main(void)
 		T(test_crash_inplace_killed_before_release),
 		T(test_crash_inplace_killed_next_opener_finishes),
 		T(test_crash_inplace_killed_past_our_mapping),
+		T(test_crash_inplace_killed_record_locks),
 #undef T
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
