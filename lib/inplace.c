@@ -59,7 +59,7 @@ SHMTAB_EXPORT void shmtab__set_fault(void (*fn)(const char *point))
 	__atomic_store_n(&fault_fn, fn, __ATOMIC_RELEASE);
 }
 
-static void fault(const char *point)
+void fault_point(const char *point)
 {
 	void (*fn)(const char *) = __atomic_load_n(&fault_fn, __ATOMIC_ACQUIRE);
 
@@ -172,18 +172,18 @@ int inplace_replace(struct shmtab *t, uint64_t h, const void *key,
 	st64(&R->hash, h);
 	memcpy(R->val, val, vlen);
 	__atomic_store_n(claim, claim_word(CLAIM_REDO, s), __ATOMIC_RELEASE);
-	fault("inplace-redo");
+	fault_point("inplace-redo");
 	st64(&c->lens, nlens);
 	if (vlen > 1 && __atomic_load_n(&fault_fn, __ATOMIC_RELAXED)) {
 		memcpy((uint8_t *)(c + 1) + klen, val, vlen / 2);
-		fault("inplace-half");
+		fault_point("inplace-half");
 		memcpy((uint8_t *)(c + 1) + klen + vlen / 2,
 		       (const uint8_t *)val + vlen / 2, vlen - vlen / 2);
 	} else if (vlen) {
 		memcpy((uint8_t *)(c + 1) + klen, val, vlen);
 	}
 	__atomic_store_n(claim, claim_word(CLAIM_DONE, s), __ATOMIC_RELEASE);
-	fault("inplace-done");
+	fault_point("inplace-done");
 	feed_note(t, h);
 	__atomic_store_n(&H->stripe_seq[s], v + 2, __ATOMIC_RELEASE);
 	__atomic_store_n(claim, 0, __ATOMIC_RELEASE);

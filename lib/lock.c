@@ -115,6 +115,18 @@ static uint32_t self_pid(void)
 	return p;
 }
 
+/*
+ * A dead process's slot is taken by whoever sets its pid first: a writer
+ * that clears it (recover, slot_clear_dead) sets SLOT_CLEARING, a process
+ * that opens the table sets its own pid (lock_claim_slot).  Else a writer
+ * that found the pid dead could wipe the read locks, and the pid, of a
+ * process that took the slot in the meantime.  No process has this pid
+ * (pid_dead says so of every pid above 2^30).  Writers clear slots only
+ * under the writer lock, so the one that holds it and finds the mark
+ * knows its clearer died: it clears the slot again.
+ */
+#define SLOT_CLEARING 0xffffffffu
+
 /* A child gets copies of the parent's handles; they are not its own. */
 static void reg_atfork_child(void)
 {
@@ -548,7 +560,10 @@ int recover(struct shmtab *t)
 		struct slot *sl = &H->slots[i];
 		uint32_t pid = ld32(&sl->pid);
 
-		if (pid && (int)i != t->slot && pid_dead(pid)) {
+		if (pid && (int)i != t->slot && pid_dead(pid) &&
+		    __atomic_compare_exchange_n(&sl->pid, &pid, SLOT_CLEARING,
+						false, __ATOMIC_SEQ_CST,
+						__ATOMIC_RELAXED)) {
 			memset(sl->stripes, 0, sizeof(sl->stripes));
 			memset(H->pins[i], 0, sizeof(H->pins[i]));
 			st32(&sl->all, 0);
@@ -622,7 +637,8 @@ int lock_claim_slot(struct shmtab *t)
 			struct slot *sl = &H->slots[i];
 			uint32_t pid = ld32(&sl->pid);
 
-			if (pid && !(pass && pid_dead(pid)))
+			if (pid && !(pass && pid != SLOT_CLEARING &&
+				     pid_dead(pid)))
 				continue;
 			/* a dead claim is finished by the next writer */
 			if (ld64(&sl->claim))
@@ -705,14 +721,14 @@ bool lock_stripe_read_locked(struct shmtab *t, unsigned s)
 
 static void slot_clear_dead(struct slot *sl, uint32_t pid)
 {
-	if (!__atomic_compare_exchange_n(&sl->pid, &pid, pid, false,
+	if (!__atomic_compare_exchange_n(&sl->pid, &pid, SLOT_CLEARING, false,
 					 __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
 		return;
+	fault_point("slot-clearing");
 	memset(sl->stripes, 0, sizeof(sl->stripes));
 	st32(&sl->all, 0);
 	st64(&sl->wait_since, 0);
-	__atomic_compare_exchange_n(&sl->pid, &pid, 0, false, __ATOMIC_SEQ_CST,
-				    __ATOMIC_RELAXED);
+	__atomic_store_n(&sl->pid, 0, __ATOMIC_RELEASE);
 }
 
 /* Writer: wait until no other slot read-locks stripe. */

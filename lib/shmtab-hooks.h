@@ -77,14 +77,17 @@ int shmtab__unpin(shmtab *t, unsigned pin);
 uint64_t shmtab__obj_gen(const shmtab *t);
 
 /*
- * shmtab__set_fault() - stop a replace in place half-way, for tests
+ * shmtab__set_fault() - stop the library at a named point, for tests
  * @fn: called at named points of a replace in place (lib/inplace.c):
  *      "inplace-redo" (the redo entry is whole, the value not yet
  *      written), "inplace-half" (half the value written), "inplace-done"
- *      (the value written, the stripe still held); NULL removes it
+ *      (the value written, the stripe still held); and "slot-clearing"
+ *      (lib/lock.c: a writer has marked a dead reader's slot, before it
+ *      clears it); NULL removes it
  *
  * A test's fn raises SIGKILL (or stops) to leave what a process killed
- * there leaves.  Set it before other threads use the library.
+ * there leaves, or does what another process could do in that moment.
+ * Set it before other threads use the library.
  */
 void shmtab__set_fault(void (*fn)(const char *point));
 

@@ -288,6 +288,7 @@ bool inplace_wait(struct shmtab *t, uint64_t h);
 int inplace_setup(struct shmtab *t);
 int inplace_drain(struct shmtab *t);
 void inplace_reset(struct shmtab *t);
+void fault_point(const char *point);	/* shmtab__set_fault's hook */
 
 /* pin.c */
 bool pin_may(struct shmtab *t, const struct chunk *c, uint64_t off);

@@ -37,6 +37,7 @@
 #include "testutil.h"
 
 #define NKEYS 64
+#define SHMTAB_SLOTS_TEST 128 /* process slots of a table (doc/FORMAT.md) */
 #define MAXDEPTH 512 /* deepest stack the verifier reports */
 #define VMIN 16
 #define VMAX 2000
@@ -1065,6 +1066,78 @@ static void test_crash_inplace_killed_record_locks(void **state)
 			      SHMTAB_LOCK_RECORD);
 }
 
+/*
+ * A dead reader's slot, cleared by a writer while a new handle looks for a
+ * slot and finds none free: the new handle must not take the slot the
+ * writer is clearing (the writer would wipe its pid; a later handle would
+ * then share the slot, and closing one would free it under the other).
+ */
+static shmtab *stolen;
+static const char *stolen_name;
+
+static void open_while_clearing(const char *point)
+{
+	if (strcmp(point, "slot-clearing") == 0 && !stolen)
+		shmtab_open(stolen_name, O_RDWR, 0, NULL, &stolen);
+}
+
+static void test_crash_dead_reader_slot_not_taken_while_cleared(void **state)
+{
+	struct crash_fixture *fx = *state;
+	struct tu_barrier b;
+	struct holder_arg h = { .name = fx->name, .post = &b };
+	shmtab **more = calloc(SHMTAB_SLOTS_TEST, sizeof(*more));
+	struct shmtab_stat st;
+	shmtab *late = NULL;
+	int n = 0;
+
+	assert_non_null(more);
+	assert_int_equal(tu_create(fx->name, NULL, &fx->t), 0);
+	assert_int_equal(put_str(fx->t, "k", "v"), 0);
+	/* every slot but one taken by this process */
+	for (;;) {
+		assert_int_equal(shmtab_stat(fx->t, &st), 0);
+		if (st.holders == SHMTAB_SLOTS_TEST - 1)
+			break;
+		assert_true(n < SHMTAB_SLOTS_TEST);
+		assert_int_equal(shmtab_open(fx->name, O_RDWR, 0, NULL,
+					     &more[n]), 0);
+		n++;
+	}
+	/* the last one: a reader, killed inside an iteration */
+	assert_int_equal(tu_barrier_init(&b), 0);
+	fx->pid[0] = tu_fork(child_iter_holder, &h);
+	assert_true(fx->pid[0] > 0);
+	if (tu_barrier_wait(&b, 10000) != 0)
+		fail_msg("the reader never got its lock");
+	kill(fx->pid[0], SIGKILL);
+	wait_killed(fx, 0);
+	tu_barrier_destroy(&b);
+
+	/* a write meets the dead reader's lock and clears its slot; in that
+	 * moment another handle opens */
+	stolen_name = fx->name;
+	shmtab__set_fault(open_while_clearing);
+	assert_int_equal(put_str(fx->t, "k", "w"), 0);
+	shmtab__set_fault(NULL);
+	assert_non_null(stolen);
+	/* a later handle gets the freed slot, and keeps it when the one that
+	 * opened during the clearing closes */
+	assert_int_equal(shmtab_open(fx->name, O_RDWR, 0, NULL, &late), 0);
+	assert_int_equal(shmtab_stat(fx->t, &st), 0);
+	assert_int_equal(st.holders, SHMTAB_SLOTS_TEST);
+	assert_int_equal(shmtab_close(stolen), 0);
+	stolen = NULL;
+	assert_int_equal(shmtab_stat(fx->t, &st), 0);
+	assert_int_equal(st.holders, SHMTAB_SLOTS_TEST);
+	assert_int_equal(find_is(late, "k", "w"), 0);
+	assert_int_equal(shmtab_close(late), 0);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(shmtab_close(more[i]), 0);
+	free(more);
+	assert_int_equal(shmtab_check(fx->t), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1082,6 +1155,7 @@ int main(void)
 		T(test_crash_inplace_killed_next_opener_finishes),
 		T(test_crash_inplace_killed_past_our_mapping),
 		T(test_crash_inplace_killed_record_locks),
+		T(test_crash_dead_reader_slot_not_taken_while_cleared),
 #undef T
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
