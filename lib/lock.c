@@ -127,6 +127,28 @@ static uint32_t self_pid(void)
  */
 #define SLOT_CLEARING 0xffffffffu
 
+/*
+ * A dead process's slot, just taken by whoever clears it: if it holds read
+ * locks, that process was counted in hdr.rlocks (it counts itself before
+ * it sets a bit and uncounts itself after it cleared its last): uncount
+ * it.  A process that died between the two is left counted, which only
+ * costs replaces in place a look at every slot.
+ */
+static void slot_uncount(struct shm_header *H, const struct slot *sl)
+{
+	uint64_t n, any = ld32(&sl->all);
+
+	for (unsigned w = 0; w < NSTRIPES / 64; w++)
+		any |= ld64(&sl->stripes[w]);
+	if (!any)
+		return;
+	n = __atomic_load_n(&H->rlocks, __ATOMIC_RELAXED);
+	while (n && !__atomic_compare_exchange_n(&H->rlocks, &n, n - 1, false,
+						 __ATOMIC_SEQ_CST,
+						 __ATOMIC_RELAXED))
+		;
+}
+
 /* A child gets copies of the parent's handles; they are not its own. */
 static void reg_atfork_child(void)
 {
@@ -564,6 +586,7 @@ int recover(struct shmtab *t)
 		    __atomic_compare_exchange_n(&sl->pid, &pid, SLOT_CLEARING,
 						false, __ATOMIC_SEQ_CST,
 						__ATOMIC_RELAXED)) {
+			slot_uncount(H, sl);
 			memset(sl->stripes, 0, sizeof(sl->stripes));
 			memset(H->pins[i], 0, sizeof(H->pins[i]));
 			st32(&sl->all, 0);
@@ -647,6 +670,8 @@ int lock_claim_slot(struct shmtab *t)
 							 __ATOMIC_SEQ_CST,
 							 __ATOMIC_RELAXED))
 				continue;
+			if (pid)
+				slot_uncount(H, sl);
 			memset(sl->stripes, 0, sizeof(sl->stripes));
 			memset(H->pins[i], 0, sizeof(H->pins[i]));
 			st32(&sl->all, 0);
@@ -719,12 +744,14 @@ bool lock_stripe_read_locked(struct shmtab *t, unsigned s)
 	return false;
 }
 
-static void slot_clear_dead(struct slot *sl, uint32_t pid)
+static void slot_clear_dead(struct shm_header *H, struct slot *sl,
+			    uint32_t pid)
 {
 	if (!__atomic_compare_exchange_n(&sl->pid, &pid, SLOT_CLEARING, false,
 					 __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
 		return;
 	fault_point("slot-clearing");
+	slot_uncount(H, sl);
 	memset(sl->stripes, 0, sizeof(sl->stripes));
 	st32(&sl->all, 0);
 	st64(&sl->wait_since, 0);
@@ -766,7 +793,7 @@ static int wait_readers(struct shmtab *t, unsigned stripe)
 		if (must_yield(since, ld64(&H->slots[blocker].wait_since), pid)) {
 			/* a waiter that died waiting is no cycle */
 			if (pid_dead(pid)) {
-				slot_clear_dead(&H->slots[blocker], pid);
+				slot_clear_dead(H, &H->slots[blocker], pid);
 				continue;
 			}
 			set_waiting(0);
@@ -775,7 +802,7 @@ static int wait_readers(struct shmtab *t, unsigned stripe)
 		if (now_ns() - last_check > 5000000) {
 			last_check = now_ns();
 			if (pid_dead(pid)) {
-				slot_clear_dead(&H->slots[blocker], pid);
+				slot_clear_dead(H, &H->slots[blocker], pid);
 				continue;
 			}
 		}

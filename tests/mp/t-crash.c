@@ -1138,6 +1138,69 @@ static void test_crash_dead_reader_slot_not_taken_while_cleared(void **state)
 	assert_int_equal(shmtab_check(fx->t), 0);
 }
 
+static uint64_t rlocks_of(const char *name);
+static uint64_t rlocks_seen;
+
+static int count_rlocks(const void *key, size_t klen, const void *val,
+			size_t vlen, void *ctx)
+{
+	(void)key;
+	(void)klen;
+	(void)val;
+	(void)vlen;
+	rlocks_seen = rlocks_of(ctx);
+	return 0;
+}
+
+/* hdr.rlocks of a posix: table, read from its object (doc/FORMAT.md) */
+static uint64_t rlocks_of(const char *name)
+{
+	char path[256];
+	uint64_t v = ~(uint64_t)0;
+	int fd;
+
+	snprintf(path, sizeof(path), "/dev/shm/%s", name + strlen("posix:/"));
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, &v, sizeof(v), 232), (ssize_t)sizeof(v));
+	close(fd);
+	return v;
+}
+
+/*
+ * A reader killed inside an iteration leaves its count of read-lock
+ * holders (hdr.rlocks, which lets a replace in place skip the slots); the
+ * writer that clears its slot takes the count back.
+ */
+static void test_crash_dead_reader_uncounted(void **state)
+{
+	struct crash_fixture *fx = *state;
+	struct tu_barrier b;
+	struct holder_arg h = { .name = fx->name, .post = &b };
+
+	assert_int_equal(tu_create(fx->name, NULL, &fx->t), 0);
+	assert_int_equal(put_str(fx->t, "k", "v"), 0);
+	assert_int_equal(rlocks_of(fx->name), 0);
+	assert_int_equal(tu_barrier_init(&b), 0);
+	fx->pid[0] = tu_fork(child_iter_holder, &h);
+	assert_true(fx->pid[0] > 0);
+	if (tu_barrier_wait(&b, 10000) != 0)
+		fail_msg("the reader never got its lock");
+	assert_int_equal(rlocks_of(fx->name), 1);
+	kill(fx->pid[0], SIGKILL);
+	wait_killed(fx, 0);
+	tu_barrier_destroy(&b);
+	assert_int_equal(rlocks_of(fx->name), 1);
+	/* a write waits for the dead reader's locks, finds it dead, clears */
+	assert_int_equal(shmtab_add(fx->t, "k2", 2, "v2", 2), 0);
+	assert_int_equal(rlocks_of(fx->name), 0);
+	/* and this process's own read locks count and uncount */
+	assert_int_equal(shmtab_iter(fx->t, count_rlocks, fx->name), 0);
+	assert_int_equal(rlocks_seen, 1);
+	assert_int_equal(rlocks_of(fx->name), 0);
+	assert_int_equal(shmtab_check(fx->t), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1156,6 +1219,7 @@ int main(void)
 		T(test_crash_inplace_killed_past_our_mapping),
 		T(test_crash_inplace_killed_record_locks),
 		T(test_crash_dead_reader_slot_not_taken_while_cleared),
+		T(test_crash_dead_reader_uncounted),
 #undef T
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
