@@ -56,6 +56,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -1326,11 +1327,64 @@ static void loadavg(char *buf, size_t sz)
 	}
 }
 
+/*
+ * What a wake-up costs here: the mean round trip of a byte between two
+ * processes over two pipes, 5,000 times, the parent on CPU a and the child
+ * on CPU b.  A FUSE request of a serial stream waits for two wake-ups (the
+ * daemon's, then the client's), across CPUs or not as the scheduler puts
+ * them, so this bounds what every FUSE system here can do per request.
+ */
+static void pin_to(int cpu)
+{
+	cpu_set_t one;
+
+	CPU_ZERO(&one);
+	CPU_SET(cpu, &one);
+	sched_setaffinity(0, sizeof(one), &one);
+}
+
+static double wake_us(int a_cpu, int b_cpu)
+{
+	enum { TRIPS = 5000 };
+	int a[2], b[2];
+	cpu_set_t old;
+	double t0, dt;
+	pid_t pid;
+	char c = 0;
+
+	if (pipe(a) < 0 || pipe(b) < 0)
+		return NAN;
+	sched_getaffinity(0, sizeof(old), &old);
+	pid = fork();
+	if (pid == 0) {
+		pin_to(b_cpu);
+		for (int i = 0; i < TRIPS; i++)
+			if (read(a[0], &c, 1) != 1 || write(b[1], &c, 1) != 1)
+				_exit(1);
+		_exit(0);
+	}
+	pin_to(a_cpu);
+	t0 = now();
+	for (int i = 0; pid > 0 && i < TRIPS; i++)
+		if (write(a[1], &c, 1) != 1 || read(b[0], &c, 1) != 1)
+			break;
+	dt = now() - t0;
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+	sched_setaffinity(0, sizeof(old), &old);
+	close(a[0]);
+	close(a[1]);
+	close(b[0]);
+	close(b[1]);
+	return pid > 0 ? dt / TRIPS * 1e6 : NAN;
+}
+
 int main(int argc, char **argv)
 {
 	const char *tsv = "bench/results-fsview.tsv", *only = NULL,
 		   *wonly = NULL;
 	char date[32], load0[128], load1[128];
+	double wake_two, wake_one;
 	struct sigaction sa = { .sa_handler = on_signal };
 	time_t start = time(NULL);
 	int opt, order[NSYS], nsys = 0;
@@ -1441,6 +1495,8 @@ int main(int argc, char **argv)
 		    (int)main_pid, strerror(errno));
 	}
 	loadavg(load0, sizeof(load0));
+	wake_two = sysconf(_SC_NPROCESSORS_ONLN) > 1 ? wake_us(0, 1) : NAN;
+	wake_one = wake_us(0, 0);
 	t0 = now();
 	for (int d = 0; d < ND; d++)
 		if (datas[d].used)
@@ -1481,6 +1537,9 @@ int main(int argc, char **argv)
 	printf("load average (1, 5, 15 min, runnable/all, last pid) at "
 	       "start: %s; at end: %s; %ld CPUs\n", load0, load1,
 	       sysconf(_SC_NPROCESSORS_ONLN));
+	printf("wake-up (a pipe round trip between two processes, mean of "
+	       "5000): %.1f us across two CPUs, %.1f us on one; a FUSE request "
+	       "waits for two\n", wake_two, wake_one);
 	printf("systems:");
 	for (int i = 0; i < nsys; i++) {
 		const struct sys *s = &systems[order[i]];
