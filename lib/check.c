@@ -251,16 +251,6 @@ int check_locked(struct shmtab *t)
 	return err;
 }
 
-/* No stripe odd: a replace in place (inplace.c) that overlapped a check
- * without a lock is either over, and counted, or still shows. */
-static bool stripes_still(struct shmtab *t)
-{
-	for (unsigned s = 0; s < NSTRIPES; s++)
-		if (__atomic_load_n(&t->hdr->stripe_seq[s], __ATOMIC_ACQUIRE) & 1)
-			return false;
-	return true;
-}
-
 SHMTAB_EXPORT int shmtab_check(shmtab *t)
 {
 	bool taken = false;
@@ -276,8 +266,11 @@ SHMTAB_EXPORT int shmtab_check(shmtab *t)
 			t->quiet = 1;
 			err = check_locked(t);
 			t->quiet = 0;
+			/* a replace in place (inplace.c) that overlapped
+			 * is over, and counted, or still shows its stripe */
 			if (shmtab_counter(t) == c &&
-			    !(ld32(&t->hdr->undo_n)) && stripes_still(t))
+			    !(ld32(&t->hdr->undo_n)) &&
+			    lock_stripes_clear(t, ALL_STRIPES))
 				return err ? check_locked(t) : 0;
 		}
 		return -EAGAIN;

@@ -149,6 +149,27 @@ static void slot_uncount(struct shm_header *H, const struct slot *sl)
 		;
 }
 
+/*
+ * Slot i's process (pid) is dead: free the slot, unless someone took it
+ * since (see SLOT_CLEARING).  Writer lock held.
+ */
+static void slot_clear_dead(struct shmtab *t, unsigned i, uint32_t pid)
+{
+	struct shm_header *H = t->hdr;
+	struct slot *sl = &H->slots[i];
+
+	if (!__atomic_compare_exchange_n(&sl->pid, &pid, SLOT_CLEARING, false,
+					 __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+		return;
+	fault_point("slot-clearing");
+	slot_uncount(H, sl);
+	memset(sl->stripes, 0, sizeof(sl->stripes));
+	memset(H->pins[i], 0, sizeof(H->pins[i]));
+	st32(&sl->all, 0);
+	st64(&sl->wait_since, 0);
+	__atomic_store_n(&sl->pid, 0, __ATOMIC_RELEASE);
+}
+
 /* A child gets copies of the parent's handles; they are not its own. */
 static void reg_atfork_child(void)
 {
@@ -582,17 +603,8 @@ int recover(struct shmtab *t)
 		struct slot *sl = &H->slots[i];
 		uint32_t pid = ld32(&sl->pid);
 
-		if (pid && (int)i != t->slot && pid_dead(pid) &&
-		    __atomic_compare_exchange_n(&sl->pid, &pid, SLOT_CLEARING,
-						false, __ATOMIC_SEQ_CST,
-						__ATOMIC_RELAXED)) {
-			slot_uncount(H, sl);
-			memset(sl->stripes, 0, sizeof(sl->stripes));
-			memset(H->pins[i], 0, sizeof(H->pins[i]));
-			st32(&sl->all, 0);
-			st64(&sl->wait_since, 0);
-			__atomic_store_n(&sl->pid, 0, __ATOMIC_RELEASE);
-		}
+		if (pid && (int)i != t->slot && pid_dead(pid))
+			slot_clear_dead(t, i, pid);
 	}
 	st64(&H->recoveries, ld64(&H->recoveries) + 1);
 	shmtab__log(4, "%s: recovered from a dead writer", t->name);
@@ -724,39 +736,34 @@ static bool slot_blocks(const struct slot *sl, unsigned stripe)
 	       (stripe % 64) & 1;
 }
 
-/* Does another slot read-lock stripe s?  Stripe s odd (seq_cst) first. */
-bool lock_stripe_read_locked(struct shmtab *t, unsigned s)
+/* The first other slot that read-locks stripe (its pid in *pid), or -1. */
+static int read_blocker(struct shmtab *t, unsigned stripe, uint32_t *pid)
 {
 	struct shm_header *H = t->hdr;
-	unsigned hi;
+	unsigned hi = __atomic_load_n(&H->slot_hi, __ATOMIC_SEQ_CST);
 
-	if (!__atomic_load_n(&H->rlocks, __ATOMIC_SEQ_CST))
-		return false;
-	hi = __atomic_load_n(&H->slot_hi, __ATOMIC_SEQ_CST);
 	for (unsigned i = 0; i < hi && i < NSLOTS; i++) {
 		struct slot *sl = &H->slots[i];
 
-		if ((int)i != t->slot &&
-		    __atomic_load_n(&sl->pid, __ATOMIC_SEQ_CST) &&
-		    slot_blocks(sl, s))
-			return true;
+		if ((int)i == t->slot)
+			continue;
+		*pid = __atomic_load_n(&sl->pid, __ATOMIC_SEQ_CST);
+		if (*pid && slot_blocks(sl, stripe))
+			return (int)i;
 	}
-	return false;
+	return -1;
 }
 
-static void slot_clear_dead(struct shm_header *H, struct slot *sl,
-			    uint32_t pid)
+/* Does another slot read-lock stripe s?  Stripe s odd (seq_cst) first. */
+bool lock_stripe_read_locked(struct shmtab *t, unsigned s)
 {
-	if (!__atomic_compare_exchange_n(&sl->pid, &pid, SLOT_CLEARING, false,
-					 __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
-		return;
-	fault_point("slot-clearing");
-	slot_uncount(H, sl);
-	memset(sl->stripes, 0, sizeof(sl->stripes));
-	st32(&sl->all, 0);
-	st64(&sl->wait_since, 0);
-	__atomic_store_n(&sl->pid, 0, __ATOMIC_RELEASE);
+	uint32_t pid;
+
+	return __atomic_load_n(&t->hdr->rlocks, __ATOMIC_SEQ_CST) &&
+	       read_blocker(t, s, &pid) >= 0;
 }
+
+
 
 /* Writer: wait until no other slot read-locks stripe. */
 static int wait_readers(struct shmtab *t, unsigned stripe)
@@ -768,22 +775,9 @@ static int wait_readers(struct shmtab *t, unsigned stripe)
 	if (t->lock == SHMTAB_LOCK_NONE)
 		return 0;
 	for (;;) {
-		int blocker = -1;
 		uint32_t pid = 0;
+		int blocker = read_blocker(t, stripe, &pid);
 
-		unsigned hi = __atomic_load_n(&H->slot_hi, __ATOMIC_SEQ_CST);
-
-		for (unsigned i = 0; i < hi && i < NSLOTS; i++) {
-			struct slot *sl = &H->slots[i];
-
-			if ((int)i == t->slot)
-				continue;
-			pid = __atomic_load_n(&sl->pid, __ATOMIC_SEQ_CST);
-			if (pid && slot_blocks(sl, stripe)) {
-				blocker = (int)i;
-				break;
-			}
-		}
 		if (blocker < 0)
 			break;
 		if (!since) {
@@ -793,7 +787,7 @@ static int wait_readers(struct shmtab *t, unsigned stripe)
 		if (must_yield(since, ld64(&H->slots[blocker].wait_since), pid)) {
 			/* a waiter that died waiting is no cycle */
 			if (pid_dead(pid)) {
-				slot_clear_dead(H, &H->slots[blocker], pid);
+				slot_clear_dead(t, (unsigned)blocker, pid);
 				continue;
 			}
 			set_waiting(0);
@@ -802,7 +796,7 @@ static int wait_readers(struct shmtab *t, unsigned stripe)
 		if (now_ns() - last_check > 5000000) {
 			last_check = now_ns();
 			if (pid_dead(pid)) {
-				slot_clear_dead(H, &H->slots[blocker], pid);
+				slot_clear_dead(t, (unsigned)blocker, pid);
 				continue;
 			}
 		}
@@ -1011,7 +1005,8 @@ int lock_wait_writer(struct shmtab *t)
 	return 0;
 }
 
-static bool stripes_clear(struct shmtab *t, unsigned stripe)
+/* No odd counter on stripe (or on any, ALL_STRIPES): no writer in it. */
+bool lock_stripes_clear(struct shmtab *t, unsigned stripe)
 {
 	struct shm_header *H = t->hdr;
 
@@ -1059,7 +1054,7 @@ int lock_read(struct shmtab *t, unsigned stripe, bool *taken)
 			__atomic_fetch_or(&sl->stripes[stripe / 64],
 					  (uint64_t)1 << (stripe % 64),
 					  __ATOMIC_SEQ_CST);
-		if (stripes_clear(t, stripe))
+		if (lock_stripes_clear(t, stripe))
 			break;
 		if (stripe == ALL_STRIPES)
 			__atomic_fetch_sub(&sl->all, 1, __ATOMIC_RELEASE);

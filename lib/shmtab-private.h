@@ -280,6 +280,7 @@ bool pid_dead(uint32_t pid);
 bool lock_interrupted(void);
 void lock_backoff(unsigned *n);
 bool lock_stripe_read_locked(struct shmtab *t, unsigned s);
+bool lock_stripes_clear(struct shmtab *t, unsigned stripe);
 
 int inplace_replace(struct shmtab *t, uint64_t h, const void *key,
 		    size_t klen, const void *val, size_t vlen);
