@@ -386,10 +386,11 @@ static int push_lockcheck(struct shmtab *t, const struct push *p)
 }
 
 /*
- * Start fetching the line of key's home cell before the writer lock is
- * taken: the lock's atomic operations then overlap the cache miss that
- * the lookup under it would wait for.  Only a hint: the index may change
- * before the lock is ours, and a prefetch never faults.
+ * Start fetching the line of key's home cell before the writer lock (or a
+ * replace in place's claim) is taken: its atomic operations then overlap
+ * the cache miss that the lookup after them would wait for.  Only a hint:
+ * the index may change before the lock is ours, and a prefetch never
+ * faults.
  */
 static void prefetch_home(struct shmtab *t, uint64_t h)
 {
@@ -402,7 +403,7 @@ static void prefetch_home(struct shmtab *t, uint64_t h)
 					       sizeof(cell_t), 1);
 }
 
-static int push_step(struct shmtab *t, const struct push *p)
+static int push_step(struct shmtab *t, const struct push *p, uint64_t h)
 {
 	struct shm_header *H = t->hdr;
 	const void *key = p->key, *val = p->val;
@@ -411,11 +412,9 @@ static int push_step(struct shmtab *t, const struct push *p)
 	struct tbuf nb;
 	struct lookup lk;
 	struct chunk *c = NULL;
-	uint64_t h, off, next = 0;
+	uint64_t off, next = 0;
 	int err;
 
-	h = hash_key(t, key, klen);
-	prefetch_home(t, h);
 	err = step_begin(t, hash_stripe(h));
 	if (err < 0)
 		return err;
@@ -489,13 +488,11 @@ fail:
 	return err;
 }
 
-/* A replace in place (inplace.c): 1 done, 0 take the writer lock. */
-static int push_inplace(struct shmtab *t, const struct push *p)
+/* A replace in place (inplace.c): true done, false take the writer lock. */
+static bool push_inplace(struct shmtab *t, const struct push *p, uint64_t h)
 {
-	uint64_t h = hash_key(t, p->key, p->klen);
 	int r;
 
-	prefetch_home(t, h);
 	for (int tries = 0; tries < 8; tries++) {
 		r = inplace_replace(t, h, p->key, p->klen, p->val, p->vlen);
 		if (r == -ENOENT && !tries && inplace_setup(t) == 0)
@@ -508,6 +505,7 @@ static int push_inplace(struct shmtab *t, const struct push *p)
 
 int table_push(struct shmtab *t, struct push *p)
 {
+	uint64_t h;
 	int err;
 
 	if ((!p->key && p->klen) || (!p->val && p->vlen))
@@ -517,16 +515,15 @@ int table_push(struct shmtab *t, struct push *p)
 	err = write_check(t);
 	if (err < 0)
 		return err;
+	h = hash_key(t, p->key, p->klen);
 	for (int tries = 0;; tries++) {
 		err = push_precheck(t, p);
 		if (err < 0)
 			return err;
-		if (p->replace && !p->update) {
-			err = push_inplace(t, p);
-			if (err)
-				return err < 0 ? err : 0;
-		}
-		err = push_step(t, p);
+		prefetch_home(t, h);
+		if (p->replace && !p->update && push_inplace(t, p, h))
+			return 0;
+		err = push_step(t, p, h);
 		if (err != -EAGAIN)
 			return err;
 		if (tries > 1000)
