@@ -29,6 +29,17 @@ static uint64_t feed_tag(uint64_t n)
 	return (n / FEED_SIZE + 1) & TAG_MASK;
 }
 
+uint64_t feed_hash(uint64_t h)
+{
+	return h & ~TAG_MASK;
+}
+
+/* Change n's ring entry: the key's hash, tagged. */
+static uint64_t ring_word(uint64_t h, uint64_t n)
+{
+	return feed_hash(h) | feed_tag(n);
+}
+
 /*
  * Record that the key of hash h changed (0: all).  The writer lock's
  * holder notes alone (no replace in place runs meanwhile, inplace.c): it
@@ -41,15 +52,14 @@ void feed_note(struct shmtab *t, uint64_t h)
 
 	if (t->wl_held && t->lock != SHMTAB_LOCK_NONE) {
 		n = ld64(&H->changes);
-		__atomic_store_n(&H->ring[n % FEED_SIZE],
-				 (h & ~TAG_MASK) | feed_tag(n),
+		__atomic_store_n(&H->ring[n % FEED_SIZE], ring_word(h, n),
 				 __ATOMIC_RELAXED);
 		__atomic_store_n(&H->changes, n + 1, __ATOMIC_RELEASE);
 		return;
 	}
 	n = __atomic_fetch_add(&H->changes, 1, __ATOMIC_ACQ_REL);
-	__atomic_store_n(&H->ring[n % FEED_SIZE],
-			 (h & ~TAG_MASK) | feed_tag(n), __ATOMIC_RELEASE);
+	__atomic_store_n(&H->ring[n % FEED_SIZE], ring_word(h, n),
+			 __ATOMIC_RELEASE);
 }
 
 /* What waiters sleep on: the counter's low half (little-endian). */
@@ -67,16 +77,11 @@ static uint64_t feed_entry(struct shm_header *H, uint64_t n)
 					     __ATOMIC_ACQUIRE);
 
 		if ((e & TAG_MASK) == feed_tag(n))
-			return e & ~TAG_MASK;
+			return feed_hash(e);
 		if (i == 1000)
 			return 0;
 		cpu_relax();
 	}
-}
-
-uint64_t feed_hash(uint64_t h)
-{
-	return h & ~TAG_MASK;
 }
 
 void feed_wake(struct shmtab *t)
