@@ -96,7 +96,7 @@ SHMTAB_EXPORT int shmtab_stat(shmtab *t, struct shmtab_stat *st)
 		if (!pid)
 			continue;
 		st->holders++;
-		if (pid_dead(pid))
+		if (slot_dead(H, i, pid))
 			st->dead_holders++;
 	}
 	return 0;

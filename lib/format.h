@@ -22,7 +22,7 @@
 #error "shmtab's format is little-endian; big-endian hosts are not supported yet"
 #endif
 
-#define SHMTAB_FORMAT_VERSION 6
+#define SHMTAB_FORMAT_VERSION 7
 #define SHMTAB_MAGIC "SHMTAB\r\n"
 
 #define HDR_SIZE	32768u		/* header + lock area */
@@ -75,7 +75,8 @@ struct slot {
 	uint64_t wait_since;		/* CLOCK_MONOTONIC ns when it began to wait; 0 */
 	uint64_t stripes[NSTRIPES / 64];/* read-locked stripes */
 	uint64_t claim;			/* a replace in place (inplace.c), 0 */
-	uint64_t reserved;
+	uint64_t start;			/* pid << 32 | when it started (lock.c,
+					 * proc_start); 0: not known */
 };
 
 /*

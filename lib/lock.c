@@ -81,6 +81,7 @@ static struct shmtab *reg_head;
 static int proc_held;		/* handles of this process holding locks */
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static uint32_t my_pid;		/* getpid() is a system call: keep it */
+static uint64_t my_start;	/* self_start() */
 
 static int (*intr_fn)(void *ctx);
 static void *intr_ctx;
@@ -167,6 +168,7 @@ static void slot_clear_dead(struct shmtab *t, unsigned i, uint32_t pid)
 	memset(H->pins[i], 0, sizeof(H->pins[i]));
 	st32(&sl->all, 0);
 	st64(&sl->wait_since, 0);
+	st64(&sl->start, 0);
 	__atomic_store_n(&sl->pid, 0, __ATOMIC_RELEASE);
 }
 
@@ -177,6 +179,7 @@ static void reg_atfork_child(void)
 	reg_head = NULL;
 	proc_held = 0;
 	my_pid = 0;
+	my_start = 0;
 }
 
 static void reg_init(void)
@@ -218,26 +221,98 @@ uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Gone, or a zombie nobody has reaped yet. */
-bool pid_dead(uint32_t pid)
+/*
+ * What /proc says of process pid: its state letter and the low 32 bits of
+ * its start (field 22 of /proc/PID/stat: clock ticks since boot).  -1 when
+ * /proc cannot tell.
+ */
+static int proc_stat(uint32_t pid, char *state, uint32_t *start)
 {
-	char path[64], buf[256], *p;
+	char path[64], buf[512], *p, *end;
+	unsigned long long v;
 	FILE *f;
 	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	/* "pid (comm) S ppid ...": comm may hold anything, even ") " */
+	p = strrchr(buf, ')');
+	if (!p || p[1] != ' ' || !p[2])
+		return -1;
+	*state = p[2];
+	*start = 0;
+	p += 2;
+	for (int field = 3; field < 22; field++) {
+		p = strchr(p, ' ');
+		if (!p)
+			return 0;
+		p++;
+	}
+	errno = 0;
+	v = strtoull(p, &end, 10);
+	if (!errno && end != p && *end == ' ')
+		*start = (uint32_t)v;
+	return 0;
+}
+
+/*
+ * The word a slot keeps of its process (slot.start): the pid above the low
+ * 32 bits of its start, 0 when /proc cannot tell.  Read once per process.
+ */
+static uint64_t self_start(void)
+{
+	uint64_t w = __atomic_load_n(&my_start, __ATOMIC_RELAXED);
+	uint32_t pid = self_pid(), start;
+	char state;
+
+	if (w >> 32 == pid)
+		return w;
+	if (proc_stat(pid, &state, &start) < 0 || !start)
+		return 0;
+	w = (uint64_t)pid << 32 | start;
+	__atomic_store_n(&my_start, w, __ATOMIC_RELAXED);
+	return w;
+}
+
+/*
+ * Gone, or a zombie nobody has reaped yet; with start (a slot's word of
+ * its process, 0 when unknown) also when the pid now names a process that
+ * started at another time: the system gave the dead process's pid to a new
+ * one.  A start word of another pid is stale (its slot is being taken) and
+ * says nothing.
+ */
+bool pid_dead_since(uint32_t pid, uint64_t start)
+{
+	uint32_t now;
+	char state;
 
 	if (pid == 0 || pid > 0x3fffffff)
 		return true;
 	if (kill((pid_t)pid, 0) < 0 && errno == ESRCH)
 		return true;
-	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
-	f = fopen(path, "re");
-	if (!f)
+	if (proc_stat(pid, &state, &now) < 0)
 		return false;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	p = strrchr(buf, ')');
-	return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+	if (state == 'Z' || state == 'X')
+		return true;
+	return start >> 32 == pid && (uint32_t)start && now &&
+	       (uint32_t)start != now;
+}
+
+bool pid_dead(uint32_t pid)
+{
+	return pid_dead_since(pid, 0);
+}
+
+/* Is slot i's process, whose pid the caller read as pid, dead? */
+bool slot_dead(const struct shm_header *H, unsigned i, uint32_t pid)
+{
+	return pid_dead_since(pid, __atomic_load_n(&H->slots[i].start,
+						   __ATOMIC_ACQUIRE));
 }
 
 static void held_update(struct shmtab *t)
@@ -603,7 +678,7 @@ int recover(struct shmtab *t)
 		struct slot *sl = &H->slots[i];
 		uint32_t pid = ld32(&sl->pid);
 
-		if (pid && (int)i != t->slot && pid_dead(pid))
+		if (pid && (int)i != t->slot && slot_dead(H, i, pid))
 			slot_clear_dead(t, i, pid);
 	}
 	st64(&H->recoveries, ld64(&H->recoveries) + 1);
@@ -673,7 +748,7 @@ int lock_claim_slot(struct shmtab *t)
 			uint32_t pid = ld32(&sl->pid);
 
 			if (pid && !(pass && pid != SLOT_CLEARING &&
-				     pid_dead(pid)))
+				     slot_dead(H, i, pid)))
 				continue;
 			/* a dead claim is finished by the next writer */
 			if (ld64(&sl->claim))
@@ -688,6 +763,8 @@ int lock_claim_slot(struct shmtab *t)
 			memset(H->pins[i], 0, sizeof(H->pins[i]));
 			st32(&sl->all, 0);
 			st64(&sl->wait_since, 0);
+			__atomic_store_n(&sl->start, self_start(),
+					 __ATOMIC_RELEASE);
 			t->slot = (int)i;
 			uint32_t hi = __atomic_load_n(&H->slot_hi, __ATOMIC_RELAXED);
 
@@ -717,6 +794,7 @@ void lock_drop_slot(struct shmtab *t)
 	memset(t->rd_bits, 0, sizeof(t->rd_bits));
 	t->rd_all = 0;
 	rd_recount(t);
+	st64(&sl->start, 0);
 	__atomic_store_n(&sl->pid, 0, __ATOMIC_RELEASE);
 	t->slot = -1;
 	t->pin_used = 0;
@@ -786,7 +864,7 @@ static int wait_readers(struct shmtab *t, unsigned stripe)
 		}
 		if (must_yield(since, ld64(&H->slots[blocker].wait_since), pid)) {
 			/* a waiter that died waiting is no cycle */
-			if (pid_dead(pid)) {
+			if (slot_dead(H, (unsigned)blocker, pid)) {
 				slot_clear_dead(t, (unsigned)blocker, pid);
 				continue;
 			}
@@ -795,7 +873,7 @@ static int wait_readers(struct shmtab *t, unsigned stripe)
 		}
 		if (now_ns() - last_check > 5000000) {
 			last_check = now_ns();
-			if (pid_dead(pid)) {
+			if (slot_dead(H, (unsigned)blocker, pid)) {
 				slot_clear_dead(t, (unsigned)blocker, pid);
 				continue;
 			}

@@ -56,7 +56,7 @@ static bool pin_held(struct shmtab *t, uint64_t off)
 		for (unsigned j = 0; j < NPINS; j++) {
 			if (ld64(&H->pins[i][j]) != off)
 				continue;
-			if ((int)i == t->slot || !pid_dead(pid))
+			if ((int)i == t->slot || !slot_dead(H, i, pid))
 				return true;
 		}
 	}
@@ -148,7 +148,7 @@ void pin_live(struct shmtab *t, uint64_t live[NSLOTS / 64])
 
 		for (unsigned j = 0; j < NPINS; j++)
 			any |= ld64(&H->pins[i][j]) != 0;
-		if (pid && any && ((int)i == t->slot || !pid_dead(pid)))
+		if (pid && any && ((int)i == t->slot || !slot_dead(H, i, pid)))
 			bits_set(live, i);
 	}
 }

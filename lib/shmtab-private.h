@@ -277,6 +277,8 @@ void reg_del(struct shmtab *t);
 int recover(struct shmtab *t);
 uint64_t now_ns(void);
 bool pid_dead(uint32_t pid);
+bool pid_dead_since(uint32_t pid, uint64_t start);
+bool slot_dead(const struct shm_header *H, unsigned i, uint32_t pid);
 bool lock_interrupted(void);
 void lock_backoff(unsigned *n);
 bool lock_stripe_read_locked(struct shmtab *t, unsigned s);

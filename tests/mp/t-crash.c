@@ -1201,6 +1201,138 @@ static void test_crash_dead_reader_uncounted(void **state)
 	assert_int_equal(shmtab_check(fx->t), 0);
 }
 
+/* Slot i of a posix: table's object (doc/FORMAT.md): its pid and start. */
+#define SLOTS_OFF 7616
+#define SLOT_SIZE 64
+#define SLOT_START 56
+
+static int slot_of(const char *name, uint32_t pid, uint64_t *start)
+{
+	char path[256];
+	unsigned char sl[SLOT_SIZE];
+	int fd, found = -1;
+
+	snprintf(path, sizeof(path), "/dev/shm/%s", name + strlen("posix:/"));
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	for (int i = 0; i < SHMTAB_SLOTS_TEST && found < 0; i++) {
+		assert_int_equal(pread(fd, sl, sizeof(sl),
+				       SLOTS_OFF + (off_t)i * SLOT_SIZE),
+				 (ssize_t)sizeof(sl));
+		if (get32(sl) == pid) {
+			memcpy(start, sl + SLOT_START, sizeof(*start));
+			found = i;
+		}
+	}
+	close(fd);
+	return found;
+}
+
+static void slot_set(const char *name, int i, uint32_t pid, uint64_t start)
+{
+	char path[256];
+	off_t off = SLOTS_OFF + (off_t)i * SLOT_SIZE;
+	int fd;
+
+	snprintf(path, sizeof(path), "/dev/shm/%s", name + strlen("posix:/"));
+	fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, &start, sizeof(start), off + SLOT_START),
+			 (ssize_t)sizeof(start));
+	assert_int_equal(pwrite(fd, &pid, sizeof(pid), off),
+			 (ssize_t)sizeof(pid));
+	close(fd);
+}
+
+static int child_open_and_hang(void *arg)
+{
+	struct holder_arg *a = arg;
+	shmtab *t = child_open(a->name);
+
+	if (!t)
+		return 4;
+	tu_barrier_post(a->post);
+	hang_forever();
+	return 10;
+}
+
+static int child_add(void *arg)
+{
+	shmtab *t = child_open(arg);
+	int rc;
+
+	if (!t)
+		return 4;
+	rc = put_str(t, "k", "after");
+	shmtab_close(t);
+	return rc != 0 ? 5 : 0;
+}
+
+/*
+ * A reader killed inside an iteration, whose pid the system then gave to a
+ * live process (pid_max is 32768 on many systems): its slot must still
+ * count as dead, by the start the slot keeps next to the pid, else every
+ * writer of a stripe it read-locked waits for as long as the new process
+ * lives.  The reuse is made by writing the live process's pid into the
+ * dead slot, with the start the dead reader had.
+ */
+static void test_crash_dead_reader_pid_reused(void **state)
+{
+	struct crash_fixture *fx = *state;
+	struct tu_barrier b;
+	struct holder_arg h = { .name = fx->name, .post = &b };
+	struct shmtab_stat st;
+	uint64_t start_r, start_s;
+	int slot_r, slot_s;
+	pid_t reader;
+
+	assert_int_equal(tu_create(fx->name, NULL, &fx->t), 0);
+	assert_int_equal(put_str(fx->t, "k", "v"), 0);
+	assert_int_equal(tu_barrier_init(&b), 0);
+	fx->pid[0] = reader = tu_fork(child_iter_holder, &h);
+	assert_true(fx->pid[0] > 0);
+	if (tu_barrier_wait(&b, 10000) != 0)
+		fail_msg("the reader never got its lock");
+	kill(fx->pid[0], SIGKILL);
+	wait_killed(fx, 0);
+	slot_r = slot_of(fx->name, (uint32_t)reader, &start_r);
+	assert_true(slot_r >= 0);
+	assert_int_equal(start_r >> 32, (uint32_t)reader);
+	assert_true((uint32_t)start_r != 0);
+
+	/* a live process with the table open, started a few clock ticks
+	 * (10 ms each) after the reader */
+	usleep(50000);
+	fx->pid[1] = tu_fork(child_open_and_hang, &h);
+	assert_true(fx->pid[1] > 0);
+	if (tu_barrier_wait(&b, 10000) != 0)
+		fail_msg("the second process never opened the table");
+	tu_barrier_destroy(&b);
+	slot_s = slot_of(fx->name, (uint32_t)fx->pid[1], &start_s);
+	assert_true(slot_s >= 0);
+	assert_true((uint32_t)start_s != (uint32_t)start_r);
+
+	/* the dead reader's slot now names the live process's pid */
+	slot_set(fx->name, slot_r, (uint32_t)fx->pid[1],
+		 (uint64_t)(uint32_t)fx->pid[1] << 32 | (uint32_t)start_r);
+	assert_int_equal(shmtab_stat(fx->t, &st), 0);
+	assert_int_equal(st.holders, 3);
+	assert_int_equal(st.dead_holders, 1);
+
+	/* a writer of the stripe the dead reader holds gets through */
+	fx->pid[2] = tu_fork(child_add, fx->name);
+	assert_true(fx->pid[2] > 0);
+	expect_child_ok(fx, 2, 10, "writer after a dead reader's pid reused");
+	assert_int_equal(find_is(fx->t, "k", "after"), 0);
+	/* the dead slot is free, the live process's kept */
+	assert_int_equal(shmtab_stat(fx->t, &st), 0);
+	assert_int_equal(st.holders, 2);
+	assert_int_equal(st.dead_holders, 0);
+	assert_int_equal(slot_of(fx->name, (uint32_t)fx->pid[1], &start_s),
+			 slot_s);
+	assert_int_equal(shmtab_check(fx->t), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1220,6 +1352,7 @@ int main(void)
 		T(test_crash_inplace_killed_record_locks),
 		T(test_crash_dead_reader_slot_not_taken_while_cleared),
 		T(test_crash_dead_reader_uncounted),
+		T(test_crash_dead_reader_pid_reused),
 #undef T
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
