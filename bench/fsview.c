@@ -1385,6 +1385,7 @@ int main(int argc, char **argv)
 		   *wonly = NULL;
 	char date[32], load0[128], load1[128];
 	double wake_two, wake_one;
+	cpu_set_t cpus;
 	struct sigaction sa = { .sa_handler = on_signal };
 	time_t start = time(NULL);
 	int opt, order[NSYS], nsys = 0;
@@ -1495,6 +1496,8 @@ int main(int argc, char **argv)
 		    (int)main_pid, strerror(errno));
 	}
 	loadavg(load0, sizeof(load0));
+	CPU_ZERO(&cpus);
+	sched_getaffinity(0, sizeof(cpus), &cpus);
 	wake_two = sysconf(_SC_NPROCESSORS_ONLN) > 1 ? wake_us(0, 1) : NAN;
 	wake_one = wake_us(0, 0);
 	t0 = now();
@@ -1540,6 +1543,14 @@ int main(int argc, char **argv)
 	printf("wake-up (a pipe round trip between two processes, mean of "
 	       "5000): %.1f us across two CPUs, %.1f us on one; a FUSE request "
 	       "waits for two\n", wake_two, wake_one);
+	if (CPU_COUNT(&cpus) == 1)
+		printf("every process of this run on one CPU (taskset): "
+		       "clients and servers wake each other there\n");
+	else if (wake_two > 5 * wake_one)
+		printf("waking the other CPU costs %.0fx waking this one here: "
+		       "`taskset -c 0 bench/run-fsview.sh` measures every system "
+		       "with its clients on one CPU too (README)\n",
+		       wake_two / wake_one);
 	printf("systems:");
 	for (int i = 0; i < nsys; i++) {
 		const struct sys *s = &systems[order[i]];
