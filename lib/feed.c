@@ -34,6 +34,18 @@ uint64_t feed_hash(uint64_t h)
 	return h & ~TAG_MASK;
 }
 
+/*
+ * Where change n's entry lies: consecutive changes on different cache
+ * lines (entry i of the ring at (i % 32) * 8 + i / 32), so that processes
+ * noting at once do not write the same line.
+ */
+static uint64_t *ring_at(struct shm_header *H, uint64_t n)
+{
+	unsigned i = (unsigned)(n % FEED_SIZE);
+
+	return &H->ring[i % (FEED_SIZE / 8) * 8 + i / (FEED_SIZE / 8)];
+}
+
 /* Change n's ring entry: the key's hash, tagged. */
 static uint64_t ring_word(uint64_t h, uint64_t n)
 {
@@ -52,13 +64,13 @@ void feed_note(struct shmtab *t, uint64_t h)
 
 	if (t->wl_held && t->lock != SHMTAB_LOCK_NONE) {
 		n = ld64(&H->changes);
-		__atomic_store_n(&H->ring[n % FEED_SIZE], ring_word(h, n),
+		__atomic_store_n(ring_at(H, n), ring_word(h, n),
 				 __ATOMIC_RELAXED);
 		__atomic_store_n(&H->changes, n + 1, __ATOMIC_RELEASE);
 		return;
 	}
 	n = __atomic_fetch_add(&H->changes, 1, __ATOMIC_ACQ_REL);
-	__atomic_store_n(&H->ring[n % FEED_SIZE], ring_word(h, n),
+	__atomic_store_n(ring_at(H, n), ring_word(h, n),
 			 __ATOMIC_RELEASE);
 }
 
@@ -73,7 +85,7 @@ static uint32_t *feed_futex(struct shm_header *H)
 static uint64_t feed_entry(struct shm_header *H, uint64_t n)
 {
 	for (unsigned i = 0;; i++) {
-		uint64_t e = __atomic_load_n(&H->ring[n % FEED_SIZE],
+		uint64_t e = __atomic_load_n(ring_at(H, n),
 					     __ATOMIC_ACQUIRE);
 
 		if ((e & TAG_MASK) == feed_tag(n))

@@ -407,6 +407,33 @@ static void test_feed_trunc_counts_as_change(void **state)
 	shmtab_close(t2);
 }
 
+/*
+ * The ring as doc/FORMAT.md lays it out: change n's entry at byte
+ * 5568 + 8 * ((n % 256) % 32 * 8 + (n % 256) / 32), so that consecutive
+ * changes lie on different cache lines, and it holds the key's hash with
+ * the tag (n / 256 + 1) % 256 in its low 8 bits.
+ */
+static void test_feed_ring_layout(void **state)
+{
+	struct fx *f = *state;
+	uint64_t c0 = shmtab_counter(f->t);
+	char k[16];
+
+	for (int i = 0; i < 300; i++) {
+		snprintf(k, sizeof(k), "r%d", i);
+		assert_int_equal(tu_add_str(f->t, k, "v"), 0);
+	}
+	assert_true(shmtab_counter(f->t) == c0 + 300);
+	for (uint64_t n = c0 + 300 - 256; n < c0 + 300; n++) {
+		uint64_t i = n % 256, at = 5568 + 8 * (i % 32 * 8 + i / 32);
+		uint64_t w = tu_object_word(f->name, at);
+
+		snprintf(k, sizeof(k), "r%d", (int)(n - c0));
+		assert_true((w & ~(uint64_t)0xff) == shmtab_key_hash(f->t, KS(k)));
+		assert_int_equal(w & 0xff, (n / 256 + 1) % 256);
+	}
+}
+
 #define T(fn, backend)                                                      \
 	cmocka_unit_test_prestate_setup_teardown(fn, fx_setup, fx_teardown, \
 						 (void *)(backend))
@@ -429,6 +456,7 @@ int main(void)
 		BOTH(test_feed_wait_wakes_on_other_process),
 		BOTH(test_feed_wait_rdonly_handle_wakes),
 		BOTH(test_feed_trunc_counts_as_change),
+		BOTH(test_feed_ring_layout),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
