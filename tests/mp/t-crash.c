@@ -1152,19 +1152,10 @@ static int count_rlocks(const void *key, size_t klen, const void *val,
 	return 0;
 }
 
-/* hdr.rlocks of a posix: table, read from its object (doc/FORMAT.md) */
+/* hdr.rlocks, read from the object (doc/FORMAT.md) */
 static uint64_t rlocks_of(const char *name)
 {
-	char path[256];
-	uint64_t v = ~(uint64_t)0;
-	int fd;
-
-	snprintf(path, sizeof(path), "/dev/shm/%s", name + strlen("posix:/"));
-	fd = open(path, O_RDONLY);
-	assert_true(fd >= 0);
-	assert_int_equal(pread(fd, &v, sizeof(v), 232), (ssize_t)sizeof(v));
-	close(fd);
-	return v;
+	return tu_object_word(name, 232);
 }
 
 /*
@@ -1201,47 +1192,32 @@ static void test_crash_dead_reader_uncounted(void **state)
 	assert_int_equal(shmtab_check(fx->t), 0);
 }
 
-/* Slot i of a posix: table's object (doc/FORMAT.md): its pid and start. */
+/* A table's slots (doc/FORMAT.md): pid u32 first, start u64 at 56. */
 #define SLOTS_OFF 7616
 #define SLOT_SIZE 64
 #define SLOT_START 56
 
+/* The slot of process pid, read from the object, and its start word. */
 static int slot_of(const char *name, uint32_t pid, uint64_t *start)
 {
-	char path[256];
-	unsigned char sl[SLOT_SIZE];
-	int fd, found = -1;
+	for (int i = 0; i < SHMTAB_SLOTS_TEST; i++) {
+		size_t off = SLOTS_OFF + (size_t)i * SLOT_SIZE;
 
-	snprintf(path, sizeof(path), "/dev/shm/%s", name + strlen("posix:/"));
-	fd = open(path, O_RDONLY);
-	assert_true(fd >= 0);
-	for (int i = 0; i < SHMTAB_SLOTS_TEST && found < 0; i++) {
-		assert_int_equal(pread(fd, sl, sizeof(sl),
-				       SLOTS_OFF + (off_t)i * SLOT_SIZE),
-				 (ssize_t)sizeof(sl));
-		if (get32(sl) == pid) {
-			memcpy(start, sl + SLOT_START, sizeof(*start));
-			found = i;
+		if ((uint32_t)tu_object_word(name, off) == pid) {
+			*start = tu_object_word(name, off + SLOT_START);
+			return i;
 		}
 	}
-	close(fd);
-	return found;
+	return -1;
 }
 
 static void slot_set(const char *name, int i, uint32_t pid, uint64_t start)
 {
-	char path[256];
-	off_t off = SLOTS_OFF + (off_t)i * SLOT_SIZE;
-	int fd;
+	size_t off = SLOTS_OFF + (size_t)i * SLOT_SIZE;
 
-	snprintf(path, sizeof(path), "/dev/shm/%s", name + strlen("posix:/"));
-	fd = open(path, O_RDWR);
-	assert_true(fd >= 0);
-	assert_int_equal(pwrite(fd, &start, sizeof(start), off + SLOT_START),
-			 (ssize_t)sizeof(start));
-	assert_int_equal(pwrite(fd, &pid, sizeof(pid), off),
-			 (ssize_t)sizeof(pid));
-	close(fd);
+	assert_int_equal(tu_object_write(name, off + SLOT_START, &start,
+					 sizeof(start)), 0);
+	assert_int_equal(tu_object_write(name, off, &pid, sizeof(pid)), 0);
 }
 
 static int child_open_and_hang(void *arg)
@@ -1282,7 +1258,7 @@ static void test_crash_dead_reader_pid_reused(void **state)
 	struct tu_barrier b;
 	struct holder_arg h = { .name = fx->name, .post = &b };
 	struct shmtab_stat st;
-	uint64_t start_r, start_s;
+	uint64_t start_r = 0, start_s = 0;
 	int slot_r, slot_s;
 	pid_t reader;
 
