@@ -753,6 +753,10 @@ int lock_claim_slot(struct shmtab *t)
 			/* a dead claim is finished by the next writer */
 			if (ld64(&sl->claim))
 				continue;
+			/* a dead process's start, next to our pid (when the
+			 * system gave us its pid), would say we are dead */
+			if (pid)
+				__atomic_store_n(&sl->start, 0, __ATOMIC_RELAXED);
 			if (!__atomic_compare_exchange_n(&sl->pid, &pid, me, false,
 							 __ATOMIC_SEQ_CST,
 							 __ATOMIC_RELAXED))
