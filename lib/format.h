@@ -76,7 +76,7 @@ struct slot {
 	uint64_t stripes[NSTRIPES / 64];/* read-locked stripes */
 	uint64_t claim;			/* a replace in place (inplace.c), 0 */
 	uint64_t start;			/* pid << 32 | when it started (lock.c,
-					 * proc_start); 0: not known */
+					 * self_start); 0: not known */
 };
 
 /*
