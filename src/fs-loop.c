@@ -13,7 +13,9 @@
  *
  * This loop has one reader at a time, the leader, which serves what it
  * reads itself.  A standby thread looks at it every LOOP_TICK_MS: when the
- * leader has been serving the same request for a whole tick, the standby
+ * leader has been serving the same request since the last look (its
+ * counter, odd while it serves, has not moved: the leader takes no lock
+ * and no time per request), the standby
  * becomes the leader and another thread becomes the standby (a spare, or
  * a new thread while there are fewer than max_threads).  A blocked request
  * thus delays the others by at most two ticks.  A leader that was replaced
@@ -52,8 +54,8 @@ struct loop {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;		/* spares and the standby wait here */
 	pthread_t leader;
-	bool leader_busy;		/* serving a request */
-	struct timespec busy_since;	/* since when (CLOCK_MONOTONIC) */
+	uint64_t seq;			/* odd while the leader serves */
+	uint64_t seen;			/* seq at the standby's last look */
 	bool have_standby;
 	bool stop;
 	int err;
@@ -90,7 +92,7 @@ static void loop_deadline(struct timespec *ts)
 static void loop_stop(struct loop *l, int err)
 {
 	if (!l->stop) {
-		l->stop = true;
+		__atomic_store_n(&l->stop, true, __ATOMIC_RELEASE);
 		l->err = err;
 	}
 	pthread_cond_broadcast(&l->cv);
@@ -127,19 +129,22 @@ static bool loop_spawn(struct loop *l, enum loop_role role)
 	return true;
 }
 
-/* Whether the leader has served one request for a tick.  Caller holds
- * l->mu. */
-static bool loop_leader_stuck(const struct loop *l)
+/*
+ * Has the leader served the same request since the standby's last look
+ * (a tick ago)?  Then take it over: the leader's counter moves to even
+ * without the leader, whose own move (loop_lead) then fails.  Caller holds
+ * l->mu.
+ */
+static bool loop_take_over(struct loop *l)
 {
-	struct timespec now;
-	long long ms;
+	uint64_t s = __atomic_load_n(&l->seq, __ATOMIC_ACQUIRE);
 
-	if (!l->leader_busy)
+	if (!(s & 1) || s != l->seen) {
+		l->seen = s;
 		return false;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (now.tv_sec - l->busy_since.tv_sec) * 1000LL +
-	     (now.tv_nsec - l->busy_since.tv_nsec) / 1000000L;
-	return ms >= LOOP_TICK_MS;
+	}
+	return __atomic_compare_exchange_n(&l->seq, &s, s + 3, false,
+					   __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 }
 
 /* The standby: take over from a leader stuck on one request.  Caller
@@ -153,11 +158,10 @@ static enum loop_role loop_standby(struct loop *l)
 		pthread_cond_timedwait(&l->cv, &l->mu, &ts);
 		if (fuse_session_exited(l->se))
 			loop_stop(l, 0);
-		if (l->stop || !loop_leader_stuck(l))
+		if (l->stop || !loop_take_over(l))
 			continue;
 		/* the same request for a whole tick: lead instead */
 		l->leader = pthread_self();
-		l->leader_busy = false;
 		l->have_standby = false;
 		if (loop_spawn(l, ROLE_STANDBY))
 			l->have_standby = true;
@@ -189,33 +193,32 @@ static enum loop_role loop_spare(struct loop *l)
  * next role. */
 static enum loop_role loop_lead(struct loop *l, struct loop_thread *self)
 {
+	uint64_t s;
 	int res;
 
 	for (;;) {
 		res = fuse_session_receive_buf(l->se, &self->buf);
-		pthread_mutex_lock(&l->mu);
-		if (res == -EINTR && !fuse_session_exited(l->se) && !l->stop) {
-			pthread_mutex_unlock(&l->mu);
+		if (res == -EINTR && !fuse_session_exited(l->se) &&
+		    !__atomic_load_n(&l->stop, __ATOMIC_ACQUIRE))
 			continue;
-		}
-		if (res <= 0 || fuse_session_exited(l->se) || l->stop) {
+		if (res <= 0 || fuse_session_exited(l->se) ||
+		    __atomic_load_n(&l->stop, __ATOMIC_ACQUIRE)) {
+			pthread_mutex_lock(&l->mu);
 			loop_stop(l, res < 0 && res != -EINTR ? res : 0);
 			pthread_mutex_unlock(&l->mu);
 			return ROLE_SPARE;
 		}
-		l->leader_busy = true;
-		clock_gettime(CLOCK_MONOTONIC, &l->busy_since);
-		pthread_mutex_unlock(&l->mu);
+		/* even: nobody but the leader writes it now */
+		s = __atomic_load_n(&l->seq, __ATOMIC_RELAXED) + 1;
+		__atomic_store_n(&l->seq, s, __ATOMIC_RELAXED);
 
 		fuse_session_process_buf(l->se, &self->buf);
 
-		pthread_mutex_lock(&l->mu);
-		if (!pthread_equal(l->leader, pthread_self())) {
-			pthread_mutex_unlock(&l->mu);
-			return ROLE_SPARE;	/* replaced meanwhile */
-		}
-		l->leader_busy = false;
-		pthread_mutex_unlock(&l->mu);
+		/* even again, unless the standby took over meanwhile */
+		if (!__atomic_compare_exchange_n(&l->seq, &s, s + 1, false,
+						 __ATOMIC_ACQ_REL,
+						 __ATOMIC_RELAXED))
+			return ROLE_SPARE;
 	}
 }
 
