@@ -82,6 +82,8 @@ static int proc_held;		/* handles of this process holding locks */
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static uint32_t my_pid;		/* getpid() is a system call: keep it */
 static uint64_t my_start;	/* self_start() */
+static uint32_t my_off;		/* boot_off(), read once */
+static bool my_off_read;
 
 static int (*intr_fn)(void *ctx);
 static void *intr_ctx;
@@ -122,7 +124,7 @@ static uint32_t self_pid(void)
  * that opens the table sets its own pid (lock_claim_slot).  Else a writer
  * that found the pid dead could wipe the read locks, and the pid, of a
  * process that took the slot in the meantime.  No process has this pid
- * (pid_dead says so of every pid above 2^30).  Writers clear slots only
+ * (slot_dead says so of every pid above 2^30).  Writers clear slots only
  * under the writer lock, so the one that holds it and finds the mark
  * knows its clearer died: it clears the slot again.
  */
@@ -180,6 +182,8 @@ static void reg_atfork_child(void)
 	proc_held = 0;
 	my_pid = 0;
 	my_start = 0;
+	my_off = 0;		/* a parent's unshare(CLONE_NEWTIME) */
+	my_off_read = false;
 }
 
 static void reg_init(void)
@@ -222,14 +226,50 @@ uint64_t now_ns(void)
 }
 
 /*
- * What /proc says of process pid: its state letter and the low 32 bits of
- * its start (field 22 of /proc/PID/stat: clock ticks since boot).  -1 when
- * /proc cannot tell.
+ * What /proc says of process pid: whether it is dead (gone, or a zombie:
+ * state Z with no thread left, X), and the low 32 bits of its start (field
+ * 22 of /proc/PID/stat: clock ticks since boot, 0 when unknown) in the
+ * initial time namespace's reckoning (boot_off()).  -1 when /proc cannot
+ * tell.
  */
-static int proc_stat(uint32_t pid, char *state, uint32_t *start)
+struct proc_info {
+	bool dead;
+	uint32_t start;
+};
+
+/*
+ * The clock ticks this process's time namespace adds to the starts /proc
+ * shows it (/proc/self/timens_offsets, boottime): a process in another
+ * time namespace sees every start shifted by its own offset.
+ */
+static uint32_t boot_off(void)
+{
+	char line[128];
+	long long sec, nsec;
+	long hz;
+	FILE *f;
+
+	if (__atomic_load_n(&my_off_read, __ATOMIC_ACQUIRE))
+		return __atomic_load_n(&my_off, __ATOMIC_RELAXED);
+	hz = sysconf(_SC_CLK_TCK);
+	f = fopen("/proc/self/timens_offsets", "re");
+	while (f && hz > 0 && fgets(line, sizeof(line), f))
+		if (sscanf(line, "boottime %lld %lld", &sec, &nsec) == 2)
+			__atomic_store_n(&my_off, (uint32_t)(sec * hz +
+							     nsec * hz /
+							     1000000000),
+					 __ATOMIC_RELAXED);
+	if (f)
+		fclose(f);
+	__atomic_store_n(&my_off_read, true, __ATOMIC_RELEASE);
+	return __atomic_load_n(&my_off, __ATOMIC_RELAXED);
+}
+
+static int proc_stat(uint32_t pid, struct proc_info *pi)
 {
 	char path[64], buf[512], *p, *end;
-	unsigned long long v;
+	unsigned long long v, threads = 0;
+	char state;
 	FILE *f;
 	size_t n;
 
@@ -244,19 +284,25 @@ static int proc_stat(uint32_t pid, char *state, uint32_t *start)
 	p = strrchr(buf, ')');
 	if (!p || p[1] != ' ' || !p[2])
 		return -1;
-	*state = p[2];
-	*start = 0;
+	state = p[2];
+	pi->start = 0;
 	p += 2;
 	for (int field = 3; field < 22; field++) {
 		p = strchr(p, ' ');
 		if (!p)
-			return 0;
+			break;
 		p++;
+		if (field == 19)	/* p is at field 20, num_threads */
+			threads = strtoull(p, NULL, 10);
 	}
+	/* a process whose main thread ended shows Z while others run */
+	pi->dead = state == 'X' || (state == 'Z' && threads <= 1);
+	if (!p)
+		return 0;
 	errno = 0;
 	v = strtoull(p, &end, 10);
-	if (!errno && end != p && *end == ' ')
-		*start = (uint32_t)v;
+	if (!errno && end != p && *end == ' ' && v)
+		pi->start = (uint32_t)v - boot_off();
 	return 0;
 }
 
@@ -267,14 +313,14 @@ static int proc_stat(uint32_t pid, char *state, uint32_t *start)
 static uint64_t self_start(void)
 {
 	uint64_t w = __atomic_load_n(&my_start, __ATOMIC_RELAXED);
-	uint32_t pid = self_pid(), start;
-	char state;
+	uint32_t pid = self_pid();
+	struct proc_info pi;
 
 	if (w >> 32 == pid)
 		return w;
-	if (proc_stat(pid, &state, &start) < 0 || !start)
+	if (proc_stat(pid, &pi) < 0 || !pi.start)
 		return 0;
-	w = (uint64_t)pid << 32 | start;
+	w = (uint64_t)pid << 32 | pi.start;
 	__atomic_store_n(&my_start, w, __ATOMIC_RELAXED);
 	return w;
 }
@@ -284,23 +330,25 @@ static uint64_t self_start(void)
  * its process, 0 when unknown) also when the pid now names a process that
  * started at another time: the system gave the dead process's pid to a new
  * one.  A start word of another pid is stale (its slot is being taken) and
- * says nothing.
+ * says nothing.  Starts taken in two time namespaces may differ by a tick
+ * (the kernel rounds after it adds the offset): one tick apart is the same.
  */
 bool pid_dead_since(uint32_t pid, uint64_t start)
 {
-	uint32_t now;
-	char state;
+	struct proc_info pi;
+	uint32_t d;
 
 	if (pid == 0 || pid > 0x3fffffff)
 		return true;
 	if (kill((pid_t)pid, 0) < 0 && errno == ESRCH)
 		return true;
-	if (proc_stat(pid, &state, &now) < 0)
+	if (proc_stat(pid, &pi) < 0)
 		return false;
-	if (state == 'Z' || state == 'X')
+	if (pi.dead)
 		return true;
-	return start >> 32 == pid && (uint32_t)start && now &&
-	       (uint32_t)start != now;
+	d = (uint32_t)start - pi.start;
+	return start >> 32 == pid && (uint32_t)start && pi.start &&
+	       d + 1 > 2;		/* not -1, 0 or 1 */
 }
 
 bool pid_dead(uint32_t pid)
@@ -747,16 +795,14 @@ int lock_claim_slot(struct shmtab *t)
 			struct slot *sl = &H->slots[i];
 			uint32_t pid = ld32(&sl->pid);
 
+			/* a dead process that had our pid: swapping it for
+			 * itself would not stop a writer clearing it */
 			if (pid && !(pass && pid != SLOT_CLEARING &&
-				     slot_dead(H, i, pid)))
+				     pid != me && slot_dead(H, i, pid)))
 				continue;
 			/* a dead claim is finished by the next writer */
 			if (ld64(&sl->claim))
 				continue;
-			/* a dead process's start, next to our pid (when the
-			 * system gave us its pid), would say we are dead */
-			if (pid)
-				__atomic_store_n(&sl->start, 0, __ATOMIC_RELAXED);
 			if (!__atomic_compare_exchange_n(&sl->pid, &pid, me, false,
 							 __ATOMIC_SEQ_CST,
 							 __ATOMIC_RELAXED))

@@ -135,7 +135,7 @@ void limbo_reclaim(struct shmtab *t)
 }
 
 /* For a clear: which slots belong to live processes (ours counts), asked
- * once: pid_dead() reads /proc. */
+ * once: slot_dead() reads /proc. */
 void pin_live(struct shmtab *t, uint64_t live[NSLOTS / 64])
 {
 	struct shm_header *H = t->hdr;

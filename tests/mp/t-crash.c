@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -1309,6 +1310,84 @@ static void test_crash_dead_reader_pid_reused(void **state)
 	assert_int_equal(shmtab_check(fx->t), 0);
 }
 
+struct timens_share {
+	pid_t reader;		/* the grandchild holding the read lock */
+	int unsupported;	/* no time namespace here (not root, old kernel) */
+};
+
+struct timens_arg {
+	struct holder_arg h;
+	struct timens_share *sh;
+};
+
+/* A reader in a time namespace whose boot time is 1000 s ahead: /proc
+ * shows it every start 1000 s later than other processes see them. */
+static int child_timens_reader(void *arg)
+{
+	struct timens_arg *a = arg;
+	static const char off[] = "boottime 1000 0";
+	pid_t g;
+	int fd;
+
+	fd = unshare(CLONE_NEWTIME) == 0 ?
+		     open("/proc/self/timens_offsets", O_WRONLY) : -1;
+	if (fd < 0 || write(fd, off, strlen(off)) != (ssize_t)strlen(off)) {
+		a->sh->unsupported = 1;
+		tu_barrier_post(a->h.post);
+		return 0;
+	}
+	close(fd);
+	g = fork();
+	if (g == 0) {
+		a->sh->reader = getpid();
+		_exit(child_iter_holder(&a->h));
+	}
+	waitpid(g, NULL, 0);
+	return 0;
+}
+
+/*
+ * A process in another time namespace, holding a read lock, is alive: the
+ * start the table keeps of it is taken in its namespace's reckoning, and a
+ * writer outside must not take the difference for a reused pid (it would
+ * clear the reader's locks and write under it).
+ */
+static void test_crash_reader_in_other_time_namespace(void **state)
+{
+	struct crash_fixture *fx = *state;
+	struct tu_barrier b;
+	struct timens_share *sh = shared_map(fx, sizeof(*sh));
+	struct timens_arg a = { { fx->name, &b }, sh };
+	int st;
+
+	assert_int_equal(tu_create(fx->name, NULL, &fx->t), 0);
+	assert_int_equal(put_str(fx->t, "k", "v"), 0);
+	assert_int_equal(tu_barrier_init(&b), 0);
+	fx->pid[0] = tu_fork(child_timens_reader, &a);
+	assert_true(fx->pid[0] > 0);
+	if (tu_barrier_wait(&b, 10000) != 0)
+		fail_msg("the reader never got its lock");
+	tu_barrier_destroy(&b);
+	if (sh->unsupported) {
+		expect_child_ok(fx, 0, 10, "time namespace reader");
+		skip();		/* unshare(CLONE_NEWTIME) needs root */
+	}
+	fx->pid[2] = sh->reader;	/* the teardown kills it on failure */
+	/* a writer of k waits for the reader's lock... */
+	fx->pid[1] = tu_fork(child_add, fx->name);
+	assert_true(fx->pid[1] > 0);
+	usleep(300000);
+	assert_int_equal(waitpid(fx->pid[1], &st, WNOHANG), 0);
+	/* ...until the reader is gone */
+	assert_true(sh->reader > 0);
+	kill(sh->reader, SIGKILL);
+	fx->pid[2] = 0;
+	expect_child_ok(fx, 1, 10, "writer after the reader");
+	expect_child_ok(fx, 0, 10, "time namespace reader");
+	assert_int_equal(find_is(fx->t, "k", "after"), 0);
+	assert_int_equal(shmtab_check(fx->t), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1329,6 +1408,7 @@ int main(void)
 		T(test_crash_dead_reader_slot_not_taken_while_cleared),
 		T(test_crash_dead_reader_uncounted),
 		T(test_crash_dead_reader_pid_reused),
+		T(test_crash_reader_in_other_time_namespace),
 #undef T
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
