@@ -152,6 +152,19 @@ static void slot_uncount(struct shm_header *H, const struct slot *sl)
 		;
 }
 
+/* Everything slot i says of its process but its pid: read locks, pins,
+ * wait, start.  The caller has the slot (its pid is set or being set). */
+static void slot_wipe(struct shm_header *H, unsigned i)
+{
+	struct slot *sl = &H->slots[i];
+
+	memset(sl->stripes, 0, sizeof(sl->stripes));
+	memset(H->pins[i], 0, sizeof(H->pins[i]));
+	st32(&sl->all, 0);
+	st64(&sl->wait_since, 0);
+	st64(&sl->start, 0);
+}
+
 /*
  * Slot i's process (pid) is dead: free the slot, unless someone took it
  * since (see SLOT_CLEARING).  Writer lock held.
@@ -166,11 +179,7 @@ static void slot_clear_dead(struct shmtab *t, unsigned i, uint32_t pid)
 		return;
 	fault_point("slot-clearing");
 	slot_uncount(H, sl);
-	memset(sl->stripes, 0, sizeof(sl->stripes));
-	memset(H->pins[i], 0, sizeof(H->pins[i]));
-	st32(&sl->all, 0);
-	st64(&sl->wait_since, 0);
-	st64(&sl->start, 0);
+	slot_wipe(H, i);
 	__atomic_store_n(&sl->pid, 0, __ATOMIC_RELEASE);
 }
 
@@ -809,10 +818,7 @@ int lock_claim_slot(struct shmtab *t)
 				continue;
 			if (pid)
 				slot_uncount(H, sl);
-			memset(sl->stripes, 0, sizeof(sl->stripes));
-			memset(H->pins[i], 0, sizeof(H->pins[i]));
-			st32(&sl->all, 0);
-			st64(&sl->wait_since, 0);
+			slot_wipe(H, i);
 			__atomic_store_n(&sl->start, self_start(),
 					 __ATOMIC_RELEASE);
 			t->slot = (int)i;
@@ -838,13 +844,10 @@ void lock_drop_slot(struct shmtab *t)
 	if (!t->hdr || t->slot < 0)
 		return;
 	sl = &t->hdr->slots[t->slot];
-	memset(sl->stripes, 0, sizeof(sl->stripes));
-	memset(t->hdr->pins[t->slot], 0, sizeof(t->hdr->pins[t->slot]));
-	st32(&sl->all, 0);
+	slot_wipe(t->hdr, (unsigned)t->slot);
 	memset(t->rd_bits, 0, sizeof(t->rd_bits));
 	t->rd_all = 0;
-	rd_recount(t);
-	st64(&sl->start, 0);
+	rd_recount(t);	/* uncounted once its bits are clear */
 	__atomic_store_n(&sl->pid, 0, __ATOMIC_RELEASE);
 	t->slot = -1;
 	t->pin_used = 0;
@@ -890,8 +893,6 @@ bool lock_stripe_read_locked(struct shmtab *t, unsigned s)
 	return __atomic_load_n(&t->hdr->rlocks, __ATOMIC_SEQ_CST) &&
 	       read_blocker(t, s, &pid) >= 0;
 }
-
-
 
 /* Writer: wait until no other slot read-locks stripe. */
 static int wait_readers(struct shmtab *t, unsigned stripe)
