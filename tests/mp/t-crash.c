@@ -1388,6 +1388,125 @@ static void test_crash_reader_in_other_time_namespace(void **state)
 	assert_int_equal(shmtab_check(fx->t), 0);
 }
 
+/* A slot's read-locked stripes (doc/FORMAT.md): stripes[4] u64 at 16. */
+#define SLOT_STRIPES 16
+#define RLOCKS_OFF 232
+#define SLOT_HI_OFF 152
+
+struct own_pid_res {
+	int rc_open, rc_write;
+	uint64_t stale;		/* the start word forged into the slot */
+	uint64_t start_open;	/* the forged slot's start once we opened */
+	uint32_t pid_write;	/* its pid once we wrote */
+	struct shmtab_stat st_open, st_write;
+};
+
+struct own_pid_arg {
+	const char *name;
+	int slot;		/* the one free slot */
+	struct own_pid_res *res;
+};
+
+/*
+ * A process that had our pid died holding read locks of every stripe in
+ * the one free slot (the stale start tells it from us); then we open the
+ * table and write.
+ */
+static int child_own_pid_slot(void *arg)
+{
+	struct own_pid_arg *a = arg;
+	struct own_pid_res *r = a->res;
+	size_t off = SLOTS_OFF + (size_t)a->slot * SLOT_SIZE;
+	uint32_t me = (uint32_t)getpid();
+	uint64_t bits = UINT64_MAX, n = tu_object_word(a->name, RLOCKS_OFF) + 1;
+	uint32_t hi = (uint32_t)a->slot + 1;
+	shmtab *t = NULL;
+
+	/* started one clock tick after boot: long before us */
+	r->stale = (uint64_t)me << 32 | 1;
+	for (int w = 0; w < 4; w++)
+		if (tu_object_write(a->name, off + SLOT_STRIPES + 8 * (size_t)w,
+				    &bits, sizeof(bits)) != 0)
+			return 3;
+	/* as the dead process did: counted among the readers, and the slot
+	 * among those in use (slot_hi), where writers look */
+	if (tu_object_write(a->name, RLOCKS_OFF, &n, sizeof(n)) != 0 ||
+	    ((uint32_t)tu_object_word(a->name, SLOT_HI_OFF) < hi &&
+	     tu_object_write(a->name, SLOT_HI_OFF, &hi, sizeof(hi)) != 0) ||
+	    tu_object_write(a->name, off + SLOT_START, &r->stale,
+			    sizeof(r->stale)) != 0 ||
+	    tu_object_write(a->name, off, &me, sizeof(me)) != 0)
+		return 3;
+	r->rc_open = shmtab_open(a->name, O_RDWR, 0, NULL, &t);
+	if (r->rc_open != 0)
+		return 4;
+	r->start_open = tu_object_word(a->name, off + SLOT_START);
+	if (shmtab_stat(t, &r->st_open) != 0)
+		return 5;
+	r->rc_write = put_str(t, "k", "after");
+	r->pid_write = (uint32_t)tu_object_word(a->name, off);
+	if (shmtab_stat(t, &r->st_write) != 0)
+		return 5;
+	shmtab_close(t);
+	return 0;
+}
+
+/*
+ * A dead process's slot that holds our own pid, with its start: we opened
+ * the table when nothing else was free.  We must not take it: swapping
+ * the pid for itself would not stop a writer that judged the slot dead a
+ * moment before from marking it and wiping it under us.  So the opener
+ * goes without a slot, leaves the dead slot as it is, and a writer (here
+ * the opener itself) clears it when it meets its read locks.
+ */
+static void test_crash_dead_slot_of_own_pid_not_taken(void **state)
+{
+	struct crash_fixture *fx = *state;
+	shmtab **more = calloc(SHMTAB_SLOTS_TEST, sizeof(*more));
+	struct own_pid_res *res = shared_map(fx, sizeof(*res));
+	struct own_pid_arg a = { .name = fx->name, .res = res };
+	struct shmtab_stat st;
+	uint64_t w;
+	int n = 0;
+
+	assert_non_null(more);
+	assert_int_equal(tu_create(fx->name, NULL, &fx->t), 0);
+	assert_int_equal(put_str(fx->t, "k", "v"), 0);
+	/* every slot but one taken by this process */
+	for (;;) {
+		assert_int_equal(shmtab_stat(fx->t, &st), 0);
+		if (st.holders == SHMTAB_SLOTS_TEST - 1)
+			break;
+		assert_true(n < SHMTAB_SLOTS_TEST);
+		assert_int_equal(shmtab_open(fx->name, O_RDWR, 0, NULL,
+					     &more[n]), 0);
+		n++;
+	}
+	a.slot = slot_of(fx->name, 0, &w);
+	assert_true(a.slot >= 0);
+	fx->pid[0] = tu_fork(child_own_pid_slot, &a);
+	assert_true(fx->pid[0] > 0);
+	expect_child_ok(fx, 0, 10, "opener of a dead slot with its pid");
+	assert_int_equal(res->rc_open, 0);
+	/* the dead slot is not the opener's: its start is still the dead
+	 * process's, and it counts as dead */
+	if (res->start_open != res->stale)
+		fail_msg("the opener took the dead slot of its own pid");
+	assert_int_equal(res->st_open.holders, SHMTAB_SLOTS_TEST);
+	assert_int_equal(res->st_open.dead_holders, 1);
+	/* the write met its read locks and cleared it */
+	assert_int_equal(res->rc_write, 0);
+	assert_int_equal(res->pid_write, 0);
+	assert_int_equal(res->st_write.holders, SHMTAB_SLOTS_TEST - 1);
+	assert_int_equal(res->st_write.dead_holders, 0);
+	assert_int_equal(rlocks_of(fx->name), 0);
+	assert_int_equal(find_is(fx->t, "k", "after"), 0);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(shmtab_close(more[i]), 0);
+	free(more);
+	assert_int_equal(shmtab_check(fx->t), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1409,6 +1528,7 @@ int main(void)
 		T(test_crash_dead_reader_uncounted),
 		T(test_crash_dead_reader_pid_reused),
 		T(test_crash_reader_in_other_time_namespace),
+		T(test_crash_dead_slot_of_own_pid_not_taken),
 #undef T
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
