@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -1507,6 +1508,127 @@ static void test_crash_dead_slot_of_own_pid_not_taken(void **state)
 	assert_int_equal(shmtab_check(fx->t), 0);
 }
 
+struct main_exit_arg {
+	struct holder_arg h;
+	shmtab *t;
+	int *release;		/* shared: set when the reader may end */
+};
+
+/* Holds a read lock of every stripe until released, then ends the whole
+ * process in the middle of it, as a crash would. */
+static int visit_until_released(const void *key, size_t klen, const void *val,
+				size_t vlen, void *ctx)
+{
+	struct main_exit_arg *a = ctx;
+
+	(void)key, (void)klen, (void)val, (void)vlen;
+	tu_barrier_post(a->h.post);
+	for (int i = 0; i < 30000; i++) {
+		if (__atomic_load_n(a->release, __ATOMIC_ACQUIRE))
+			_exit(0);
+		usleep(1000);
+	}
+	_exit(11);
+}
+
+static void *reader_thread(void *arg)
+{
+	struct main_exit_arg *a = arg;
+
+	shmtab_iter(a->t, visit_until_released, a);
+	_exit(10);
+}
+
+/* Opens the table, leaves the iteration to a thread and ends its main
+ * thread: /proc then shows it a zombie, with one thread still running. */
+static int child_main_thread_exits(void *arg)
+{
+	struct main_exit_arg *a = arg;
+	pthread_t th;
+
+	a->t = child_open(a->h.name);
+	if (!a->t)
+		return 4;
+	if (pthread_create(&th, NULL, reader_thread, a) != 0)
+		return 5;
+	pthread_exit(NULL);
+}
+
+/* State letter and num_threads (fields 3 and 20) of /proc/PID/stat. */
+static int proc_state(pid_t pid, char *state, long *threads)
+{
+	char path[64], buf[512], *p;
+	size_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 2,
+			 "%c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+			 "%*u %*u %*d %*d %*d %*d %ld",
+			 state, threads) != 2)
+		return -1;
+	return 0;
+}
+
+/*
+ * A process whose main thread has ended (pthread_exit) while another
+ * thread holds a read lock: /proc shows it as a zombie, state Z, but with
+ * a thread left it is alive, and a writer must wait for it.  Once its last
+ * thread is gone too (its parent has not reaped it: still Z), it is dead:
+ * the writer clears its slot and goes on.
+ */
+static void test_crash_reader_main_thread_exited(void **state)
+{
+	struct crash_fixture *fx = *state;
+	struct tu_barrier b;
+	int *release = shared_map(fx, sizeof(*release));
+	struct main_exit_arg a = { { fx->name, &b }, NULL, release };
+	struct shmtab_stat st;
+	uint64_t w;
+	long threads = 0;
+	char s = 0;
+	int i, rc;
+
+	assert_int_equal(tu_create(fx->name, NULL, &fx->t), 0);
+	assert_int_equal(put_str(fx->t, "k", "v"), 0);
+	assert_int_equal(tu_barrier_init(&b), 0);
+	fx->pid[0] = tu_fork(child_main_thread_exits, &a);
+	assert_true(fx->pid[0] > 0);
+	if (tu_barrier_wait(&b, 10000) != 0)
+		fail_msg("the reader never got its lock");
+	tu_barrier_destroy(&b);
+	for (i = 0; i < 5000; i++) {
+		if (proc_state(fx->pid[0], &s, &threads) == 0 && s == 'Z')
+			break;
+		usleep(1000);
+	}
+	if (s != 'Z' || threads < 2)
+		fail_msg("the reader shows state %c, %ld threads", s, threads);
+	assert_true(slot_of(fx->name, (uint32_t)fx->pid[0], &w) >= 0);
+	assert_int_equal(shmtab_stat(fx->t, &st), 0);
+	assert_int_equal(st.dead_holders, 0);
+	/* a writer of k waits for the reader's lock... */
+	fx->pid[1] = tu_fork(child_add, fx->name);
+	assert_true(fx->pid[1] > 0);
+	usleep(300000);
+	assert_int_equal(waitpid(fx->pid[1], &rc, WNOHANG), 0);
+	assert_true(slot_of(fx->name, (uint32_t)fx->pid[0], &w) >= 0);
+	/* ...until its last thread ends, still holding it */
+	__atomic_store_n(release, 1, __ATOMIC_RELEASE);
+	expect_child_ok(fx, 1, 10, "writer after the reader's last thread");
+	assert_int_equal(slot_of(fx->name, (uint32_t)fx->pid[0], &w), -1);
+	expect_child_ok(fx, 0, 10, "reader without its main thread");
+	assert_int_equal(find_is(fx->t, "k", "after"), 0);
+	assert_int_equal(shmtab_check(fx->t), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1529,6 +1651,7 @@ int main(void)
 		T(test_crash_dead_reader_pid_reused),
 		T(test_crash_reader_in_other_time_namespace),
 		T(test_crash_dead_slot_of_own_pid_not_taken),
+		T(test_crash_reader_main_thread_exited),
 #undef T
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
