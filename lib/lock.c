@@ -166,21 +166,48 @@ static void slot_wipe(struct shm_header *H, unsigned i)
 }
 
 /*
- * Slot i's process (pid) is dead: free the slot, unless someone took it
- * since (see SLOT_CLEARING).  Writer lock held.
+ * If slot i's process (pid, as the caller read it) is dead, free the slot,
+ * unless someone took it since (see SLOT_CLEARING); true when it was dead.
+ * Writer lock held.
+ *
+ * The swap cannot see a slot that changed hands and came back to the same
+ * pid between the judgement and the swap: while this writer stalls
+ * (preempted, stopped), an opener with no free slot takes the dead one and
+ * lets it go, the system gives the dead pid to a new process (pid_max is
+ * 32768 on many systems), and that one opens the table and takes the slot.
+ * The swap would then mark a live process's slot.  Rare, as a pid must
+ * come round, but a stopped writer stalls as long as it is stopped.
+ * Whoever frees a slot zeroes start before the pid, and an opener takes a
+ * dead slot only from another pid (lock_claim_slot), whose start has that
+ * pid in its high half; nobody writes a dead process's start again.  So a
+ * start that changed since the judgement says the slot is someone else's:
+ * give the pid back (unless that owner has let the slot go since).  Not
+ * covered: a start that was 0 (not known), and an opener that died between
+ * its swap and its wipe of the start.
  */
-static void slot_clear_dead(struct shmtab *t, unsigned i, uint32_t pid)
+static bool slot_clear_dead(struct shmtab *t, unsigned i, uint32_t pid)
 {
 	struct shm_header *H = t->hdr;
 	struct slot *sl = &H->slots[i];
+	uint64_t start = __atomic_load_n(&sl->start, __ATOMIC_ACQUIRE);
+	uint32_t mark = SLOT_CLEARING;
 
+	if (!pid_dead_since(pid, start))
+		return false;
+	fault_point("slot-dead");
 	if (!__atomic_compare_exchange_n(&sl->pid, &pid, SLOT_CLEARING, false,
 					 __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
-		return;
+		return true;
+	if (__atomic_load_n(&sl->start, __ATOMIC_SEQ_CST) != start) {
+		__atomic_compare_exchange_n(&sl->pid, &mark, pid, false,
+					    __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
+		return true;
+	}
 	fault_point("slot-clearing");
 	slot_uncount(H, sl);
 	slot_wipe(H, i);
 	__atomic_store_n(&sl->pid, 0, __ATOMIC_RELEASE);
+	return true;
 }
 
 /* A child gets copies of the parent's handles; they are not its own. */
@@ -735,7 +762,7 @@ int recover(struct shmtab *t)
 		struct slot *sl = &H->slots[i];
 		uint32_t pid = ld32(&sl->pid);
 
-		if (pid && (int)i != t->slot && slot_dead(H, i, pid))
+		if (pid && (int)i != t->slot)
 			slot_clear_dead(t, i, pid);
 	}
 	st64(&H->recoveries, ld64(&H->recoveries) + 1);
@@ -915,19 +942,15 @@ static int wait_readers(struct shmtab *t, unsigned stripe)
 		}
 		if (must_yield(since, ld64(&H->slots[blocker].wait_since), pid)) {
 			/* a waiter that died waiting is no cycle */
-			if (slot_dead(H, (unsigned)blocker, pid)) {
-				slot_clear_dead(t, (unsigned)blocker, pid);
+			if (slot_clear_dead(t, (unsigned)blocker, pid))
 				continue;
-			}
 			set_waiting(0);
 			return -EDEADLK;
 		}
 		if (now_ns() - last_check > 5000000) {
 			last_check = now_ns();
-			if (slot_dead(H, (unsigned)blocker, pid)) {
-				slot_clear_dead(t, (unsigned)blocker, pid);
+			if (slot_clear_dead(t, (unsigned)blocker, pid))
 				continue;
-			}
 		}
 		/* once backoff sleeps (its slices are under a ms) */
 		if (n >= 256 && lock_interrupted()) {

@@ -83,7 +83,8 @@ uint64_t shmtab__obj_gen(const shmtab *t);
  *      written), "inplace-half" (half the value written), "inplace-done"
  *      (the value written, the stripe still held); and "slot-clearing"
  *      (lib/lock.c: a writer has marked a dead reader's slot, before it
- *      clears it); NULL removes it
+ *      clears it) and "slot-dead" (it has found the slot's process dead,
+ *      before it marks the slot); NULL removes it
  *
  * A test's fn raises SIGKILL (or stops) to leave what a process killed
  * there leaves, or does what another process could do in that moment.

@@ -1629,6 +1629,166 @@ static void test_crash_reader_main_thread_exited(void **state)
 	assert_int_equal(shmtab_check(fx->t), 0);
 }
 
+struct reuse_arg {
+	const char *name;
+	const char *key;	/* read in a group by the second handle */
+	struct tu_barrier *post;
+	int *go;		/* shared: open the second handle */
+};
+
+static int group_find_key_and_hang(shmtab *t, void *ctx)
+{
+	struct reuse_arg *a = ctx;
+
+	if (find_is(t, a->key, "v") != 0)
+		return -1;
+	tu_barrier_post(a->post);
+	hang_forever();
+	return 0;
+}
+
+/* Opens the table, and on the word a second handle, which reads key in a
+ * group and keeps its read lock. */
+static int child_open_twice(void *arg)
+{
+	struct reuse_arg *a = arg;
+	shmtab *t = child_open(a->name), *t2;
+
+	if (!t)
+		return 4;
+	tu_barrier_post(a->post);
+	for (int i = 0; !__atomic_load_n(a->go, __ATOMIC_ACQUIRE); i++) {
+		if (i == 30000)
+			return 5;
+		usleep(1000);
+	}
+	t2 = child_open(a->name);
+	if (!t2)
+		return 6;
+	shmtab_group(t2, group_find_key_and_hang, a);
+	return 10;
+}
+
+static struct reuse_arg *reuse;
+static int reuse_slot, reuse_done;
+
+/* The writer has found the dead slot dead and not marked it yet: in that
+ * moment an opener with no free slot takes it and lets it go (it uncounts
+ * the dead reader and frees the slot), and the process that the dead one's
+ * pid went to opens the table and takes it. */
+static void retake_before_mark(const char *point)
+{
+	size_t off = SLOTS_OFF + (size_t)reuse_slot * SLOT_SIZE;
+	uint64_t n, zero = 0;
+
+	if (strcmp(point, "slot-dead") != 0 || reuse_done)
+		return;
+	reuse_done = -1;
+	n = tu_object_word(reuse->name, RLOCKS_OFF) - 1;
+	if (tu_object_write(reuse->name, RLOCKS_OFF, &n, sizeof(n)) != 0 ||
+	    tu_object_write(reuse->name, off + SLOT_START, &zero, 8) != 0 ||
+	    tu_object_write(reuse->name, off, &zero, 4) != 0)
+		return;
+	__atomic_store_n(reuse->go, 1, __ATOMIC_RELEASE);
+	if (tu_barrier_wait(reuse->post, 10000) == 0)
+		reuse_done = 1;
+}
+
+static int child_add_key(void *arg)
+{
+	struct reuse_arg *a = arg;
+	shmtab *t = child_open(a->name);
+	int rc;
+
+	if (!t)
+		return 4;
+	rc = put_str(t, a->key, "after");
+	shmtab_close(t);
+	return rc != 0 ? 5 : 0;
+}
+
+/*
+ * A writer that judged a dead reader's slot dead, and stalled before it
+ * marked it: meanwhile the slot was taken and let go, and the dead
+ * reader's pid went to a live process that took the slot.  The slot holds
+ * the same pid, so the writer's swap succeeds; the start it holds is no
+ * longer the one judged by, and the writer must give the slot back, not
+ * wipe the live process's read locks.  The reused pid is made by writing
+ * the live process's pid into the dead slot with another start.
+ */
+static void test_crash_dead_slot_retaken_by_reused_pid(void **state)
+{
+	struct crash_fixture *fx = *state;
+	struct tu_barrier b;
+	int *go = shared_map(fx, sizeof(*go));
+	struct reuse_arg a = { .name = fx->name, .post = &b, .go = go };
+	uint64_t n, w, start_c = 0;
+	uint32_t pid, hi, all = 1;
+	char j[16];
+	int slot_c, rc;
+	size_t off;
+
+	assert_int_equal(tu_create(fx->name, NULL, &fx->t), 0);
+	assert_int_equal(put_str(fx->t, "k", "v"), 0);
+	/* a key in another stripe than k's (the top byte of the hash) */
+	for (int i = 0;; i++) {
+		assert_true(i < 100);
+		snprintf(j, sizeof(j), "j%d", i);
+		if (shmtab_key_hash(fx->t, j, strlen(j)) >> 56 !=
+		    shmtab_key_hash(fx->t, "k", 1) >> 56)
+			break;
+	}
+	a.key = j;
+	assert_int_equal(put_str(fx->t, j, "v"), 0);
+	assert_int_equal(tu_barrier_init(&b), 0);
+	fx->pid[0] = tu_fork(child_open_twice, &a);
+	assert_true(fx->pid[0] > 0);
+	if (tu_barrier_wait(&b, 10000) != 0)
+		fail_msg("the live process never opened the table");
+	pid = (uint32_t)fx->pid[0];
+	slot_c = slot_of(fx->name, pid, &start_c);
+	assert_true(slot_c >= 0);
+
+	/* the lowest free slot: a dead reader's, with the live process's
+	 * pid and a start one clock tick after boot, read-locking every
+	 * stripe, counted, below slot_hi */
+	reuse_slot = slot_of(fx->name, 0, &w);
+	assert_true(reuse_slot > slot_c);
+	off = SLOTS_OFF + (size_t)reuse_slot * SLOT_SIZE;
+	assert_int_equal(tu_object_write(fx->name, off + 4, &all, 4), 0);
+	n = rlocks_of(fx->name) + 1;
+	assert_int_equal(tu_object_write(fx->name, RLOCKS_OFF, &n, 8), 0);
+	hi = (uint32_t)reuse_slot + 1;
+	assert_int_equal(tu_object_write(fx->name, SLOT_HI_OFF, &hi, 4), 0);
+	slot_set(fx->name, reuse_slot, pid, (uint64_t)pid << 32 | 1);
+
+	/* a write of k meets the dead reader's lock */
+	reuse = &a;
+	reuse_done = 0;
+	shmtab__set_fault(retake_before_mark);
+	rc = put_str(fx->t, "k", "after");
+	shmtab__set_fault(NULL);
+	assert_int_equal(rc, 0);
+	if (reuse_done != 1)
+		fail_msg("the live process never took the slot (%d)",
+			 reuse_done);
+	tu_barrier_destroy(&b);
+	/* the slot is the live process's, its read lock of j kept */
+	if ((uint32_t)tu_object_word(fx->name, off) != pid)
+		fail_msg("the writer cleared the live process's slot");
+	assert_int_equal(tu_object_word(fx->name, off + SLOT_START), start_c);
+	fx->pid[1] = tu_fork(child_add_key, &a);
+	assert_true(fx->pid[1] > 0);
+	usleep(300000);
+	assert_int_equal(waitpid(fx->pid[1], &rc, WNOHANG), 0);
+	kill(fx->pid[0], SIGKILL);
+	wait_killed(fx, 0);
+	expect_child_ok(fx, 1, 10, "writer of j after the live process");
+	assert_int_equal(find_is(fx->t, j, "after"), 0);
+	assert_int_equal(find_is(fx->t, "k", "after"), 0);
+	assert_int_equal(shmtab_check(fx->t), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1652,6 +1812,7 @@ int main(void)
 		T(test_crash_reader_in_other_time_namespace),
 		T(test_crash_dead_slot_of_own_pid_not_taken),
 		T(test_crash_reader_main_thread_exited),
+		T(test_crash_dead_slot_retaken_by_reused_pid),
 #undef T
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
