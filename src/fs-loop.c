@@ -19,17 +19,28 @@
  * becomes the leader and another thread becomes the standby (a spare, or
  * a new thread while there are fewer than max_threads).  A blocked request
  * thus delays the others by at most two ticks.  A leader that was replaced
- * finishes its request and becomes a spare.  Signals reach only the thread
- * that called fs_loop_run() (the others block all but LOOP_WAKE); every
- * thread that waits does so for at most a tick and then looks at
- * fuse_session_exited().  A leader blocked in read() at the end is woken
- * by LOOP_WAKE (its handler does nothing: the read fails with EINTR,
- * and the leader sees the loop stopped); libfuse's own loop
- * cancels it instead, but a cancelled thread leaves its frames' stack
- * poisoning behind for AddressSanitizer, which then reports the exit of
- * that thread.  A thread serving a request that waits for a table lock is
- * joined too: once the session exited, the library gives such waits up
- * (shmtabfs.c, "Ending on time").
+ * finishes its request and becomes a spare.
+ *
+ * Ending.  Signals reach only the thread that called fs_loop_run() (the
+ * others block all but LOOP_WAKE), and libfuse's handlers of SIGTERM,
+ * SIGINT and SIGHUP only mark the session exited.  That thread may be the
+ * leader: a signal that comes while it serves a request is seen when it
+ * looks at fuse_session_exited() before it reads again, and one that comes
+ * while it is blocked in read() ends the read with EINTR (the handlers are
+ * installed without SA_RESTART).  One that comes between the look and
+ * read() is seen by the other threads instead: each waits for at most a
+ * tick and then looks at fuse_session_exited(), and once the loop stopped,
+ * wakes a leader still in read() with LOOP_WAKE, each tick until it left
+ * (loop_finish: a wake just before its read() is lost too).  Hence the loop
+ * needs its second thread.  LOOP_WAKE's handler does nothing: the read
+ * fails with EINTR and the leader sees the loop stopped.  libfuse's
+ * single-threaded loop has the same gap and leaves it (the signal is seen
+ * at the next request); its multithreaded one keeps signals away from the
+ * readers and cancels them at the end, but a cancelled thread leaves its
+ * frames' stack poisoning behind for AddressSanitizer, which then reports
+ * the exit of that thread.  A thread serving a request that waits for a
+ * table lock ends too: once the session exited, the library gives such
+ * waits up (shmtabfs.c, "Ending on time").
  */
 #include <errno.h>
 #include <pthread.h>
@@ -54,6 +65,7 @@ struct loop {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;		/* spares and the standby wait here */
 	pthread_t leader;
+	bool leader_out;		/* the last leader left read() for good */
 	uint64_t seq;			/* odd while the leader serves */
 	uint64_t seen;			/* seq at the standby's last look */
 	bool have_standby;
@@ -197,17 +209,18 @@ static enum loop_role loop_lead(struct loop *l, struct loop_thread *self)
 	int res;
 
 	for (;;) {
-		res = fuse_session_receive_buf(l->se, &self->buf);
-		if (res == -EINTR && !fuse_session_exited(l->se) &&
-		    !__atomic_load_n(&l->stop, __ATOMIC_ACQUIRE))
-			continue;
-		if (res <= 0 || fuse_session_exited(l->se) ||
+		/* a signal this thread took while it served marked the
+		 * session exited: look before reading again */
+		if (fuse_session_exited(l->se) ||
 		    __atomic_load_n(&l->stop, __ATOMIC_ACQUIRE)) {
-			pthread_mutex_lock(&l->mu);
-			loop_stop(l, res < 0 && res != -EINTR ? res : 0);
-			pthread_mutex_unlock(&l->mu);
-			return ROLE_SPARE;
+			res = 0;
+			break;
 		}
+		res = fuse_session_receive_buf(l->se, &self->buf);
+		if (res == -EINTR)
+			continue;
+		if (res <= 0)
+			break;
 		/* even: nobody but the leader writes it now */
 		s = __atomic_load_n(&l->seq, __ATOMIC_RELAXED) + 1;
 		__atomic_store_n(&l->seq, s, __ATOMIC_RELAXED);
@@ -219,6 +232,27 @@ static enum loop_role loop_lead(struct loop *l, struct loop_thread *self)
 						 __ATOMIC_ACQ_REL,
 						 __ATOMIC_RELAXED))
 			return ROLE_SPARE;
+	}
+	pthread_mutex_lock(&l->mu);
+	l->leader_out = true;
+	loop_stop(l, res < 0 ? res : 0);
+	pthread_mutex_unlock(&l->mu);
+	return ROLE_SPARE;
+}
+
+/*
+ * The loop stopped: wait until the leader left read(), waking it there
+ * each tick (see the top: it may have missed the signal that ended the
+ * session, or a wake of ours).  Caller holds l->mu.
+ */
+static void loop_finish(struct loop *l)
+{
+	struct timespec ts;
+
+	while (!l->leader_out) {
+		pthread_kill(l->leader, LOOP_WAKE);
+		loop_deadline(&ts);
+		pthread_cond_timedwait(&l->cv, &l->mu, &ts);
 	}
 }
 
@@ -232,6 +266,7 @@ static void loop_run_role(struct loop *l, struct loop_thread *self,
 		}
 		pthread_mutex_lock(&l->mu);
 		if (l->stop) {
+			loop_finish(l);
 			pthread_mutex_unlock(&l->mu);
 			return;
 		}
@@ -243,18 +278,6 @@ static void loop_run_role(struct loop *l, struct loop_thread *self,
 static void loop_wake(int sig)
 {
 	(void)sig;		/* only to end a read() with EINTR */
-}
-
-/* Join thread t, which may be blocked in read(): wake it each tick until
- * it is gone (a wake that comes just before its read() is lost). */
-static void loop_join_reader(pthread_t t)
-{
-	struct timespec ts;
-
-	do {
-		pthread_kill(t, LOOP_WAKE);
-		loop_deadline(&ts);
-	} while (pthread_timedjoin_np(t, NULL, &ts) == ETIMEDOUT);
 }
 
 static void *loop_main(void *arg)
@@ -272,7 +295,6 @@ int fs_loop_run(struct fuse_session *se, unsigned int max_threads)
 	sigset_t wake;
 	struct loop l;
 	unsigned int i;
-	bool in_read;
 
 	memset(&l, 0, sizeof(l));
 	l.se = se;
@@ -296,20 +318,14 @@ int fs_loop_run(struct fuse_session *se, unsigned int max_threads)
 	pthread_mutex_lock(&l.mu);
 	l.have_standby = loop_spawn(&l, ROLE_STANDBY);
 	pthread_mutex_unlock(&l.mu);
+	if (l.have_standby)
+		loop_run_role(&l, &l.th[0], ROLE_LEADER);
+	else
+		l.err = -EAGAIN;	/* see the top: the loop needs it */
 
-	loop_run_role(&l, &l.th[0], ROLE_LEADER);
-
-	/* the leader may still be in read(): wake it there */
-	pthread_mutex_lock(&l.mu);
-	loop_stop(&l, 0);
-	in_read = !pthread_equal(l.leader, pthread_self());
-	pthread_mutex_unlock(&l.mu);
-	for (i = 1; i < l.nthreads; i++) {
-		if (in_read && pthread_equal(l.th[i].id, l.leader))
-			loop_join_reader(l.th[i].id);
-		else
-			pthread_join(l.th[i].id, NULL);
-	}
+	/* every thread ends once the leader left read() (loop_finish) */
+	for (i = 1; i < l.nthreads; i++)
+		pthread_join(l.th[i].id, NULL);
 	sigaction(LOOP_WAKE, &old_sa, NULL);
 	for (i = 0; i < l.nthreads; i++)
 		free(l.th[i].buf.mem);
