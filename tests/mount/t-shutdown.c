@@ -10,7 +10,8 @@
  *  - the other tables are served meanwhile;
  *  - SIGTERM or SIGINT to the daemon, or fusermount3 -u once the mount is
  *    no longer busy, ends the daemon within STOP_BOUND_S with exit status
- *    0 and the mount gone, with -f and with -s;
+ *    0 and the mount gone, with -f and with -s, also when the signal came
+ *    while the thread that took it was serving a request;
  *  - the waiting request fails (EINTR, as shmtabfs(1) says) instead of
  *    waiting for the lock;
  *  - a signal to the process whose request waits ends that request
@@ -75,9 +76,12 @@ struct fx {
 	char *name;		/* its library name */
 	char otag[40];		/* another table, never locked */
 	char *oname;
-	shmtab *t, *o;
+	char tag2[40];		/* a second held table, if a test made one */
+	char *name2;
+	shmtab *t, *o, *t2;
 	struct tu_mount mnt;
 	pid_t holder, client;	/* killed in teardown when a test failed */
+	pid_t holder2, client2;
 };
 
 /* Close and remove the fixture's tables, free it. */
@@ -85,10 +89,13 @@ static void fx_free(struct fx *f)
 {
 	shmtab_close(f->t);
 	shmtab_close(f->o);
+	shmtab_close(f->t2);
 	tu_remove(f->name);
 	tu_remove(f->oname);
+	tu_remove(f->name2);
 	free(f->name);
 	free(f->oname);
+	free(f->name2);
 	free(f);
 }
 
@@ -132,10 +139,19 @@ static int fx_teardown(void **state)
 		kill(f->client, SIGKILL);
 		tu_wait(f->client, 10);
 	}
+	if (f->client2 > 0) {
+		kill(f->client2, SIGKILL);
+		tu_wait(f->client2, 10);
+	}
 	if (f->holder > 0) {
 		kill(f->holder, SIGKILL);
 		kill(f->holder, SIGCONT);
 		tu_wait(f->holder, 10);
+	}
+	if (f->holder2 > 0) {
+		kill(f->holder2, SIGKILL);
+		kill(f->holder2, SIGCONT);
+		tu_wait(f->holder2, 10);
 	}
 	fx_free(f);
 	return 0;
@@ -333,22 +349,16 @@ static void daemon_kill(struct tu_mount *m)
 	rmdir(m->dir);
 }
 
-/* Tell the daemon of m to end; the seconds until it exited (its exit code
- * in *code), or -1 when it did not within STOP_BOUND_S (then it is
- * killed, the mount detached). */
-static double daemon_stop(struct tu_mount *m, enum stop_how how, int *code)
+/* Wait for the daemon of m, told at t0 to end: the seconds since t0 until
+ * it exited (its exit code in *code, 101 when it left its mount behind),
+ * or -1 when it did not within STOP_BOUND_S (then it is killed, the mount
+ * detached). */
+static double daemon_wait_end(struct tu_mount *m, double t0, int *code)
 {
-	char *argv[] = { "fusermount3", "-u", m->dir, NULL };
-	double t0 = tu_now(), t;
+	double t;
 	int status;
 
 	*code = -1;
-	if (how == STOP_UNMOUNT) {
-		if (tu_run(argv, 10, 0) != 0)
-			return -1;
-	} else {
-		kill(m->pid, how == STOP_SIGTERM ? SIGTERM : SIGINT);
-	}
 	for (;;) {
 		t = tu_now() - t0;
 		if (waitpid(m->pid, &status, WNOHANG) == m->pid)
@@ -370,6 +380,22 @@ static double daemon_stop(struct tu_mount *m, enum stop_how how, int *code)
 	}
 	rmdir(m->dir);
 	return t;
+}
+
+/* Tell the daemon of m to end, and wait for it (daemon_wait_end). */
+static double daemon_stop(struct tu_mount *m, enum stop_how how, int *code)
+{
+	char *argv[] = { "fusermount3", "-u", m->dir, NULL };
+	double t0 = tu_now();
+
+	*code = -1;
+	if (how == STOP_UNMOUNT) {
+		if (tu_run(argv, 10, 0) != 0)
+			return -1;
+	} else {
+		kill(m->pid, how == STOP_SIGTERM ? SIGTERM : SIGINT);
+	}
+	return daemon_wait_end(m, t0, code);
 }
 
 /* The table after the holder ended: passes check, and holds what the
@@ -534,6 +560,107 @@ static void test_interrupt_ends_only_that_request(void **state)
 	free(path);
 }
 
+/* The free table reads as it should: some thread of the daemon reads
+ * requests and serves them. */
+static void other_table_served(struct fx *f)
+{
+	char *opath = tu_mount_path(&f->mnt, f->otag, "k");
+	unsigned char buf[64];
+
+	assert_non_null(opath);
+	assert_int_equal(tu_read_file(opath, buf, sizeof(buf)), 4);
+	assert_memory_equal(buf, "free", 4);
+	free(opath);
+}
+
+/*
+ * SIGTERM while the thread that took it (the one that started the loop)
+ * serves a request, and no other thread can take its place: the daemon
+ * ends once that request is answered, with nothing else asked of the
+ * mount.  With -o max_threads=2 the two threads trade places:
+ *  1. a reader waits on the held table: the starting thread serves it, the
+ *     second takes over (the free table is served);
+ *  2. the holder lets go: the reader gets its answer, and the starting
+ *     thread becomes the one that looks for a stuck leader;
+ *  3. a reader waits on a second held table: the second thread serves it,
+ *     the starting thread takes over (the free table is served again),
+ *     with no thread left to take over from it;
+ *  4. a reader waits on the first table, held again: the starting thread
+ *     serves it.  (Not in the second table's directory: its lookup would
+ *     wait in the kernel behind the other reader's.)
+ * Then SIGTERM: both requests give up and fail, and their processes end
+ * without another request; then the holders let go.  A leader that went
+ * back to read() without looking at the session would wait there for a
+ * request that never comes.
+ */
+static void test_shutdown_sigterm_while_leader_serves(void **state)
+{
+	struct fx *f = *state;
+	struct holder_arg h, h2;
+	char *path, *path2;
+	double t0, took;
+	int code;
+
+	snprintf(f->tag2, sizeof(f->tag2), "%s-2", f->tag);
+	f->name2 = table_name(f->tag2);
+	assert_non_null(f->name2);
+	assert_int_equal(tu_create(f->name2, NULL, &f->t2), 0);
+	assert_int_equal(tu_add_str(f->t2, "k", "old"), 0);
+	assert_int_equal(tu_mount_start(&f->mnt, "t-shut", f->tag, source,
+					"max_threads=2"),
+			 0);
+	path = tu_mount_path(&f->mnt, f->tag, "k");
+	path2 = tu_mount_path(&f->mnt, f->tag2, "k");
+	assert_non_null(path);
+	assert_non_null(path2);
+
+	/* 1. */
+	f->holder = holder_start(&h, f->name, HOLD_SLEEP);
+	assert_true(f->holder > 0);
+	f->client = tu_fork(mount_reader, path);
+	assert_true(f->client > 0);
+	assert_true(still_waiting(f->client, 300));
+	other_table_served(f);
+	/* 2. */
+	assert_int_equal(holder_end(&h, f->holder), 0);
+	f->holder = 0;
+	assert_int_equal(tu_wait(f->client, 5), 0);
+	f->client = 0;
+	/* 3. */
+	f->holder2 = holder_start(&h2, f->name2, HOLD_SLEEP);
+	assert_true(f->holder2 > 0);
+	f->client2 = tu_fork(mount_reader, path2);
+	assert_true(f->client2 > 0);
+	assert_true(still_waiting(f->client2, 300));
+	other_table_served(f);
+	/* 4. */
+	f->holder = holder_start(&h, f->name, HOLD_SLEEP);
+	assert_true(f->holder > 0);
+	f->client = tu_fork(mount_reader, path);
+	assert_true(f->client > 0);
+	assert_true(still_waiting(f->client, 300));
+
+	t0 = tu_now();
+	kill(f->mnt.pid, SIGTERM);
+	assert_int_equal(tu_wait(f->client, 5), client_code(EINTR));
+	f->client = 0;
+	assert_int_equal(tu_wait(f->client2, 5), client_code(EINTR));
+	f->client2 = 0;
+	assert_int_equal(holder_end(&h, f->holder), 0);
+	f->holder = 0;
+	assert_int_equal(holder_end(&h2, f->holder2), 0);
+	f->holder2 = 0;
+	took = daemon_wait_end(&f->mnt, t0, &code);
+	if (took < 0)
+		fail_msg("the daemon did not end within %.1f s", STOP_BOUND_S);
+	assert_int_equal(code, 0);
+	print_message("daemon ended %.3f s after it was told\n", took);
+	table_intact(f, "held");
+	assert_int_equal(shmtab_check(f->t2), 0);
+	free(path2);
+	free(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -553,6 +680,9 @@ int main(void)
 						fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(
 			test_interrupt_ends_only_that_request, fx_setup,
+			fx_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_shutdown_sigterm_while_leader_serves, fx_setup,
 			fx_teardown),
 	};
 	int rc;
