@@ -63,7 +63,8 @@ struct loop_thread {
 struct loop {
 	struct fuse_session *se;
 	pthread_mutex_t mu;
-	pthread_cond_t cv;		/* spares and the standby wait here */
+	pthread_cond_t cv;		/* spares and the standby wait here
+					 * (on CLOCK_MONOTONIC) */
 	pthread_t leader;
 	bool leader_out;		/* the last leader left read() for good */
 	uint64_t seq;			/* odd while the leader serves */
@@ -89,10 +90,11 @@ struct loop_arg {
 
 static void *loop_main(void *arg);
 
-/* A tick from now, for pthread_cond_timedwait (CLOCK_REALTIME). */
+/* A tick from now, for pthread_cond_timedwait on l->cv: on the monotonic
+ * clock, which a change of the wall clock does not move. */
 static void loop_deadline(struct timespec *ts)
 {
-	clock_gettime(CLOCK_REALTIME, ts);
+	clock_gettime(CLOCK_MONOTONIC, ts);
 	ts->tv_nsec += LOOP_TICK_MS * 1000000L;
 	if (ts->tv_nsec >= 1000000000L) {
 		ts->tv_sec++;
@@ -166,8 +168,13 @@ static enum loop_role loop_standby(struct loop *l)
 	struct timespec ts;
 
 	while (!l->stop) {
+		/* a whole tick between two looks: a wake-up before the
+		 * deadline (a spurious one, a broadcast for the spares) is
+		 * not one */
 		loop_deadline(&ts);
-		pthread_cond_timedwait(&l->cv, &l->mu, &ts);
+		while (!l->stop &&
+		       pthread_cond_timedwait(&l->cv, &l->mu, &ts) == 0)
+			;
 		if (fuse_session_exited(l->se))
 			loop_stop(l, 0);
 		if (l->stop || !loop_take_over(l))
@@ -292,6 +299,7 @@ static void *loop_main(void *arg)
 int fs_loop_run(struct fuse_session *se, unsigned int max_threads)
 {
 	struct sigaction sa, old_sa;
+	pthread_condattr_t ca;
 	sigset_t wake;
 	struct loop l;
 	unsigned int i;
@@ -303,7 +311,10 @@ int fs_loop_run(struct fuse_session *se, unsigned int max_threads)
 	if (!l.th)
 		return -ENOMEM;
 	pthread_mutex_init(&l.mu, NULL);
-	pthread_cond_init(&l.cv, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&l.cv, &ca);
+	pthread_condattr_destroy(&ca);
 	/* no SA_RESTART: the read() it reaches fails with EINTR */
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = loop_wake;
