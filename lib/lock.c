@@ -610,15 +610,26 @@ static int wlock_try(struct shmtab *t, uint64_t slice_ns, bool spin)
 		return r;
 	if (!slice_ns)
 		return pthread_mutex_lock(wmutex(t));
+	/* a slice on the monotonic clock: one on the wall clock would last
+	 * as long as the clock was set back, or end at once set forward */
+#ifdef HAVE_PTHREAD_MUTEX_CLOCKLOCK
+	const clockid_t clock = CLOCK_MONOTONIC;
+#else
+	const clockid_t clock = CLOCK_REALTIME;
+#endif
 	struct timespec ts;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
+	clock_gettime(clock, &ts);
 	ts.tv_nsec += (long)slice_ns;
 	if (ts.tv_nsec >= 1000000000) {
 		ts.tv_sec++;
 		ts.tv_nsec -= 1000000000;
 	}
+#ifdef HAVE_PTHREAD_MUTEX_CLOCKLOCK
+	return pthread_mutex_clocklock(wmutex(t), clock, &ts);
+#else
 	return pthread_mutex_timedlock(wmutex(t), &ts);
+#endif
 }
 
 static void wlock_drop(struct shmtab *t)

@@ -21,7 +21,10 @@
  *  - an hour behind (every wall-clock deadline passed already): requests
  *    that wait a few milliseconds for a lock, far less than a tick, are
  *    not taken over from.  No time is measured: each take-over starts a
- *    thread (up to max_threads), and the test counts the daemon's threads.
+ *    thread (up to max_threads), and the test counts the daemon's threads;
+ *  - an hour ahead again: told to end (SIGTERM) while a request waits for
+ *    a held table, the daemon ends within STOP_BOUND_S, the request failed
+ *    (the library's wait slices are on the monotonic clock too).
  * Exits 77 without /dev/fuse, fusermount3, $SHMTABFS or $SHMTAB_CLOCKSHIFT.
  */
 #ifndef _GNU_SOURCE
@@ -336,6 +339,52 @@ static void test_loop_no_take_over_with_clock_behind(void **state)
 	free(path);
 }
 
+/* Wall clock an hour ahead, and the daemon told to end while a request
+ * waits for a held table: the library's waits are sliced so that they
+ * ask, between slices, whether to give up (shmtabfs.c, "Ending on
+ * time"); slices on the wall clock would each last an hour. */
+static void test_loop_ends_with_clock_ahead(void **state)
+{
+	struct fx *f = *state;
+	struct holder_arg h;
+	char *path;
+	double t0;
+	int status = -1, code;
+
+	assert_int_equal(mount_start_shifted(&f->mnt, "end", 3600), 0);
+	assert_true(maps_file(f->mnt.pid, "clockshift"));
+	path = tu_mount_path(&f->mnt, "t", "k");
+	assert_non_null(path);
+	f->holder = holder_start(&h, f->name, 1, HOLD_MS);
+	assert_true(f->holder > 0);
+	assert_int_equal(tu_barrier_wait(&h.held, 10000), 0);
+	f->client = tu_fork(mount_reader, path);
+	assert_true(f->client > 0);
+	tu_sleep_ms(200);	/* its request waits in the daemon */
+	t0 = tu_now();
+	kill(f->mnt.pid, SIGTERM);
+	while (waitpid(f->mnt.pid, &status, WNOHANG) != f->mnt.pid) {
+		/* (the fixture's teardown kills it) */
+		assert_true(tu_now() - t0 < STOP_BOUND_S);
+		tu_sleep_ms(5);
+	}
+	print_message("the daemon ended %.3f s after SIGTERM\n", tu_now() - t0);
+	tu_mount_forget(&f->mnt);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_false(tu_is_fuse_mount(f->mnt.dir));
+	rmdir(f->mnt.dir);
+	/* the waiting read failed rather than waited */
+	code = tu_wait(f->client, STOP_BOUND_S);
+	f->client = 0;
+	assert_true(code >= 10);
+	tu_barrier_post(&h.release);
+	assert_int_equal(tu_wait(f->holder, 10), 0);
+	f->holder = 0;
+	holder_free(&h);
+	free(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -345,6 +394,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_loop_no_take_over_with_clock_behind, fx_setup,
 			fx_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_loop_ends_with_clock_ahead, fx_setup, fx_teardown),
 	};
 	const char *shim = getenv("SHMTAB_CLOCKSHIFT");
 	int rc;
