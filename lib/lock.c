@@ -941,6 +941,11 @@ static int wait_readers(struct shmtab *t, unsigned stripe)
 
 	if (t->lock == SHMTAB_LOCK_NONE)
 		return 0;
+	/* no handle counted in rlocks, no read lock to wait for: a reader
+	 * counts itself before it sets its bit and then finds the stripe
+	 * odd (rd_count); the count is only ever too high */
+	if (!__atomic_load_n(&H->rlocks, __ATOMIC_SEQ_CST))
+		return 0;
 	for (;;) {
 		uint32_t pid = 0;
 		int blocker = read_blocker(t, stripe, &pid);
