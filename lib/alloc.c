@@ -111,6 +111,17 @@ void chunk_set_next(struct shmtab *t, uint64_t off, uint64_t next)
 	ustore(t, off, (ld64(word_ptr(t, off)) & keep) | head_word(0, 0, next));
 }
 
+/* The same for a chunk this step just took with chunk_alloc(), unlogged:
+ * chunk_alloc() logged its head word already, or it lies past the old
+ * top, and nobody reaches it before the step publishes it. */
+void chunk_new_next(struct shmtab *t, uint64_t off, uint64_t next)
+{
+	uint64_t keep = ((uint64_t)1 << HEAD_NEXT_SHIFT) - 1;	/* kind, cls */
+	uint64_t *p = word_ptr(t, off);
+
+	st64(p, (ld64(p) & keep) | head_word(0, 0, next));
+}
+
 /* Pop the head of class cls's free list (logged). */
 static int free_pop(struct shmtab *t, unsigned cls, uint64_t *off)
 {

@@ -253,6 +253,7 @@ unsigned size_class(uint64_t n);
 int chunk_alloc(struct shmtab *t, uint64_t need, uint32_t kind, uint64_t *off);
 int chunk_free(struct shmtab *t, uint64_t off);
 void chunk_set_next(struct shmtab *t, uint64_t off, uint64_t next);
+void chunk_new_next(struct shmtab *t, uint64_t off, uint64_t next);
 void ustore(struct shmtab *t, uint64_t off, uint64_t val);
 void undo_commit(struct shmtab *t);
 int undo_rollback(struct shmtab *t);

@@ -461,7 +461,7 @@ static int push_step(struct shmtab *t, const struct push *p, uint64_t h)
 		goto fail;
 	}
 	st64(&c->lens, (uint64_t)vlen | (uint64_t)klen << LEN_VBITS);
-	chunk_set_next(t, off, next);
+	chunk_new_next(t, off, next);
 	if (klen)
 		memcpy(c + 1, key, klen);
 	if (vlen)
