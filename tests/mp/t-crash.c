@@ -1068,6 +1068,24 @@ static void test_crash_inplace_killed_record_locks(void **state)
 			      SHMTAB_LOCK_RECORD);
 }
 
+/* Open fx's table in more[] until every slot but one is taken by this
+ * process; how many handles that took. */
+static int take_slots_but_one(struct crash_fixture *fx, shmtab **more)
+{
+	struct shmtab_stat st;
+	int n = 0;
+
+	for (;;) {
+		assert_int_equal(shmtab_stat(fx->t, &st), 0);
+		if (st.holders == SHMTAB_SLOTS_TEST - 1)
+			return n;
+		assert_true(n < SHMTAB_SLOTS_TEST);
+		assert_int_equal(shmtab_open(fx->name, O_RDWR, 0, NULL,
+					     &more[n]), 0);
+		n++;
+	}
+}
+
 /*
  * A dead reader's slot, cleared by a writer while a new handle looks for a
  * slot and finds none free: the new handle must not take the slot the
@@ -1091,21 +1109,12 @@ static void test_crash_dead_reader_slot_not_taken_while_cleared(void **state)
 	shmtab **more = calloc(SHMTAB_SLOTS_TEST, sizeof(*more));
 	struct shmtab_stat st;
 	shmtab *late = NULL;
-	int n = 0;
+	int n;
 
 	assert_non_null(more);
 	assert_int_equal(tu_create(fx->name, NULL, &fx->t), 0);
 	assert_int_equal(put_str(fx->t, "k", "v"), 0);
-	/* every slot but one taken by this process */
-	for (;;) {
-		assert_int_equal(shmtab_stat(fx->t, &st), 0);
-		if (st.holders == SHMTAB_SLOTS_TEST - 1)
-			break;
-		assert_true(n < SHMTAB_SLOTS_TEST);
-		assert_int_equal(shmtab_open(fx->name, O_RDWR, 0, NULL,
-					     &more[n]), 0);
-		n++;
-	}
+	n = take_slots_but_one(fx, more);
 	/* the last one: a reader, killed inside an iteration */
 	assert_int_equal(tu_barrier_init(&b), 0);
 	fx->pid[0] = tu_fork(child_iter_holder, &h);
@@ -1466,23 +1475,13 @@ static void test_crash_dead_slot_of_own_pid_not_taken(void **state)
 	shmtab **more = calloc(SHMTAB_SLOTS_TEST, sizeof(*more));
 	struct own_pid_res *res = shared_map(fx, sizeof(*res));
 	struct own_pid_arg a = { .name = fx->name, .res = res };
-	struct shmtab_stat st;
 	uint64_t w;
-	int n = 0;
+	int n;
 
 	assert_non_null(more);
 	assert_int_equal(tu_create(fx->name, NULL, &fx->t), 0);
 	assert_int_equal(put_str(fx->t, "k", "v"), 0);
-	/* every slot but one taken by this process */
-	for (;;) {
-		assert_int_equal(shmtab_stat(fx->t, &st), 0);
-		if (st.holders == SHMTAB_SLOTS_TEST - 1)
-			break;
-		assert_true(n < SHMTAB_SLOTS_TEST);
-		assert_int_equal(shmtab_open(fx->name, O_RDWR, 0, NULL,
-					     &more[n]), 0);
-		n++;
-	}
+	n = take_slots_but_one(fx, more);
 	a.slot = slot_of(fx->name, 0, &w);
 	assert_true(a.slot >= 0);
 	fx->pid[0] = tu_fork(child_own_pid_slot, &a);
