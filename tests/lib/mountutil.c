@@ -3,11 +3,13 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1
 #endif
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
@@ -160,6 +162,91 @@ void tu_mount_forget(struct tu_mount *m)
 {
 	m->active = 0;
 	mounts_remove(m);
+}
+
+void tu_mount_kill(struct tu_mount *m)
+{
+	char *lazy[] = { "fusermount3", "-uz", m->dir, NULL };
+
+	if (!m->active)
+		return;
+	/* killing the daemon ends the connection, and every request
+	 * waiting on it */
+	kill(m->pid, SIGKILL);
+	tu_wait(m->pid, 10);
+	tu_run(lazy, 10, 1);
+	tu_mount_forget(m);
+	rmdir(m->dir);
+}
+
+/* Where each thread of pid waits (its state, kernel wait channel and
+ * system call): what a daemon that did not end was doing. */
+static void print_threads(pid_t pid)
+{
+	char path[320], line[256];
+	struct dirent *e;
+	DIR *d;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	d = opendir(path);
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		static const char *const what[] = { "stat", "wchan", "syscall" };
+
+		if (e->d_name[0] == '.')
+			continue;
+		printf("daemon thread %s:", e->d_name);
+		for (size_t i = 0; i < sizeof(what) / sizeof(what[0]); i++) {
+			snprintf(path, sizeof(path), "/proc/%d/task/%s/%s",
+				 (int)pid, e->d_name, what[i]);
+			f = fopen(path, "r");
+			if (f && fgets(line, sizeof(line), f)) {
+				char *st = strrchr(line, ')');
+
+				line[strcspn(line, "\n")] = 0;
+				if (i == 0 && st && st[1] && st[2])
+					st[3] = 0;	/* "TID (comm) S" */
+				printf(" %s=[%s]", what[i], line);
+			}
+			if (f)
+				fclose(f);
+		}
+		printf("\n");
+	}
+	closedir(d);
+	fflush(stdout);
+}
+
+double tu_mount_wait_end(struct tu_mount *m, double t0, double bound_s,
+			 int *code)
+{
+	double t;
+	int status;
+
+	*code = -1;
+	for (;;) {
+		t = tu_now() - t0;
+		if (waitpid(m->pid, &status, WNOHANG) == m->pid)
+			break;
+		if (t > bound_s) {
+			print_threads(m->pid);
+			tu_mount_kill(m);
+			return -1;
+		}
+		tu_sleep_ms(5);
+	}
+	*code = WIFEXITED(status) ? WEXITSTATUS(status) : 100;
+	tu_mount_forget(m);	/* reaped */
+	if (tu_is_fuse_mount(m->dir)) {
+		char *lazy[] = { "fusermount3", "-uz", m->dir, NULL };
+
+		tu_run(lazy, 10, 0);
+		*code = 101;	/* exited, and left the mount behind */
+	}
+	rmdir(m->dir);
+	return t;
 }
 
 static void watchdog(int sig)

@@ -42,6 +42,19 @@ void tu_mount_stop(struct tu_mount *m);
 /* For a caller that ended m's daemon itself (and reaped it): m is no
  * longer active, and no longer on the watchdog's list. */
 void tu_mount_forget(struct tu_mount *m);
+/* End m's daemon with SIGKILL, reap it, detach its mount (fusermount3
+ * -uz) and remove the mount point: for a daemon that may no longer serve
+ * requests, where tu_mount_stop() would leave its own look at the mount
+ * point waiting in the kernel.  Nothing when m is not active. */
+void tu_mount_kill(struct tu_mount *m);
+/* Wait for m's daemon, told at t0 (tu_now()) to end, to exit: the seconds
+ * from t0 until it did, its exit code in *code (100 when a signal ended
+ * it, 101 when it exited and left its mount behind, which is then
+ * detached), m forgotten and its mount point removed.  -1 when it did not
+ * end within bound_s: then where each of its threads waits is printed and
+ * it is killed (tu_mount_kill). */
+double tu_mount_wait_end(struct tu_mount *m, double t0, double bound_s,
+			 int *code);
 /* On SIGALRM after seconds: lazily unmount every active mount, SIGKILL
  * its daemon and _exit(99).  0 cancels (alarm(0)). */
 void tu_mount_watchdog(unsigned int seconds);

@@ -41,7 +41,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -98,21 +97,12 @@ static int fx_setup(void **state)
 	return 0;
 }
 
-/* A daemon that failed a test may not serve requests any more: SIGKILL
- * ends it and every request waiting on it (tu_mount_stop() would wait
- * for its own stat of the mount point). */
+/* A daemon that failed a test may not serve requests any more */
 static int fx_teardown(void **state)
 {
 	struct fx *f = *state;
-	char *lazy[] = { "fusermount3", "-uz", f->mnt.dir, NULL };
 
-	if (f->mnt.active) {
-		kill(f->mnt.pid, SIGKILL);
-		tu_wait(f->mnt.pid, 10);
-		tu_run(lazy, 10, 1);
-		tu_mount_forget(&f->mnt);
-		rmdir(f->mnt.dir);
-	}
+	tu_mount_kill(&f->mnt);
 	if (f->client > 0) {
 		kill(f->client, SIGKILL);
 		tu_wait(f->client, 10);
@@ -348,8 +338,8 @@ static void test_loop_ends_with_clock_ahead(void **state)
 	struct fx *f = *state;
 	struct holder_arg h;
 	char *path;
-	double t0;
-	int status = -1, code;
+	double t0, took;
+	int code;
 
 	assert_int_equal(mount_start_shifted(&f->mnt, "end", 3600), 0);
 	assert_true(maps_file(f->mnt.pid, "clockshift"));
@@ -363,17 +353,12 @@ static void test_loop_ends_with_clock_ahead(void **state)
 	tu_sleep_ms(200);	/* its request waits in the daemon */
 	t0 = tu_now();
 	kill(f->mnt.pid, SIGTERM);
-	while (waitpid(f->mnt.pid, &status, WNOHANG) != f->mnt.pid) {
-		/* (the fixture's teardown kills it) */
-		assert_true(tu_now() - t0 < STOP_BOUND_S);
-		tu_sleep_ms(5);
-	}
-	print_message("the daemon ended %.3f s after SIGTERM\n", tu_now() - t0);
-	tu_mount_forget(&f->mnt);
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
-	assert_false(tu_is_fuse_mount(f->mnt.dir));
-	rmdir(f->mnt.dir);
+	took = tu_mount_wait_end(&f->mnt, t0, STOP_BOUND_S, &code);
+	if (took < 0)
+		fail_msg("the daemon did not end within %d s", STOP_BOUND_S);
+	print_message("the daemon ended %.3f s after SIGTERM\n", took);
+	/* exit status 0, and its mount gone with it */
+	assert_int_equal(code, 0);
 	/* the waiting read failed rather than waited */
 	code = tu_wait(f->client, STOP_BOUND_S);
 	f->client = 0;

@@ -24,7 +24,6 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1
 #endif
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -125,8 +124,6 @@ fail:
 	return -1;
 }
 
-static void daemon_kill(struct tu_mount *m);
-
 static int fx_teardown(void **state)
 {
 	struct fx *f = *state;
@@ -134,7 +131,7 @@ static int fx_teardown(void **state)
 	if (!f)
 		return 0;
 	/* a test that failed may leave a request waiting in the daemon */
-	daemon_kill(&f->mnt);
+	tu_mount_kill(&f->mnt);
 	if (f->client > 0) {
 		kill(f->client, SIGKILL);
 		tu_wait(f->client, 10);
@@ -291,98 +288,7 @@ enum stop_how {
 	STOP_UNMOUNT,		/* fusermount3 -u */
 };
 
-/* Where each thread of pid waits (its state, kernel wait channel and
- * system call): what a daemon that did not end was doing. */
-static void print_threads(pid_t pid)
-{
-	char path[320], line[256];
-	struct dirent *e;
-	DIR *d;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-	d = opendir(path);
-	if (!d)
-		return;
-	while ((e = readdir(d))) {
-		static const char *const what[] = { "stat", "wchan", "syscall" };
-
-		if (e->d_name[0] == '.')
-			continue;
-		print_message("daemon thread %s:", e->d_name);
-		for (size_t i = 0; i < sizeof(what) / sizeof(what[0]); i++) {
-			snprintf(path, sizeof(path), "/proc/%d/task/%s/%s",
-				 (int)pid, e->d_name, what[i]);
-			f = fopen(path, "r");
-			if (f && fgets(line, sizeof(line), f)) {
-				char *st = strrchr(line, ')');
-
-				line[strcspn(line, "\n")] = 0;
-				if (i == 0 && st && st[1] && st[2])
-					st[3] = 0;	/* "TID (comm) S" */
-				print_message(" %s=[%s]", what[i], line);
-			}
-			if (f)
-				fclose(f);
-		}
-		print_message("\n");
-	}
-	closedir(d);
-}
-
-/*
- * End the daemon of m with SIGKILL and detach its mount.  Not through
- * tu_mount_stop(): a daemon that no longer serves requests would leave its
- * stat of the mount point waiting in the kernel, where no watchdog reaches
- * it; killing the daemon ends the connection, and every waiting request.
- */
-static void daemon_kill(struct tu_mount *m)
-{
-	char *lazy[] = { "fusermount3", "-uz", m->dir, NULL };
-
-	if (!m->active)
-		return;
-	kill(m->pid, SIGKILL);
-	tu_wait(m->pid, 10);
-	tu_run(lazy, 10, 1);
-	tu_mount_forget(m);
-	rmdir(m->dir);
-}
-
-/* Wait for the daemon of m, told at t0 to end: the seconds since t0 until
- * it exited (its exit code in *code, 101 when it left its mount behind),
- * or -1 when it did not within STOP_BOUND_S (then it is killed, the mount
- * detached). */
-static double daemon_wait_end(struct tu_mount *m, double t0, int *code)
-{
-	double t;
-	int status;
-
-	*code = -1;
-	for (;;) {
-		t = tu_now() - t0;
-		if (waitpid(m->pid, &status, WNOHANG) == m->pid)
-			break;
-		if (t > STOP_BOUND_S) {
-			print_threads(m->pid);
-			daemon_kill(m);
-			return -1;
-		}
-		tu_sleep_ms(5);
-	}
-	*code = WIFEXITED(status) ? WEXITSTATUS(status) : 100;
-	tu_mount_forget(m);	/* reaped */
-	if (tu_is_fuse_mount(m->dir)) {
-		char *lazy[] = { "fusermount3", "-uz", m->dir, NULL };
-
-		tu_run(lazy, 10, 0);
-		*code = 101;	/* exited, and left the mount behind */
-	}
-	rmdir(m->dir);
-	return t;
-}
-
-/* Tell the daemon of m to end, and wait for it (daemon_wait_end). */
+/* Tell the daemon of m to end, and wait for it (tu_mount_wait_end). */
 static double daemon_stop(struct tu_mount *m, enum stop_how how, int *code)
 {
 	char *argv[] = { "fusermount3", "-u", m->dir, NULL };
@@ -395,7 +301,7 @@ static double daemon_stop(struct tu_mount *m, enum stop_how how, int *code)
 	} else {
 		kill(m->pid, how == STOP_SIGTERM ? SIGTERM : SIGINT);
 	}
-	return daemon_wait_end(m, t0, code);
+	return tu_mount_wait_end(m, t0, STOP_BOUND_S, code);
 }
 
 /* The table after the holder ended: passes check, and holds what the
@@ -650,7 +556,7 @@ static void test_shutdown_sigterm_while_leader_serves(void **state)
 	f->holder = 0;
 	assert_int_equal(holder_end(&h2, f->holder2), 0);
 	f->holder2 = 0;
-	took = daemon_wait_end(&f->mnt, t0, &code);
+	took = tu_mount_wait_end(&f->mnt, t0, STOP_BOUND_S, &code);
 	if (took < 0)
 		fail_msg("the daemon did not end within %.1f s", STOP_BOUND_S);
 	assert_int_equal(code, 0);
