@@ -103,12 +103,18 @@ int undo_rollback(struct shmtab *t)
 	return err;
 }
 
-/* Set chunk off's next (a binding's older one, a free chunk's list). */
-void chunk_set_next(struct shmtab *t, uint64_t off, uint64_t next)
+/* The head word of chunk off with next in place of its next. */
+static uint64_t head_with_next(struct shmtab *t, uint64_t off, uint64_t next)
 {
 	uint64_t keep = ((uint64_t)1 << HEAD_NEXT_SHIFT) - 1;	/* kind, cls */
 
-	ustore(t, off, (ld64(word_ptr(t, off)) & keep) | head_word(0, 0, next));
+	return (ld64(word_ptr(t, off)) & keep) | head_word(0, 0, next);
+}
+
+/* Set chunk off's next (a binding's older one, a free chunk's list). */
+void chunk_set_next(struct shmtab *t, uint64_t off, uint64_t next)
+{
+	ustore(t, off, head_with_next(t, off, next));
 }
 
 /* The same for a chunk this step just took with chunk_alloc(), unlogged:
@@ -116,10 +122,7 @@ void chunk_set_next(struct shmtab *t, uint64_t off, uint64_t next)
  * top, and nobody reaches it before the step publishes it. */
 void chunk_new_next(struct shmtab *t, uint64_t off, uint64_t next)
 {
-	uint64_t keep = ((uint64_t)1 << HEAD_NEXT_SHIFT) - 1;	/* kind, cls */
-	uint64_t *p = word_ptr(t, off);
-
-	st64(p, (ld64(p) & keep) | head_word(0, 0, next));
+	st64(word_ptr(t, off), head_with_next(t, off, next));
 }
 
 /* Pop the head of class cls's free list (logged). */

@@ -583,6 +583,17 @@ static int flock_spin(struct shmtab *t)
 	return -EAGAIN;
 }
 
+/* A wait's slices on the monotonic clock where the C library can (glibc
+ * 2.30): on the wall clock, a slice lasts as long as the clock was set
+ * back, or ends at once when it was set forward. */
+#ifdef HAVE_PTHREAD_MUTEX_CLOCKLOCK
+#define SLICE_CLOCK CLOCK_MONOTONIC
+#define mutex_lock_until(m, ts) pthread_mutex_clocklock(m, SLICE_CLOCK, ts)
+#else
+#define SLICE_CLOCK CLOCK_REALTIME
+#define mutex_lock_until(m, ts) pthread_mutex_timedlock(m, ts)
+#endif
+
 /* One attempt, bounded by slice_ns unless it is 0: 0, EOWNERDEAD,
  * ETIMEDOUT.  Only the first attempt of a wait spins: a holder still
  * there after a slice is not about to let go. */
@@ -610,26 +621,15 @@ static int wlock_try(struct shmtab *t, uint64_t slice_ns, bool spin)
 		return r;
 	if (!slice_ns)
 		return pthread_mutex_lock(wmutex(t));
-	/* a slice on the monotonic clock: one on the wall clock would last
-	 * as long as the clock was set back, or end at once set forward */
-#ifdef HAVE_PTHREAD_MUTEX_CLOCKLOCK
-	const clockid_t clock = CLOCK_MONOTONIC;
-#else
-	const clockid_t clock = CLOCK_REALTIME;
-#endif
 	struct timespec ts;
 
-	clock_gettime(clock, &ts);
+	clock_gettime(SLICE_CLOCK, &ts);
 	ts.tv_nsec += (long)slice_ns;
 	if (ts.tv_nsec >= 1000000000) {
 		ts.tv_sec++;
 		ts.tv_nsec -= 1000000000;
 	}
-#ifdef HAVE_PTHREAD_MUTEX_CLOCKLOCK
-	return pthread_mutex_clocklock(wmutex(t), clock, &ts);
-#else
-	return pthread_mutex_timedlock(wmutex(t), &ts);
-#endif
+	return mutex_lock_until(wmutex(t), &ts);
 }
 
 static void wlock_drop(struct shmtab *t)
