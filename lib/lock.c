@@ -262,18 +262,6 @@ uint64_t now_ns(void)
 }
 
 /*
- * What /proc says of process pid: whether it is dead (gone, or a zombie:
- * state Z with no thread left, X), and the low 32 bits of its start (field
- * 22 of /proc/PID/stat: clock ticks since boot, 0 when unknown) in the
- * initial time namespace's reckoning (boot_off()).  -1 when /proc cannot
- * tell.
- */
-struct proc_info {
-	bool dead;
-	uint32_t start;
-};
-
-/*
  * The clock ticks this process's time namespace adds to the starts /proc
  * shows it (/proc/self/timens_offsets, boottime): a process in another
  * time namespace sees every start shifted by its own offset.
@@ -300,6 +288,18 @@ static uint32_t boot_off(void)
 	__atomic_store_n(&my_off_read, true, __ATOMIC_RELEASE);
 	return __atomic_load_n(&my_off, __ATOMIC_RELAXED);
 }
+
+/*
+ * What /proc says of process pid: whether it is dead (gone, or a zombie:
+ * state Z with no thread left, X), and the low 32 bits of its start (field
+ * 22 of /proc/PID/stat: clock ticks since boot, 0 when unknown) in the
+ * initial time namespace's reckoning (boot_off()).  -1 when /proc cannot
+ * tell.
+ */
+struct proc_info {
+	bool dead;
+	uint32_t start;
+};
 
 static int proc_stat(uint32_t pid, struct proc_info *pi)
 {
