@@ -96,7 +96,7 @@ SHMTAB_EXPORT int shmtab_stat(shmtab *t, struct shmtab_stat *st)
 		if (!pid)
 			continue;
 		st->holders++;
-		if (slot_dead(H, i, pid))
+		if (slot_dead(t, i, pid))
 			st->dead_holders++;
 	}
 	return 0;

@@ -22,7 +22,7 @@
 #error "shmtab's format is little-endian; big-endian hosts are not supported yet"
 #endif
 
-#define SHMTAB_FORMAT_VERSION 7
+#define SHMTAB_FORMAT_VERSION 8
 #define SHMTAB_MAGIC "SHMTAB\r\n"
 
 #define HDR_SIZE	32768u		/* header + lock area */
@@ -47,6 +47,7 @@
 /* Byte offsets of the fcntl locks taken on the object's descriptor. */
 #define FLOCK_OPEN	0		/* read-held while open; write = first opener */
 #define FLOCK_WRITER	1		/* the writer lock of SHMTAB_LOCK_RECORD */
+#define FLOCK_SLOT	64		/* + i: write-held by slot i's owner */
 
 /* One undo entry: the 8-byte word at off held old before the step. */
 struct undo {
@@ -75,8 +76,7 @@ struct slot {
 	uint64_t wait_since;		/* CLOCK_MONOTONIC ns when it began to wait; 0 */
 	uint64_t stripes[NSTRIPES / 64];/* read-locked stripes */
 	uint64_t claim;			/* a replace in place (inplace.c), 0 */
-	uint64_t start;			/* pid << 32 | when it started (lock.c,
-					 * self_start); 0: not known */
+	uint64_t reserved;		/* 0 */
 };
 
 /*
@@ -113,8 +113,9 @@ struct shm_header {
 	uint64_t free_bytes;		/*  88 bytes in free chunks */
 	uint64_t top;			/*  96 end of the heap */
 	uint64_t changes;		/* 104 change counter */
-	uint32_t futex;			/* 112 unused (once a copy of changes) */
-	uint32_t waiters;		/* 116 processes sleeping on futex */
+	uint32_t wlock_slot;		/* 112 1 + the writer-lock holder's slot,
+					 * 0: none (read while wlock_pid is set) */
+	uint32_t waiters;		/* 116 processes sleeping on changes */
 	uint64_t recoveries;		/* 120 dead writers recovered from */
 	uint32_t wlock_pid;		/* 128 pid holding the writer lock, or 0 */
 	uint32_t clearing;		/* 132 a re-initialisation is under way */

@@ -290,7 +290,7 @@ int inplace_drain(struct shmtab *t)
 
 			if (!c || (int)i == t->slot)
 				continue;
-			if (look && slot_dead(H, i, ld32(&H->slots[i].pid)))
+			if (look && slot_dead(t, i, ld32(&H->slots[i].pid)))
 				dead = true;
 			else
 				live = true;
@@ -306,7 +306,7 @@ int inplace_drain(struct shmtab *t)
 							     __ATOMIC_SEQ_CST);
 
 				if (c && (int)i != t->slot &&
-				    slot_dead(H, i, ld32(&H->slots[i].pid)))
+				    slot_dead(t, i, ld32(&H->slots[i].pid)))
 					claim_finish(t, i, c);
 			}
 			continue;

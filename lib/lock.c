@@ -30,8 +30,8 @@
  * wlock_pid still set): the next process that takes the writer lock runs
  * recover(), which rolls back the undo log of the interrupted step, evens
  * the stripes, frees dead slots and marks the mutex consistent.  A dead
- * reader leaves bits in its slot: a writer waiting for them checks whether
- * the slot's process exists (a zombie counts as dead) and clears the slot.
+ * reader leaves bits in its slot: a writer waiting for them finds nobody
+ * holding the slot's fcntl byte (slot_flock) and clears the slot.
  *
  * Cycles.  Only a process that already holds a lock can be part of a cycle;
  * such a process waits in short slices and publishes since when it waits
@@ -81,9 +81,6 @@ static struct shmtab *reg_head;
 static int proc_held;		/* handles of this process holding locks */
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static uint32_t my_pid;		/* getpid() is a system call: keep it */
-static uint64_t my_start;	/* self_start() */
-static uint32_t my_off;		/* boot_off(), read once */
-static bool my_off_read;
 
 static int (*intr_fn)(void *ctx);
 static void *intr_ctx;
@@ -119,30 +116,85 @@ static uint32_t self_pid(void)
 }
 
 /*
- * A dead process's slot is taken by whoever sets its pid first: a writer
- * that clears it (recover, slot_clear_dead) sets SLOT_CLEARING, a process
- * that opens the table sets its own pid (lock_claim_slot).  Else a writer
- * that found the pid dead could wipe the read locks, and the pid, of a
- * process that took the slot in the meantime.  No process has this pid
- * (slot_dead says so of every pid above 2^30).  Writers clear slots only
- * under the writer lock, so the one that holds it and finds the mark
- * knows its clearer died: it clears the slot again.
+ * Who owns a slot.  Whoever owns slot i holds an fcntl OFD write lock on
+ * byte FLOCK_SLOT + i of the object, through its handle's descriptor: an
+ * opener locks the byte before it writes its pid into the slot, and lets
+ * it go after it zeroed the pid.  So a slot whose byte nobody holds
+ * belongs to nobody alive, whatever its pid says: the kernel lets a lock
+ * go when the last descriptor of its open file description is closed,
+ * which a process's death does.  Pids cannot say as much: another pid
+ * namespace (a container sharing /dev/shm) gives its processes pids that
+ * mean other processes, or none, here; and a pid comes back once the
+ * system gave it to a new process.
+ *
+ * Whoever frees a dead process's slot (a writer meeting its read locks,
+ * recover, an opener with no free slot) first takes its byte: while it
+ * clears the slot nobody can take it, and a slot can never be cleared
+ * under a live owner.  A clearer that dies lets the byte go too; the
+ * next one clears again.  After fork() the child closes its copies of the
+ * handles' descriptors (reg_atfork_child), else it would hold the parent's
+ * slots for as long as it lived.
  */
-#define SLOT_CLEARING 0xffffffffu
+static int slot_flock(struct shmtab *t, unsigned i, short type)
+{
+	struct flock fl = {
+		.l_type = type, .l_whence = SEEK_SET,
+		.l_start = FLOCK_SLOT + (off_t)i, .l_len = 1,
+	};
+
+	if (t->fd < 0)
+		return -EBADF;
+	while (fcntl(t->fd, F_OFD_SETLK, &fl) < 0) {
+		if (errno != EINTR)
+			return errno == EACCES ? -EAGAIN : -errno;
+	}
+	return 0;
+}
+
+/* Is slot i owned by a process alive (1), by nobody (0), or -errno? */
+static int slot_owned(struct shmtab *t, unsigned i)
+{
+	struct flock fl = {
+		.l_type = F_WRLCK, .l_whence = SEEK_SET,
+		.l_start = FLOCK_SLOT + (off_t)i, .l_len = 1,
+	};
+
+	if (t->fd < 0)
+		return -EBADF;
+	if (fcntl(t->fd, F_OFD_GETLK, &fl) < 0)
+		return -errno;
+	return fl.l_type != F_UNLCK;
+}
+
+/* Everything slot i says of its process but its pid: read locks, pins,
+ * wait.  The caller has the slot's byte (slot_flock). */
+static void slot_wipe(struct shm_header *H, unsigned i)
+{
+	struct slot *sl = &H->slots[i];
+
+	memset(sl->stripes, 0, sizeof(sl->stripes));
+	memset(H->pins[i], 0, sizeof(H->pins[i]));
+	st32(&sl->all, 0);
+	st64(&sl->wait_since, 0);
+}
 
 /*
- * A dead process's slot, just taken by whoever clears it: if it holds read
+ * A dead process's slot, held by whoever clears it: if it holds read
  * locks, that process was counted in hdr.rlocks (it counts itself before
- * it sets a bit and uncounts itself after it cleared its last): uncount
- * it.  A process that died between the two is left counted, which only
- * costs replaces in place a look at every slot.
+ * it sets a bit and uncounts itself after it cleared its last): wipe them,
+ * then uncount it.  A clearer that dies between the two leaves the count
+ * one too high, never too low (a writer that reads 0 looks at no slot).
+ * A process that died between counting itself and setting its bit is left
+ * counted, which only costs writers a look at every slot.
  */
-static void slot_uncount(struct shm_header *H, const struct slot *sl)
+static void slot_wipe_dead(struct shm_header *H, unsigned i)
 {
+	struct slot *sl = &H->slots[i];
 	uint64_t n, any = ld32(&sl->all);
 
 	for (unsigned w = 0; w < NSTRIPES / 64; w++)
 		any |= ld64(&sl->stripes[w]);
+	slot_wipe(H, i);
 	if (!any)
 		return;
 	n = __atomic_load_n(&H->rlocks, __ATOMIC_RELAXED);
@@ -152,79 +204,73 @@ static void slot_uncount(struct shm_header *H, const struct slot *sl)
 		;
 }
 
-/* Everything slot i says of its process but its pid: read locks, pins,
- * wait, start.  The caller has the slot (its pid is set or being set). */
-static void slot_wipe(struct shm_header *H, unsigned i)
-{
-	struct slot *sl = &H->slots[i];
-
-	memset(sl->stripes, 0, sizeof(sl->stripes));
-	memset(H->pins[i], 0, sizeof(H->pins[i]));
-	st32(&sl->all, 0);
-	st64(&sl->wait_since, 0);
-	st64(&sl->start, 0);
-}
-
 /*
- * If slot i's process (pid, as the caller read it) is dead, free the slot,
- * unless someone took it since (see SLOT_CLEARING); true when it was dead.
- * Writer lock held.
- *
- * The swap cannot see a slot that changed hands and came back to the same
- * pid between the judgement and the swap: while this writer stalls
- * (preempted, stopped), an opener with no free slot takes the dead one and
- * lets it go, the system gives the dead pid to a new process (pid_max is
- * 32768 on many systems), and that one opens the table and takes the slot.
- * The swap would then mark a live process's slot.  Rare, as a pid must
- * come round, but a stopped writer stalls as long as it is stopped.
- * Whoever frees a slot zeroes start before the pid, and an opener takes a
- * dead slot only from another pid (lock_claim_slot), whose start has that
- * pid in its high half; nobody writes a dead process's start again.  So a
- * start that changed since the judgement says the slot is someone else's:
- * give the pid back (unless that owner has let the slot go since).  Not
- * covered: a start that was 0 (not known), and an opener that died between
- * its swap and its wipe of the start.
+ * If slot i's process is dead, free the slot; true when it was dead (or
+ * the slot was free already).  Writer lock held: a dead process's claim
+ * stays for inplace_drain() to finish.
  */
-static bool slot_clear_dead(struct shmtab *t, unsigned i, uint32_t pid)
+static bool slot_clear_dead(struct shmtab *t, unsigned i)
 {
-	struct shm_header *H = t->hdr;
-	struct slot *sl = &H->slots[i];
-	uint64_t start = __atomic_load_n(&sl->start, __ATOMIC_ACQUIRE);
-	uint32_t mark = SLOT_CLEARING;
+	struct slot *sl = &t->hdr->slots[i];
 
-	if (!pid_dead_since(pid, start))
+	if ((int)i == t->slot || slot_flock(t, i, F_WRLCK) < 0)
 		return false;
-	fault_point("slot-dead");
-	if (!__atomic_compare_exchange_n(&sl->pid, &pid, SLOT_CLEARING, false,
-					 __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
-		return true;
-	if (__atomic_load_n(&sl->start, __ATOMIC_SEQ_CST) != start) {
-		__atomic_compare_exchange_n(&sl->pid, &mark, pid, false,
-					    __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
-		return true;
-	}
 	fault_point("slot-clearing");
-	slot_uncount(H, sl);
-	slot_wipe(H, i);
-	__atomic_store_n(&sl->pid, 0, __ATOMIC_RELEASE);
+	if (ld32(&sl->pid)) {
+		slot_wipe_dead(t->hdr, i);
+		__atomic_store_n(&sl->pid, 0, __ATOMIC_RELEASE);
+	}
+	slot_flock(t, i, F_UNLCK);
 	return true;
 }
 
-/* A child gets copies of the parent's handles; they are not its own. */
+/* Is slot i's process (pid, as the caller read it) dead?  Our own slot
+ * is not; the pid says only when the fcntl lock cannot. */
+bool slot_dead(struct shmtab *t, unsigned i, uint32_t pid)
+{
+	int r;
+
+	if ((int)i == t->slot)
+		return false;
+	r = slot_owned(t, i);
+	return r < 0 ? pid_dead(pid) : !r;
+}
+
+static void reg_atfork_prepare(void)
+{
+	pthread_mutex_lock(&reg_mu);
+}
+
+static void reg_atfork_parent(void)
+{
+	pthread_mutex_unlock(&reg_mu);
+}
+
+/*
+ * A child gets copies of the parent's handles; they are not its own.  It
+ * closes their descriptors: with them, it would hold the parent's slots
+ * (and a record writer lock) for as long as it lived, and a parent that
+ * died would still count as alive.  A handle opened while another thread
+ * forks (not registered yet) escapes this.
+ */
 static void reg_atfork_child(void)
 {
+	for (struct shmtab *t = reg_head; t; t = t->reg_next) {
+		if (t->fd >= 0)
+			close(t->fd);
+		t->fd = -1;
+		t->slot = -1;
+	}
 	pthread_mutex_init(&reg_mu, NULL);
 	reg_head = NULL;
 	proc_held = 0;
 	my_pid = 0;
-	my_start = 0;
-	my_off = 0;		/* a parent's unshare(CLONE_NEWTIME) */
-	my_off_read = false;
 }
 
 static void reg_init(void)
 {
-	pthread_atfork(NULL, NULL, reg_atfork_child);
+	pthread_atfork(reg_atfork_prepare, reg_atfork_parent,
+		       reg_atfork_child);
 	my_pid = 0;
 }
 
@@ -262,49 +308,14 @@ uint64_t now_ns(void)
 }
 
 /*
- * The clock ticks this process's time namespace adds to the starts /proc
- * shows it (/proc/self/timens_offsets, boottime): a process in another
- * time namespace sees every start shifted by its own offset.
+ * Is the process (or thread) pid a zombie nobody has reaped yet (state Z
+ * with no thread left, or X)?  A process whose main thread ended shows Z
+ * while its other threads run.  false when /proc cannot tell.
  */
-static uint32_t boot_off(void)
+static bool proc_zombie(uint32_t pid)
 {
-	char line[128];
-	long long sec, nsec;
-	long hz;
-	FILE *f;
-
-	if (__atomic_load_n(&my_off_read, __ATOMIC_ACQUIRE))
-		return __atomic_load_n(&my_off, __ATOMIC_RELAXED);
-	hz = sysconf(_SC_CLK_TCK);
-	f = fopen("/proc/self/timens_offsets", "re");
-	while (f && hz > 0 && fgets(line, sizeof(line), f))
-		if (sscanf(line, "boottime %lld %lld", &sec, &nsec) == 2)
-			__atomic_store_n(&my_off, (uint32_t)(sec * hz +
-							     nsec * hz /
-							     1000000000),
-					 __ATOMIC_RELAXED);
-	if (f)
-		fclose(f);
-	__atomic_store_n(&my_off_read, true, __ATOMIC_RELEASE);
-	return __atomic_load_n(&my_off, __ATOMIC_RELAXED);
-}
-
-/*
- * What /proc says of process pid: whether it is dead (gone, or a zombie:
- * state Z with no thread left, X), and the low 32 bits of its start (field
- * 22 of /proc/PID/stat: clock ticks since boot, 0 when unknown) in the
- * initial time namespace's reckoning (boot_off()).  -1 when /proc cannot
- * tell.
- */
-struct proc_info {
-	bool dead;
-	uint32_t start;
-};
-
-static int proc_stat(uint32_t pid, struct proc_info *pi)
-{
-	char path[64], buf[512], *p, *end;
-	unsigned long long v, threads = 0;
+	char path[64], buf[512], *p;
+	unsigned long long threads = 0;
 	char state;
 	FILE *f;
 	size_t n;
@@ -312,91 +323,37 @@ static int proc_stat(uint32_t pid, struct proc_info *pi)
 	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
 	f = fopen(path, "re");
 	if (!f)
-		return -1;
+		return false;
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
 	buf[n] = 0;
 	/* "pid (comm) S ppid ...": comm may hold anything, even ") " */
 	p = strrchr(buf, ')');
 	if (!p || p[1] != ' ' || !p[2])
-		return -1;
+		return false;
 	state = p[2];
-	pi->start = 0;
 	p += 2;
-	for (int field = 3; field < 22; field++) {
+	for (int field = 3; p && field < 20; field++) {
 		p = strchr(p, ' ');
-		if (!p)
-			break;
-		p++;
-		if (field == 19)	/* p is at field 20, num_threads */
-			threads = strtoull(p, NULL, 10);
+		if (p)
+			p++;
 	}
-	/* a process whose main thread ended shows Z while others run */
-	pi->dead = state == 'X' || (state == 'Z' && threads <= 1);
-	if (!p)
-		return 0;
-	errno = 0;
-	v = strtoull(p, &end, 10);
-	if (!errno && end != p && *end == ' ' && v)
-		pi->start = (uint32_t)v - boot_off();
-	return 0;
+	if (p)			/* field 20, num_threads */
+		threads = strtoull(p, NULL, 10);
+	return state == 'X' || (state == 'Z' && threads <= 1);
 }
 
 /*
- * The word a slot keeps of its process (slot.start): the pid above the low
- * 32 bits of its start, 0 when /proc cannot tell.  Read once per process.
+ * Gone, or a zombie.  Only for pids this process's namespace gave: the
+ * holder of the writer lock, and a slot whose fcntl lock cannot be asked.
  */
-static uint64_t self_start(void)
+bool pid_dead(uint32_t pid)
 {
-	uint64_t w = __atomic_load_n(&my_start, __ATOMIC_RELAXED);
-	uint32_t pid = self_pid();
-	struct proc_info pi;
-
-	if (w >> 32 == pid)
-		return w;
-	if (proc_stat(pid, &pi) < 0 || !pi.start)
-		return 0;
-	w = (uint64_t)pid << 32 | pi.start;
-	__atomic_store_n(&my_start, w, __ATOMIC_RELAXED);
-	return w;
-}
-
-/*
- * Gone, or a zombie nobody has reaped yet; with start (a slot's word of
- * its process, 0 when unknown) also when the pid now names a process that
- * started at another time: the system gave the dead process's pid to a new
- * one.  A start word of another pid is stale (its slot is being taken) and
- * says nothing.  Starts taken in two time namespaces may differ by a tick
- * (the kernel rounds after it adds the offset): one tick apart is the same.
- */
-bool pid_dead_since(uint32_t pid, uint64_t start)
-{
-	struct proc_info pi;
-	uint32_t d;
-
 	if (pid == 0 || pid > 0x3fffffff)
 		return true;
 	if (kill((pid_t)pid, 0) < 0 && errno == ESRCH)
 		return true;
-	if (proc_stat(pid, &pi) < 0)
-		return false;
-	if (pi.dead)
-		return true;
-	d = (uint32_t)start - pi.start;
-	return start >> 32 == pid && (uint32_t)start && pi.start &&
-	       d + 1 > 2;		/* not -1, 0 or 1 */
-}
-
-bool pid_dead(uint32_t pid)
-{
-	return pid_dead_since(pid, 0);
-}
-
-/* Is slot i's process, whose pid the caller read as pid, dead? */
-bool slot_dead(const struct shm_header *H, unsigned i, uint32_t pid)
-{
-	return pid_dead_since(pid, __atomic_load_n(&H->slots[i].start,
-						   __ATOMIC_ACQUIRE));
+	return proc_zombie(pid);
 }
 
 static void held_update(struct shmtab *t)
@@ -702,8 +659,11 @@ static int wlock_take(struct shmtab *t)
 	held_update(t);
 	if (t->lock == SHMTAB_LOCK_RECORD)
 		__atomic_store_n(rec_hint(t), self_pid(), __ATOMIC_RELAXED);
-	/* replaces in place (inplace.c) see wlock_pid and keep off; wait for
-	 * those that began before */
+	/* whose slot tells read-only handles that the holder lives, then
+	 * the pid: replaces in place (inplace.c) see it and keep off; wait
+	 * for those that began before */
+	if (ld32(&H->wlock_slot) != (uint32_t)(t->slot + 1))
+		st32(&H->wlock_slot, (uint32_t)(t->slot + 1));
 	__atomic_store_n(&H->wlock_pid, self_pid(), __ATOMIC_SEQ_CST);
 	r2 = inplace_drain(t);
 	if (r2 < 0) {
@@ -774,7 +734,7 @@ int recover(struct shmtab *t)
 		uint32_t pid = ld32(&sl->pid);
 
 		if (pid && (int)i != t->slot)
-			slot_clear_dead(t, i, pid);
+			slot_clear_dead(t, i);
 	}
 	st64(&H->recoveries, ld64(&H->recoveries) + 1);
 	shmtab__log(4, "%s: recovered from a dead writer", t->name);
@@ -804,6 +764,7 @@ int lock_reset_shared(struct shmtab *t)
 	}
 	counters_even(t);
 	H->wlock_pid = 0;
+	H->wlock_slot = 0;
 	H->wlock_wait = 0;
 	H->waiters = 0;
 	return err;
@@ -832,36 +793,32 @@ static void rd_recount(struct shmtab *t)
 	rd_count(t, t->rd_all || bits_any(t->rd_bits));
 }
 
+/*
+ * Take a slot: a free one, else one whose process died (its fcntl byte
+ * free).  The byte first, then the pid: see slot_flock.
+ */
 int lock_claim_slot(struct shmtab *t)
 {
 	struct shm_header *H = t->hdr;
-	uint32_t me = self_pid();
 
 	for (int pass = 0; pass < 2; pass++) {
 		for (unsigned i = 0; i < NSLOTS; i++) {
 			struct slot *sl = &H->slots[i];
-			uint32_t pid = ld32(&sl->pid);
+			uint32_t hi;
 
-			/* a dead process that had our pid: swapping it for
-			 * itself would not stop a writer clearing it */
-			if (pid && !(pass && pid != SLOT_CLEARING &&
-				     pid != me && slot_dead(H, i, pid)))
+			if (!pass && ld32(&sl->pid))
 				continue;
 			/* a dead claim is finished by the next writer */
-			if (ld64(&sl->claim))
+			if (ld64(&sl->claim) || slot_flock(t, i, F_WRLCK) < 0)
 				continue;
-			if (!__atomic_compare_exchange_n(&sl->pid, &pid, me, false,
-							 __ATOMIC_SEQ_CST,
-							 __ATOMIC_RELAXED))
+			if (ld64(&sl->claim)) {
+				slot_flock(t, i, F_UNLCK);
 				continue;
-			if (pid)
-				slot_uncount(H, sl);
-			slot_wipe(H, i);
-			__atomic_store_n(&sl->start, self_start(),
-					 __ATOMIC_RELEASE);
+			}
+			slot_wipe_dead(H, i);
+			__atomic_store_n(&sl->pid, self_pid(), __ATOMIC_SEQ_CST);
 			t->slot = (int)i;
-			uint32_t hi = __atomic_load_n(&H->slot_hi, __ATOMIC_RELAXED);
-
+			hi = __atomic_load_n(&H->slot_hi, __ATOMIC_RELAXED);
 			while (hi < i + 1 &&
 			       !__atomic_compare_exchange_n(&H->slot_hi, &hi, i + 1,
 							    false,
@@ -887,6 +844,7 @@ void lock_drop_slot(struct shmtab *t)
 	t->rd_all = 0;
 	rd_recount(t);	/* uncounted once its bits are clear */
 	__atomic_store_n(&sl->pid, 0, __ATOMIC_RELEASE);
+	slot_flock(t, (unsigned)t->slot, F_UNLCK);
 	t->slot = -1;
 	t->pin_used = 0;
 }
@@ -958,14 +916,14 @@ static int wait_readers(struct shmtab *t, unsigned stripe)
 		}
 		if (must_yield(since, ld64(&H->slots[blocker].wait_since), pid)) {
 			/* a waiter that died waiting is no cycle */
-			if (slot_clear_dead(t, (unsigned)blocker, pid))
+			if (slot_clear_dead(t, (unsigned)blocker))
 				continue;
 			set_waiting(0);
 			return -EDEADLK;
 		}
 		if (now_ns() - last_check > 5000000) {
 			last_check = now_ns();
-			if (slot_clear_dead(t, (unsigned)blocker, pid))
+			if (slot_clear_dead(t, (unsigned)blocker))
 				continue;
 		}
 		/* once backoff sleeps (its slices are under a ms) */
@@ -1109,13 +1067,30 @@ bool lock_covers(struct shmtab *t, unsigned stripe)
 }
 
 /*
+ * Is the writer lock's holder (wlock_pid set) alive, by its slot's fcntl
+ * byte: 1 or 0; -1 when its slot cannot tell (it has none, or the kernel
+ * cannot answer).  Unlike its pid, in every pid namespace.
+ */
+static int holder_alive(struct shmtab *t)
+{
+	uint32_t ws = __atomic_load_n(&t->hdr->wlock_slot, __ATOMIC_ACQUIRE);
+	int r;
+
+	if (!ws || ws > NSLOTS || (int)ws - 1 == t->slot)
+		return -1;
+	r = slot_owned(t, ws - 1);
+	return r < 0 ? -1 : r;
+}
+
+/*
  * Does any process hold the writer lock now?  For read-only handles, which
  * cannot take it: an odd stripe with no holder was left by a dead writer
  * or by a scribbler, and only a read-write handle can repair it.
  */
 bool lock_writer_alive(struct shmtab *t)
 {
-	uint32_t pid = ld32(&t->hdr->wlock_pid);
+	uint32_t pid = __atomic_load_n(&t->hdr->wlock_pid, __ATOMIC_ACQUIRE);
+	int r;
 
 	if (t->lock == SHMTAB_LOCK_RECORD) {
 		struct flock fl = {
@@ -1126,6 +1101,10 @@ bool lock_writer_alive(struct shmtab *t)
 		if (fcntl(t->fd, F_OFD_GETLK, &fl) == 0)
 			return fl.l_type != F_UNLCK;
 	}
+	/* the pids below are of our namespace only: the slot first */
+	r = pid ? holder_alive(t) : -1;
+	if (r >= 0)
+		return r;
 #if defined(__linux__) && defined(__GLIBC__)
 	if (t->lock == SHMTAB_LOCK_MUTEX) {
 		/* a robust mutex's futex word (glibc: its first int) holds
@@ -1153,10 +1132,11 @@ int lock_wait_writer(struct shmtab *t)
 	int err;
 
 	if (t->rdonly || t->lock == SHMTAB_LOCK_NONE) {
-		uint32_t pid = ld32(&H->wlock_pid);
+		uint32_t pid = __atomic_load_n(&H->wlock_pid, __ATOMIC_ACQUIRE);
 		struct timespec ts = { 0, 100000 };
+		int r = pid ? holder_alive(t) : 1;
 
-		if (pid && pid_dead(pid))
+		if (!r || (r < 0 && pid_dead(pid)))
 			return -EAGAIN;
 		if (lock_interrupted())
 			return -EINTR;

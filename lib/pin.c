@@ -56,7 +56,7 @@ static bool pin_held(struct shmtab *t, uint64_t off)
 		for (unsigned j = 0; j < NPINS; j++) {
 			if (ld64(&H->pins[i][j]) != off)
 				continue;
-			if ((int)i == t->slot || !slot_dead(H, i, pid))
+			if ((int)i == t->slot || !slot_dead(t, i, pid))
 				return true;
 		}
 	}
@@ -135,7 +135,7 @@ void limbo_reclaim(struct shmtab *t)
 }
 
 /* For a clear: which slots belong to live processes (ours counts), asked
- * once: slot_dead() reads /proc. */
+ * once: slot_dead() asks the kernel. */
 void pin_live(struct shmtab *t, uint64_t live[NSLOTS / 64])
 {
 	struct shm_header *H = t->hdr;
@@ -148,7 +148,7 @@ void pin_live(struct shmtab *t, uint64_t live[NSLOTS / 64])
 
 		for (unsigned j = 0; j < NPINS; j++)
 			any |= ld64(&H->pins[i][j]) != 0;
-		if (pid && any && ((int)i == t->slot || !slot_dead(H, i, pid)))
+		if (pid && any && ((int)i == t->slot || !slot_dead(t, i, pid)))
 			bits_set(live, i);
 	}
 }

@@ -130,7 +130,7 @@ expect 0 "create a file table with options" "$S" create --pagesize 512 \
 expect 0 "stat the file table" "$S" stat "$F"
 has "^page size: 512$" "$dir/out" "stat: page size"
 has "^locking: record$" "$dir/out" "stat: locking method"
-has "^format version: 7$" "$dir/out" "stat: format version"
+has "^format version: 8$" "$dir/out" "stat: format version"
 has "^bindings: 0$" "$dir/out" "stat: no bindings"
 has "^holders: 0$" "$dir/out" "stat: holders"
 has "^dead holders: 0$" "$dir/out" "stat: dead holders"

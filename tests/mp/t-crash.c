@@ -1203,31 +1203,26 @@ static void test_crash_dead_reader_uncounted(void **state)
 	assert_int_equal(shmtab_check(fx->t), 0);
 }
 
-/* A table's slots (doc/FORMAT.md): pid u32 first, start u64 at 56. */
+/* A table's slots (doc/FORMAT.md): pid u32 first. */
 #define SLOTS_OFF 7616
 #define SLOT_SIZE 64
-#define SLOT_START 56
 
-/* The slot of process pid, read from the object, and its start word. */
-static int slot_of(const char *name, uint32_t pid, uint64_t *start)
+/* The slot of process pid, read from the object. */
+static int slot_of(const char *name, uint32_t pid)
 {
 	for (int i = 0; i < SHMTAB_SLOTS_TEST; i++) {
 		size_t off = SLOTS_OFF + (size_t)i * SLOT_SIZE;
 
-		if ((uint32_t)tu_object_word(name, off) == pid) {
-			*start = tu_object_word(name, off + SLOT_START);
+		if ((uint32_t)tu_object_word(name, off) == pid)
 			return i;
-		}
 	}
 	return -1;
 }
 
-static void slot_set(const char *name, int i, uint32_t pid, uint64_t start)
+static void slot_set(const char *name, int i, uint32_t pid)
 {
 	size_t off = SLOTS_OFF + (size_t)i * SLOT_SIZE;
 
-	assert_int_equal(tu_object_write(name, off + SLOT_START, &start,
-					 sizeof(start)), 0);
 	assert_int_equal(tu_object_write(name, off, &pid, sizeof(pid)), 0);
 }
 
@@ -1258,10 +1253,9 @@ static int child_add(void *arg)
 /*
  * A reader killed inside an iteration, whose pid the system then gave to a
  * live process (pid_max is 32768 on many systems): its slot must still
- * count as dead, by the start the slot keeps next to the pid, else every
- * writer of a stripe it read-locked waits for as long as the new process
- * lives.  The reuse is made by writing the live process's pid into the
- * dead slot, with the start the dead reader had.
+ * count as dead (nobody holds its fcntl byte), else every writer of a
+ * stripe it read-locked waits for as long as the new process lives.  The
+ * reuse is made by writing the live process's pid into the dead slot.
  */
 static void test_crash_dead_reader_pid_reused(void **state)
 {
@@ -1269,7 +1263,6 @@ static void test_crash_dead_reader_pid_reused(void **state)
 	struct tu_barrier b;
 	struct holder_arg h = { .name = fx->name, .post = &b };
 	struct shmtab_stat st;
-	uint64_t start_r = 0, start_s = 0;
 	int slot_r, slot_s;
 	pid_t reader;
 
@@ -1282,26 +1275,20 @@ static void test_crash_dead_reader_pid_reused(void **state)
 		fail_msg("the reader never got its lock");
 	kill(fx->pid[0], SIGKILL);
 	wait_killed(fx, 0);
-	slot_r = slot_of(fx->name, (uint32_t)reader, &start_r);
+	slot_r = slot_of(fx->name, (uint32_t)reader);
 	assert_true(slot_r >= 0);
-	assert_int_equal(start_r >> 32, (uint32_t)reader);
-	assert_true((uint32_t)start_r != 0);
 
-	/* a live process with the table open, started a few clock ticks
-	 * (10 ms each) after the reader */
-	usleep(50000);
+	/* a live process with the table open */
 	fx->pid[1] = tu_fork(child_open_and_hang, &h);
 	assert_true(fx->pid[1] > 0);
 	if (tu_barrier_wait(&b, 10000) != 0)
 		fail_msg("the second process never opened the table");
 	tu_barrier_destroy(&b);
-	slot_s = slot_of(fx->name, (uint32_t)fx->pid[1], &start_s);
+	slot_s = slot_of(fx->name, (uint32_t)fx->pid[1]);
 	assert_true(slot_s >= 0);
-	assert_true((uint32_t)start_s != (uint32_t)start_r);
 
 	/* the dead reader's slot now names the live process's pid */
-	slot_set(fx->name, slot_r, (uint32_t)fx->pid[1],
-		 (uint64_t)(uint32_t)fx->pid[1] << 32 | (uint32_t)start_r);
+	slot_set(fx->name, slot_r, (uint32_t)fx->pid[1]);
 	assert_int_equal(shmtab_stat(fx->t, &st), 0);
 	assert_int_equal(st.holders, 3);
 	assert_int_equal(st.dead_holders, 1);
@@ -1315,8 +1302,7 @@ static void test_crash_dead_reader_pid_reused(void **state)
 	assert_int_equal(shmtab_stat(fx->t, &st), 0);
 	assert_int_equal(st.holders, 2);
 	assert_int_equal(st.dead_holders, 0);
-	assert_int_equal(slot_of(fx->name, (uint32_t)fx->pid[1], &start_s),
-			 slot_s);
+	assert_int_equal(slot_of(fx->name, (uint32_t)fx->pid[1]), slot_s);
 	assert_int_equal(shmtab_check(fx->t), 0);
 }
 
@@ -1405,9 +1391,10 @@ static void test_crash_reader_in_other_time_namespace(void **state)
 
 struct own_pid_res {
 	int rc_open, rc_write;
-	uint64_t stale;		/* the start word forged into the slot */
-	uint64_t start_open;	/* the forged slot's start once we opened */
-	uint32_t pid_write;	/* its pid once we wrote */
+	uint32_t me;
+	uint64_t bits_open;	/* the slot's first stripe word once we opened */
+	uint64_t rlocks_open;
+	uint32_t pid_write;	/* the slot's pid once we wrote */
 	struct shmtab_stat st_open, st_write;
 };
 
@@ -1419,8 +1406,7 @@ struct own_pid_arg {
 
 /*
  * A process that had our pid died holding read locks of every stripe in
- * the one free slot (the stale start tells it from us); then we open the
- * table and write.
+ * the one free slot; then we open the table and write.
  */
 static int child_own_pid_slot(void *arg)
 {
@@ -1432,8 +1418,7 @@ static int child_own_pid_slot(void *arg)
 	uint32_t hi = (uint32_t)a->slot + 1;
 	shmtab *t = NULL;
 
-	/* started one clock tick after boot: long before us */
-	r->stale = (uint64_t)me << 32 | 1;
+	r->me = me;
 	for (int w = 0; w < 4; w++)
 		if (tu_object_write(a->name, off + SLOT_STRIPES + 8 * (size_t)w,
 				    &bits, sizeof(bits)) != 0)
@@ -1443,14 +1428,13 @@ static int child_own_pid_slot(void *arg)
 	if (tu_object_write(a->name, RLOCKS_OFF, &n, sizeof(n)) != 0 ||
 	    ((uint32_t)tu_object_word(a->name, SLOT_HI_OFF) < hi &&
 	     tu_object_write(a->name, SLOT_HI_OFF, &hi, sizeof(hi)) != 0) ||
-	    tu_object_write(a->name, off + SLOT_START, &r->stale,
-			    sizeof(r->stale)) != 0 ||
 	    tu_object_write(a->name, off, &me, sizeof(me)) != 0)
 		return 3;
 	r->rc_open = shmtab_open(a->name, O_RDWR, 0, NULL, &t);
 	if (r->rc_open != 0)
 		return 4;
-	r->start_open = tu_object_word(a->name, off + SLOT_START);
+	r->bits_open = tu_object_word(a->name, off + SLOT_STRIPES);
+	r->rlocks_open = tu_object_word(a->name, RLOCKS_OFF);
 	if (shmtab_stat(t, &r->st_open) != 0)
 		return 5;
 	r->rc_write = put_str(t, "k", "after");
@@ -1462,44 +1446,44 @@ static int child_own_pid_slot(void *arg)
 }
 
 /*
- * A dead process's slot that holds our own pid, with its start: we opened
- * the table when nothing else was free.  We must not take it: swapping
- * the pid for itself would not stop a writer that judged the slot dead a
- * moment before from marking it and wiping it under us.  So the opener
- * goes without a slot, leaves the dead slot as it is, and a writer (here
- * the opener itself) clears it when it meets its read locks.
+ * A dead process's slot that holds our own pid: we opened the table when
+ * nothing else was free.  Nobody holds the slot's fcntl byte, so we take
+ * it: its read locks wiped and uncounted, the slot ours (not dead), and a
+ * writer (here the opener itself) does not clear it under us.
  */
-static void test_crash_dead_slot_of_own_pid_not_taken(void **state)
+static void test_crash_dead_slot_of_own_pid_taken(void **state)
 {
 	struct crash_fixture *fx = *state;
 	shmtab **more = calloc(SHMTAB_SLOTS_TEST, sizeof(*more));
 	struct own_pid_res *res = shared_map(fx, sizeof(*res));
 	struct own_pid_arg a = { .name = fx->name, .res = res };
-	uint64_t w;
+	uint64_t rlocks;
 	int n;
 
 	assert_non_null(more);
 	assert_int_equal(tu_create(fx->name, NULL, &fx->t), 0);
 	assert_int_equal(put_str(fx->t, "k", "v"), 0);
 	n = take_slots_but_one(fx, more);
-	a.slot = slot_of(fx->name, 0, &w);
+	rlocks = rlocks_of(fx->name);
+	a.slot = slot_of(fx->name, 0);
 	assert_true(a.slot >= 0);
 	fx->pid[0] = tu_fork(child_own_pid_slot, &a);
 	assert_true(fx->pid[0] > 0);
 	expect_child_ok(fx, 0, 10, "opener of a dead slot with its pid");
 	assert_int_equal(res->rc_open, 0);
-	/* the dead slot is not the opener's: its start is still the dead
-	 * process's, and it counts as dead */
-	if (res->start_open != res->stale)
-		fail_msg("the opener took the dead slot of its own pid");
+	if (res->bits_open != 0 || res->rlocks_open != rlocks)
+		fail_msg("the opener left the dead process's read locks "
+			 "(bits %#llx, rlocks %llu, was %llu)",
+			 (unsigned long long)res->bits_open,
+			 (unsigned long long)res->rlocks_open,
+			 (unsigned long long)rlocks);
 	assert_int_equal(res->st_open.holders, SHMTAB_SLOTS_TEST);
-	assert_int_equal(res->st_open.dead_holders, 1);
-	/* the write met its read locks and cleared it */
+	assert_int_equal(res->st_open.dead_holders, 0);
+	/* the write went through, the slot still the opener's */
 	assert_int_equal(res->rc_write, 0);
-	assert_int_equal(res->pid_write, 0);
-	assert_int_equal(res->st_write.holders, SHMTAB_SLOTS_TEST - 1);
+	assert_int_equal(res->pid_write, res->me);
+	assert_int_equal(res->st_write.holders, SHMTAB_SLOTS_TEST);
 	assert_int_equal(res->st_write.dead_holders, 0);
-	assert_int_equal(rlocks_of(fx->name), 0);
 	assert_int_equal(find_is(fx->t, "k", "after"), 0);
 	for (int i = 0; i < n; i++)
 		assert_int_equal(shmtab_close(more[i]), 0);
@@ -1590,7 +1574,6 @@ static void test_crash_reader_main_thread_exited(void **state)
 	int *release = shared_map(fx, sizeof(*release));
 	struct main_exit_arg a = { { fx->name, &b }, NULL, release };
 	struct shmtab_stat st;
-	uint64_t w;
 	long threads = 0;
 	char s = 0;
 	int i, rc;
@@ -1610,7 +1593,7 @@ static void test_crash_reader_main_thread_exited(void **state)
 	}
 	if (s != 'Z' || threads < 2)
 		fail_msg("the reader shows state %c, %ld threads", s, threads);
-	assert_true(slot_of(fx->name, (uint32_t)fx->pid[0], &w) >= 0);
+	assert_true(slot_of(fx->name, (uint32_t)fx->pid[0]) >= 0);
 	assert_int_equal(shmtab_stat(fx->t, &st), 0);
 	assert_int_equal(st.dead_holders, 0);
 	/* a writer of k waits for the reader's lock... */
@@ -1618,172 +1601,83 @@ static void test_crash_reader_main_thread_exited(void **state)
 	assert_true(fx->pid[1] > 0);
 	usleep(300000);
 	assert_int_equal(waitpid(fx->pid[1], &rc, WNOHANG), 0);
-	assert_true(slot_of(fx->name, (uint32_t)fx->pid[0], &w) >= 0);
+	assert_true(slot_of(fx->name, (uint32_t)fx->pid[0]) >= 0);
 	/* ...until its last thread ends, still holding it */
 	__atomic_store_n(release, 1, __ATOMIC_RELEASE);
 	expect_child_ok(fx, 1, 10, "writer after the reader's last thread");
-	assert_int_equal(slot_of(fx->name, (uint32_t)fx->pid[0], &w), -1);
+	assert_int_equal(slot_of(fx->name, (uint32_t)fx->pid[0]), -1);
 	expect_child_ok(fx, 0, 10, "reader without its main thread");
 	assert_int_equal(find_is(fx->t, "k", "after"), 0);
 	assert_int_equal(shmtab_check(fx->t), 0);
 }
 
-struct reuse_arg {
-	const char *name;
-	const char *key;	/* read in a group by the second handle */
-	struct tu_barrier *post;
-	int *go;		/* shared: open the second handle */
-};
-
-static int group_find_key_and_hang(shmtab *t, void *ctx)
+/* A writer that dies while it clears a dead process's slot (the slot's
+ * fcntl byte taken, nothing wiped yet). */
+static void die_clearing(const char *point)
 {
-	struct reuse_arg *a = ctx;
-
-	if (find_is(t, a->key, "v") != 0)
-		return -1;
-	tu_barrier_post(a->post);
-	hang_forever();
-	return 0;
+	if (strcmp(point, "slot-clearing") == 0)
+		_exit(42);
 }
 
-/* Opens the table, and on the word a second handle, which reads key in a
- * group and keeps its read lock. */
-static int child_open_twice(void *arg)
+static int child_add_dying_in_clear(void *arg)
 {
-	struct reuse_arg *a = arg;
-	shmtab *t = child_open(a->name), *t2;
+	shmtab *t = child_open(arg);
 
 	if (!t)
 		return 4;
-	tu_barrier_post(a->post);
-	for (int i = 0; !__atomic_load_n(a->go, __ATOMIC_ACQUIRE); i++) {
-		if (i == 30000)
-			return 5;
-		usleep(1000);
-	}
-	t2 = child_open(a->name);
-	if (!t2)
-		return 6;
-	shmtab_group(t2, group_find_key_and_hang, a);
-	return 10;
-}
-
-static struct reuse_arg *reuse;
-static int reuse_slot, reuse_done;
-
-/* The writer has found the dead slot dead and not marked it yet: in that
- * moment an opener with no free slot takes it and lets it go (it uncounts
- * the dead reader and frees the slot), and the process that the dead one's
- * pid went to opens the table and takes it. */
-static void retake_before_mark(const char *point)
-{
-	size_t off = SLOTS_OFF + (size_t)reuse_slot * SLOT_SIZE;
-	uint64_t n, zero = 0;
-
-	if (strcmp(point, "slot-dead") != 0 || reuse_done)
-		return;
-	reuse_done = -1;
-	n = tu_object_word(reuse->name, RLOCKS_OFF) - 1;
-	if (tu_object_write(reuse->name, RLOCKS_OFF, &n, sizeof(n)) != 0 ||
-	    tu_object_write(reuse->name, off + SLOT_START, &zero, 8) != 0 ||
-	    tu_object_write(reuse->name, off, &zero, 4) != 0)
-		return;
-	__atomic_store_n(reuse->go, 1, __ATOMIC_RELEASE);
-	if (tu_barrier_wait(reuse->post, 10000) == 0)
-		reuse_done = 1;
-}
-
-static int child_add_key(void *arg)
-{
-	struct reuse_arg *a = arg;
-	shmtab *t = child_open(a->name);
-	int rc;
-
-	if (!t)
-		return 4;
-	rc = put_str(t, a->key, "after");
-	shmtab_close(t);
-	return rc != 0 ? 5 : 0;
+	shmtab__set_fault(die_clearing);
+	put_str(t, "k", "lost");
+	return 5;
 }
 
 /*
- * A writer that judged a dead reader's slot dead, and stalled before it
- * marked it: meanwhile the slot was taken and let go, and the dead
- * reader's pid went to a live process that took the slot.  The slot holds
- * the same pid, so the writer's swap succeeds; the start it holds is no
- * longer the one judged by, and the writer must give the slot back, not
- * wipe the live process's read locks.  The reused pid is made by writing
- * the live process's pid into the dead slot with another start.
+ * A dead reader's slot, whose clearer dies in the middle: the clearer's
+ * hold on the slot ends with it, and the next writer (after it rolled
+ * back the dead writer's step) clears the slot again.  Nothing is lost
+ * but the dead writer's value, the read lock is uncounted once.
  */
-static void test_crash_dead_slot_retaken_by_reused_pid(void **state)
+static void test_crash_clearer_dies_in_clear(void **state)
 {
 	struct crash_fixture *fx = *state;
 	struct tu_barrier b;
-	int *go = shared_map(fx, sizeof(*go));
-	struct reuse_arg a = { .name = fx->name, .post = &b, .go = go };
-	uint64_t n, w, start_c = 0;
-	uint32_t pid, hi, all = 1;
-	char j[16];
-	int slot_c, rc;
-	size_t off;
+	struct holder_arg h = { .name = fx->name, .post = &b };
+	struct shmtab_stat st;
+	int slot_r, rc;
+	pid_t reader;
 
 	assert_int_equal(tu_create(fx->name, NULL, &fx->t), 0);
 	assert_int_equal(put_str(fx->t, "k", "v"), 0);
-	/* a key in another stripe than k's (the top byte of the hash) */
-	for (int i = 0;; i++) {
-		assert_true(i < 100);
-		snprintf(j, sizeof(j), "j%d", i);
-		if (shmtab_key_hash(fx->t, j, strlen(j)) >> 56 !=
-		    shmtab_key_hash(fx->t, "k", 1) >> 56)
-			break;
-	}
-	a.key = j;
-	assert_int_equal(put_str(fx->t, j, "v"), 0);
 	assert_int_equal(tu_barrier_init(&b), 0);
-	fx->pid[0] = tu_fork(child_open_twice, &a);
+	fx->pid[0] = reader = tu_fork(child_iter_holder, &h);
 	assert_true(fx->pid[0] > 0);
 	if (tu_barrier_wait(&b, 10000) != 0)
-		fail_msg("the live process never opened the table");
-	pid = (uint32_t)fx->pid[0];
-	slot_c = slot_of(fx->name, pid, &start_c);
-	assert_true(slot_c >= 0);
-
-	/* the lowest free slot: a dead reader's, with the live process's
-	 * pid and a start one clock tick after boot, read-locking every
-	 * stripe, counted, below slot_hi */
-	reuse_slot = slot_of(fx->name, 0, &w);
-	assert_true(reuse_slot > slot_c);
-	off = SLOTS_OFF + (size_t)reuse_slot * SLOT_SIZE;
-	assert_int_equal(tu_object_write(fx->name, off + 4, &all, 4), 0);
-	n = rlocks_of(fx->name) + 1;
-	assert_int_equal(tu_object_write(fx->name, RLOCKS_OFF, &n, 8), 0);
-	hi = (uint32_t)reuse_slot + 1;
-	assert_int_equal(tu_object_write(fx->name, SLOT_HI_OFF, &hi, 4), 0);
-	slot_set(fx->name, reuse_slot, pid, (uint64_t)pid << 32 | 1);
-
-	/* a write of k meets the dead reader's lock */
-	reuse = &a;
-	reuse_done = 0;
-	shmtab__set_fault(retake_before_mark);
-	rc = put_str(fx->t, "k", "after");
-	shmtab__set_fault(NULL);
-	assert_int_equal(rc, 0);
-	if (reuse_done != 1)
-		fail_msg("the live process never took the slot (%d)",
-			 reuse_done);
+		fail_msg("the reader never got its lock");
 	tu_barrier_destroy(&b);
-	/* the slot is the live process's, its read lock of j kept */
-	if ((uint32_t)tu_object_word(fx->name, off) != pid)
-		fail_msg("the writer cleared the live process's slot");
-	assert_int_equal(tu_object_word(fx->name, off + SLOT_START), start_c);
-	fx->pid[1] = tu_fork(child_add_key, &a);
-	assert_true(fx->pid[1] > 0);
-	usleep(300000);
-	assert_int_equal(waitpid(fx->pid[1], &rc, WNOHANG), 0);
 	kill(fx->pid[0], SIGKILL);
 	wait_killed(fx, 0);
-	expect_child_ok(fx, 1, 10, "writer of j after the live process");
-	assert_int_equal(find_is(fx->t, j, "after"), 0);
+	slot_r = slot_of(fx->name, (uint32_t)reader);
+	assert_true(slot_r >= 0);
+	assert_int_equal(rlocks_of(fx->name), 1);
+
+	fx->pid[1] = tu_fork(child_add_dying_in_clear, fx->name);
+	assert_true(fx->pid[1] > 0);
+	rc = tu_wait(fx->pid[1], 10);
+	fx->pid[1] = 0;
+	assert_int_equal(rc, 42);
+	/* the slot as the dead reader left it, counted once; the clearer's
+	 * own slot dead too */
+	assert_int_equal(slot_of(fx->name, (uint32_t)reader), slot_r);
+	assert_int_equal(rlocks_of(fx->name), 1);
+	assert_int_equal(shmtab_stat(fx->t, &st), 0);
+	assert_int_equal(st.holders, 3);
+	assert_int_equal(st.dead_holders, 2);
+
+	assert_int_equal(put_str(fx->t, "k", "after"), 0);
+	assert_int_equal(slot_of(fx->name, (uint32_t)reader), -1);
+	assert_int_equal(rlocks_of(fx->name), 0);
+	assert_int_equal(shmtab_stat(fx->t, &st), 0);
+	assert_int_equal(st.holders, 1);
+	assert_int_equal(st.dead_holders, 0);
 	assert_int_equal(find_is(fx->t, "k", "after"), 0);
 	assert_int_equal(shmtab_check(fx->t), 0);
 }
@@ -1809,9 +1703,9 @@ int main(void)
 		T(test_crash_dead_reader_uncounted),
 		T(test_crash_dead_reader_pid_reused),
 		T(test_crash_reader_in_other_time_namespace),
-		T(test_crash_dead_slot_of_own_pid_not_taken),
+		T(test_crash_dead_slot_of_own_pid_taken),
 		T(test_crash_reader_main_thread_exited),
-		T(test_crash_dead_slot_retaken_by_reused_pid),
+		T(test_crash_clearer_dies_in_clear),
 #undef T
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
