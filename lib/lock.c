@@ -131,20 +131,26 @@ static uint32_t self_pid(void)
  * recover, an opener with no free slot) first takes its byte: while it
  * clears the slot nobody can take it, and a slot can never be cleared
  * under a live owner.  A clearer that dies lets the byte go too; the
- * next one clears again.  After fork() the child closes its copies of the
- * handles' descriptors (reg_atfork_child), else it would hold the parent's
- * slots for as long as it lived.
+ * next one clears again.
+ *
+ * The owner holds its byte through a descriptor of its own (own_fd), the
+ * object opened again and never mapped: a mapping keeps its open file
+ * description alive, and with it the description's locks, and a child
+ * gets the parent's mappings at fork().  The child also closes its copies
+ * of the descriptors (reg_atfork_child).  Without /proc to open the object
+ * again by, the owner locks through the handle's descriptor, and a child
+ * that outlives its parent keeps the parent's slot.
  */
-static int slot_flock(struct shmtab *t, unsigned i, short type)
+static int slot_flock(int fd, unsigned i, short type)
 {
 	struct flock fl = {
 		.l_type = type, .l_whence = SEEK_SET,
 		.l_start = FLOCK_SLOT + (off_t)i, .l_len = 1,
 	};
 
-	if (t->fd < 0)
+	if (fd < 0)
 		return -EBADF;
-	while (fcntl(t->fd, F_OFD_SETLK, &fl) < 0) {
+	while (fcntl(fd, F_OFD_SETLK, &fl) < 0) {
 		if (errno != EINTR)
 			return errno == EACCES ? -EAGAIN : -errno;
 	}
@@ -213,14 +219,14 @@ static bool slot_clear_dead(struct shmtab *t, unsigned i)
 {
 	struct slot *sl = &t->hdr->slots[i];
 
-	if ((int)i == t->slot || slot_flock(t, i, F_WRLCK) < 0)
+	if ((int)i == t->slot || slot_flock(t->fd, i, F_WRLCK) < 0)
 		return false;
 	fault_point("slot-clearing");
 	if (ld32(&sl->pid)) {
 		slot_wipe_dead(t->hdr, i);
 		__atomic_store_n(&sl->pid, 0, __ATOMIC_RELEASE);
 	}
-	slot_flock(t, i, F_UNLCK);
+	slot_flock(t->fd, i, F_UNLCK);
 	return true;
 }
 
@@ -249,16 +255,18 @@ static void reg_atfork_parent(void)
 /*
  * A child gets copies of the parent's handles; they are not its own.  It
  * closes their descriptors: with them, it would hold the parent's slots
- * (and a record writer lock) for as long as it lived, and a parent that
- * died would still count as alive.  A handle opened while another thread
- * forks (not registered yet) escapes this.
+ * for as long as it lived (a parent that died would still count as
+ * alive), and share the parent's record writer lock.  A handle opened
+ * while another thread forks (not registered yet) escapes this.
  */
 static void reg_atfork_child(void)
 {
 	for (struct shmtab *t = reg_head; t; t = t->reg_next) {
+		if (t->own_fd >= 0)
+			close(t->own_fd);
 		if (t->fd >= 0)
 			close(t->fd);
-		t->fd = -1;
+		t->own_fd = t->fd = -1;
 		t->slot = -1;
 	}
 	pthread_mutex_init(&reg_mu, NULL);
@@ -793,6 +801,21 @@ static void rd_recount(struct shmtab *t)
 	rd_count(t, t->rd_all || bits_any(t->rd_bits));
 }
 
+/* The descriptor our slot's byte is held through (see slot_flock). */
+static int own_fd(const struct shmtab *t)
+{
+	return t->own_fd >= 0 ? t->own_fd : t->fd;
+}
+
+/* The object opened again, never to be mapped; -1 without /proc. */
+static int own_fd_open(const struct shmtab *t)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", t->fd);
+	return open(path, O_RDWR | O_CLOEXEC | O_NOCTTY);
+}
+
 /*
  * Take a slot: a free one, else one whose process died (its fcntl byte
  * free).  The byte first, then the pid: see slot_flock.
@@ -801,6 +824,8 @@ int lock_claim_slot(struct shmtab *t)
 {
 	struct shm_header *H = t->hdr;
 
+	if (t->own_fd < 0)
+		t->own_fd = own_fd_open(t);
 	for (int pass = 0; pass < 2; pass++) {
 		for (unsigned i = 0; i < NSLOTS; i++) {
 			struct slot *sl = &H->slots[i];
@@ -809,10 +834,11 @@ int lock_claim_slot(struct shmtab *t)
 			if (!pass && ld32(&sl->pid))
 				continue;
 			/* a dead claim is finished by the next writer */
-			if (ld64(&sl->claim) || slot_flock(t, i, F_WRLCK) < 0)
+			if (ld64(&sl->claim) ||
+			    slot_flock(own_fd(t), i, F_WRLCK) < 0)
 				continue;
 			if (ld64(&sl->claim)) {
-				slot_flock(t, i, F_UNLCK);
+				slot_flock(own_fd(t), i, F_UNLCK);
 				continue;
 			}
 			slot_wipe_dead(H, i);
@@ -829,6 +855,9 @@ int lock_claim_slot(struct shmtab *t)
 		}
 	}
 	t->slot = -1;		/* read locks will use the writer lock */
+	if (t->own_fd >= 0)
+		close(t->own_fd);
+	t->own_fd = -1;
 	return -EAGAIN;
 }
 
@@ -844,7 +873,10 @@ void lock_drop_slot(struct shmtab *t)
 	t->rd_all = 0;
 	rd_recount(t);	/* uncounted once its bits are clear */
 	__atomic_store_n(&sl->pid, 0, __ATOMIC_RELEASE);
-	slot_flock(t, (unsigned)t->slot, F_UNLCK);
+	slot_flock(own_fd(t), (unsigned)t->slot, F_UNLCK);
+	if (t->own_fd >= 0)
+		close(t->own_fd);
+	t->own_fd = -1;
 	t->slot = -1;
 	t->pin_used = 0;
 }

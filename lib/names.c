@@ -129,6 +129,7 @@ static int handle_new(enum name_kind kind, const char *path, struct shmtab **out
 	if (!t)
 		return -ENOMEM;
 	t->fd = -1;
+	t->own_fd = -1;
 	t->slot = -1;
 	t->kind = kind;
 	t->name = malloc(strlen(pfx) + strlen(path) + 1);

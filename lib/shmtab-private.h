@@ -30,6 +30,7 @@ struct shmtab {
 	char *path;			/* "/x" or "path" */
 	enum name_kind kind;
 	int fd;				/* -1 once closed */
+	int own_fd;			/* holds our slot's lock (lock.c), or -1 */
 	bool rdonly;
 	enum shmtab_lock lock;		/* this handle's method */
 	uint32_t pagesize;
