@@ -1,0 +1,652 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * t-owner.c - whose slot is alive: processes in other pid namespaces, and
+ * children that got copies of their parent's handles with fork().
+ *
+ * A process in another pid namespace (a container sharing /dev/shm) knows
+ * itself by that namespace's pid, often 1, and its /proc is its own: a
+ * process outside that judged it by pid and /proc would take a live reader
+ * for dead, wipe its read locks and give its slot away.  A child that got
+ * copies of its parent's handles must neither keep the parent alive once
+ * it died nor free the parent's slot when it closes its copy.
+ *
+ * The namespace tests need CAP_SYS_ADMIN; without it they skip.  This
+ * program is a child subreaper, so that whatever it started and whose
+ * parent died comes back to it to be reaped.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "shmtab.h"
+#include "testutil.h"
+
+#define SHMTAB_SLOTS_TEST 128 /* process slots of a table (doc/FORMAT.md) */
+/* A table's slots (doc/FORMAT.md): 64 bytes each, pid u32 first. */
+#define SLOTS_OFF 7616
+#define SLOT_SIZE 64
+
+/* Written by the children, read by the test. */
+struct owner_shared {
+	pid_t reader;		/* the namespace's reader, as we see it */
+	pid_t ns_pid;		/* its getpid() in its namespace */
+	int unsupported;	/* errno of the namespace set-up that failed */
+	int own_proc;		/* the namespace mounts its own /proc */
+	pid_t hanger;		/* the child of a reader that only sleeps */
+	int slot;		/* the reader's slot */
+	int rc_open, rc_stat;	/* a late opener's */
+	uint32_t pid_word;	/* the reader's slot's, once it opened */
+	struct shmtab_stat st;	/* and the table then */
+	int ro;			/* the reader opens read-only and finds k */
+	int go;			/* ...once this is set */
+	int rc_find;		/* what its find of k returned */
+	char val[16];		/* and found */
+};
+
+struct owner_fixture {
+	char *name;
+	shmtab *t;
+	shmtab *more[SHMTAB_SLOTS_TEST];
+	int nmore;
+	/* a child's descendants after it: killed last first, reaped first
+	 * first, so that an orphan has come back to us when we wait for it */
+	pid_t pid[4];
+	struct tu_barrier b;
+	struct owner_shared *sh;
+	int visits, waited;	/* test_owner_forked_child_closes_... */
+};
+
+static int owner_setup(void **state)
+{
+	struct owner_fixture *fx = calloc(1, sizeof(*fx));
+
+	if (!fx)
+		return -1;
+	*state = fx;
+	fx->name = tu_posix_name("owner");
+	fx->sh = mmap(NULL, sizeof(*fx->sh), PROT_READ | PROT_WRITE,
+		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (!fx->name || fx->sh == MAP_FAILED || tu_barrier_init(&fx->b) != 0)
+		return -1;
+	return 0;
+}
+
+static int owner_teardown(void **state)
+{
+	struct owner_fixture *fx = *state;
+	int i;
+
+	for (i = 3; i >= 0; i--)
+		if (fx->pid[i] > 0)
+			kill(fx->pid[i], SIGKILL);
+	for (i = 0; i < 4; i++)
+		if (fx->pid[i] > 0)
+			waitpid(fx->pid[i], NULL, 0);
+	for (i = 0; i < fx->nmore; i++)
+		shmtab_close(fx->more[i]);
+	shmtab_close(fx->t);
+	tu_remove(fx->name);
+	free(fx->name);
+	tu_barrier_destroy(&fx->b);
+	if (fx->sh && fx->sh != MAP_FAILED)
+		munmap(fx->sh, sizeof(*fx->sh));
+	free(fx);
+	return 0;
+}
+
+static int put_str(shmtab *t, const char *k, const char *v)
+{
+	return shmtab_replace(t, k, strlen(k), v, strlen(v));
+}
+
+/* 0 when find(k) == v, -EPROTO for another value, or find's error */
+static int find_is(shmtab *t, const char *k, const char *v)
+{
+	void *val = NULL;
+	size_t vlen = 0;
+	int rc = shmtab_find(t, k, strlen(k), &val, &vlen);
+
+	if (rc != 0)
+		return rc;
+	rc = (vlen == strlen(v) && memcmp(val, v, vlen) == 0) ? 0 : -EPROTO;
+	free(val);
+	return rc;
+}
+
+static uint32_t slot_pid(const char *name, int i)
+{
+	size_t off = SLOTS_OFF + (size_t)i * SLOT_SIZE;
+
+	return (uint32_t)tu_object_word(name, off);
+}
+
+/* The first slot whose pid word is pid, or with other the first used one
+ * whose pid word is not; -1 if none. */
+static int slot_find(const char *name, uint32_t pid, int other)
+{
+	for (int i = 0; i < SHMTAB_SLOTS_TEST; i++) {
+		uint32_t p = slot_pid(name, i);
+
+		if (other ? p && p != pid : p == pid)
+			return i;
+	}
+	return -1;
+}
+
+static void wait_killed(struct owner_fixture *fx, int i)
+{
+	int rc = tu_wait(fx->pid[i], 10);
+
+	fx->pid[i] = 0;
+	assert_int_equal(rc, -SIGKILL);
+}
+
+static void expect_child_ok(struct owner_fixture *fx, int i, int timeout_s,
+			    const char *what)
+{
+	int rc = tu_wait(fx->pid[i], timeout_s);
+
+	fx->pid[i] = 0;
+	if (rc == TU_WAIT_TIMEOUT)
+		fail_msg("%s: hung, killed after %d s", what, timeout_s);
+	if (rc < 0)
+		fail_msg("%s: killed by signal %d", what, -rc);
+	if (rc != 0)
+		fail_msg("%s: exit code %d", what, rc);
+}
+
+/* Child i, a writer, still waits after 300 ms. */
+static void expect_child_waits(struct owner_fixture *fx, int i,
+			       const char *what)
+{
+	int st = 0;
+	pid_t r;
+
+	usleep(300000);
+	r = waitpid(fx->pid[i], &st, WNOHANG);
+	if (r == 0)
+		return;
+	if (r < 0)
+		fail_msg("%s: waitpid: %s", what, strerror(errno));
+	fx->pid[i] = 0;
+	if (WIFEXITED(st))
+		fail_msg("%s did not wait for the live reader: it ended, "
+			 "exit code %d", what, WEXITSTATUS(st));
+	fail_msg("%s: killed by signal %d", what, WTERMSIG(st));
+}
+
+static void hang_forever(void)
+{
+	for (;;)
+		pause();
+}
+
+static int visit_and_hang(const void *key, size_t klen, const void *val,
+			  size_t vlen, void *ctx)
+{
+	(void)key, (void)klen, (void)val, (void)vlen;
+	tu_barrier_post(ctx);
+	hang_forever();
+	return 0;
+}
+
+/* Opens the table and holds a read lock of every stripe until killed. */
+static int iter_and_hang(const char *name, struct tu_barrier *post)
+{
+	shmtab *t = NULL;
+
+	if (shmtab_open(name, O_RDWR, 0, NULL, &t) != 0)
+		return 4;
+	shmtab_iter(t, visit_and_hang, post);
+	return 10;
+}
+
+static int child_add(void *arg)
+{
+	shmtab *t = NULL;
+	int rc;
+
+	if (shmtab_open(arg, O_RDWR, 0, NULL, &t) != 0)
+		return 4;
+	rc = put_str(t, "k", "after");
+	shmtab_close(t);
+	return rc != 0 ? 5 : 0;
+}
+
+/* ----------------------------------------- readers in another pid namespace */
+
+/* Opens the table read-only, says so, and on the word finds k. */
+static int ro_find(struct owner_fixture *fx)
+{
+	struct owner_shared *sh = fx->sh;
+	shmtab *t = NULL;
+	void *v = NULL;
+	size_t n = 0;
+
+	if (shmtab_open(fx->name, O_RDONLY, 0, NULL, &t) != 0)
+		return 4;
+	tu_barrier_post(&fx->b);
+	while (!__atomic_load_n(&sh->go, __ATOMIC_ACQUIRE))
+		usleep(1000);
+	sh->rc_find = shmtab_find(t, "k", 1, &v, &n);
+	if (sh->rc_find == 0 && n < sizeof(sh->val))
+		memcpy(sh->val, v, n);
+	free(v);
+	shmtab_close(t);
+	return 0;
+}
+
+/* The grandchild: pid 1 of a new pid namespace, with its own /proc as in
+ * a container, or ours. */
+static int ns_reader(struct owner_fixture *fx)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (fx->sh->own_proc &&
+	    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		  NULL) != 0) {
+		fx->sh->unsupported = errno;
+		tu_barrier_post(&fx->b);
+		return 0;
+	}
+	fx->sh->ns_pid = getpid();
+	/* the test kills us by the pid our parent knows */
+	while (!__atomic_load_n(&fx->sh->reader, __ATOMIC_ACQUIRE))
+		usleep(1000);
+	if (fx->sh->ro)
+		return ro_find(fx);
+	return iter_and_hang(fx->name, &fx->b);
+}
+
+static int child_ns_reader(void *arg)
+{
+	struct owner_fixture *fx = arg;
+	int st;
+	pid_t g;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* the new mounts (/proc) stay in the new mount namespace */
+	if (unshare(CLONE_NEWPID | CLONE_NEWNS) != 0 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
+		fx->sh->unsupported = errno;
+		tu_barrier_post(&fx->b);
+		return 0;
+	}
+	g = fork();
+	if (g < 0)
+		return 3;
+	if (g == 0)
+		_exit(ns_reader(fx) & 0xff);
+	__atomic_store_n(&fx->sh->reader, g, __ATOMIC_RELEASE);
+	while (waitpid(g, &st, 0) < 0)
+		if (errno != EINTR)
+			return 5;
+	if (WIFSIGNALED(st))
+		return WTERMSIG(st) == SIGKILL ? 0 : 6;
+	return WEXITSTATUS(st) ? 20 + WEXITSTATUS(st) : 0;
+}
+
+/* The reader in another pid namespace (pid[0] the child that made the
+ * namespace, pid[1] the reader), holding its lock; skips where no pid
+ * namespace can be made. */
+static void start_ns_reader(struct owner_fixture *fx, int own_proc)
+{
+	int e;
+
+	fx->sh->own_proc = own_proc;
+	fx->pid[0] = tu_fork(child_ns_reader, fx);
+	assert_true(fx->pid[0] > 0);
+	if (tu_barrier_wait(&fx->b, 10000) != 0)
+		fail_msg("the reader in another pid namespace never got its "
+			 "lock");
+	e = fx->sh->unsupported;
+	if (e == EPERM || e == EINVAL || e == ENOSYS) {
+		printf("# no pid namespace here: %s\n", strerror(e));
+		skip();
+	}
+	if (e)
+		fail_msg("pid namespace set-up: %s", strerror(e));
+	fx->pid[1] = fx->sh->reader;
+	if (fx->sh->ns_pid != 1)
+		fail_msg("the reader is pid %d in its namespace, not 1",
+			 (int)fx->sh->ns_pid);
+}
+
+static void kill_ns_reader(struct owner_fixture *fx)
+{
+	kill(fx->pid[1], SIGKILL);
+	fx->pid[1] = 0;
+}
+
+/*
+ * A reader in another pid namespace (pid 1 there) holds a read lock of
+ * every stripe: it counts as alive, and a writer outside waits for it
+ * until it is killed, and no longer.  With its own /proc, pid 1 there is
+ * no process we know; with ours, it is our pid 1, which never dies.
+ */
+static void run_ns_reader(struct owner_fixture *fx, int own_proc)
+{
+	struct shmtab_stat st;
+	uint32_t pid_word;
+	int slot;
+
+	assert_int_equal(tu_create(fx->name, NULL, &fx->t), 0);
+	assert_int_equal(put_str(fx->t, "k", "v"), 0);
+	start_ns_reader(fx, own_proc);
+	slot = slot_find(fx->name, (uint32_t)getpid(), 1);
+	if (slot < 0)
+		fail_msg("the reader in another pid namespace has no slot");
+	pid_word = slot_pid(fx->name, slot);
+	assert_int_equal(shmtab_stat(fx->t, &st), 0);
+	if (st.holders != 2 || st.dead_holders != 0)
+		fail_msg("stat: %u holders, %u dead, want 2, 0: the live "
+			 "reader in another pid namespace (pid word %u) is "
+			 "judged dead", st.holders, st.dead_holders, pid_word);
+	/* a writer of k waits for the reader's lock... */
+	fx->pid[2] = tu_fork(child_add, fx->name);
+	assert_true(fx->pid[2] > 0);
+	expect_child_waits(fx, 2, "a writer in the initial pid namespace");
+	if (slot_pid(fx->name, slot) != pid_word)
+		fail_msg("the writer wiped the live reader's slot (pid word "
+			 "%u, was %u)", slot_pid(fx->name, slot), pid_word);
+	/* ...until the reader is gone */
+	kill_ns_reader(fx);
+	expect_child_ok(fx, 2, 10, "writer after the reader in another pid "
+			"namespace was killed");
+	expect_child_ok(fx, 0, 10, "maker of the pid namespace");
+	assert_int_equal(find_is(fx->t, "k", "after"), 0);
+	assert_int_equal(shmtab_check(fx->t), 0);
+}
+
+static void test_owner_reader_in_other_pid_namespace(void **state)
+{
+	run_ns_reader(*state, 1);
+}
+
+static void test_owner_reader_in_other_pid_namespace_shared_proc(void **state)
+{
+	run_ns_reader(*state, 0);
+}
+
+/* In a group: replaces k, lets the reader go, and keeps k's stripe odd
+ * (the writer lock held) for half a second. */
+static int group_replace_and_hold(shmtab *t, void *ctx)
+{
+	struct owner_fixture *fx = ctx;
+	int rc = put_str(t, "k", "new");
+
+	__atomic_store_n(&fx->sh->go, 1, __ATOMIC_RELEASE);
+	usleep(500000);
+	return rc;
+}
+
+/*
+ * A read-only reader in another pid namespace meets a stripe a writer of
+ * ours keeps odd: it cannot take the writer lock, so it waits as long as
+ * the holder lives.  The holder's pid means nothing in its namespace; the
+ * slot the holder publishes (wlock_slot) does.  It must wait and then
+ * read the new value, not give up at once with -EAGAIN.
+ */
+static void test_owner_read_only_reader_in_other_pid_namespace(void **state)
+{
+	struct owner_fixture *fx = *state;
+
+	assert_int_equal(tu_create(fx->name, NULL, &fx->t), 0);
+	assert_int_equal(put_str(fx->t, "k", "v"), 0);
+	fx->sh->ro = 1;
+	start_ns_reader(fx, 1);
+	assert_int_equal(shmtab_group(fx->t, group_replace_and_hold, fx), 0);
+	expect_child_ok(fx, 0, 10, "maker of the pid namespace");
+	fx->pid[1] = 0;
+	if (fx->sh->rc_find != 0)
+		fail_msg("the read-only reader in another pid namespace gave "
+			 "up while the writer lived: %s",
+			 shmtab_strerror(fx->sh->rc_find));
+	assert_string_equal(fx->sh->val, "new");
+	assert_int_equal(shmtab_check(fx->t), 0);
+}
+
+/* Opens the table when no slot is free, says what it found, writes k. */
+static int child_open_and_add(void *arg)
+{
+	struct owner_fixture *fx = arg;
+	struct owner_shared *sh = fx->sh;
+	shmtab *t = NULL;
+	int rc;
+
+	sh->rc_open = shmtab_open(fx->name, O_RDWR, 0, NULL, &t);
+	if (sh->rc_open == 0) {
+		sh->pid_word = slot_pid(fx->name, sh->slot);
+		sh->rc_stat = shmtab_stat(t, &sh->st);
+	}
+	tu_barrier_post(&fx->b);
+	if (sh->rc_open != 0)
+		return 4;
+	rc = put_str(t, "k", "after");
+	shmtab_close(t);
+	return rc != 0 ? 5 : 0;
+}
+
+/*
+ * Every slot is taken, the last by a reader in another pid namespace that
+ * holds a read lock of every stripe; a process outside opens the table.
+ * It must not take the live reader's slot, and its write waits for the
+ * reader until the reader is killed.
+ */
+static void test_owner_opener_in_other_pid_namespace_takes_no_live_slot(
+	void **state)
+{
+	struct owner_fixture *fx = *state;
+	struct owner_shared *sh = fx->sh;
+	struct shmtab_stat st;
+	uint32_t pid_word;
+	int slot;
+
+	assert_int_equal(tu_create(fx->name, NULL, &fx->t), 0);
+	assert_int_equal(put_str(fx->t, "k", "v"), 0);
+	for (;;) {
+		assert_int_equal(shmtab_stat(fx->t, &st), 0);
+		if (st.holders == SHMTAB_SLOTS_TEST - 1)
+			break;
+		assert_true(fx->nmore < SHMTAB_SLOTS_TEST);
+		assert_int_equal(shmtab_open(fx->name, O_RDWR, 0, NULL,
+					     &fx->more[fx->nmore]), 0);
+		fx->nmore++;
+	}
+	start_ns_reader(fx, 1);
+	slot = slot_find(fx->name, (uint32_t)getpid(), 1);
+	if (slot < 0)
+		fail_msg("the reader in another pid namespace has no slot");
+	pid_word = slot_pid(fx->name, slot);
+	sh->slot = slot;
+	fx->pid[2] = tu_fork(child_open_and_add, fx);
+	assert_true(fx->pid[2] > 0);
+	if (tu_barrier_wait(&fx->b, 10000) != 0)
+		fail_msg("the late opener never opened the table");
+	if (sh->rc_open != 0)
+		fail_msg("the late opener: open: %s",
+			 shmtab_strerror(sh->rc_open));
+	if (sh->pid_word != pid_word)
+		fail_msg("the late opener took the live reader's slot %d "
+			 "(pid word %u, was %u)", slot, sh->pid_word, pid_word);
+	assert_int_equal(sh->rc_stat, 0);
+	if (sh->st.holders != SHMTAB_SLOTS_TEST || sh->st.dead_holders != 0)
+		fail_msg("stat after the late open: %u holders, %u dead, "
+			 "want %d, 0", sh->st.holders, sh->st.dead_holders,
+			 SHMTAB_SLOTS_TEST);
+	/* its write of k waits for the reader... */
+	expect_child_waits(fx, 2, "the late opener's write");
+	if (slot_pid(fx->name, slot) != pid_word)
+		fail_msg("the late opener's write wiped the live reader's "
+			 "slot (pid word %u, was %u)", slot_pid(fx->name, slot),
+			 pid_word);
+	/* ...until the reader is gone */
+	kill_ns_reader(fx);
+	expect_child_ok(fx, 2, 10, "the late opener, after the reader was "
+			"killed");
+	expect_child_ok(fx, 0, 10, "maker of the pid namespace");
+	assert_int_equal(find_is(fx->t, "k", "after"), 0);
+	assert_int_equal(shmtab_check(fx->t), 0);
+}
+
+/* ------------------------------------------------- handles copied by fork */
+
+/* Opens the table, forks a child that never touches it and sleeps as long
+ * as we or the test live, then reads every stripe until killed. */
+static int child_fork_then_read(void *arg)
+{
+	struct owner_fixture *fx = arg;
+	pid_t top = getppid(), me = getpid();
+	shmtab *t = NULL;
+	pid_t c;
+
+	if (shmtab_open(fx->name, O_RDWR, 0, NULL, &t) != 0)
+		return 4;
+	c = fork();
+	if (c < 0)
+		return 3;
+	if (c == 0) {
+		while (getppid() == me || getppid() == top)
+			usleep(100000);
+		_exit(0);
+	}
+	fx->sh->hanger = c;
+	shmtab_iter(t, visit_and_hang, &fx->b);
+	return 10;
+}
+
+/*
+ * A reader that forked a child, which got copies of the reader's handle
+ * and never used them, is killed holding a read lock of every stripe: it
+ * is dead, though its child lives on, and a writer gets through.
+ */
+static void test_owner_forked_child_does_not_keep_parent_alive(void **state)
+{
+	struct owner_fixture *fx = *state;
+	struct shmtab_stat st;
+
+	assert_int_equal(tu_create(fx->name, NULL, &fx->t), 0);
+	assert_int_equal(put_str(fx->t, "k", "v"), 0);
+	fx->pid[0] = tu_fork(child_fork_then_read, fx);
+	assert_true(fx->pid[0] > 0);
+	if (tu_barrier_wait(&fx->b, 10000) != 0)
+		fail_msg("the reader never got its lock");
+	fx->pid[1] = fx->sh->hanger;
+	assert_true(fx->pid[1] > 0);
+	/* while the reader lives, a writer waits for it */
+	fx->pid[2] = tu_fork(child_add, fx->name);
+	assert_true(fx->pid[2] > 0);
+	expect_child_waits(fx, 2, "a writer");
+	kill(fx->pid[0], SIGKILL);
+	wait_killed(fx, 0);
+	expect_child_ok(fx, 2, 10, "writer after the reader was killed, its "
+			"child with copies of its handle alive");
+	assert_int_equal(kill(fx->pid[1], 0), 0);
+	assert_int_equal(shmtab_stat(fx->t, &st), 0);
+	if (st.holders != 1 || st.dead_holders != 0)
+		fail_msg("stat: %u holders, %u dead, want 1, 0", st.holders,
+			 st.dead_holders);
+	assert_int_equal(find_is(fx->t, "k", "after"), 0);
+	assert_int_equal(shmtab_check(fx->t), 0);
+	/* the reader's child came back to us (subreaper) */
+	kill(fx->pid[1], SIGKILL);
+	wait_killed(fx, 1);
+}
+
+static int child_close_copy(void *arg)
+{
+	return shmtab_close(arg) == 0 ? 0 : 5;
+}
+
+/* Once, in our iteration: a writer of k in another process waits. */
+static int visit_start_writer(const void *key, size_t klen, const void *val,
+			      size_t vlen, void *ctx)
+{
+	struct owner_fixture *fx = ctx;
+	int st;
+
+	(void)key, (void)klen, (void)val, (void)vlen;
+	if (fx->visits++)
+		return 0;
+	fx->pid[1] = tu_fork(child_add, fx->name);
+	if (fx->pid[1] < 0)
+		return 0;
+	usleep(300000);
+	fx->waited = waitpid(fx->pid[1], &st, WNOHANG) == 0;
+	if (!fx->waited)
+		fx->pid[1] = 0;
+	return 0;
+}
+
+/*
+ * A process with the table open forks; the child closes its copy of the
+ * handle.  The parent's slot is still the parent's: the table counts it,
+ * and its read locks still hold off writers.
+ */
+static void test_owner_forked_child_closes_parents_handle(void **state)
+{
+	struct owner_fixture *fx = *state;
+	uint32_t me = (uint32_t)getpid();
+	struct shmtab_stat st;
+	int slot;
+
+	assert_int_equal(tu_create(fx->name, NULL, &fx->t), 0);
+	assert_int_equal(put_str(fx->t, "k", "v"), 0);
+	slot = slot_find(fx->name, me, 0);
+	assert_true(slot >= 0);
+	fx->pid[0] = tu_fork(child_close_copy, fx->t);
+	assert_true(fx->pid[0] > 0);
+	expect_child_ok(fx, 0, 10, "child closing its copy of the handle");
+	if (slot_pid(fx->name, slot) != me)
+		fail_msg("the child's close freed the parent's slot %d "
+			 "(pid word %u, was %u)", slot,
+			 slot_pid(fx->name, slot), me);
+	assert_int_equal(shmtab_stat(fx->t, &st), 0);
+	if (st.holders != 1 || st.dead_holders != 0)
+		fail_msg("stat after the child's close: %u holders, %u dead, "
+			 "want 1, 0", st.holders, st.dead_holders);
+	/* the parent writes and reads on */
+	assert_int_equal(put_str(fx->t, "p", "1"), 0);
+	assert_int_equal(find_is(fx->t, "p", "1"), 0);
+	assert_int_equal(shmtab_iter(fx->t, visit_start_writer, fx), 0);
+	assert_int_equal(fx->visits, 2);
+	if (!fx->waited)
+		fail_msg("a writer did not wait for the parent's iteration: "
+			 "its read locks no longer count");
+	expect_child_ok(fx, 1, 10, "writer after the parent's iteration");
+	assert_int_equal(find_is(fx->t, "k", "after"), 0);
+	assert_int_equal(shmtab_check(fx->t), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(f) cmocka_unit_test_setup_teardown(f, owner_setup, owner_teardown)
+		T(test_owner_reader_in_other_pid_namespace),
+		T(test_owner_reader_in_other_pid_namespace_shared_proc),
+		T(test_owner_opener_in_other_pid_namespace_takes_no_live_slot),
+		T(test_owner_read_only_reader_in_other_pid_namespace),
+		T(test_owner_forked_child_does_not_keep_parent_alive),
+		T(test_owner_forked_child_closes_parents_handle),
+#undef T
+	};
+
+	/* orphans of our children come back to us to be reaped */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
