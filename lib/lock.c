@@ -117,8 +117,8 @@ static uint32_t self_pid(void)
 
 /*
  * Who owns a slot.  Whoever owns slot i holds an fcntl OFD write lock on
- * byte FLOCK_SLOT + i of the object, through its handle's descriptor: an
- * opener locks the byte before it writes its pid into the slot, and lets
+ * byte FLOCK_SLOT + i of the object (through own_fd, below): an opener
+ * locks the byte before it writes its pid into the slot, and lets
  * it go after it zeroed the pid.  So a slot whose byte nobody holds
  * belongs to nobody alive, whatever its pid says: the kernel lets a lock
  * go when the last descriptor of its open file description is closed,

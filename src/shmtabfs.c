@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -169,6 +170,21 @@ static int source_init(struct fs *fs, const char *source)
 	return 0;
 }
 
+/*
+ * Every table the daemon has open holds two descriptors (its object, and
+ * the one its slot's lock is held through: libshmtab(3)): as many tables
+ * as the hard limit allows, not the soft one (often 1024).
+ */
+static void nofile_raise(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -230,6 +246,7 @@ int main(int argc, char *argv[])
 	    (fsname && fuse_opt_add_arg(&args, fsname) != 0))
 		goto out_args;
 
+	nofile_raise();
 	fs->se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), NULL);
 	if (!fs->se)
 		goto out_args;

@@ -427,6 +427,19 @@ if [ -x "${SHMTAB:-}" ]; then
 	fi
 fi
 
+# --- more tables than the soft limit of open files allows ------------------------------------
+# each open table holds two descriptors: the daemon raises its soft limit
+# to the hard one
+mkdir -p "$tmp/nsrc"
+for i in $(seq 40); do
+	"$SHMTAB" create "file:$tmp/nsrc/t$i" >/dev/null &&
+		"$SHMTAB" set "file:$tmp/nsrc/t$i" k "v$i" >/dev/null
+done
+daemon_wrap="prlimit --nofile=64:" do_mount "$tmp/nsrc" "$tmp/nm"
+expect "40 tables served by a daemon started with 64 descriptors" "40" \
+	bash -c "for i in \$(seq 40); do cat '$tmp/nm/t'\$i/k; echo; done | grep -c '^v[0-9]*\$'"
+do_umount "$tmp/nm"
+
 # --- unmount while readers and writers are busy --------------------------------------------
 mkdir -p "$tmp/bsrc"
 do_mount "$tmp/bsrc" "$tmp/bm"
