@@ -58,7 +58,7 @@ static const struct {
 	{ EEXIST, "Table already exists" },
 	{ EBADMSG, "Not a valid table (damaged or foreign contents)" },
 	{ EDEADLK, "Lock cycle with another process; retry the group" },
-	{ EBUSY, "Table is being visited by this handle; no change allowed" },
+	{ EBUSY, "Table is held by a visitor or group of this thread" },
 	{ EROFS, "Table handle is read-only" },
 	{ EINVAL, "Invalid argument" },
 	{ ENOSPC, "No space left to grow the table" },

@@ -79,6 +79,9 @@
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct shmtab *reg_head;
 static int proc_held;		/* handles of this process holding locks */
+/* The handles this thread holds locks through (held, held_next): a lock
+ * lasts one call, taken and dropped by the thread that made it. */
+static __thread struct shmtab *my_held;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static uint32_t my_pid;		/* getpid() is a system call: keep it */
 
@@ -271,6 +274,7 @@ static void reg_atfork_child(void)
 	}
 	pthread_mutex_init(&reg_mu, NULL);
 	reg_head = NULL;
+	my_held = NULL;
 	proc_held = 0;
 	my_pid = 0;
 }
@@ -372,6 +376,36 @@ static void held_update(struct shmtab *t)
 		return;
 	t->held = h;
 	__atomic_add_fetch(&proc_held, h ? 1 : -1, __ATOMIC_RELAXED);
+	if (h) {
+		t->held_next = my_held;
+		my_held = t;
+		return;
+	}
+	for (struct shmtab **p = &my_held; *p; p = &(*p)->held_next)
+		if (*p == t) {
+			*p = t->held_next;
+			break;
+		}
+}
+
+/*
+ * Would t wait for this very thread?  Another handle of the same table
+ * that this thread holds the writer lock through (slot < 0), or whose
+ * slot is slot and holds read locks: a visitor or a group of it called
+ * us.  The wait would never end: the caller returns -EBUSY instead.
+ */
+static bool self_holder(const struct shmtab *t, int slot)
+{
+	for (const struct shmtab *u = my_held; u; u = u->held_next) {
+		if (u == t || u->obj_ino != t->obj_ino ||
+		    u->obj_dev != t->obj_dev)
+			continue;
+		if (slot < 0 ? u->wl_held :
+			       u->slot == slot &&
+				       (u->rd_all || bits_any(u->rd_bits)))
+			return true;
+	}
+	return false;
 }
 
 /* Publish (or, with 0, withdraw) that this process waits since when. */
@@ -630,6 +664,8 @@ static int wlock_take(struct shmtab *t)
 			return recover(t);
 		return 0;
 	}
+	if (cyclic && self_holder(t, -1))
+		return -EBUSY;
 	if (cyclic)
 		slice = CYCLE_SLICE_NS;
 	else if (intr_set())
@@ -942,6 +978,8 @@ static int wait_readers(struct shmtab *t, unsigned stripe)
 
 		if (blocker < 0)
 			break;
+		if (!since && self_holder(t, blocker))
+			return -EBUSY;
 		if (!since) {
 			since = now_ns();
 			set_waiting(since);

@@ -331,8 +331,12 @@ int mutex_init(struct shm_header *h)
 		r = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
 	if (!r)
 		r = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+	/* not PTHREAD_MUTEX_ERRORCHECK: glibc takes a holder whose thread id
+	 * is ours for this thread, and a thread of another pid namespace may
+	 * have our id (pid 1 of two containers).  lock.c tells a thread that
+	 * would wait for itself (self_holder). */
 	if (!r)
-		r = pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ERRORCHECK);
+		r = pthread_mutexattr_settype(&a, PTHREAD_MUTEX_NORMAL);
 	if (!r)
 		r = pthread_mutex_init((pthread_mutex_t *)(void *)h->mutex, &a);
 	pthread_mutexattr_destroy(&a);
@@ -727,6 +731,10 @@ int map_attach(struct shmtab *t, int oflags, const struct shmtab_options *opt)
 		err = schema_match(t, t->want);
 		if (err < 0)
 			return err;
+	}
+	if (fstat(t->fd, &st) == 0) {
+		t->obj_dev = st.st_dev;
+		t->obj_ino = st.st_ino;
 	}
 	if (!t->rdonly)
 		lock_claim_slot(t);

@@ -55,6 +55,9 @@ struct shmtab {
 	bool doomed;			/* the group met a lock cycle */
 	int visit_depth;		/* inside a visitor: no writes */
 	int held;			/* counted in the process's lock total */
+	struct shmtab *held_next;	/* the thread's handles that hold locks */
+	dev_t obj_dev;			/* the object, to tell two handles of */
+	ino_t obj_ino;			/* one table (lock.c self_holder) */
 	int quiet;			/* speculative read: do not log damage */
 	uint64_t gave_up;		/* 1 + the lock_state() a read gave
 					 * up on (table.c) */

@@ -100,8 +100,9 @@ int shmtab_chown(shmtab *t, uid_t uid, gid_t gid);
 /*
  * Bindings.  Keys and values are byte strings of any content; klen 0 is a
  * valid key.  Writers return -EROFS on a read-only handle, -EBUSY from inside
- * a visitor of the same handle, -ENOSPC when the object cannot grow,
- * -EDEADLK inside a group that met a lock cycle.
+ * a visitor of the same table (or a group of another handle of it that holds
+ * what they need: the thread would wait for itself), -ENOSPC when the object
+ * cannot grow, -EDEADLK inside a group that met a lock cycle.
  */
 int shmtab_add(shmtab *t, const void *key, size_t klen,
 	       const void *val, size_t vlen);

@@ -422,6 +422,108 @@ static void test_lock_interrupt_gives_up(void **state)
 	shmtab_close(t);
 }
 
+/*
+ * One thread, two handles of the same table: what one holds in a group or
+ * a visitor, a call through the other would wait for forever (the holder
+ * is the caller).  It returns -EBUSY at once; what needs nothing held goes
+ * through.  Run in a child, so that a regression hangs only the child.
+ */
+struct self_ctx {
+	shmtab *b;
+	int rc_write, rc_read, rc_other, rc_find;
+};
+
+/* "k" and a key of another stripe (the hash's top byte) than k's */
+static void other_key(shmtab *t, char *j, size_t n)
+{
+	for (int i = 0;; i++) {
+		snprintf(j, n, "j%d", i);
+		if (shmtab_key_hash(t, j, strlen(j)) >> 56 !=
+		    shmtab_key_hash(t, "k", 1) >> 56)
+			return;
+	}
+}
+
+static int group_then_other_handle(shmtab *a, void *arg)
+{
+	struct self_ctx *c = arg;
+	char buf[8], j[16];
+	size_t n;
+	int rc = shmtab_replace(a, "k", 1, "A", 1);
+
+	other_key(a, j, sizeof(j));
+	c->rc_write = shmtab_replace(c->b, "k", 1, "B", 1);
+	c->rc_read = shmtab_find_into(c->b, "k", 1, buf, sizeof(buf), &n);
+	c->rc_other = shmtab_replace(c->b, j, strlen(j), "B", 1);
+	c->rc_find = shmtab_find_into(c->b, j, strlen(j), buf, sizeof(buf),
+				      &n);
+	return rc;
+}
+
+static int visit_then_other_handle(const void *key, size_t klen,
+				   const void *val, size_t vlen, void *arg)
+{
+	struct self_ctx *c = arg;
+	char buf[8];
+	size_t n;
+
+	(void)key, (void)klen, (void)val, (void)vlen;
+	c->rc_write = shmtab_replace(c->b, "k", 1, "B", 1);
+	c->rc_read = shmtab_find_into(c->b, "k", 1, buf, sizeof(buf), &n);
+	return 1;	/* one binding is enough */
+}
+
+static int child_self_wait(void *arg)
+{
+	struct mode *m = arg;
+	struct self_ctx c = { 0 };
+	shmtab *a;
+	char j[16];
+
+	if (shmtab_open(m->name, O_RDWR, 0, NULL, &a) < 0 ||
+	    shmtab_open(m->name, O_RDWR, 0, NULL, &c.b) < 0)
+		return 10;
+	other_key(a, j, sizeof(j));
+	if (shmtab_replace(a, "k", 1, "v", 1) < 0 ||
+	    shmtab_replace(a, j, strlen(j), "v", 1) < 0)
+		return 11;
+	/* the group holds the writer lock and k's stripe: every change
+	 * through b, and a read of k, would wait for it; a read of j not */
+	if (shmtab_group(a, group_then_other_handle, &c) != 0)
+		return 12;
+	if (c.rc_write != -EBUSY || c.rc_read != -EBUSY ||
+	    c.rc_other != -EBUSY || c.rc_find != 0) {
+		printf("# in a group: write %d, read %d, other write %d, "
+		       "other read %d\n", c.rc_write, c.rc_read, c.rc_other,
+		       c.rc_find);
+		return 13;
+	}
+	/* the visitor read-locks every stripe: a change waits for it, a
+	 * read does not */
+	if (shmtab_iter(a, visit_then_other_handle, &c) != 1)
+		return 14;
+	if (c.rc_write != -EBUSY || c.rc_read != 0) {
+		printf("# in a visitor: write %d, read %d\n", c.rc_write,
+		       c.rc_read);
+		return 15;
+	}
+	/* and once they ended, b changes what it could not */
+	if (shmtab_replace(c.b, "k", 1, "B", 1) != 0 ||
+	    shmtab_check(c.b) != 0)
+		return 16;
+	shmtab_close(c.b);
+	shmtab_close(a);
+	return 0;
+}
+
+static void test_lock_self_wait_is_ebusy(void **state)
+{
+	pid_t pid = tu_fork(child_self_wait, *state);
+
+	assert_true(pid > 0);
+	assert_int_equal(tu_wait(pid, 20), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -435,6 +537,7 @@ int main(void)
 		T(test_lock_method_stored),
 		T(test_lock_kill_during_growth),
 		T(test_lock_interrupt_gives_up),
+		T(test_lock_self_wait_is_ebusy),
 #undef T
 	};
 

@@ -421,6 +421,116 @@ static void test_owner_read_only_reader_in_other_pid_namespace(void **state)
 	assert_int_equal(shmtab_check(fx->t), 0);
 }
 
+/* Two writers, each pid 1 of a pid namespace of its own (two containers):
+ * their thread ids are the same number. */
+struct twin_shared {
+	int unsupported;	/* errno of unshare() */
+	int holding;		/* the first holds the writer lock */
+	int rc_hold, rc_b;
+	double waited_b;	/* how long the second's replace took */
+};
+
+struct twin_arg {
+	const char *name;
+	struct twin_shared *sh;
+	int second;
+};
+
+static int group_hold(shmtab *t, void *ctx)
+{
+	struct twin_shared *sh = ctx;
+	int rc = put_str(t, "k", "A");
+
+	__atomic_store_n(&sh->holding, 1, __ATOMIC_RELEASE);
+	usleep(500000);
+	return rc;
+}
+
+static int twin(struct twin_arg *a)
+{
+	shmtab *t = NULL;
+	double t0;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (shmtab_open(a->name, O_RDWR, 0, NULL, &t) != 0)
+		return 4;
+	if (!a->second) {
+		a->sh->rc_hold = shmtab_group(t, group_hold, a->sh);
+	} else {
+		t0 = tu_now();
+		a->sh->rc_b = put_str(t, "k", "B");
+		a->sh->waited_b = tu_now() - t0;
+	}
+	shmtab_close(t);
+	return 0;
+}
+
+static int child_twin(void *arg)
+{
+	struct twin_arg *a = arg;
+	int st;
+	pid_t g;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (unshare(CLONE_NEWPID) != 0) {
+		a->sh->unsupported = errno;
+		return 0;
+	}
+	g = fork();
+	if (g < 0)
+		return 3;
+	if (g == 0)
+		_exit(twin(a) & 0xff);
+	while (waitpid(g, &st, 0) < 0)
+		if (errno != EINTR)
+			return 5;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 6;
+}
+
+/*
+ * The writer lock held by one of them, the other's replace waits for it
+ * and then goes through.  A mutex that takes a holder with our thread id
+ * for ourselves (glibc's error-checking kind) said -EDEADLK at once.
+ */
+static void test_owner_writers_of_same_tid_in_two_pid_namespaces(void **state)
+{
+	struct owner_fixture *fx = *state;
+	struct twin_shared *sh = mmap(NULL, sizeof(*sh),
+				      PROT_READ | PROT_WRITE,
+				      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct twin_arg a = { fx->name, sh, 0 }, b = { fx->name, sh, 1 };
+
+	assert_true(sh != MAP_FAILED);
+	assert_int_equal(tu_create(fx->name, NULL, &fx->t), 0);
+	assert_int_equal(put_str(fx->t, "k", "v"), 0);
+	fx->pid[0] = tu_fork(child_twin, &a);
+	assert_true(fx->pid[0] > 0);
+	for (int i = 0; !__atomic_load_n(&sh->holding, __ATOMIC_ACQUIRE); i++) {
+		if (sh->unsupported) {
+			printf("# no pid namespace here: %s\n",
+			       strerror(sh->unsupported));
+			skip();
+		}
+		if (i == 10000)
+			fail_msg("the first writer never took the lock");
+		usleep(1000);
+	}
+	fx->pid[1] = tu_fork(child_twin, &b);
+	assert_true(fx->pid[1] > 0);
+	expect_child_ok(fx, 1, 10, "the second writer");
+	expect_child_ok(fx, 0, 10, "the first writer");
+	assert_int_equal(sh->rc_hold, 0);
+	if (sh->rc_b != 0)
+		fail_msg("the second writer's replace: %s",
+			 shmtab_strerror(sh->rc_b));
+	if (sh->waited_b < 0.2)
+		fail_msg("the second writer did not wait for the first "
+			 "(%.3f s)", sh->waited_b);
+	assert_int_equal(find_is(fx->t, "k", "B"), 0);
+	assert_int_equal(shmtab_check(fx->t), 0);
+	munmap(sh, sizeof(*sh));
+}
+
 /* Opens the table when no slot is free, says what it found, writes k. */
 static int child_open_and_add(void *arg)
 {
@@ -641,6 +751,7 @@ int main(void)
 		T(test_owner_reader_in_other_pid_namespace_shared_proc),
 		T(test_owner_opener_in_other_pid_namespace_takes_no_live_slot),
 		T(test_owner_read_only_reader_in_other_pid_namespace),
+		T(test_owner_writers_of_same_tid_in_two_pid_namespaces),
 		T(test_owner_forked_child_does_not_keep_parent_alive),
 		T(test_owner_forked_child_closes_parents_handle),
 #undef T
