@@ -120,8 +120,10 @@ SHMTAB_EXPORT int shmtab_read_blocks(shmtab *t, const void *key, size_t klen,
 	if (err < 0)
 		return err;
 	err = map_refresh(t);
+	lock_user_push(t);
 	if (!err)
 		err = chain_walk(t, h, key, klen, NULL, blk_rec, &b, NULL);
+	lock_user_pop(t);
 	lock_read_release(t, hash_stripe(h), taken);
 	return err < 0 ? err : 0;
 }
@@ -227,7 +229,9 @@ SHMTAB_EXPORT int shmtab_write_blocks(shmtab *t, const void *key, size_t klen,
 	err = step_begin(t, hash_stripe(h));
 	if (err < 0)
 		return err;
+	lock_user_push(t);
 	err = blk_walk(t, h, key, klen, &b);
+	lock_user_pop(t);
 	if (err < 0) {
 		step_abort(t);
 		if (b.changed)

@@ -361,7 +361,9 @@ SHMTAB_EXPORT int shmtab_salvage(shmtab *t, shmtab_salvage_fn *fn, void *ctx)
 	map_refresh(t);		/* a bad size keeps the mapping we have */
 	t->quiet = 1;
 	t->visit_depth++;
+	lock_user_push(t);
 	err = salvage_locked(t, fn, ctx);
+	lock_user_pop(t);
 	t->visit_depth--;
 	t->quiet = 0;
 	lock_read_release(t, ALL_STRIPES, taken);

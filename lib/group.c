@@ -17,7 +17,9 @@ SHMTAB_EXPORT int shmtab_group(shmtab *t, int (*fn)(shmtab *t, void *ctx),
 	if (!fn)
 		return -EINVAL;
 	t->group_depth++;
+	lock_user_push(t);
 	r = fn(t, ctx);
+	lock_user_pop(t);
 	if (--t->group_depth == 0) {
 		bool doomed = t->doomed;
 

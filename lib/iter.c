@@ -278,7 +278,9 @@ static int walk(struct shmtab *t, struct walk *w)
 	err = lock_read(t, ALL_STRIPES, &taken);
 	if (err < 0)
 		return err;
+	lock_user_push(t);
 	err = walk_locked(t, w);
+	lock_user_pop(t);
 	lock_read_release(t, ALL_STRIPES, taken);
 	return err;
 }

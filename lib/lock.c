@@ -79,9 +79,8 @@
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct shmtab *reg_head;
 static int proc_held;		/* handles of this process holding locks */
-/* The handles this thread holds locks through (held, held_next): a lock
- * lasts one call, taken and dropped by the thread that made it. */
-static __thread struct shmtab *my_held;
+__thread struct shmtab *lock_my_users
+	__attribute__((tls_model("initial-exec")));
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static uint32_t my_pid;		/* getpid() is a system call: keep it */
 
@@ -274,7 +273,7 @@ static void reg_atfork_child(void)
 	}
 	pthread_mutex_init(&reg_mu, NULL);
 	reg_head = NULL;
-	my_held = NULL;
+	lock_my_users = NULL;
 	proc_held = 0;
 	my_pid = 0;
 }
@@ -376,12 +375,12 @@ static void held_update(struct shmtab *t)
 		return;
 	t->held = h;
 	__atomic_add_fetch(&proc_held, h ? 1 : -1, __ATOMIC_RELAXED);
-	if (h) {
-		t->held_next = my_held;
-		my_held = t;
-		return;
-	}
-	for (struct shmtab **p = &my_held; *p; p = &(*p)->held_next)
+}
+
+/* lock_user_pop() when t is not the newest of the list */
+void lock_user_unlink(struct shmtab *t)
+{
+	for (struct shmtab **p = &lock_my_users; *p; p = &(*p)->held_next)
 		if (*p == t) {
 			*p = t->held_next;
 			break;
@@ -389,14 +388,14 @@ static void held_update(struct shmtab *t)
 }
 
 /*
- * Would t wait for this very thread?  Another handle of the same table
- * that this thread holds the writer lock through (slot < 0), or whose
- * slot is slot and holds read locks: a visitor or a group of it called
- * us.  The wait would never end: the caller returns -EBUSY instead.
+ * Would t wait for this very thread?  Another handle of the same table,
+ * whose visitor or group called us, that holds the writer lock (slot < 0)
+ * or whose slot is slot and holds read locks.  The wait would never end:
+ * the caller returns -EBUSY instead.
  */
 static bool self_holder(const struct shmtab *t, int slot)
 {
-	for (const struct shmtab *u = my_held; u; u = u->held_next) {
+	for (const struct shmtab *u = lock_my_users; u; u = u->held_next) {
 		if (u == t || u->obj_ino != t->obj_ino ||
 		    u->obj_dev != t->obj_dev)
 			continue;

@@ -55,7 +55,9 @@ struct shmtab {
 	bool doomed;			/* the group met a lock cycle */
 	int visit_depth;		/* inside a visitor: no writes */
 	int held;			/* counted in the process's lock total */
-	struct shmtab *held_next;	/* the thread's handles that hold locks */
+	struct shmtab *held_next;	/* the thread's handles that call the
+					 * caller's code (lock_user_push) */
+	int user_refs;			/* pushes not popped */
 	dev_t obj_dev;			/* the object, to tell two handles of */
 	ino_t obj_ino;			/* one table (lock.c self_holder) */
 	int quiet;			/* speculative read: do not log damage */
@@ -277,6 +279,36 @@ void lock_group_release(struct shmtab *t);
 int lock_reset_shared(struct shmtab *t);
 int lock_claim_slot(struct shmtab *t);
 void lock_drop_slot(struct shmtab *t);
+void lock_user_unlink(struct shmtab *t);
+
+/*
+ * The handles whose visitor or group this thread is in, newest first
+ * (held_next): the only handles whose locks it may hold while it calls the
+ * library, through another handle.  A lone step runs none of the caller's
+ * code.  lock.c asks it before it waits (self_holder).
+ */
+extern __thread struct shmtab *lock_my_users
+	__attribute__((tls_model("initial-exec")));
+
+/* t will call the caller's code (a visitor, a group) with its locks held,
+ * until lock_user_pop(). */
+static inline void lock_user_push(struct shmtab *t)
+{
+	if (t->user_refs++)
+		return;
+	t->held_next = lock_my_users;
+	lock_my_users = t;
+}
+
+static inline void lock_user_pop(struct shmtab *t)
+{
+	if (--t->user_refs)
+		return;
+	if (lock_my_users == t)
+		lock_my_users = t->held_next;
+	else
+		lock_user_unlink(t);
+}
 void reg_add(struct shmtab *t);
 void reg_del(struct shmtab *t);
 int recover(struct shmtab *t);

@@ -748,8 +748,10 @@ SHMTAB_EXPORT int shmtab_find_all(shmtab *t, const void *key, size_t klen,
 	if (err < 0)
 		return err;
 	err = map_refresh(t);
+	lock_user_push(t);
 	if (!err)
 		err = chain_walk(t, h, key, klen, NULL, visit_rec, &v, NULL);
+	lock_user_pop(t);
 	lock_read_release(t, hash_stripe(h), taken);
 	return err;
 }

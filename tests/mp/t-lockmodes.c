@@ -473,6 +473,23 @@ static int visit_then_other_handle(const void *key, size_t klen,
 	return 1;	/* one binding is enough */
 }
 
+/* static: write_blocks' callback gets no handle */
+static struct self_ctx *blk_ctx;
+
+static int write_block_then_other_handle(void *p, size_t len, void *arg)
+{
+	char buf[8];
+	size_t n;
+
+	(void)p, (void)len, (void)arg;
+	if (!p)
+		return SHMTAB_CONTINUE;
+	blk_ctx->rc_write = shmtab_replace(blk_ctx->b, "k", 1, "B", 1);
+	blk_ctx->rc_read = shmtab_find_into(blk_ctx->b, "k", 1, buf,
+					    sizeof(buf), &n);
+	return SHMTAB_BREAK;
+}
+
 static int child_self_wait(void *arg)
 {
 	struct mode *m = arg;
@@ -506,6 +523,18 @@ static int child_self_wait(void *arg)
 		printf("# in a visitor: write %d, read %d\n", c.rc_write,
 		       c.rc_read);
 		return 15;
+	}
+	/* write_blocks holds the writer lock and k's stripe while it calls
+	 * its visitor, outside any group */
+	blk_ctx = &c;
+	c.rc_write = c.rc_read = 1;
+	if (shmtab_write_blocks(a, "k", 1, write_block_then_other_handle,
+				NULL) != 0)
+		return 17;
+	if (c.rc_write != -EBUSY || c.rc_read != -EBUSY) {
+		printf("# in write_blocks: write %d, read %d\n", c.rc_write,
+		       c.rc_read);
+		return 18;
 	}
 	/* and once they ended, b changes what it could not */
 	if (shmtab_replace(c.b, "k", 1, "B", 1) != 0 ||
