@@ -977,8 +977,12 @@ static int wait_readers(struct shmtab *t, unsigned stripe)
 
 		if (blocker < 0)
 			break;
-		if (!since && self_holder(t, blocker))
+		/* each blocker: the one we met first may have gone */
+		if (self_holder(t, blocker)) {
+			if (since)
+				set_waiting(0);
 			return -EBUSY;
+		}
 		if (!since) {
 			since = now_ns();
 			set_waiting(since);
