@@ -135,14 +135,22 @@ static uint32_t self_pid(void)
  * under a live owner.  A clearer that dies lets the byte go too; the
  * next one clears again.
  *
- * The owner holds its byte through a descriptor of its own (own_fd), the
- * object opened again and never mapped: a mapping keeps its open file
- * description alive, and with it the description's locks, and a child
- * gets the parent's mappings at fork().  The child also closes its copies
- * of the descriptors (reg_atfork_child).  Without /proc to open the object
- * again by, the owner locks through the handle's descriptor, and a child
- * that outlives its parent keeps the parent's slot.
+ * Every fcntl lock a handle holds (its slot's byte, a byte it clears, the
+ * writer lock of SHMTAB_LOCK_RECORD) is held through a descriptor of its
+ * own (own_fd), the object opened again and never mapped: a mapping keeps
+ * its open file description alive, and with it the description's locks,
+ * and a child gets the parent's mappings at fork().  The child also closes
+ * its copies of the descriptors (reg_atfork_child).  When the object
+ * cannot be opened again (no /proc, and its name names another object),
+ * the handle's descriptor serves, and a child that outlives its parent
+ * keeps the parent's locks.
  */
+/* The descriptor our fcntl locks are held through (see above). */
+static int own_fd(const struct shmtab *t)
+{
+	return t->own_fd >= 0 ? t->own_fd : t->fd;
+}
+
 static int slot_flock(int fd, unsigned i, short type)
 {
 	struct flock fl = {
@@ -221,14 +229,14 @@ static bool slot_clear_dead(struct shmtab *t, unsigned i)
 {
 	struct slot *sl = &t->hdr->slots[i];
 
-	if ((int)i == t->slot || slot_flock(t->fd, i, F_WRLCK) < 0)
+	if ((int)i == t->slot || slot_flock(own_fd(t), i, F_WRLCK) < 0)
 		return false;
 	fault_point("slot-clearing");
 	if (ld32(&sl->pid)) {
 		slot_wipe_dead(t->hdr, i);
 		__atomic_store_n(&sl->pid, 0, __ATOMIC_RELEASE);
 	}
-	slot_flock(t->fd, i, F_UNLCK);
+	slot_flock(own_fd(t), i, F_UNLCK);
 	return true;
 }
 
@@ -270,6 +278,14 @@ static void reg_atfork_child(void)
 			close(t->fd);
 		t->own_fd = t->fd = -1;
 		t->slot = -1;
+		/* a child that returns from a group or visitor lets go of
+		 * nothing of the parent's (stripes, writer lock, counts) */
+		t->wl_held = false;
+		t->rd_all = 0;
+		t->rd_counted = false;
+		t->held = 0;
+		memset(t->rd_bits, 0, sizeof(t->rd_bits));
+		memset(t->wr_bits, 0, sizeof(t->wr_bits));
 	}
 	pthread_mutex_init(&reg_mu, NULL);
 	reg_head = NULL;
@@ -396,8 +412,9 @@ void lock_user_unlink(struct shmtab *t)
 static bool self_holder(const struct shmtab *t, int slot)
 {
 	for (const struct shmtab *u = lock_my_users; u; u = u->held_next) {
-		if (u == t || u->obj_ino != t->obj_ino ||
-		    u->obj_dev != t->obj_dev)
+		/* a handle without locks holds none (wl_held or not) */
+		if (u == t || u->lock == SHMTAB_LOCK_NONE ||
+		    u->obj_ino != t->obj_ino || u->obj_dev != t->obj_dev)
 			continue;
 		if (slot < 0 ? u->wl_held :
 			       u->slot == slot &&
@@ -460,7 +477,7 @@ static int flock_writer(struct shmtab *t, short type, bool wait)
 		.l_start = FLOCK_WRITER, .l_len = 1,
 	};
 
-	while (fcntl(t->fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl) < 0) {
+	while (fcntl(own_fd(t), wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl) < 0) {
 		if (errno != EINTR)
 			return -errno;
 	}
@@ -836,19 +853,24 @@ static void rd_recount(struct shmtab *t)
 	rd_count(t, t->rd_all || bits_any(t->rd_bits));
 }
 
-/* The descriptor our slot's byte is held through (see slot_flock). */
-static int own_fd(const struct shmtab *t)
-{
-	return t->own_fd >= 0 ? t->own_fd : t->fd;
-}
-
-/* The object opened again, never to be mapped; -1 without /proc. */
+/*
+ * The object opened again, never to be mapped: by /proc/self/fd, else by
+ * its name if that still names it; -1 when neither can.
+ */
 static int own_fd_open(const struct shmtab *t)
 {
 	char path[64];
+	int fd;
 
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", t->fd);
-	return open(path, O_RDWR | O_CLOEXEC | O_NOCTTY);
+	fd = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		fd = obj_reopen(t);
+	if (fd < 0)
+		shmtab__log(4, "%s: no descriptor of its own for its slot's "
+			    "lock: a child forked now keeps this process "
+			    "alive to the others", t->name);
+	return fd;
 }
 
 /*
@@ -1209,6 +1231,8 @@ int lock_wait_writer(struct shmtab *t)
 		struct timespec ts = { 0, 100000 };
 		int r = pid ? holder_alive(t) : 1;
 
+		if (self_holder(t, -1))
+			return -EBUSY;
 		if (!r || (r < 0 && pid_dead(pid)))
 			return -EAGAIN;
 		if (lock_interrupted())

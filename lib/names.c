@@ -59,6 +59,26 @@ static int obj_open(enum name_kind kind, const char *path, int flags,
 }
 
 /*
+ * t's object opened again, read-write, by its name: only when the name
+ * still names it (a regular file of its device and inode); -1 otherwise.
+ */
+int obj_reopen(const struct shmtab *t)
+{
+	int flags = O_RDWR | (t->kind == NAME_POSIX ? 0 : O_NONBLOCK | O_NOCTTY);
+	int fd = obj_open(t->kind, t->path, flags, 0);
+	struct stat st;
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    st.st_dev != t->obj_dev || st.st_ino != t->obj_ino) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
  * Remove the name; then move the generation of the object it named
  * (map_gen_bump), so that a reader of the generation who then stats the
  * name finds it gone.  The object is opened first, and only when it is a
@@ -131,6 +151,7 @@ static int handle_new(enum name_kind kind, const char *path, struct shmtab **out
 	t->fd = -1;
 	t->own_fd = -1;
 	t->slot = -1;
+	t->pid = getpid();
 	t->kind = kind;
 	t->name = malloc(strlen(pfx) + strlen(path) + 1);
 	if (!t->name) {
@@ -309,8 +330,13 @@ SHMTAB_EXPORT int shmtab_close(shmtab *t)
 	if (t->visit_depth || t->group_depth)
 		return -EBUSY;
 	reg_del(t);
-	lock_drop_slot(t);
+	/* a copy a child got at fork() lets go of nothing shared: an unlock
+	 * through its descriptors would be the parent's */
+	if (t->pid == getpid())
+		lock_drop_slot(t);
 	map_detach(t);
+	if (t->own_fd >= 0)
+		close(t->own_fd);
 	if (t->fd >= 0)
 		close(t->fd);
 	handle_free(t);

@@ -31,6 +31,7 @@ struct shmtab {
 	enum name_kind kind;
 	int fd;				/* -1 once closed */
 	int own_fd;			/* holds our slot's lock (lock.c), or -1 */
+	pid_t pid;			/* the process that opened it */
 	bool rdonly;
 	enum shmtab_lock lock;		/* this handle's method */
 	uint32_t pagesize;
@@ -265,6 +266,9 @@ void undo_commit(struct shmtab *t);
 int undo_rollback(struct shmtab *t);
 
 #define HOFF(field) ((uint64_t)offsetof(struct shm_header, field))
+
+/* names.c */
+int obj_reopen(const struct shmtab *t);
 
 /* lock.c */
 int lock_write_begin(struct shmtab *t, unsigned stripe);

@@ -429,8 +429,8 @@ static void test_lock_interrupt_gives_up(void **state)
  * through.  Run in a child, so that a regression hangs only the child.
  */
 struct self_ctx {
-	shmtab *b;
-	int rc_write, rc_read, rc_other, rc_find;
+	shmtab *b, *ro;
+	int rc_write, rc_read, rc_other, rc_find, rc_ro;
 };
 
 /* "k" and a key of another stripe (the hash's top byte) than k's */
@@ -457,6 +457,7 @@ static int group_then_other_handle(shmtab *a, void *arg)
 	c->rc_other = shmtab_replace(c->b, j, strlen(j), "B", 1);
 	c->rc_find = shmtab_find_into(c->b, j, strlen(j), buf, sizeof(buf),
 				      &n);
+	c->rc_ro = shmtab_find_into(c->ro, "k", 1, buf, sizeof(buf), &n);
 	return rc;
 }
 
@@ -471,6 +472,17 @@ static int visit_then_other_handle(const void *key, size_t klen,
 	c->rc_write = shmtab_replace(c->b, "k", 1, "B", 1);
 	c->rc_read = shmtab_find_into(c->b, "k", 1, buf, sizeof(buf), &n);
 	return 1;	/* one binding is enough */
+}
+
+static int group_other_writes(shmtab *n, void *arg)
+{
+	struct self_ctx *c = arg;
+
+	int rc = shmtab_replace(n, "n", 1, "1", 1);
+
+	/* an add: no replace in place, which takes no writer lock */
+	c->rc_write = shmtab_add(c->b, "m", 1, "C", 1);
+	return rc;
 }
 
 /* static: write_blocks' callback gets no handle */
@@ -498,7 +510,8 @@ static int child_self_wait(void *arg)
 	char j[16];
 
 	if (shmtab_open(m->name, O_RDWR, 0, NULL, &a) < 0 ||
-	    shmtab_open(m->name, O_RDWR, 0, NULL, &c.b) < 0)
+	    shmtab_open(m->name, O_RDWR, 0, NULL, &c.b) < 0 ||
+	    shmtab_open(m->name, O_RDONLY, 0, NULL, &c.ro) < 0)
 		return 10;
 	other_key(a, j, sizeof(j));
 	if (shmtab_replace(a, "k", 1, "v", 1) < 0 ||
@@ -509,10 +522,10 @@ static int child_self_wait(void *arg)
 	if (shmtab_group(a, group_then_other_handle, &c) != 0)
 		return 12;
 	if (c.rc_write != -EBUSY || c.rc_read != -EBUSY ||
-	    c.rc_other != -EBUSY || c.rc_find != 0) {
+	    c.rc_other != -EBUSY || c.rc_find != 0 || c.rc_ro != -EBUSY) {
 		printf("# in a group: write %d, read %d, other write %d, "
-		       "other read %d\n", c.rc_write, c.rc_read, c.rc_other,
-		       c.rc_find);
+		       "other read %d, read-only read %d\n", c.rc_write,
+		       c.rc_read, c.rc_other, c.rc_find, c.rc_ro);
 		return 13;
 	}
 	/* the visitor read-locks every stripe: a change waits for it, a
@@ -540,6 +553,23 @@ static int child_self_wait(void *arg)
 	if (shmtab_replace(c.b, "k", 1, "B", 1) != 0 ||
 	    shmtab_check(c.b) != 0)
 		return 16;
+	/* a handle without locks holds nothing: its group stops no one */
+	{
+		struct shmtab_options none = { .lock = SHMTAB_LOCK_NONE };
+		shmtab *n;
+
+		if (shmtab_open(m->name, O_RDWR, 0, &none, &n) < 0)
+			return 19;
+		c.rc_write = 1;
+		if (shmtab_group(n, group_other_writes, &c) != 0 ||
+		    c.rc_write != 0) {
+			printf("# in a group of a lockless handle: write %d\n",
+			       c.rc_write);
+			return 20;
+		}
+		shmtab_close(n);
+	}
+	shmtab_close(c.ro);
 	shmtab_close(c.b);
 	shmtab_close(a);
 	return 0;

@@ -28,16 +28,20 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "shmtab-hooks.h"
 #include "shmtab.h"
 #include "testutil.h"
 
 #define SHMTAB_SLOTS_TEST 128 /* process slots of a table (doc/FORMAT.md) */
+/* The header's wlock_pid u32 (doc/FORMAT.md). */
+#define WLOCK_PID_OFF 128
 /* A table's slots (doc/FORMAT.md): 64 bytes each, pid u32 first. */
 #define SLOTS_OFF 7616
 #define SLOT_SIZE 64
@@ -743,6 +747,225 @@ static void test_owner_forked_child_closes_parents_handle(void **state)
 	assert_int_equal(shmtab_check(fx->t), 0);
 }
 
+/* A child that sleeps until the test ends it, or our parent is gone. */
+static pid_t fork_idler(void)
+{
+	pid_t top = getppid(), me = getpid();
+	pid_t c = fork();
+
+	if (c == 0) {
+		while (getppid() == me || getppid() == top)
+			usleep(100000);
+		_exit(0);
+	}
+	return c;
+}
+
+/*
+ * A child made without the fork() handlers (a raw clone, as some runtimes
+ * make them), which so keeps its copies of our handle's slot and
+ * descriptors, closes its copy: our slot stays ours and alive (an unlock
+ * through the child's copy of the descriptor would have been ours).
+ */
+static void test_owner_child_without_atfork_closes_copy(void **state)
+{
+	struct owner_fixture *fx = *state;
+	struct shmtab_stat st;
+	int slot, status = 0;
+	pid_t c;
+
+	assert_int_equal(tu_create(fx->name, NULL, &fx->t), 0);
+	assert_int_equal(put_str(fx->t, "k", "v"), 0);
+	slot = slot_find(fx->name, (uint32_t)getpid(), 0);
+	assert_true(slot >= 0);
+	fflush(NULL);
+	c = (pid_t)syscall(SYS_clone, SIGCHLD, NULL, NULL, NULL, NULL);
+	assert_true(c >= 0);
+	if (c == 0)
+		_exit(shmtab_close(fx->t) == 0 ? 0 : 1);
+	assert_int_equal(waitpid(c, &status, 0), c);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	if (slot_pid(fx->name, slot) != (uint32_t)getpid())
+		fail_msg("the child's close freed our slot (pid word %u)",
+			 slot_pid(fx->name, slot));
+	assert_int_equal(shmtab_stat(fx->t, &st), 0);
+	if (st.holders != 1 || st.dead_holders != 0)
+		fail_msg("stat: %u holders, %u dead, want 1, 0: the child's "
+			 "close let go of our slot's lock", st.holders,
+			 st.dead_holders);
+	assert_int_equal(shmtab_check(fx->t), 0);
+}
+
+static int child_iter_reader(void *arg)
+{
+	struct owner_fixture *fx = arg;
+
+	return iter_and_hang(fx->name, &fx->b);
+}
+
+static void die_clearing(const char *point)
+{
+	if (strcmp(point, "slot-clearing") == 0)
+		_exit(42);
+}
+
+/* Opens, forks an idle child, then dies while it clears a dead reader's
+ * slot (the slot's lock taken). */
+static int child_fork_then_die_clearing(void *arg)
+{
+	struct owner_fixture *fx = arg;
+	shmtab *t = NULL;
+
+	if (shmtab_open(fx->name, O_RDWR, 0, NULL, &t) != 0)
+		return 4;
+	fx->sh->hanger = fork_idler();
+	if (fx->sh->hanger < 0)
+		return 3;
+	shmtab__set_fault(die_clearing);
+	put_str(t, "k", "lost");
+	return 5;
+}
+
+/*
+ * A writer that had forked a child dies while it clears a dead reader's
+ * slot: the next writer clears it at once, not once the child is gone
+ * (the clearer's lock on the slot's byte must not live in a descriptor
+ * the child's mappings keep).
+ */
+static void test_owner_forked_child_does_not_keep_clearers_lock(void **state)
+{
+	struct owner_fixture *fx = *state;
+
+	assert_int_equal(tu_create(fx->name, NULL, &fx->t), 0);
+	assert_int_equal(put_str(fx->t, "k", "v"), 0);
+	fx->pid[0] = tu_fork(child_iter_reader, fx);
+	assert_true(fx->pid[0] > 0);
+	if (tu_barrier_wait(&fx->b, 10000) != 0)
+		fail_msg("the reader never got its lock");
+	kill(fx->pid[0], SIGKILL);
+	wait_killed(fx, 0);
+	fx->pid[1] = tu_fork(child_fork_then_die_clearing, fx);
+	assert_true(fx->pid[1] > 0);
+	assert_int_equal(tu_wait(fx->pid[1], 10), 42);
+	fx->pid[1] = 0;
+	fx->pid[2] = fx->sh->hanger;
+	assert_true(fx->pid[2] > 0);
+	fx->pid[3] = tu_fork(child_add, fx->name);
+	assert_true(fx->pid[3] > 0);
+	expect_child_ok(fx, 3, 10, "writer after the clearer died, its "
+			"child alive");
+	assert_int_equal(kill(fx->pid[2], 0), 0);
+	assert_int_equal(find_is(fx->t, "k", "after"), 0);
+	assert_int_equal(shmtab_check(fx->t), 0);
+}
+
+static int group_die(shmtab *t, void *ctx)
+{
+	(void)ctx;
+	if (put_str(t, "k", "lost") != 0)
+		return -1;
+	_exit(43);
+}
+
+/* Opens the (record-locked) table, forks an idle child, and dies in a
+ * group, holding the fcntl writer lock. */
+static int child_fork_then_die_in_group(void *arg)
+{
+	struct owner_fixture *fx = arg;
+	shmtab *t = NULL;
+
+	if (shmtab_open(fx->name, O_RDWR, 0, NULL, &t) != 0)
+		return 4;
+	fx->sh->hanger = fork_idler();
+	if (fx->sh->hanger < 0)
+		return 3;
+	shmtab_group(t, group_die, NULL);
+	return 5;
+}
+
+/* The same for the writer lock of the record method: the next writer
+ * takes it at once, not once the dead holder's child is gone. */
+static void test_owner_forked_child_does_not_keep_record_writer_lock(
+	void **state)
+{
+	struct owner_fixture *fx = *state;
+	struct shmtab_options o = { .lock = SHMTAB_LOCK_RECORD };
+
+	assert_int_equal(shmtab_open(fx->name, O_RDWR | O_CREAT | O_EXCL, 0600,
+				     &o, &fx->t), 0);
+	assert_int_equal(put_str(fx->t, "k", "v"), 0);
+	fx->pid[1] = tu_fork(child_fork_then_die_in_group, fx);
+	assert_true(fx->pid[1] > 0);
+	assert_int_equal(tu_wait(fx->pid[1], 10), 43);
+	fx->pid[1] = 0;
+	fx->pid[2] = fx->sh->hanger;
+	assert_true(fx->pid[2] > 0);
+	fx->pid[3] = tu_fork(child_add, fx->name);
+	assert_true(fx->pid[3] > 0);
+	expect_child_ok(fx, 3, 10, "writer after the record lock's holder "
+			"died, its child alive");
+	assert_int_equal(kill(fx->pid[2], 0), 0);
+	assert_int_equal(find_is(fx->t, "k", "after"), 0);
+	assert_int_equal(shmtab_check(fx->t), 0);
+}
+
+/* In a group: writes k, forks; the child returns from the group (and so
+ * ends it, in its copy) and exits; we look at the writer lock's word. */
+static int group_fork_child_returns(shmtab *t, void *ctx)
+{
+	struct owner_fixture *fx = ctx;
+	int st;
+	pid_t c;
+
+	if (put_str(t, "k", "g") != 0)
+		return -1;
+	c = fork();
+	if (c == 0)
+		return 0;	/* the child ends the group, then exits */
+	if (c < 0 || waitpid(c, &st, 0) != c)
+		return -2;
+	fx->sh->pid_word = (uint32_t)tu_object_word(fx->name, WLOCK_PID_OFF);
+	fx->sh->ns_pid = getpid();
+	return 0;
+}
+
+static int child_group_forks(void *arg)
+{
+	struct owner_fixture *fx = arg;
+	shmtab *t = NULL;
+	pid_t me = getpid();
+	int rc;
+
+	if (shmtab_open(fx->name, O_RDWR, 0, NULL, &t) != 0)
+		return 4;
+	rc = shmtab_group(t, group_fork_child_returns, fx);
+	if (getpid() != me)
+		_exit(0);	/* the child, back from the group */
+	return rc == 0 ? 0 : 5;
+}
+
+/*
+ * A child forked inside a group that returns from it ends the group in
+ * its copy of the handle: that must let go of nothing of the parent's,
+ * who still holds the writer lock and its odd stripe.
+ */
+static void test_owner_child_leaving_group_keeps_parents_lock(void **state)
+{
+	struct owner_fixture *fx = *state;
+
+	assert_int_equal(tu_create(fx->name, NULL, &fx->t), 0);
+	assert_int_equal(put_str(fx->t, "k", "v"), 0);
+	fx->pid[0] = tu_fork(child_group_forks, fx);
+	assert_true(fx->pid[0] > 0);
+	expect_child_ok(fx, 0, 10, "the process whose group forked");
+	if (fx->sh->pid_word != (uint32_t)fx->sh->ns_pid)
+		fail_msg("after the child left the group, wlock_pid is %u, "
+			 "not the holder's %d", fx->sh->pid_word,
+			 (int)fx->sh->ns_pid);
+	assert_int_equal(find_is(fx->t, "k", "g"), 0);
+	assert_int_equal(shmtab_check(fx->t), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -754,6 +977,10 @@ int main(void)
 		T(test_owner_writers_of_same_tid_in_two_pid_namespaces),
 		T(test_owner_forked_child_does_not_keep_parent_alive),
 		T(test_owner_forked_child_closes_parents_handle),
+		T(test_owner_child_without_atfork_closes_copy),
+		T(test_owner_forked_child_does_not_keep_clearers_lock),
+		T(test_owner_forked_child_does_not_keep_record_writer_lock),
+		T(test_owner_child_leaving_group_keeps_parents_lock),
 #undef T
 	};
 
