@@ -585,3 +585,21 @@ char *tu_snapshot(shmtab *t)
 	}
 	return sb_finish(&b);
 }
+
+int tu_put_str(shmtab *t, const char *k, const char *v)
+{
+	return shmtab_replace(t, k, strlen(k), v, strlen(v));
+}
+
+int tu_find_is(shmtab *t, const char *k, const char *v)
+{
+	void *val = NULL;
+	size_t vlen = 0;
+	int rc = shmtab_find(t, k, strlen(k), &val, &vlen);
+
+	if (rc != 0)
+		return rc;
+	rc = (vlen == strlen(v) && memcmp(val, v, vlen) == 0) ? 0 : -EPROTO;
+	free(val);
+	return rc;
+}

@@ -46,6 +46,12 @@ void tu_barrier_post(struct tu_barrier *b); /* wakes one waiter */
 int tu_barrier_wait(struct tu_barrier *b, int timeout_ms); /* 0, -ETIMEDOUT */
 void tu_barrier_destroy(struct tu_barrier *b);
 
+/* shmtab_replace() of the strings k and v. */
+int tu_put_str(shmtab *t, const char *k, const char *v);
+/* 0 when k's newest value is the string v, -EPROTO when it is another,
+ * else find's error. */
+int tu_find_is(shmtab *t, const char *k, const char *v);
+
 /* CLOCK_MONOTONIC in seconds. */
 double tu_now(void);
 /* FNV-1a, 64 bits: the checksum the tortures put in their values. */

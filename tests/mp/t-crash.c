@@ -105,25 +105,6 @@ static shmtab *child_open(const char *name)
 	return t;
 }
 
-static int put_str(shmtab *t, const char *k, const char *v)
-{
-	return shmtab_replace(t, k, strlen(k), v, strlen(v));
-}
-
-/* 0 when find(k) == v, -EPROTO for another value, or find's error */
-static int find_is(shmtab *t, const char *k, const char *v)
-{
-	void *val = NULL;
-	size_t vlen = 0;
-	int rc = shmtab_find(t, k, strlen(k), &val, &vlen);
-
-	if (rc != 0)
-		return rc;
-	rc = (vlen == strlen(v) && memcmp(val, v, vlen) == 0) ? 0 : -EPROTO;
-	free(val);
-	return rc;
-}
-
 static void wait_killed(struct crash_fixture *fx, int i)
 {
 	int rc = tu_wait(fx->pid[i], 10);
@@ -163,7 +144,7 @@ static int group_add_and_hang(shmtab *t, void *ctx)
 {
 	struct holder_arg *a = ctx;
 
-	if (put_str(t, "k", "v") != 0)
+	if (tu_put_str(t, "k", "v") != 0)
 		return -1;
 	tu_barrier_post(a->post);
 	hang_forever();
@@ -185,7 +166,7 @@ static int group_find_and_hang(shmtab *t, void *ctx)
 {
 	struct holder_arg *a = ctx;
 
-	if (find_is(t, "k0", "v0") != 0)
+	if (tu_find_is(t, "k0", "v0") != 0)
 		return -1;
 	tu_barrier_post(a->post);
 	hang_forever();
@@ -243,10 +224,10 @@ static int child_after(void *arg)
 	a->res->rc_open = shmtab_open(a->name, O_RDWR, 0, NULL, &t);
 	if (a->res->rc_open != 0)
 		return 4;
-	a->res->rc_add = put_str(t, "after", "1");
-	a->res->rc_find = find_is(t, "after", "1");
+	a->res->rc_add = tu_put_str(t, "after", "1");
+	a->res->rc_find = tu_find_is(t, "after", "1");
 	a->res->elapsed = tu_now() - t0;
-	a->res->rc_k = find_is(t, "k", "v");
+	a->res->rc_k = tu_find_is(t, "k", "v");
 	shmtab_close(t);
 	return 0;
 }
@@ -267,7 +248,7 @@ static void run_killed_holder(struct crash_fixture *fx, int (*holder)(void *),
 	for (i = 0; i < 20; i++) {
 		snprintf(k, sizeof(k), "k%d", i);
 		snprintf(v, sizeof(v), "v%d", i);
-		assert_int_equal(put_str(fx->t, k, v), 0);
+		assert_int_equal(tu_put_str(fx->t, k, v), 0);
 	}
 	assert_int_equal(tu_barrier_init(&b), 0);
 	fx->pid[0] = tu_fork(holder, &h);
@@ -296,9 +277,9 @@ static void run_killed_holder(struct crash_fixture *fx, int (*holder)(void *),
 
 	/* the parent's handle, open all along, works too */
 	t0 = tu_now();
-	assert_int_equal(put_str(fx->t, "parent", "p"), 0);
-	assert_int_equal(find_is(fx->t, "parent", "p"), 0);
-	assert_int_equal(find_is(fx->t, "k7", "v7"), 0);
+	assert_int_equal(tu_put_str(fx->t, "parent", "p"), 0);
+	assert_int_equal(tu_find_is(fx->t, "parent", "p"), 0);
+	assert_int_equal(tu_find_is(fx->t, "k7", "v7"), 0);
 	assert_true(tu_now() - t0 <= 2.0);
 	assert_int_equal(shmtab_check(fx->t), 0);
 	assert_int_equal(shmtab_stat(fx->t, &st), 0);
@@ -521,7 +502,7 @@ static int child_verify(void *arg)
 			v->rc_check = v->rc_check ? v->rc_check : -EIO;
 	}
 	/* one write of our own, undone, then check again */
-	v->rc_probe = put_str(t, "probe", "x");
+	v->rc_probe = tu_put_str(t, "probe", "x");
 	if (v->rc_probe == 0)
 		v->rc_probe = shmtab_remove(t, "probe", 5);
 	v->rc_check2 = shmtab_check(t);
@@ -944,10 +925,10 @@ static int child_inplace_dies(void *arg)
 	}
 	/* the first replace gives the table its redo chunk (a grown k gets
 	 * a new record, at the end of the grown heap) */
-	if (put_str(t, "k", a->old) != 0)
+	if (tu_put_str(t, "k", a->old) != 0)
 		return 5;
 	shmtab__set_fault(die_at);
-	put_str(t, "k", a->new);
+	tu_put_str(t, "k", a->new);
 	return 6;		/* not reached: killed at die_point */
 }
 
@@ -977,9 +958,9 @@ static void run_inplace_kill_lock(struct crash_fixture *fx, const char *point,
 		char k[16];
 
 		snprintf(k, sizeof(k), "k%d", i);
-		assert_int_equal(put_str(fx->t, k, "some value"), 0);
+		assert_int_equal(tu_put_str(fx->t, k, "some value"), 0);
 	}
-	assert_int_equal(put_str(fx->t, "k", INPLACE_OLD), 0);
+	assert_int_equal(tu_put_str(fx->t, "k", INPLACE_OLD), 0);
 	assert_int_equal(shmtab_stat(fx->t, &st0), 0);
 	since = shmtab_counter(fx->t);
 	hk = shmtab_key_hash(fx->t, "k", 1);
@@ -1001,7 +982,7 @@ static void run_inplace_kill_lock(struct crash_fixture *fx, const char *point,
 	if (grow)
 		assert_int_equal(shmtab_add(fx->t, "z", 1, "added after", 11),
 				 0);
-	if (find_is(fx->t, "k", a.new) != 0)
+	if (tu_find_is(fx->t, "k", a.new) != 0)
 		fail_msg("%s: k is not the new value", point);
 	if (tu_now() - t0 > 2.0)
 		fail_msg("%s: the find took %.2f s", point, tu_now() - t0);
@@ -1022,11 +1003,11 @@ static void run_inplace_kill_lock(struct crash_fixture *fx, const char *point,
 	if (n > 0)
 		fail_msg("%s: the feed does not report k", point);
 	/* and the table goes on: a replace in place, a bigger one, a find */
-	assert_int_equal(put_str(fx->t, "k", INPLACE_OLD), 0);
-	assert_int_equal(find_is(fx->t, "k", INPLACE_OLD), 0);
-	assert_int_equal(put_str(fx->t, "k", INPLACE_NEW INPLACE_NEW), 0);
-	assert_int_equal(find_is(fx->t, "k", INPLACE_NEW INPLACE_NEW), 0);
-	assert_int_equal(find_is(fx->t, "k7", "some value"), 0);
+	assert_int_equal(tu_put_str(fx->t, "k", INPLACE_OLD), 0);
+	assert_int_equal(tu_find_is(fx->t, "k", INPLACE_OLD), 0);
+	assert_int_equal(tu_put_str(fx->t, "k", INPLACE_NEW INPLACE_NEW), 0);
+	assert_int_equal(tu_find_is(fx->t, "k", INPLACE_NEW INPLACE_NEW), 0);
+	assert_int_equal(tu_find_is(fx->t, "k7", "some value"), 0);
 	assert_int_equal(shmtab_check(fx->t), 0);
 }
 
@@ -1113,7 +1094,7 @@ static void test_crash_dead_reader_slot_not_taken_while_cleared(void **state)
 
 	assert_non_null(more);
 	assert_int_equal(tu_create(fx->name, NULL, &fx->t), 0);
-	assert_int_equal(put_str(fx->t, "k", "v"), 0);
+	assert_int_equal(tu_put_str(fx->t, "k", "v"), 0);
 	n = take_slots_but_one(fx, more);
 	/* the last one: a reader, killed inside an iteration */
 	assert_int_equal(tu_barrier_init(&b), 0);
@@ -1129,7 +1110,7 @@ static void test_crash_dead_reader_slot_not_taken_while_cleared(void **state)
 	 * moment another handle opens */
 	stolen_name = fx->name;
 	shmtab__set_fault(open_while_clearing);
-	assert_int_equal(put_str(fx->t, "k", "w"), 0);
+	assert_int_equal(tu_put_str(fx->t, "k", "w"), 0);
 	shmtab__set_fault(NULL);
 	assert_non_null(stolen);
 	/* a later handle gets the freed slot, and keeps it when the one that
@@ -1141,7 +1122,7 @@ static void test_crash_dead_reader_slot_not_taken_while_cleared(void **state)
 	stolen = NULL;
 	assert_int_equal(shmtab_stat(fx->t, &st), 0);
 	assert_int_equal(st.holders, SHMTAB_SLOTS_TEST);
-	assert_int_equal(find_is(late, "k", "w"), 0);
+	assert_int_equal(tu_find_is(late, "k", "w"), 0);
 	assert_int_equal(shmtab_close(late), 0);
 	for (int i = 0; i < n; i++)
 		assert_int_equal(shmtab_close(more[i]), 0);
@@ -1181,7 +1162,7 @@ static void test_crash_dead_reader_uncounted(void **state)
 	struct holder_arg h = { .name = fx->name, .post = &b };
 
 	assert_int_equal(tu_create(fx->name, NULL, &fx->t), 0);
-	assert_int_equal(put_str(fx->t, "k", "v"), 0);
+	assert_int_equal(tu_put_str(fx->t, "k", "v"), 0);
 	assert_int_equal(rlocks_of(fx->name), 0);
 	assert_int_equal(tu_barrier_init(&b), 0);
 	fx->pid[0] = tu_fork(child_iter_holder, &h);
@@ -1245,7 +1226,7 @@ static int child_add(void *arg)
 
 	if (!t)
 		return 4;
-	rc = put_str(t, "k", "after");
+	rc = tu_put_str(t, "k", "after");
 	shmtab_close(t);
 	return rc != 0 ? 5 : 0;
 }
@@ -1267,7 +1248,7 @@ static void test_crash_dead_reader_pid_reused(void **state)
 	pid_t reader;
 
 	assert_int_equal(tu_create(fx->name, NULL, &fx->t), 0);
-	assert_int_equal(put_str(fx->t, "k", "v"), 0);
+	assert_int_equal(tu_put_str(fx->t, "k", "v"), 0);
 	assert_int_equal(tu_barrier_init(&b), 0);
 	fx->pid[0] = reader = tu_fork(child_iter_holder, &h);
 	assert_true(fx->pid[0] > 0);
@@ -1297,7 +1278,7 @@ static void test_crash_dead_reader_pid_reused(void **state)
 	fx->pid[2] = tu_fork(child_add, fx->name);
 	assert_true(fx->pid[2] > 0);
 	expect_child_ok(fx, 2, 10, "writer after a dead reader's pid reused");
-	assert_int_equal(find_is(fx->t, "k", "after"), 0);
+	assert_int_equal(tu_find_is(fx->t, "k", "after"), 0);
 	/* the dead slot is free, the live process's kept */
 	assert_int_equal(shmtab_stat(fx->t, &st), 0);
 	assert_int_equal(st.holders, 2);
@@ -1357,7 +1338,7 @@ static void test_crash_reader_in_other_time_namespace(void **state)
 	int st;
 
 	assert_int_equal(tu_create(fx->name, NULL, &fx->t), 0);
-	assert_int_equal(put_str(fx->t, "k", "v"), 0);
+	assert_int_equal(tu_put_str(fx->t, "k", "v"), 0);
 	assert_int_equal(tu_barrier_init(&b), 0);
 	fx->pid[0] = tu_fork(child_timens_reader, &a);
 	assert_true(fx->pid[0] > 0);
@@ -1380,7 +1361,7 @@ static void test_crash_reader_in_other_time_namespace(void **state)
 	fx->pid[2] = 0;
 	expect_child_ok(fx, 1, 10, "writer after the reader");
 	expect_child_ok(fx, 0, 10, "time namespace reader");
-	assert_int_equal(find_is(fx->t, "k", "after"), 0);
+	assert_int_equal(tu_find_is(fx->t, "k", "after"), 0);
 	assert_int_equal(shmtab_check(fx->t), 0);
 }
 
@@ -1392,7 +1373,7 @@ static void test_crash_reader_in_other_time_namespace(void **state)
 struct own_pid_res {
 	int rc_open, rc_write;
 	uint32_t me;
-	uint64_t bits_open;	/* the slot's first stripe word once we opened */
+	uint64_t bits_open;	/* the slot's first stripe word, opened */
 	uint64_t rlocks_open;
 	uint32_t pid_write;	/* the slot's pid once we wrote */
 	struct shmtab_stat st_open, st_write;
@@ -1437,7 +1418,7 @@ static int child_own_pid_slot(void *arg)
 	r->rlocks_open = tu_object_word(a->name, RLOCKS_OFF);
 	if (shmtab_stat(t, &r->st_open) != 0)
 		return 5;
-	r->rc_write = put_str(t, "k", "after");
+	r->rc_write = tu_put_str(t, "k", "after");
 	r->pid_write = (uint32_t)tu_object_word(a->name, off);
 	if (shmtab_stat(t, &r->st_write) != 0)
 		return 5;
@@ -1462,7 +1443,7 @@ static void test_crash_dead_slot_of_own_pid_taken(void **state)
 
 	assert_non_null(more);
 	assert_int_equal(tu_create(fx->name, NULL, &fx->t), 0);
-	assert_int_equal(put_str(fx->t, "k", "v"), 0);
+	assert_int_equal(tu_put_str(fx->t, "k", "v"), 0);
 	n = take_slots_but_one(fx, more);
 	rlocks = rlocks_of(fx->name);
 	a.slot = slot_of(fx->name, 0);
@@ -1484,7 +1465,7 @@ static void test_crash_dead_slot_of_own_pid_taken(void **state)
 	assert_int_equal(res->pid_write, res->me);
 	assert_int_equal(res->st_write.holders, SHMTAB_SLOTS_TEST);
 	assert_int_equal(res->st_write.dead_holders, 0);
-	assert_int_equal(find_is(fx->t, "k", "after"), 0);
+	assert_int_equal(tu_find_is(fx->t, "k", "after"), 0);
 	for (int i = 0; i < n; i++)
 		assert_int_equal(shmtab_close(more[i]), 0);
 	free(more);
@@ -1579,7 +1560,7 @@ static void test_crash_reader_main_thread_exited(void **state)
 	int i, rc;
 
 	assert_int_equal(tu_create(fx->name, NULL, &fx->t), 0);
-	assert_int_equal(put_str(fx->t, "k", "v"), 0);
+	assert_int_equal(tu_put_str(fx->t, "k", "v"), 0);
 	assert_int_equal(tu_barrier_init(&b), 0);
 	fx->pid[0] = tu_fork(child_main_thread_exits, &a);
 	assert_true(fx->pid[0] > 0);
@@ -1607,7 +1588,7 @@ static void test_crash_reader_main_thread_exited(void **state)
 	expect_child_ok(fx, 1, 10, "writer after the reader's last thread");
 	assert_int_equal(slot_of(fx->name, (uint32_t)fx->pid[0]), -1);
 	expect_child_ok(fx, 0, 10, "reader without its main thread");
-	assert_int_equal(find_is(fx->t, "k", "after"), 0);
+	assert_int_equal(tu_find_is(fx->t, "k", "after"), 0);
 	assert_int_equal(shmtab_check(fx->t), 0);
 }
 
@@ -1626,7 +1607,7 @@ static int child_add_dying_in_clear(void *arg)
 	if (!t)
 		return 4;
 	shmtab__set_fault(die_clearing);
-	put_str(t, "k", "lost");
+	tu_put_str(t, "k", "lost");
 	return 5;
 }
 
@@ -1646,7 +1627,7 @@ static void test_crash_clearer_dies_in_clear(void **state)
 	pid_t reader;
 
 	assert_int_equal(tu_create(fx->name, NULL, &fx->t), 0);
-	assert_int_equal(put_str(fx->t, "k", "v"), 0);
+	assert_int_equal(tu_put_str(fx->t, "k", "v"), 0);
 	assert_int_equal(tu_barrier_init(&b), 0);
 	fx->pid[0] = reader = tu_fork(child_iter_holder, &h);
 	assert_true(fx->pid[0] > 0);
@@ -1672,13 +1653,13 @@ static void test_crash_clearer_dies_in_clear(void **state)
 	assert_int_equal(st.holders, 3);
 	assert_int_equal(st.dead_holders, 2);
 
-	assert_int_equal(put_str(fx->t, "k", "after"), 0);
+	assert_int_equal(tu_put_str(fx->t, "k", "after"), 0);
 	assert_int_equal(slot_of(fx->name, (uint32_t)reader), -1);
 	assert_int_equal(rlocks_of(fx->name), 0);
 	assert_int_equal(shmtab_stat(fx->t, &st), 0);
 	assert_int_equal(st.holders, 1);
 	assert_int_equal(st.dead_holders, 0);
-	assert_int_equal(find_is(fx->t, "k", "after"), 0);
+	assert_int_equal(tu_find_is(fx->t, "k", "after"), 0);
 	assert_int_equal(shmtab_check(fx->t), 0);
 }
 

@@ -154,25 +154,6 @@ static shmtab *child_open(const char *name)
 	return t;
 }
 
-static int put_str(shmtab *t, const char *k, const char *v)
-{
-	return shmtab_replace(t, k, strlen(k), v, strlen(v));
-}
-
-/* find(k) == v as a string: 0, or the error / -EPROTO for another value */
-static int find_is(shmtab *t, const char *k, const char *v)
-{
-	void *val = NULL;
-	size_t vlen = 0;
-	int rc = shmtab_find(t, k, strlen(k), &val, &vlen);
-
-	if (rc != 0)
-		return rc;
-	rc = (vlen == strlen(v) && memcmp(val, v, vlen) == 0) ? 0 : -EPROTO;
-	free(val);
-	return rc;
-}
-
 static void copy_val(char *dst, size_t cap, const void *v, size_t vlen)
 {
 	if (vlen >= cap)
@@ -299,7 +280,7 @@ static void test_mp_growth_seen_by_other_process(void **state)
 			      .prefix = 'g' };
 	shmtab *t = mk_table(fx, 0, 0);
 
-	assert_int_equal(put_str(t, "a-first", "A"), 0);
+	assert_int_equal(tu_put_str(t, "a-first", "A"), 0);
 	start_child(fx, 0, child_grow, &a);
 	expect_child_ok(fx, 0, 120, "add 200000 keys");
 
@@ -307,7 +288,7 @@ static void test_mp_growth_seen_by_other_process(void **state)
 	assert_int_equal(shmtab_length(t), 200001);
 	expect_grow_key(t, 'g', 0, 0);
 	expect_grow_key(t, 'g', 199999, 0);
-	assert_int_equal(find_is(t, "a-first", "A"), 0);
+	assert_int_equal(tu_find_is(t, "a-first", "A"), 0);
 	assert_int_equal(count_bindings(t), 200001);
 	assert_int_equal(shmtab_check(t), 0);
 }
@@ -320,7 +301,7 @@ static int child_find_str(void *arg)
 
 	if (!t)
 		return 4;
-	rc = find_is(t, kv[1], kv[2]);
+	rc = tu_find_is(t, kv[1], kv[2]);
 	shmtab_close(t);
 	return rc == 0 ? 0 : 10;
 }
@@ -336,7 +317,7 @@ static void test_mp_growth_large_values(void **state)
 	struct shmtab_stat st0, st1;
 	shmtab *t = mk_table(fx, 0, 0);
 
-	assert_int_equal(put_str(t, "a-first", "A"), 0);
+	assert_int_equal(tu_put_str(t, "a-first", "A"), 0);
 	assert_int_equal(shmtab_stat(t, &st0), 0);
 	start_child(fx, 0, child_grow, &a);
 	expect_child_ok(fx, 0, WAIT_S, "add 3000 x 400 bytes");
@@ -350,7 +331,7 @@ static void test_mp_growth_large_values(void **state)
 	assert_int_equal(shmtab_check(t), 0);
 
 	/* A adds; a fresh process sees it */
-	assert_int_equal(put_str(t, "a-new", "from A"), 0);
+	assert_int_equal(tu_put_str(t, "a-new", "from A"), 0);
 	start_child(fx, 1, child_find_str, kv);
 	expect_child_ok(fx, 1, WAIT_S, "reopen and find A's key");
 }
@@ -423,7 +404,7 @@ static int ctr_increment(shmtab *t, void *ctx)
 	if (!a->grouped)
 		short_sleep(&a->seed, 200); /* widen the race */
 	snprintf(buf, sizeof(buf), "%ld", n + 1);
-	return put_str(t, "ctr", buf);
+	return tu_put_str(t, "ctr", buf);
 }
 
 static int child_counter(void *arg)
@@ -460,7 +441,7 @@ static void run_counter(struct mp_fixture *fx, bool grouped, int rounds,
 	size_t vlen = 0;
 	int c;
 
-	assert_int_equal(put_str(t, "ctr", "0"), 0);
+	assert_int_equal(tu_put_str(t, "ctr", "0"), 0);
 	for (c = 0; c < 3; c++) {
 		a[c] = (struct ctr_arg){ .name = fx->name[0],
 					 .idx = c,
@@ -509,7 +490,7 @@ struct grp_arg {
 static int nest_inner(shmtab *t, void *ctx)
 {
 	(void)ctx;
-	return put_str(t, "k", "A-value");
+	return tu_put_str(t, "k", "A-value");
 }
 
 static int nest_outer(shmtab *t, void *ctx)
@@ -642,10 +623,10 @@ static int child_find_then_add(void *arg)
 	if (tu_barrier_wait(a->wait, BARRIER_MS) != 0)
 		return 3;
 	t0 = tu_now();
-	rc = find_is(t, "r5", "v5");
+	rc = tu_find_is(t, "r5", "v5");
 	a->sh->t[a->idx] = tu_now() - t0;
 	a->sh->rc[a->idx] = rc;
-	rc = put_str(t, "new", "n");
+	rc = tu_put_str(t, "new", "n");
 	a->sh->at[a->idx] = tu_now();
 	a->sh->t2[a->idx] = a->sh->at[a->idx] - t0;
 	a->sh->rc2[a->idx] = rc;
@@ -671,7 +652,7 @@ static void test_mp_iter_blocks_writers_not_readers(void **state)
 	for (i = 0; i < 10; i++) {
 		snprintf(k, sizeof(k), "r%d", i);
 		snprintf(v, sizeof(v), "v%d", i);
-		assert_int_equal(put_str(t, k, v), 0);
+		assert_int_equal(tu_put_str(t, k, v), 0);
 	}
 	assert_int_equal(tu_barrier_init(&b), 0);
 	start_child(fx, 0, child_slow_iter, &a);
@@ -697,7 +678,7 @@ static void test_mp_iter_blocks_writers_not_readers(void **state)
 static int fail_after_add(shmtab *t, void *ctx)
 {
 	(void)ctx;
-	if (put_str(t, "k", "kept") != 0)
+	if (tu_put_str(t, "k", "kept") != 0)
 		return -2;
 	return -1;
 }
@@ -763,13 +744,13 @@ static int cross_inner(shmtab *t, void *ctx)
 {
 	struct cross_arg *a = ctx;
 
-	return put_str(t, "k", a->val);
+	return tu_put_str(t, "k", a->val);
 }
 
 static int cross_outer(shmtab *t, void *ctx)
 {
 	struct cross_arg *a = ctx;
-	int rc = put_str(t, "k", a->val);
+	int rc = tu_put_str(t, "k", a->val);
 
 	if (rc != 0)
 		return rc;
@@ -828,8 +809,8 @@ static void test_mp_deadlock_two_tables_detected(void **state)
 	struct mp_shared *sh = fx->sh;
 	int i, rc, deadlocked = 0;
 
-	assert_int_equal(put_str(mk_table(fx, 0, 0), "k", "0"), 0);
-	assert_int_equal(put_str(mk_table(fx, 1, 0), "k", "0"), 0);
+	assert_int_equal(tu_put_str(mk_table(fx, 0, 0), "k", "0"), 0);
+	assert_int_equal(tu_put_str(mk_table(fx, 1, 0), "k", "0"), 0);
 	assert_int_equal(tu_barrier_init(&ab), 0);
 	assert_int_equal(tu_barrier_init(&ba), 0);
 	a = (struct cross_arg){ .first = fx->name[0],
@@ -893,7 +874,7 @@ struct same_arg {
 static int same_body(shmtab *t, void *ctx)
 {
 	struct same_arg *a = ctx;
-	int rc = find_is(t, "k", "0");
+	int rc = tu_find_is(t, "k", "0");
 
 	if (rc != 0 && rc != -EPROTO)
 		return rc;
@@ -903,7 +884,7 @@ static int same_body(shmtab *t, void *ctx)
 			return -ETIMEDOUT;
 		usleep(a->delay_ms * 1000);
 	}
-	rc = put_str(t, "k", a->val);
+	rc = tu_put_str(t, "k", a->val);
 	a->sh->rc2[a->idx] = rc;
 	return rc;
 }
@@ -951,7 +932,7 @@ static int run_same_table_cycle(struct mp_fixture *fx, struct same_arg *a,
 	shmtab *t = mk_table(fx, 0, 0);
 	int i, rc, dl = 0, winner = -1;
 
-	assert_int_equal(put_str(t, "k", "0"), 0);
+	assert_int_equal(tu_put_str(t, "k", "0"), 0);
 	assert_int_equal(tu_barrier_init(&ab), 0);
 	assert_int_equal(tu_barrier_init(&ba), 0);
 	a[0] = (struct same_arg){ .name = fx->name[0],
@@ -1002,7 +983,8 @@ static int run_same_table_cycle(struct mp_fixture *fx, struct same_arg *a,
 		fail_msg("no side got -EDEADLK (replace results %d / %d)",
 			 sh->rc2[0], sh->rc2[1]);
 	assert_int_equal(count_all(t, "k"), 1);
-	assert_int_equal(find_is(t, "k", winner < 0 ? "0" : a[winner].val), 0);
+	assert_int_equal(tu_find_is(t, "k", winner < 0 ? "0" : a[winner].val),
+			 0);
 	return winner;
 }
 
@@ -1029,9 +1011,9 @@ static int child_third(void *arg)
 
 	if (!t)
 		return 4;
-	rc = put_str(t, "third", "C");
+	rc = tu_put_str(t, "third", "C");
 	if (rc == 0)
-		rc = find_is(t, "third", "C");
+		rc = tu_find_is(t, "third", "C");
 	a->sh->rc[2] = rc;
 	a->sh->t[2] = tu_now() - t0;
 	shmtab_close(t);
@@ -1206,7 +1188,7 @@ static int read_twice(shmtab *t, void *ctx)
 	size_t vlen = 0;
 	int rc;
 
-	if (w->write && (rc = put_str(t, "other", "x")) != 0)
+	if (w->write && (rc = tu_put_str(t, "other", "x")) != 0)
 		return rc;
 	rc = shmtab_find(t, "g", 1, &v, &vlen);
 	if (rc != 0)
@@ -1231,7 +1213,7 @@ static void run_inplace_group(struct mp_fixture *fx, bool write)
 	shmtab *t = mk_table(fx, 0, 0);
 	long after;
 
-	assert_int_equal(put_str(t, "g", "g0000000"), 0);
+	assert_int_equal(tu_put_str(t, "g", "g0000000"), 0);
 	start_child(fx, 0, child_replacer, &a);
 	if (!replaces_reach(fx->sh, 1000))
 		fail_msg("the replacer did not start: %d", fx->sh->rc[0]);
@@ -1358,7 +1340,7 @@ static void test_mp_inplace_concurrent_writers(void **state)
 		for (int key = 0; key < MIX_KEYS; key++) {
 			snprintf(k, sizeof(k), "m%d-%d", w, key);
 			mix_val(v, sizeof(v), w, key, 0);
-			assert_int_equal(put_str(t, k, v), 0);
+			assert_int_equal(tu_put_str(t, k, v), 0);
 		}
 	for (int i = 0; i < 3; i++)
 		a[i] = (struct mix_arg){ .name = fx->name[0], .idx = i,
@@ -1377,7 +1359,7 @@ static void test_mp_inplace_concurrent_writers(void **state)
 
 			snprintf(k, sizeof(k), "m%d-%d", w, key);
 			mix_val(want, sizeof(want), w, key, last);
-			assert_int_equal(find_is(t, k, want), 0);
+			assert_int_equal(tu_find_is(t, k, want), 0);
 		}
 	assert_int_equal(shmtab_length(t), 2 * MIX_KEYS);
 	assert_int_equal(shmtab_check(t), 0);
@@ -1423,7 +1405,7 @@ static void test_mp_feed_two_noters(void **state)
 		char k[16];
 
 		snprintf(k, sizeof(k), "f%d", i);
-		assert_int_equal(put_str(t, k, "00000000"), 0);
+		assert_int_equal(tu_put_str(t, k, "00000000"), 0);
 		h[i] = shmtab_key_hash(t, k, strlen(k));
 		a[i] = (struct mix_arg){ .name = fx->name[0], .idx = i,
 					 .sh = fx->sh };

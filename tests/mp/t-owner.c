@@ -52,12 +52,13 @@ struct owner_shared {
 	pid_t ns_pid;		/* its getpid() in its namespace */
 	int unsupported;	/* errno of the namespace set-up that failed */
 	int own_proc;		/* the namespace mounts its own /proc */
-	pid_t hanger;		/* the child of a reader that only sleeps */
+	pid_t hanger;		/* a child that only sleeps */
 	int slot;		/* the reader's slot */
 	int rc_open, rc_stat;	/* a late opener's */
 	uint32_t pid_word;	/* the reader's slot's, once it opened */
 	struct shmtab_stat st;	/* and the table then */
-	int ro;			/* the reader opens read-only and finds k */
+	int ro;			/* the reader: read-only, finds k */
+	int in_group;		/* child_fork_then_die dies in a group */
 	int go;			/* ...once this is set */
 	int rc_find;		/* what its find of k returned */
 	char val[16];		/* and found */
@@ -112,25 +113,6 @@ static int owner_teardown(void **state)
 		munmap(fx->sh, sizeof(*fx->sh));
 	free(fx);
 	return 0;
-}
-
-static int put_str(shmtab *t, const char *k, const char *v)
-{
-	return shmtab_replace(t, k, strlen(k), v, strlen(v));
-}
-
-/* 0 when find(k) == v, -EPROTO for another value, or find's error */
-static int find_is(shmtab *t, const char *k, const char *v)
-{
-	void *val = NULL;
-	size_t vlen = 0;
-	int rc = shmtab_find(t, k, strlen(k), &val, &vlen);
-
-	if (rc != 0)
-		return rc;
-	rc = (vlen == strlen(v) && memcmp(val, v, vlen) == 0) ? 0 : -EPROTO;
-	free(val);
-	return rc;
 }
 
 static uint32_t slot_pid(const char *name, int i)
@@ -228,7 +210,7 @@ static int child_add(void *arg)
 
 	if (shmtab_open(arg, O_RDWR, 0, NULL, &t) != 0)
 		return 4;
-	rc = put_str(t, "k", "after");
+	rc = tu_put_str(t, "k", "after");
 	shmtab_close(t);
 	return rc != 0 ? 5 : 0;
 }
@@ -350,7 +332,7 @@ static void run_ns_reader(struct owner_fixture *fx, int own_proc)
 	int slot;
 
 	assert_int_equal(tu_create(fx->name, NULL, &fx->t), 0);
-	assert_int_equal(put_str(fx->t, "k", "v"), 0);
+	assert_int_equal(tu_put_str(fx->t, "k", "v"), 0);
 	start_ns_reader(fx, own_proc);
 	slot = slot_find(fx->name, (uint32_t)getpid(), 1);
 	if (slot < 0)
@@ -373,7 +355,7 @@ static void run_ns_reader(struct owner_fixture *fx, int own_proc)
 	expect_child_ok(fx, 2, 10, "writer after the reader in another pid "
 			"namespace was killed");
 	expect_child_ok(fx, 0, 10, "maker of the pid namespace");
-	assert_int_equal(find_is(fx->t, "k", "after"), 0);
+	assert_int_equal(tu_find_is(fx->t, "k", "after"), 0);
 	assert_int_equal(shmtab_check(fx->t), 0);
 }
 
@@ -392,7 +374,7 @@ static void test_owner_reader_in_other_pid_namespace_shared_proc(void **state)
 static int group_replace_and_hold(shmtab *t, void *ctx)
 {
 	struct owner_fixture *fx = ctx;
-	int rc = put_str(t, "k", "new");
+	int rc = tu_put_str(t, "k", "new");
 
 	__atomic_store_n(&fx->sh->go, 1, __ATOMIC_RELEASE);
 	usleep(500000);
@@ -411,7 +393,7 @@ static void test_owner_read_only_reader_in_other_pid_namespace(void **state)
 	struct owner_fixture *fx = *state;
 
 	assert_int_equal(tu_create(fx->name, NULL, &fx->t), 0);
-	assert_int_equal(put_str(fx->t, "k", "v"), 0);
+	assert_int_equal(tu_put_str(fx->t, "k", "v"), 0);
 	fx->sh->ro = 1;
 	start_ns_reader(fx, 1);
 	assert_int_equal(shmtab_group(fx->t, group_replace_and_hold, fx), 0);
@@ -443,7 +425,7 @@ struct twin_arg {
 static int group_hold(shmtab *t, void *ctx)
 {
 	struct twin_shared *sh = ctx;
-	int rc = put_str(t, "k", "A");
+	int rc = tu_put_str(t, "k", "A");
 
 	__atomic_store_n(&sh->holding, 1, __ATOMIC_RELEASE);
 	usleep(500000);
@@ -462,7 +444,7 @@ static int twin(struct twin_arg *a)
 		a->sh->rc_hold = shmtab_group(t, group_hold, a->sh);
 	} else {
 		t0 = tu_now();
-		a->sh->rc_b = put_str(t, "k", "B");
+		a->sh->rc_b = tu_put_str(t, "k", "B");
 		a->sh->waited_b = tu_now() - t0;
 	}
 	shmtab_close(t);
@@ -506,7 +488,7 @@ static void test_owner_writers_of_same_tid_in_two_pid_namespaces(void **state)
 
 	assert_true(sh != MAP_FAILED);
 	assert_int_equal(tu_create(fx->name, NULL, &fx->t), 0);
-	assert_int_equal(put_str(fx->t, "k", "v"), 0);
+	assert_int_equal(tu_put_str(fx->t, "k", "v"), 0);
 	fx->pid[0] = tu_fork(child_twin, &a);
 	assert_true(fx->pid[0] > 0);
 	for (int i = 0; !__atomic_load_n(&sh->holding, __ATOMIC_ACQUIRE); i++) {
@@ -530,7 +512,7 @@ static void test_owner_writers_of_same_tid_in_two_pid_namespaces(void **state)
 	if (sh->waited_b < 0.2)
 		fail_msg("the second writer did not wait for the first "
 			 "(%.3f s)", sh->waited_b);
-	assert_int_equal(find_is(fx->t, "k", "B"), 0);
+	assert_int_equal(tu_find_is(fx->t, "k", "B"), 0);
 	assert_int_equal(shmtab_check(fx->t), 0);
 	munmap(sh, sizeof(*sh));
 }
@@ -551,7 +533,7 @@ static int child_open_and_add(void *arg)
 	tu_barrier_post(&fx->b);
 	if (sh->rc_open != 0)
 		return 4;
-	rc = put_str(t, "k", "after");
+	rc = tu_put_str(t, "k", "after");
 	shmtab_close(t);
 	return rc != 0 ? 5 : 0;
 }
@@ -572,7 +554,7 @@ static void test_owner_opener_in_other_pid_namespace_takes_no_live_slot(
 	int slot;
 
 	assert_int_equal(tu_create(fx->name, NULL, &fx->t), 0);
-	assert_int_equal(put_str(fx->t, "k", "v"), 0);
+	assert_int_equal(tu_put_str(fx->t, "k", "v"), 0);
 	for (;;) {
 		assert_int_equal(shmtab_stat(fx->t, &st), 0);
 		if (st.holders == SHMTAB_SLOTS_TEST - 1)
@@ -614,7 +596,7 @@ static void test_owner_opener_in_other_pid_namespace_takes_no_live_slot(
 	expect_child_ok(fx, 2, 10, "the late opener, after the reader was "
 			"killed");
 	expect_child_ok(fx, 0, 10, "maker of the pid namespace");
-	assert_int_equal(find_is(fx->t, "k", "after"), 0);
+	assert_int_equal(tu_find_is(fx->t, "k", "after"), 0);
 	assert_int_equal(shmtab_check(fx->t), 0);
 }
 
@@ -655,7 +637,7 @@ static void test_owner_forked_child_does_not_keep_parent_alive(void **state)
 	struct shmtab_stat st;
 
 	assert_int_equal(tu_create(fx->name, NULL, &fx->t), 0);
-	assert_int_equal(put_str(fx->t, "k", "v"), 0);
+	assert_int_equal(tu_put_str(fx->t, "k", "v"), 0);
 	fx->pid[0] = tu_fork(child_fork_then_read, fx);
 	assert_true(fx->pid[0] > 0);
 	if (tu_barrier_wait(&fx->b, 10000) != 0)
@@ -675,7 +657,7 @@ static void test_owner_forked_child_does_not_keep_parent_alive(void **state)
 	if (st.holders != 1 || st.dead_holders != 0)
 		fail_msg("stat: %u holders, %u dead, want 1, 0", st.holders,
 			 st.dead_holders);
-	assert_int_equal(find_is(fx->t, "k", "after"), 0);
+	assert_int_equal(tu_find_is(fx->t, "k", "after"), 0);
 	assert_int_equal(shmtab_check(fx->t), 0);
 	/* the reader's child came back to us (subreaper) */
 	kill(fx->pid[1], SIGKILL);
@@ -720,7 +702,7 @@ static void test_owner_forked_child_closes_parents_handle(void **state)
 	int slot;
 
 	assert_int_equal(tu_create(fx->name, NULL, &fx->t), 0);
-	assert_int_equal(put_str(fx->t, "k", "v"), 0);
+	assert_int_equal(tu_put_str(fx->t, "k", "v"), 0);
 	slot = slot_find(fx->name, me, 0);
 	assert_true(slot >= 0);
 	fx->pid[0] = tu_fork(child_close_copy, fx->t);
@@ -735,15 +717,15 @@ static void test_owner_forked_child_closes_parents_handle(void **state)
 		fail_msg("stat after the child's close: %u holders, %u dead, "
 			 "want 1, 0", st.holders, st.dead_holders);
 	/* the parent writes and reads on */
-	assert_int_equal(put_str(fx->t, "p", "1"), 0);
-	assert_int_equal(find_is(fx->t, "p", "1"), 0);
+	assert_int_equal(tu_put_str(fx->t, "p", "1"), 0);
+	assert_int_equal(tu_find_is(fx->t, "p", "1"), 0);
 	assert_int_equal(shmtab_iter(fx->t, visit_start_writer, fx), 0);
 	assert_int_equal(fx->visits, 2);
 	if (!fx->waited)
 		fail_msg("a writer did not wait for the parent's iteration: "
 			 "its read locks no longer count");
 	expect_child_ok(fx, 1, 10, "writer after the parent's iteration");
-	assert_int_equal(find_is(fx->t, "k", "after"), 0);
+	assert_int_equal(tu_find_is(fx->t, "k", "after"), 0);
 	assert_int_equal(shmtab_check(fx->t), 0);
 }
 
@@ -775,7 +757,7 @@ static void test_owner_child_without_atfork_closes_copy(void **state)
 	pid_t c;
 
 	assert_int_equal(tu_create(fx->name, NULL, &fx->t), 0);
-	assert_int_equal(put_str(fx->t, "k", "v"), 0);
+	assert_int_equal(tu_put_str(fx->t, "k", "v"), 0);
 	slot = slot_find(fx->name, (uint32_t)getpid(), 0);
 	assert_true(slot >= 0);
 	fflush(NULL);
@@ -809,9 +791,18 @@ static void die_clearing(const char *point)
 		_exit(42);
 }
 
-/* Opens, forks an idle child, then dies while it clears a dead reader's
- * slot (the slot's lock taken). */
-static int child_fork_then_die_clearing(void *arg)
+static int group_die(shmtab *t, void *ctx)
+{
+	(void)ctx;
+	if (tu_put_str(t, "k", "lost") != 0)
+		return -1;
+	_exit(43);
+}
+
+/* Opens, forks an idle child, then dies holding an fcntl lock: in a group
+ * (sh->in_group: the writer lock of the record method), or while it clears
+ * a dead reader's slot (the slot's lock; exit code 42). */
+static int child_fork_then_die(void *arg)
 {
 	struct owner_fixture *fx = arg;
 	shmtab *t = NULL;
@@ -821,9 +812,35 @@ static int child_fork_then_die_clearing(void *arg)
 	fx->sh->hanger = fork_idler();
 	if (fx->sh->hanger < 0)
 		return 3;
-	shmtab__set_fault(die_clearing);
-	put_str(t, "k", "lost");
+	if (fx->sh->in_group) {
+		shmtab_group(t, group_die, NULL);
+	} else {
+		shmtab__set_fault(die_clearing);
+		tu_put_str(t, "k", "lost");
+	}
 	return 5;
+}
+
+/* child_fork_then_die, with exit code code: the next writer gets through
+ * while the idle child it forked lives. */
+static void run_locker_dies(struct owner_fixture *fx, int code,
+			    const char *what)
+{
+	fx->pid[1] = tu_fork(child_fork_then_die, fx);
+	assert_true(fx->pid[1] > 0);
+	assert_int_equal(tu_wait(fx->pid[1], 10), code);
+	fx->pid[1] = 0;
+	fx->pid[2] = fx->sh->hanger;
+	assert_true(fx->pid[2] > 0);
+	fx->pid[3] = tu_fork(child_add, fx->name);
+	assert_true(fx->pid[3] > 0);
+	if (tu_wait(fx->pid[3], 10) != 0)
+		fail_msg("the writer after %s died, its child alive, did not "
+			 "get through", what);
+	fx->pid[3] = 0;
+	assert_int_equal(kill(fx->pid[2], 0), 0);
+	assert_int_equal(tu_find_is(fx->t, "k", "after"), 0);
+	assert_int_equal(shmtab_check(fx->t), 0);
 }
 
 /*
@@ -837,50 +854,14 @@ static void test_owner_forked_child_does_not_keep_clearers_lock(void **state)
 	struct owner_fixture *fx = *state;
 
 	assert_int_equal(tu_create(fx->name, NULL, &fx->t), 0);
-	assert_int_equal(put_str(fx->t, "k", "v"), 0);
+	assert_int_equal(tu_put_str(fx->t, "k", "v"), 0);
 	fx->pid[0] = tu_fork(child_iter_reader, fx);
 	assert_true(fx->pid[0] > 0);
 	if (tu_barrier_wait(&fx->b, 10000) != 0)
 		fail_msg("the reader never got its lock");
 	kill(fx->pid[0], SIGKILL);
 	wait_killed(fx, 0);
-	fx->pid[1] = tu_fork(child_fork_then_die_clearing, fx);
-	assert_true(fx->pid[1] > 0);
-	assert_int_equal(tu_wait(fx->pid[1], 10), 42);
-	fx->pid[1] = 0;
-	fx->pid[2] = fx->sh->hanger;
-	assert_true(fx->pid[2] > 0);
-	fx->pid[3] = tu_fork(child_add, fx->name);
-	assert_true(fx->pid[3] > 0);
-	expect_child_ok(fx, 3, 10, "writer after the clearer died, its "
-			"child alive");
-	assert_int_equal(kill(fx->pid[2], 0), 0);
-	assert_int_equal(find_is(fx->t, "k", "after"), 0);
-	assert_int_equal(shmtab_check(fx->t), 0);
-}
-
-static int group_die(shmtab *t, void *ctx)
-{
-	(void)ctx;
-	if (put_str(t, "k", "lost") != 0)
-		return -1;
-	_exit(43);
-}
-
-/* Opens the (record-locked) table, forks an idle child, and dies in a
- * group, holding the fcntl writer lock. */
-static int child_fork_then_die_in_group(void *arg)
-{
-	struct owner_fixture *fx = arg;
-	shmtab *t = NULL;
-
-	if (shmtab_open(fx->name, O_RDWR, 0, NULL, &t) != 0)
-		return 4;
-	fx->sh->hanger = fork_idler();
-	if (fx->sh->hanger < 0)
-		return 3;
-	shmtab_group(t, group_die, NULL);
-	return 5;
+	run_locker_dies(fx, 42, "the clearer");
 }
 
 /* The same for the writer lock of the record method: the next writer
@@ -893,20 +874,9 @@ static void test_owner_forked_child_does_not_keep_record_writer_lock(
 
 	assert_int_equal(shmtab_open(fx->name, O_RDWR | O_CREAT | O_EXCL, 0600,
 				     &o, &fx->t), 0);
-	assert_int_equal(put_str(fx->t, "k", "v"), 0);
-	fx->pid[1] = tu_fork(child_fork_then_die_in_group, fx);
-	assert_true(fx->pid[1] > 0);
-	assert_int_equal(tu_wait(fx->pid[1], 10), 43);
-	fx->pid[1] = 0;
-	fx->pid[2] = fx->sh->hanger;
-	assert_true(fx->pid[2] > 0);
-	fx->pid[3] = tu_fork(child_add, fx->name);
-	assert_true(fx->pid[3] > 0);
-	expect_child_ok(fx, 3, 10, "writer after the record lock's holder "
-			"died, its child alive");
-	assert_int_equal(kill(fx->pid[2], 0), 0);
-	assert_int_equal(find_is(fx->t, "k", "after"), 0);
-	assert_int_equal(shmtab_check(fx->t), 0);
+	assert_int_equal(tu_put_str(fx->t, "k", "v"), 0);
+	fx->sh->in_group = 1;
+	run_locker_dies(fx, 43, "the record lock's holder");
 }
 
 /* In a group: writes k, forks; the child returns from the group (and so
@@ -917,7 +887,7 @@ static int group_fork_child_returns(shmtab *t, void *ctx)
 	int st;
 	pid_t c;
 
-	if (put_str(t, "k", "g") != 0)
+	if (tu_put_str(t, "k", "g") != 0)
 		return -1;
 	c = fork();
 	if (c == 0)
@@ -954,7 +924,7 @@ static void test_owner_child_leaving_group_keeps_parents_lock(void **state)
 	struct owner_fixture *fx = *state;
 
 	assert_int_equal(tu_create(fx->name, NULL, &fx->t), 0);
-	assert_int_equal(put_str(fx->t, "k", "v"), 0);
+	assert_int_equal(tu_put_str(fx->t, "k", "v"), 0);
 	fx->pid[0] = tu_fork(child_group_forks, fx);
 	assert_true(fx->pid[0] > 0);
 	expect_child_ok(fx, 0, 10, "the process whose group forked");
@@ -962,7 +932,7 @@ static void test_owner_child_leaving_group_keeps_parents_lock(void **state)
 		fail_msg("after the child left the group, wlock_pid is %u, "
 			 "not the holder's %d", fx->sh->pid_word,
 			 (int)fx->sh->ns_pid);
-	assert_int_equal(find_is(fx->t, "k", "g"), 0);
+	assert_int_equal(tu_find_is(fx->t, "k", "g"), 0);
 	assert_int_equal(shmtab_check(fx->t), 0);
 }
 
