@@ -135,15 +135,18 @@ static uint32_t self_pid(void)
  * under a live owner.  A clearer that dies lets the byte go too; the
  * next one clears again.
  *
- * Every fcntl lock a handle holds (its slot's byte, a byte it clears, the
- * writer lock of SHMTAB_LOCK_RECORD) is held through a descriptor of its
- * own (own_fd), the object opened again and never mapped: a mapping keeps
- * its open file description alive, and with it the description's locks,
- * and a child gets the parent's mappings at fork().  The child also closes
- * its copies of the descriptors (reg_atfork_child).  When the object
- * cannot be opened again (no /proc, and its name names another object),
+ * Every fcntl lock that says a handle lives or holds something (its slot's
+ * byte, a byte it clears, the writer lock of SHMTAB_LOCK_RECORD) is held
+ * through a descriptor of its own (own_fd, also without a slot), the
+ * object opened again and never mapped: a mapping keeps its open file
+ * description alive, and with it the description's locks, and a child
+ * gets the parent's mappings at fork().  The child also closes its copies
+ * of the descriptors (reg_atfork_child).  When the object cannot be opened
+ * again (no /proc, and its name names another object or a symbolic link),
  * the handle's descriptor serves, and a child that outlives its parent
- * keeps the parent's locks.
+ * keeps the parent's locks.  The open lock (FLOCK_OPEN, map.c) stays on
+ * the handle's descriptor: a child keeps the table open, which only puts
+ * off the first opener's reset.
  */
 /* The descriptor our fcntl locks are held through (see above). */
 static int own_fd(const struct shmtab *t)
@@ -412,9 +415,11 @@ void lock_user_unlink(struct shmtab *t)
 static bool self_holder(const struct shmtab *t, int slot)
 {
 	for (const struct shmtab *u = lock_my_users; u; u = u->held_next) {
-		/* a handle without locks holds none (wl_held or not) */
-		if (u == t || u->lock == SHMTAB_LOCK_NONE ||
-		    u->obj_ino != t->obj_ino || u->obj_dev != t->obj_dev)
+		/* a lockless handle that wrote holds no lock but its odd
+		 * stripes (wl_held): the writer lock's taker would even
+		 * them as a dead writer's */
+		if (u == t || u->obj_ino != t->obj_ino ||
+		    u->obj_dev != t->obj_dev)
 			continue;
 		if (slot < 0 ? u->wl_held :
 			       u->slot == slot &&
@@ -912,10 +917,7 @@ int lock_claim_slot(struct shmtab *t)
 		}
 	}
 	t->slot = -1;		/* read locks will use the writer lock */
-	if (t->own_fd >= 0)
-		close(t->own_fd);
-	t->own_fd = -1;
-	return -EAGAIN;
+	return -EAGAIN;	/* own_fd stays: the writer lock goes through it */
 }
 
 void lock_drop_slot(struct shmtab *t)
@@ -931,9 +933,6 @@ void lock_drop_slot(struct shmtab *t)
 	rd_recount(t);	/* uncounted once its bits are clear */
 	__atomic_store_n(&sl->pid, 0, __ATOMIC_RELEASE);
 	slot_flock(own_fd(t), (unsigned)t->slot, F_UNLCK);
-	if (t->own_fd >= 0)
-		close(t->own_fd);
-	t->own_fd = -1;
 	t->slot = -1;
 	t->pin_used = 0;
 }

@@ -60,11 +60,13 @@ static int obj_open(enum name_kind kind, const char *path, int flags,
 
 /*
  * t's object opened again, read-write, by its name: only when the name
- * still names it (a regular file of its device and inode); -1 otherwise.
+ * still names it (a regular file of its device and inode, not through a
+ * symbolic link: opening a device may do something); -1 otherwise.
  */
 int obj_reopen(const struct shmtab *t)
 {
-	int flags = O_RDWR | (t->kind == NAME_POSIX ? 0 : O_NONBLOCK | O_NOCTTY);
+	int flags = O_RDWR | (t->kind == NAME_POSIX ? 0 :
+			      O_NONBLOCK | O_NOCTTY | O_NOFOLLOW);
 	int fd = obj_open(t->kind, t->path, flags, 0);
 	struct stat st;
 

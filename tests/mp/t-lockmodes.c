@@ -474,14 +474,24 @@ static int visit_then_other_handle(const void *key, size_t klen,
 	return 1;	/* one binding is enough */
 }
 
+/*
+ * A lockless handle's group: before it writes it holds nothing, and b's
+ * add goes through; once it wrote, its stripe is odd with no lock held,
+ * which b's writer lock would even as a dead writer's: b's add and b's
+ * read of what it wrote say -EBUSY.
+ */
 static int group_other_writes(shmtab *n, void *arg)
 {
 	struct self_ctx *c = arg;
+	char buf[8];
+	size_t len;
+	int rc;
 
-	int rc = shmtab_replace(n, "n", 1, "1", 1);
-
-	/* an add: no replace in place, which takes no writer lock */
-	c->rc_write = shmtab_add(c->b, "m", 1, "C", 1);
+	/* adds: no replace in place, which takes no writer lock */
+	c->rc_other = shmtab_add(c->b, "m", 1, "C", 1);
+	rc = shmtab_replace(n, "n", 1, "1", 1);
+	c->rc_write = shmtab_add(c->b, "m", 1, "D", 1);
+	c->rc_read = shmtab_find_into(c->b, "n", 1, buf, sizeof(buf), &len);
 	return rc;
 }
 
@@ -553,21 +563,26 @@ static int child_self_wait(void *arg)
 	if (shmtab_replace(c.b, "k", 1, "B", 1) != 0 ||
 	    shmtab_check(c.b) != 0)
 		return 16;
-	/* a handle without locks holds nothing: its group stops no one */
 	{
 		struct shmtab_options none = { .lock = SHMTAB_LOCK_NONE };
+		char buf[8];
+		size_t len;
 		shmtab *n;
 
 		if (shmtab_open(m->name, O_RDWR, 0, &none, &n) < 0)
 			return 19;
-		c.rc_write = 1;
 		if (shmtab_group(n, group_other_writes, &c) != 0 ||
-		    c.rc_write != 0) {
-			printf("# in a group of a lockless handle: write %d\n",
-			       c.rc_write);
+		    c.rc_other != 0 || c.rc_write != -EBUSY ||
+		    c.rc_read != -EBUSY) {
+			printf("# in a group of a lockless handle: add before "
+			       "%d, after %d, read %d\n", c.rc_other,
+			       c.rc_write, c.rc_read);
 			return 20;
 		}
 		shmtab_close(n);
+		/* its stripe even again: a read-only handle reads n */
+		if (shmtab_find_into(c.ro, "n", 1, buf, sizeof(buf), &len) != 0)
+			return 21;
 	}
 	shmtab_close(c.ro);
 	shmtab_close(c.b);

@@ -59,6 +59,7 @@ struct owner_shared {
 	struct shmtab_stat st;	/* and the table then */
 	int ro;			/* the reader: read-only, finds k */
 	int in_group;		/* child_fork_then_die dies in a group */
+	int slotless;		/* ...through a handle that got no slot */
 	int go;			/* ...once this is set */
 	int rc_find;		/* what its find of k returned */
 	char val[16];		/* and found */
@@ -809,6 +810,15 @@ static int child_fork_then_die(void *arg)
 
 	if (shmtab_open(fx->name, O_RDWR, 0, NULL, &t) != 0)
 		return 4;
+	/* every slot taken: t is one more handle, with none */
+	for (struct shmtab_stat st; fx->sh->slotless;) {
+		if (shmtab_stat(t, &st) != 0)
+			return 6;
+		if (shmtab_open(fx->name, O_RDWR, 0, NULL, &t) != 0)
+			return 4;
+		if (st.holders == SHMTAB_SLOTS_TEST)
+			break;
+	}
 	fx->sh->hanger = fork_idler();
 	if (fx->sh->hanger < 0)
 		return 3;
@@ -877,6 +887,22 @@ static void test_owner_forked_child_does_not_keep_record_writer_lock(
 	assert_int_equal(tu_put_str(fx->t, "k", "v"), 0);
 	fx->sh->in_group = 1;
 	run_locker_dies(fx, 43, "the record lock's holder");
+}
+
+/* The same through a handle that got no slot (every slot taken): its
+ * writer lock too is held through a descriptor nobody maps. */
+static void test_owner_forked_child_does_not_keep_slotless_writer_lock(
+	void **state)
+{
+	struct owner_fixture *fx = *state;
+	struct shmtab_options o = { .lock = SHMTAB_LOCK_RECORD };
+
+	assert_int_equal(shmtab_open(fx->name, O_RDWR | O_CREAT | O_EXCL, 0600,
+				     &o, &fx->t), 0);
+	assert_int_equal(tu_put_str(fx->t, "k", "v"), 0);
+	fx->sh->in_group = 1;
+	fx->sh->slotless = 1;
+	run_locker_dies(fx, 43, "a slotless record lock holder");
 }
 
 /* In a group: writes k, forks; the child returns from the group (and so
@@ -950,6 +976,7 @@ int main(void)
 		T(test_owner_child_without_atfork_closes_copy),
 		T(test_owner_forked_child_does_not_keep_clearers_lock),
 		T(test_owner_forked_child_does_not_keep_record_writer_lock),
+		T(test_owner_forked_child_does_not_keep_slotless_writer_lock),
 		T(test_owner_child_leaving_group_keeps_parents_lock),
 #undef T
 	};
