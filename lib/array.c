@@ -20,7 +20,7 @@ static int array_sync(struct shmtab *t)
 {
 	int err;
 
-	if (!t || !t->hdr)
+	if (!t || !t->hdr || t->fd < 0)
 		return -EBADF;
 	err = schema_sync(t);
 	if (err < 0)

@@ -99,7 +99,7 @@ SHMTAB_EXPORT int shmtab_read_blocks(shmtab *t, const void *key, size_t klen,
 	uint64_t h;
 	int err;
 
-	if (!t || !t->hdr)
+	if (!t || !t->hdr || t->fd < 0)
 		return -EBADF;
 	if (!fn || (!key && klen))
 		return -EINVAL;

@@ -256,7 +256,7 @@ SHMTAB_EXPORT int shmtab_check(shmtab *t)
 	bool taken = false;
 	int err;
 
-	if (!t || !t->hdr)
+	if (!t || !t->hdr || t->fd < 0)
 		return -EBADF;
 	if (t->rdonly && !lock_covers(t, ALL_STRIPES)) {
 		/* no lock: accept a result only when no change overlapped */
@@ -349,7 +349,7 @@ SHMTAB_EXPORT int shmtab_salvage(shmtab *t, shmtab_salvage_fn *fn, void *ctx)
 	bool taken = false;
 	int err;
 
-	if (!t || !t->hdr)
+	if (!t || !t->hdr || t->fd < 0)
 		return -EBADF;
 	if (!fn)
 		return -EINVAL;

@@ -72,7 +72,7 @@ SHMTAB_EXPORT int shmtab_stat(shmtab *t, struct shmtab_stat *st)
 {
 	struct shm_header *H;
 
-	if (!t || !t->hdr)
+	if (!t || !t->hdr || t->fd < 0)
 		return -EBADF;
 	if (!st)
 		return -EINVAL;

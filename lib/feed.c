@@ -107,7 +107,7 @@ void feed_wake(struct shmtab *t)
 
 SHMTAB_EXPORT uint64_t shmtab_counter(shmtab *t)
 {
-	if (!t || !t->hdr)
+	if (!t || !t->hdr || t->fd < 0)
 		return 0;
 	return __atomic_load_n(&t->hdr->changes, __ATOMIC_ACQUIRE);
 }
@@ -119,7 +119,7 @@ SHMTAB_EXPORT int shmtab_changes(shmtab *t, uint64_t *since,
 	uint64_t now, from;
 	size_t n = 0;
 
-	if (!t || !t->hdr)
+	if (!t || !t->hdr || t->fd < 0)
 		return -EBADF;
 	if (!since || (!hashes && max))
 		return -EINVAL;
@@ -150,7 +150,7 @@ SHMTAB_EXPORT int shmtab_wait(shmtab *t, uint64_t since, int timeout_ms)
 	uint64_t end = 0;
 	int r = 0;
 
-	if (!t || !t->hdr)
+	if (!t || !t->hdr || t->fd < 0)
 		return -EBADF;
 	H = t->hdr;
 	if (timeout_ms >= 0)

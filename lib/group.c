@@ -12,7 +12,7 @@ SHMTAB_EXPORT int shmtab_group(shmtab *t, int (*fn)(shmtab *t, void *ctx),
 {
 	int r;
 
-	if (!t || !t->hdr)
+	if (!t || !t->hdr || t->fd < 0)
 		return -EBADF;
 	if (!fn)
 		return -EINVAL;

@@ -271,7 +271,7 @@ static int walk(struct shmtab *t, struct walk *w)
 	bool taken;
 	int err;
 
-	if (!t || !t->hdr)
+	if (!t || !t->hdr || t->fd < 0)
 		return -EBADF;
 	if (t->rdonly && !lock_covers(t, ALL_STRIPES))
 		return walk_optimistic(t, w);

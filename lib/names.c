@@ -383,7 +383,7 @@ SHMTAB_EXPORT int shmtab_chown(shmtab *t, uid_t uid, gid_t gid)
 
 SHMTAB_EXPORT uint64_t shmtab__obj_gen(const shmtab *t)
 {
-	if (!t || !t->hdr)
+	if (!t || !t->hdr || t->fd < 0)
 		return 0;
 	return __atomic_load_n(&t->hdr->obj_gen, __ATOMIC_ACQUIRE);
 }

@@ -297,7 +297,7 @@ SHMTAB_EXPORT int shmtab_get_schema(shmtab *t, struct shmtab_schema *s)
 {
 	int err;
 
-	if (!t || !t->hdr)
+	if (!t || !t->hdr || t->fd < 0)
 		return -EBADF;
 	if (!s)
 		return -EINVAL;
@@ -331,7 +331,7 @@ static int key_encode(struct shmtab *t, const struct shmtab_value *key,
 {
 	int err;
 
-	if (!t || !t->hdr)
+	if (!t || !t->hdr || t->fd < 0)
 		return -EBADF;
 	err = schema_sync(t);
 	if (err < 0)
@@ -546,7 +546,7 @@ static int titer(struct shmtab *t, struct tvisit *v)
 {
 	int err;
 
-	if (!t || !t->hdr)
+	if (!t || !t->hdr || t->fd < 0)
 		return -EBADF;
 	if (!v->fn && !v->kfn)
 		return -EINVAL;
@@ -615,7 +615,7 @@ static int int_type(struct shmtab *t, uint8_t *type)
 {
 	int err;
 
-	if (!t || !t->hdr)
+	if (!t || !t->hdr || t->fd < 0)
 		return -EBADF;
 	err = schema_sync(t);
 	if (err < 0)

@@ -61,7 +61,7 @@ int read_enter(struct shmtab *t, unsigned stripe, struct reader *rd)
 
 	memset(rd, 0, sizeof(*rd));
 	rd->stripe = stripe;
-	if (!t || !t->hdr)
+	if (!t || !t->hdr || t->fd < 0)
 		return -EBADF;
 	rd->direct = lock_covers(t, stripe);
 	if (!rd->direct && t->group_depth && !t->rdonly) {
@@ -271,7 +271,7 @@ SHMTAB_EXPORT int shmtab_mem(shmtab *t, const void *key, size_t klen)
 
 SHMTAB_EXPORT long long shmtab_length(shmtab *t)
 {
-	if (!t || !t->hdr)
+	if (!t || !t->hdr || t->fd < 0)
 		return -EBADF;
 	return (long long)__atomic_load_n(&t->hdr->nbindings, __ATOMIC_ACQUIRE);
 }
@@ -726,7 +726,7 @@ SHMTAB_EXPORT int shmtab_find_all(shmtab *t, const void *key, size_t klen,
 	bool taken = false;
 	int err;
 
-	if (!t || !t->hdr)
+	if (!t || !t->hdr || t->fd < 0)
 		return -EBADF;
 	if (!fn || (!key && klen))
 		return -EINVAL;
