@@ -304,28 +304,40 @@ static void reg_init(void)
 	my_pid = 0;
 }
 
-void reg_add(struct shmtab *t)
+/* reg_mu held */
+static void reg_link(struct shmtab *t)
 {
-	pthread_once(&atfork_once, reg_init);
-	pthread_mutex_lock(&reg_mu);
+	if (t->reg_linked)
+		return;
 	t->reg_next = reg_head;
 	t->reg_prev = NULL;
 	if (reg_head)
 		reg_head->reg_prev = t;
 	reg_head = t;
+	t->reg_linked = true;
+}
+
+void reg_add(struct shmtab *t)
+{
+	pthread_once(&atfork_once, reg_init);
+	pthread_mutex_lock(&reg_mu);
+	reg_link(t);
 	pthread_mutex_unlock(&reg_mu);
 }
 
 void reg_del(struct shmtab *t)
 {
 	pthread_mutex_lock(&reg_mu);
-	if (t->reg_prev)
-		t->reg_prev->reg_next = t->reg_next;
-	else if (reg_head == t)
-		reg_head = t->reg_next;
-	if (t->reg_next)
-		t->reg_next->reg_prev = t->reg_prev;
-	t->reg_next = t->reg_prev = NULL;
+	if (t->reg_linked) {
+		if (t->reg_prev)
+			t->reg_prev->reg_next = t->reg_next;
+		else
+			reg_head = t->reg_next;
+		if (t->reg_next)
+			t->reg_next->reg_prev = t->reg_prev;
+		t->reg_next = t->reg_prev = NULL;
+		t->reg_linked = false;
+	}
 	pthread_mutex_unlock(&reg_mu);
 }
 
@@ -882,12 +894,10 @@ static int own_fd_open(const struct shmtab *t)
  * Take a slot: a free one, else one whose process died (its fcntl byte
  * free).  The byte first, then the pid: see slot_flock.
  */
-int lock_claim_slot(struct shmtab *t)
+static int slot_claim(struct shmtab *t)
 {
 	struct shm_header *H = t->hdr;
 
-	if (t->own_fd < 0)
-		t->own_fd = own_fd_open(t);
 	for (int pass = 0; pass < 2; pass++) {
 		for (unsigned i = 0; i < NSLOTS; i++) {
 			struct slot *sl = &H->slots[i];
@@ -917,7 +927,29 @@ int lock_claim_slot(struct shmtab *t)
 		}
 	}
 	t->slot = -1;		/* read locks will use the writer lock */
-	return -EAGAIN;	/* own_fd stays: the writer lock goes through it */
+	return -EAGAIN;
+}
+
+/*
+ * A read-write handle's own descriptor and slot, taken with the handle
+ * put in the registry under its lock: a fork() in another thread, whose
+ * handlers take the lock, comes before them or after, and the child
+ * closes the copies of what it got.  own_fd stays without a slot: the
+ * writer lock goes through it.
+ */
+int lock_claim_slot(struct shmtab *t)
+{
+	int err;
+
+	pthread_once(&atfork_once, reg_init);
+	pthread_mutex_lock(&reg_mu);
+	reg_link(t);
+	if (t->own_fd < 0)
+		t->own_fd = own_fd_open(t);
+	err = slot_claim(t);
+	fault_point("slot-claimed");
+	pthread_mutex_unlock(&reg_mu);
+	return err;
 }
 
 void lock_drop_slot(struct shmtab *t)

@@ -222,6 +222,7 @@ static int open_parsed(enum name_kind kind, const char *path, int oflags,
 	*out = t;
 	return 0;
 out_close:
+	reg_del(t);		/* a slot is the last thing map_attach takes */
 	map_detach(t);
 	close(t->fd);
 	if (created)

@@ -66,6 +66,7 @@ struct shmtab {
 					 * up on (table.c) */
 
 	struct shmtab *reg_prev, *reg_next;	/* the process's handles */
+	bool reg_linked;			/* in that list */
 
 	/* schema.c: the table's schema as of sc.gen (sc.valid) */
 	struct sc_cache {

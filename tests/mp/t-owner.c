@@ -15,7 +15,10 @@
  * parent died comes back to it to be reaped.
  */
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
 #include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -980,6 +983,93 @@ static void test_owner_child_leaving_group_keeps_parents_lock(void **state)
 	assert_int_equal(shmtab_check(fx->t), 0);
 }
 
+/* ------------------------------------------ a fork while a handle opens */
+
+static const char *claim_obj;	/* the object's path */
+static pthread_t claim_forker;
+static int claim_forked;
+static pid_t claim_child;
+
+/* In the child: how many of its descriptors are the object's. */
+static int fds_of_object(const char *path)
+{
+	char link[PATH_MAX];
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return 100;
+	while ((e = readdir(d))) {
+		ssize_t len = readlinkat(dirfd(d), e->d_name, link,
+					 sizeof(link) - 1);
+
+		if (len <= 0)
+			continue;
+		link[len] = 0;
+		n += strcmp(link, path) == 0;
+	}
+	closedir(d);
+	return n;
+}
+
+static void *fork_now(void *arg)
+{
+	(void)arg;
+	claim_child = fork();
+	if (claim_child == 0)
+		_exit(fds_of_object(claim_obj));
+	return NULL;
+}
+
+/* The opener has its slot: another thread forks now, and the opener
+ * lingers, as a preempted thread would. */
+static void fork_at_claim(const char *point)
+{
+	if (strcmp(point, "slot-claimed") != 0 || claim_forked)
+		return;
+	claim_forked = 1;
+	if (pthread_create(&claim_forker, NULL, fork_now, NULL) != 0)
+		claim_forked = -1;
+	usleep(100000);
+}
+
+/*
+ * Another thread forks while a handle is being opened, right after it
+ * took its slot: the child must not keep the new handle's descriptors
+ * (they would keep the parent alive to the others once it died).  The
+ * child counts its descriptors of the object: the fork handler closed
+ * those of every handle, this one too.
+ */
+static void test_owner_fork_while_a_handle_opens(void **state)
+{
+	struct owner_fixture *fx = *state;
+	char *path;
+	shmtab *t = NULL;
+	int st, rc;
+
+	assert_int_equal(tu_create(fx->name, NULL, &fx->t), 0);
+	path = tu_object_path(fx->name);
+	assert_non_null(path);
+	claim_obj = path;
+	claim_forked = 0;
+	claim_child = -1;
+	shmtab__set_fault(fork_at_claim);
+	rc = shmtab_open(fx->name, O_RDWR, 0, NULL, &t);
+	shmtab__set_fault(NULL);
+	assert_int_equal(rc, 0);
+	assert_int_equal(claim_forked, 1);
+	pthread_join(claim_forker, NULL);
+	assert_true(claim_child > 0);
+	assert_int_equal(waitpid(claim_child, &st, 0), claim_child);
+	assert_true(WIFEXITED(st));
+	if (WEXITSTATUS(st) != 0)
+		fail_msg("the child kept %d descriptors of the object",
+			 WEXITSTATUS(st));
+	assert_int_equal(shmtab_close(t), 0);
+	free(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -996,6 +1086,7 @@ int main(void)
 		T(test_owner_forked_child_does_not_keep_record_writer_lock),
 		T(test_owner_forked_child_does_not_keep_slotless_writer_lock),
 		T(test_owner_child_leaving_group_keeps_parents_lock),
+		T(test_owner_fork_while_a_handle_opens),
 #undef T
 	};
 
