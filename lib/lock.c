@@ -881,13 +881,7 @@ static int own_fd_open(const struct shmtab *t)
 
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", t->fd);
 	fd = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		fd = obj_reopen(t);
-	if (fd < 0)
-		shmtab__log(4, "%s: no descriptor of its own for its slot's "
-			    "lock: a child forked now keeps this process "
-			    "alive to the others", t->name);
-	return fd;
+	return fd < 0 ? obj_reopen(t) : fd;
 }
 
 /*
@@ -949,6 +943,11 @@ int lock_claim_slot(struct shmtab *t)
 	err = slot_claim(t);
 	fault_point("slot-claimed");
 	pthread_mutex_unlock(&reg_mu);
+	/* not under reg_mu: the log hook is the caller's code */
+	if (t->own_fd < 0)
+		shmtab__log(4, "%s: no descriptor of its own for its locks: "
+			    "a child forked now keeps this process alive to "
+			    "the others", t->name);
 	return err;
 }
 
