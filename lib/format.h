@@ -49,6 +49,10 @@
 #define FLOCK_WRITER	1		/* the writer lock of SHMTAB_LOCK_RECORD */
 #define FLOCK_SLOT	64		/* + i: write-held by slot i's owner */
 
+/* hdr.wlock_slot of a holder without a slot: it write-holds FLOCK_WRITER
+ * too (SHMTAB_LOCK_MUTEX), for read-only handles to ask */
+#define WLOCK_SLOTLESS	(NSLOTS + 1)
+
 /* One undo entry: the 8-byte word at off held old before the step. */
 struct undo {
 	uint64_t off;

@@ -283,7 +283,7 @@ static void reg_atfork_child(void)
 		t->slot = -1;
 		/* a child that returns from a group or visitor lets go of
 		 * nothing of the parent's (stripes, writer lock, counts) */
-		t->wl_held = false;
+		t->wl_held = t->wl_flock = false;
 		t->rd_all = 0;
 		t->rd_counted = false;
 		t->held = 0;
@@ -675,6 +675,9 @@ static void wlock_drop(struct shmtab *t)
 			__atomic_store_n(rec_hint(t), 0, __ATOMIC_RELEASE);
 			flock_writer(t, F_UNLCK, false);
 		} else {
+			if (t->wl_flock)
+				flock_writer(t, F_UNLCK, false);
+			t->wl_flock = false;
 			pthread_mutex_unlock(wmutex(t));
 		}
 	}
@@ -688,6 +691,7 @@ static int wlock_take(struct shmtab *t)
 	bool cyclic = __atomic_load_n(&proc_held, __ATOMIC_RELAXED) > 0;
 	uint64_t slice = 0, since = 0;
 	bool dead = false;
+	uint32_t ws;
 	int r, r2;
 
 	if (t->lock == SHMTAB_LOCK_NONE) {
@@ -739,8 +743,14 @@ static int wlock_take(struct shmtab *t)
 	/* whose slot tells read-only handles that the holder lives, then
 	 * the pid: replaces in place (inplace.c) see it and keep off; wait
 	 * for those that began before */
-	if (ld32(&H->wlock_slot) != (uint32_t)(t->slot + 1))
-		st32(&H->wlock_slot, (uint32_t)(t->slot + 1));
+	ws = (uint32_t)(t->slot + 1);
+	if (t->slot < 0 && t->lock == SHMTAB_LOCK_MUTEX &&
+	    flock_writer(t, F_WRLCK, false) == 0) {
+		t->wl_flock = true;
+		ws = WLOCK_SLOTLESS;
+	}
+	if (ld32(&H->wlock_slot) != ws)
+		st32(&H->wlock_slot, ws);
 	__atomic_store_n(&H->wlock_pid, self_pid(), __ATOMIC_SEQ_CST);
 	r2 = inplace_drain(t);
 	if (r2 < 0) {
@@ -1191,6 +1201,19 @@ bool lock_covers(struct shmtab *t, unsigned stripe)
 	return stripe != ALL_STRIPES && bits_test(t->rd_bits, stripe);
 }
 
+/* Does anyone write-hold FLOCK_WRITER: 1, 0 or -errno? */
+static int writer_flocked(struct shmtab *t)
+{
+	struct flock fl = {
+		.l_type = F_WRLCK, .l_whence = SEEK_SET,
+		.l_start = FLOCK_WRITER, .l_len = 1,
+	};
+
+	if (fcntl(t->fd, F_OFD_GETLK, &fl) < 0)
+		return -errno;
+	return fl.l_type != F_UNLCK;
+}
+
 /*
  * Is the writer lock's holder (wlock_pid set) alive, by its slot's fcntl
  * byte: 1 or 0; -1 when its slot cannot tell (it has none, or the kernel
@@ -1198,13 +1221,19 @@ bool lock_covers(struct shmtab *t, unsigned stripe)
  */
 static int holder_alive(struct shmtab *t)
 {
+	uint64_t state = lock_state(t);
 	uint32_t ws = __atomic_load_n(&t->hdr->wlock_slot, __ATOMIC_ACQUIRE);
 	int r;
 
-	if (!ws || ws > NSLOTS || (int)ws - 1 == t->slot)
+	if (!ws || ws > WLOCK_SLOTLESS || (int)ws - 1 == t->slot)
 		return -1;
-	r = slot_owned(t, ws - 1);
-	return r < 0 ? -1 : r;
+	r = ws == WLOCK_SLOTLESS ? writer_flocked(t) : slot_owned(t, ws - 1);
+	if (r < 0)
+		return -1;
+	/* another holder since: the one asked about may just have let go */
+	if (!r && lock_state(t) != state)
+		return 1;
+	return r;
 }
 
 /*
@@ -1217,15 +1246,8 @@ bool lock_writer_alive(struct shmtab *t)
 	uint32_t pid = __atomic_load_n(&t->hdr->wlock_pid, __ATOMIC_ACQUIRE);
 	int r;
 
-	if (t->lock == SHMTAB_LOCK_RECORD) {
-		struct flock fl = {
-			.l_type = F_WRLCK, .l_whence = SEEK_SET,
-			.l_start = FLOCK_WRITER, .l_len = 1,
-		};
-
-		if (fcntl(t->fd, F_OFD_GETLK, &fl) == 0)
-			return fl.l_type != F_UNLCK;
-	}
+	if (t->lock == SHMTAB_LOCK_RECORD && (r = writer_flocked(t)) >= 0)
+		return r;
 	/* the pids below are of our namespace only: the slot first */
 	r = pid ? holder_alive(t) : -1;
 	if (r >= 0)

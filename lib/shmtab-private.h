@@ -48,6 +48,7 @@ struct shmtab {
 	unsigned pin_used;		/* our slot's pin words in use */
 	int npins;			/* values pinned: mappings stay */
 	bool wl_held;			/* the writer lock */
+	bool wl_flock;			/* and FLOCK_WRITER, without a slot */
 	uint64_t rd_bits[NSTRIPES / 64];/* stripes we read-lock */
 	uint64_t wr_bits[NSTRIPES / 64];/* stripes we made odd */
 	uint32_t rd_all;		/* iterations holding every stripe */

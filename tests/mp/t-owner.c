@@ -392,15 +392,28 @@ static int group_replace_and_hold(shmtab *t, void *ctx)
  * slot the holder publishes (wlock_slot) does.  It must wait and then
  * read the new value, not give up at once with -EAGAIN.
  */
-static void test_owner_read_only_reader_in_other_pid_namespace(void **state)
+static void run_ro_reader(struct owner_fixture *fx, int slotless)
 {
-	struct owner_fixture *fx = *state;
+	shmtab *w;
 
 	assert_int_equal(tu_create(fx->name, NULL, &fx->t), 0);
 	assert_int_equal(tu_put_str(fx->t, "k", "v"), 0);
 	fx->sh->ro = 1;
 	start_ns_reader(fx, 1);
-	assert_int_equal(shmtab_group(fx->t, group_replace_and_hold, fx), 0);
+	w = fx->t;
+	if (slotless) {
+		/* every slot taken: w is one more handle, with none */
+		for (struct shmtab_stat st;;) {
+			assert_int_equal(shmtab_stat(fx->t, &st), 0);
+			assert_true(fx->nmore < SHMTAB_SLOTS_TEST);
+			assert_int_equal(shmtab_open(fx->name, O_RDWR, 0, NULL,
+						     &fx->more[fx->nmore]), 0);
+			w = fx->more[fx->nmore++];
+			if (st.holders == SHMTAB_SLOTS_TEST)
+				break;
+		}
+	}
+	assert_int_equal(shmtab_group(w, group_replace_and_hold, fx), 0);
 	expect_child_ok(fx, 0, 10, "maker of the pid namespace");
 	fx->pid[1] = 0;
 	if (fx->sh->rc_find != 0)
@@ -409,6 +422,18 @@ static void test_owner_read_only_reader_in_other_pid_namespace(void **state)
 			 shmtab_strerror(fx->sh->rc_find));
 	assert_string_equal(fx->sh->val, "new");
 	assert_int_equal(shmtab_check(fx->t), 0);
+}
+
+static void test_owner_read_only_reader_in_other_pid_namespace(void **state)
+{
+	run_ro_reader(*state, 0);
+}
+
+/* The same with a writer that got no slot (every slot taken): it tells
+ * that it lives by the record method's byte, which it holds too. */
+static void test_owner_read_only_reader_and_slotless_writer(void **state)
+{
+	run_ro_reader(*state, 1);
 }
 
 /* Two writers, each pid 1 of a pid namespace of its own (two containers):
@@ -1078,6 +1103,7 @@ int main(void)
 		T(test_owner_reader_in_other_pid_namespace_shared_proc),
 		T(test_owner_opener_in_other_pid_namespace_takes_no_live_slot),
 		T(test_owner_read_only_reader_in_other_pid_namespace),
+		T(test_owner_read_only_reader_and_slotless_writer),
 		T(test_owner_writers_of_same_tid_in_two_pid_namespaces),
 		T(test_owner_forked_child_does_not_keep_parent_alive),
 		T(test_owner_forked_child_closes_parents_handle),
