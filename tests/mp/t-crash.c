@@ -1049,6 +1049,25 @@ static void test_crash_inplace_killed_record_locks(void **state)
 			      SHMTAB_LOCK_RECORD);
 }
 
+/* A reader killed inside an iteration, holding a read lock of every
+ * stripe (pid[0], reaped); its pid. */
+static pid_t reader_killed_in_iter(struct crash_fixture *fx)
+{
+	struct tu_barrier b;
+	struct holder_arg h = { .name = fx->name, .post = &b };
+	pid_t reader;
+
+	assert_int_equal(tu_barrier_init(&b), 0);
+	fx->pid[0] = reader = tu_fork(child_iter_holder, &h);
+	assert_true(reader > 0);
+	if (tu_barrier_wait(&b, 10000) != 0)
+		fail_msg("the reader never got its lock");
+	kill(reader, SIGKILL);
+	wait_killed(fx, 0);
+	tu_barrier_destroy(&b);
+	return reader;
+}
+
 /* Open fx's table in more[] until every slot but one is taken by this
  * process; how many handles that took. */
 static int take_slots_but_one(struct crash_fixture *fx, shmtab **more)
@@ -1085,8 +1104,6 @@ static void open_while_clearing(const char *point)
 static void test_crash_dead_reader_slot_not_taken_while_cleared(void **state)
 {
 	struct crash_fixture *fx = *state;
-	struct tu_barrier b;
-	struct holder_arg h = { .name = fx->name, .post = &b };
 	shmtab **more = calloc(SHMTAB_SLOTS_TEST, sizeof(*more));
 	struct shmtab_stat st;
 	shmtab *late = NULL;
@@ -1097,14 +1114,7 @@ static void test_crash_dead_reader_slot_not_taken_while_cleared(void **state)
 	assert_int_equal(tu_put_str(fx->t, "k", "v"), 0);
 	n = take_slots_but_one(fx, more);
 	/* the last one: a reader, killed inside an iteration */
-	assert_int_equal(tu_barrier_init(&b), 0);
-	fx->pid[0] = tu_fork(child_iter_holder, &h);
-	assert_true(fx->pid[0] > 0);
-	if (tu_barrier_wait(&b, 10000) != 0)
-		fail_msg("the reader never got its lock");
-	kill(fx->pid[0], SIGKILL);
-	wait_killed(fx, 0);
-	tu_barrier_destroy(&b);
+	reader_killed_in_iter(fx);
 
 	/* a write meets the dead reader's lock and clears its slot; in that
 	 * moment another handle opens */
@@ -1249,17 +1259,12 @@ static void test_crash_dead_reader_pid_reused(void **state)
 
 	assert_int_equal(tu_create(fx->name, NULL, &fx->t), 0);
 	assert_int_equal(tu_put_str(fx->t, "k", "v"), 0);
-	assert_int_equal(tu_barrier_init(&b), 0);
-	fx->pid[0] = reader = tu_fork(child_iter_holder, &h);
-	assert_true(fx->pid[0] > 0);
-	if (tu_barrier_wait(&b, 10000) != 0)
-		fail_msg("the reader never got its lock");
-	kill(fx->pid[0], SIGKILL);
-	wait_killed(fx, 0);
+	reader = reader_killed_in_iter(fx);
 	slot_r = slot_of(fx->name, (uint32_t)reader);
 	assert_true(slot_r >= 0);
 
 	/* a live process with the table open */
+	assert_int_equal(tu_barrier_init(&b), 0);
 	fx->pid[1] = tu_fork(child_open_and_hang, &h);
 	assert_true(fx->pid[1] > 0);
 	if (tu_barrier_wait(&b, 10000) != 0)
@@ -1620,22 +1625,13 @@ static int child_add_dying_in_clear(void *arg)
 static void test_crash_clearer_dies_in_clear(void **state)
 {
 	struct crash_fixture *fx = *state;
-	struct tu_barrier b;
-	struct holder_arg h = { .name = fx->name, .post = &b };
 	struct shmtab_stat st;
 	int slot_r, rc;
 	pid_t reader;
 
 	assert_int_equal(tu_create(fx->name, NULL, &fx->t), 0);
 	assert_int_equal(tu_put_str(fx->t, "k", "v"), 0);
-	assert_int_equal(tu_barrier_init(&b), 0);
-	fx->pid[0] = reader = tu_fork(child_iter_holder, &h);
-	assert_true(fx->pid[0] > 0);
-	if (tu_barrier_wait(&b, 10000) != 0)
-		fail_msg("the reader never got its lock");
-	tu_barrier_destroy(&b);
-	kill(fx->pid[0], SIGKILL);
-	wait_killed(fx, 0);
+	reader = reader_killed_in_iter(fx);
 	slot_r = slot_of(fx->name, (uint32_t)reader);
 	assert_true(slot_r >= 0);
 	assert_int_equal(rlocks_of(fx->name), 1);

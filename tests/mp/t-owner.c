@@ -920,19 +920,27 @@ static void test_owner_forked_child_does_not_keep_clearers_lock(void **state)
 	run_locker_dies(fx, 42, "the clearer");
 }
 
-/* The same for the writer lock of the record method: the next writer
- * takes it at once, not once the dead holder's child is gone. */
-static void test_owner_forked_child_does_not_keep_record_writer_lock(
-	void **state)
+/* A record-locked table whose writer lock's holder (slotless: a handle
+ * that got no slot) forks an idle child and dies in a group. */
+static void run_record_holder_dies(struct owner_fixture *fx, int slotless,
+				   const char *what)
 {
-	struct owner_fixture *fx = *state;
 	struct shmtab_options o = { .lock = SHMTAB_LOCK_RECORD };
 
 	assert_int_equal(shmtab_open(fx->name, O_RDWR | O_CREAT | O_EXCL, 0600,
 				     &o, &fx->t), 0);
 	assert_int_equal(tu_put_str(fx->t, "k", "v"), 0);
 	fx->sh->in_group = 1;
-	run_locker_dies(fx, 43, "the record lock's holder");
+	fx->sh->slotless = slotless;
+	run_locker_dies(fx, 43, what);
+}
+
+/* The same for the writer lock of the record method: the next writer
+ * takes it at once, not once the dead holder's child is gone. */
+static void test_owner_forked_child_does_not_keep_record_writer_lock(
+	void **state)
+{
+	run_record_holder_dies(*state, 0, "the record lock's holder");
 }
 
 /* The same through a handle that got no slot (every slot taken): its
@@ -940,15 +948,7 @@ static void test_owner_forked_child_does_not_keep_record_writer_lock(
 static void test_owner_forked_child_does_not_keep_slotless_writer_lock(
 	void **state)
 {
-	struct owner_fixture *fx = *state;
-	struct shmtab_options o = { .lock = SHMTAB_LOCK_RECORD };
-
-	assert_int_equal(shmtab_open(fx->name, O_RDWR | O_CREAT | O_EXCL, 0600,
-				     &o, &fx->t), 0);
-	assert_int_equal(tu_put_str(fx->t, "k", "v"), 0);
-	fx->sh->in_group = 1;
-	fx->sh->slotless = 1;
-	run_locker_dies(fx, 43, "a slotless record lock holder");
+	run_record_holder_dies(*state, 1, "a slotless record lock holder");
 }
 
 /* In a group: writes k, forks; the child returns from the group (and so
