@@ -156,33 +156,13 @@ static int own_fd(const struct shmtab *t)
 
 static int slot_flock(int fd, unsigned i, short type)
 {
-	struct flock fl = {
-		.l_type = type, .l_whence = SEEK_SET,
-		.l_start = FLOCK_SLOT + (off_t)i, .l_len = 1,
-	};
-
-	if (fd < 0)
-		return -EBADF;
-	while (fcntl(fd, F_OFD_SETLK, &fl) < 0) {
-		if (errno != EINTR)
-			return errno == EACCES ? -EAGAIN : -errno;
-	}
-	return 0;
+	return byte_lock(fd, FLOCK_SLOT + (off_t)i, type, false);
 }
 
 /* Is slot i owned by a process alive (1), by nobody (0), or -errno? */
 static int slot_owned(struct shmtab *t, unsigned i)
 {
-	struct flock fl = {
-		.l_type = F_WRLCK, .l_whence = SEEK_SET,
-		.l_start = FLOCK_SLOT + (off_t)i, .l_len = 1,
-	};
-
-	if (t->fd < 0)
-		return -EBADF;
-	if (fcntl(t->fd, F_OFD_GETLK, &fl) < 0)
-		return -errno;
-	return fl.l_type != F_UNLCK;
+	return byte_held(t->fd, FLOCK_SLOT + (off_t)i);
 }
 
 /* Everything slot i says of its process but its pid: read locks, pins,
@@ -489,16 +469,7 @@ static pthread_mutex_t *wmutex(struct shmtab *t)
 
 static int flock_writer(struct shmtab *t, short type, bool wait)
 {
-	struct flock fl = {
-		.l_type = type, .l_whence = SEEK_SET,
-		.l_start = FLOCK_WRITER, .l_len = 1,
-	};
-
-	while (fcntl(own_fd(t), wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl) < 0) {
-		if (errno != EINTR)
-			return -errno;
-	}
-	return 0;
+	return byte_lock(own_fd(t), FLOCK_WRITER, type, wait);
 }
 
 /*
@@ -1204,14 +1175,7 @@ bool lock_covers(struct shmtab *t, unsigned stripe)
 /* Does anyone write-hold FLOCK_WRITER: 1, 0 or -errno? */
 static int writer_flocked(struct shmtab *t)
 {
-	struct flock fl = {
-		.l_type = F_WRLCK, .l_whence = SEEK_SET,
-		.l_start = FLOCK_WRITER, .l_len = 1,
-	};
-
-	if (fcntl(t->fd, F_OFD_GETLK, &fl) < 0)
-		return -errno;
-	return fl.l_type != F_UNLCK;
+	return byte_held(t->fd, FLOCK_WRITER);
 }
 
 /*

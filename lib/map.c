@@ -554,18 +554,34 @@ int table_redo_clear(struct shmtab *t)
 	return err;
 }
 
-static int flock_op(int fd, short type, off_t start)
+/* Take (type F_RDLCK, F_WRLCK) or drop (F_UNLCK) an OFD lock of the
+ * object's byte through fd, waiting for it when wait; 0 or -errno. */
+int byte_lock(int fd, off_t byte, short type, bool wait)
 {
 	struct flock fl = {
-		.l_type = type, .l_whence = SEEK_SET, .l_start = start,
+		.l_type = type, .l_whence = SEEK_SET, .l_start = byte,
 		.l_len = 1, .l_pid = 0,
 	};
 
-	while (fcntl(fd, F_OFD_SETLK, &fl) < 0) {
+	while (fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl) < 0) {
 		if (errno != EINTR)
 			return -errno;
 	}
 	return 0;
+}
+
+/* Does another open file description than fd's lock the byte (any
+ * type): 1, 0, or -errno. */
+int byte_held(int fd, off_t byte)
+{
+	struct flock fl = {
+		.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = byte,
+		.l_len = 1, .l_pid = 0,
+	};
+
+	if (fcntl(fd, F_OFD_GETLK, &fl) < 0)
+		return -errno;
+	return fl.l_type != F_UNLCK;
 }
 
 /*
@@ -581,7 +597,7 @@ void map_gen_bump(int fd)
 	struct shm_header *h;
 	struct stat st;
 
-	if (flock_op(fd, F_RDLCK, FLOCK_OPEN) < 0)
+	if (byte_lock(fd, FLOCK_OPEN, F_RDLCK, false) < 0)
 		return;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
 	    st.st_size < (off_t)HDR_SIZE)
@@ -619,7 +635,7 @@ static int open_lock_wait(int fd)
 	unsigned us = 200;
 
 	for (;;) {
-		int err = flock_op(fd, F_RDLCK, FLOCK_OPEN);
+		int err = byte_lock(fd, FLOCK_OPEN, F_RDLCK, false);
 		struct stat st;
 		uint64_t limit = OPEN_WAIT_NS;
 
@@ -649,7 +665,8 @@ int map_attach(struct shmtab *t, int oflags, const struct shmtab_options *opt)
 	int err;
 
 	for (int tries = 0;; tries++) {
-		first = !t->rdonly && !flock_op(t->fd, F_WRLCK, FLOCK_OPEN);
+		first = !t->rdonly &&
+			!byte_lock(t->fd, FLOCK_OPEN, F_WRLCK, false);
 		if (!first) {
 			err = open_lock_wait(t->fd);
 			if (err < 0)
@@ -661,7 +678,7 @@ int map_attach(struct shmtab *t, int oflags, const struct shmtab_options *opt)
 			break;
 		/* empty and open elsewhere: its creator may be about to take
 		 * the open lock and format it; give it a moment */
-		flock_op(t->fd, F_UNLCK, FLOCK_OPEN);
+		byte_lock(t->fd, FLOCK_OPEN, F_UNLCK, false);
 		if (tries >= (t->rdonly ? 20 : 300))
 			return -EBADMSG;
 		usleep(10000);
@@ -721,7 +738,7 @@ int map_attach(struct shmtab *t, int oflags, const struct shmtab_options *opt)
 		err = lock_reset_shared(t);
 		if (err < 0)
 			return err;
-		flock_op(t->fd, F_RDLCK, FLOCK_OPEN);	/* downgrade */
+		byte_lock(t->fd, FLOCK_OPEN, F_RDLCK, false);	/* downgrade */
 	} else if (trunc) {
 		err = table_clear(t, init);
 		if (err < 0)

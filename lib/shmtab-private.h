@@ -237,6 +237,8 @@ int hash_index(struct shmtab *t, cell_t **cells, uint64_t *n);
 uint64_t hash_cells_for(uint64_t keys);
 
 /* map.c */
+int byte_lock(int fd, off_t byte, short type, bool wait);
+int byte_held(int fd, off_t byte);
 void *map_span(struct shmtab *t, uint64_t off, uint64_t len);
 struct chunk *map_chunk(struct shmtab *t, uint64_t off);
 struct chunk *map_rec(struct shmtab *t, uint64_t off);
