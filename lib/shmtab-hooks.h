@@ -82,9 +82,10 @@ uint64_t shmtab__obj_gen(const shmtab *t);
  *      "inplace-redo" (the redo entry is whole, the value not yet
  *      written), "inplace-half" (half the value written), "inplace-done"
  *      (the value written, the stripe still held); and "slot-clearing"
- *      (lib/lock.c: a writer has marked a dead reader's slot, before it
- *      clears it) and "slot-dead" (it has found the slot's process dead,
- *      before it marks the slot); NULL removes it
+ *      (lib/lock.c: a writer holds a dead reader's slot's lock, before it
+ *      clears the slot) and "slot-claimed" (an opener has taken its slot,
+ *      the registry still locked: no fork() can happen in the meantime);
+ *      NULL removes it
  *
  * A test's fn raises SIGKILL (or stops) to leave what a process killed
  * there leaves, or does what another process could do in that moment.
