@@ -861,6 +861,138 @@ static void test_mp_deadlock_two_tables_detected(void **state)
 	expect_one_binding(fx->t[1], "k");
 }
 
+/*
+ * A cycle through the log hook.  A's step on X takes X from a dead writer
+ * and logs it with X's writer lock held; the hook writes Y, whose writer
+ * lock B's group holds while it waits for X.  A holds X for a single step
+ * of its own thread: its wait for Y must still count as a holder's, or
+ * neither side ever gives up.
+ */
+struct hook_arg {
+	const char *x, *y;
+	struct tu_barrier *b_holds, *a_waits;
+	struct mp_shared *sh;
+	shmtab *ty;
+	bool called;
+};
+
+static struct hook_arg *hook_a;
+
+static void hook_writes_other(int level, const char *msg, void *ctx)
+{
+	(void)level;
+	(void)msg;
+	(void)ctx;
+	if (!hook_a || hook_a->called)
+		return;
+	hook_a->called = true;
+	tu_barrier_post(hook_a->a_waits);
+	hook_a->sh->rc2[0] = tu_put_str(hook_a->ty, "k", "A");
+}
+
+static int child_die_in_group(shmtab *t, void *ctx)
+{
+	(void)ctx;
+	if (tu_put_str(t, "d", "dead") == 0)
+		_exit(0);
+	return -EIO;
+}
+
+static int child_dead_writer(void *arg)
+{
+	shmtab *t = child_open(arg);
+
+	if (!t)
+		return 4;
+	shmtab_group(t, child_die_in_group, NULL);
+	return 10;
+}
+
+static int child_hook_writer(void *arg)
+{
+	struct hook_arg *a = arg;
+	shmtab *tx = child_open(a->x);
+
+	a->ty = child_open(a->y);
+	if (!tx || !a->ty)
+		return 4;
+	if (tu_barrier_wait(a->b_holds, BARRIER_MS) != 0)
+		return 5;
+	hook_a = a;
+	shmtab_set_log(hook_writes_other, NULL);
+	a->sh->rc[0] = tu_put_str(tx, "a", "A");
+	shmtab_set_log(NULL, NULL);
+	a->sh->n[0] = a->called;
+	return a->sh->rc[0] == 0 ? 0 : 10;
+}
+
+static int b_body(shmtab *ty, void *ctx)
+{
+	struct hook_arg *a = ctx;
+	int rc = tu_put_str(ty, "k", "B");
+
+	if (rc != 0)
+		return rc;
+	if (a->sh->n[1]++ == 0) {
+		tu_barrier_post(a->b_holds);
+		if (tu_barrier_wait(a->a_waits, BARRIER_MS) != 0)
+			return -ETIMEDOUT;
+	}
+	return tu_put_str(a->ty, "b", "B");
+}
+
+static int child_group_writer(void *arg)
+{
+	struct hook_arg *a = arg;
+	shmtab *ty = child_open(a->y);
+	int rc;
+
+	a->ty = child_open(a->x);
+	if (!ty || !a->ty)
+		return 4;
+	while ((rc = shmtab_group(ty, b_body, a)) == -EDEADLK) {
+		if (a->sh->rc[1] == 0)
+			a->sh->rc[1] = rc;	/* the first try's */
+		usleep(2000);
+	}
+	return rc == 0 ? 0 : 10;
+}
+
+static void test_mp_deadlock_through_log_hook(void **state)
+{
+	struct mp_fixture *fx = *state;
+	struct tu_barrier bh, aw;
+	struct hook_arg a;
+	struct mp_shared *sh = fx->sh;
+
+	assert_int_equal(tu_put_str(mk_table(fx, 0, 0), "k", "0"), 0);
+	assert_int_equal(tu_put_str(mk_table(fx, 1, 0), "k", "0"), 0);
+	start_child(fx, 2, child_dead_writer, fx->name[0]);
+	expect_child_ok(fx, 2, WAIT_S, "writer that dies in a group");
+	assert_int_equal(tu_barrier_init(&bh), 0);
+	assert_int_equal(tu_barrier_init(&aw), 0);
+	a = (struct hook_arg){ .x = fx->name[0],
+			       .y = fx->name[1],
+			       .b_holds = &bh,
+			       .a_waits = &aw,
+			       .sh = sh };
+	start_child(fx, 0, child_hook_writer, &a);
+	start_child(fx, 1, child_group_writer, &a);
+	expect_child_ok(fx, 0, 20, "step whose log hook writes Y");
+	expect_child_ok(fx, 1, 20, "group on Y that writes X");
+	tu_barrier_destroy(&bh);
+	tu_barrier_destroy(&aw);
+	assert_int_equal(sh->n[0], 1);		/* the hook ran */
+	if (sh->rc2[0] != -EDEADLK && sh->rc[1] != -EDEADLK)
+		fail_msg("no side gave way (hook %d, group %d)", sh->rc2[0],
+			 sh->rc[1]);
+	printf("# cycle through the log hook: hook %s, group's first try %s\n",
+	       shmtab_strerror(sh->rc2[0]), shmtab_strerror(sh->rc[1]));
+	expect_one_binding(fx->t[0], "b");
+	expect_one_binding(fx->t[1], "k");
+	assert_int_equal(shmtab_check(fx->t[0]), 0);
+}
+
 struct same_arg {
 	const char *name;
 	const char *val;
@@ -1453,6 +1585,7 @@ int main(void)
 		T(test_mp_deadlock_two_tables_detected),
 		T(test_mp_deadlock_same_table_one_loses),
 		T(test_mp_deadlock_leaves_no_locks),
+		T(test_mp_deadlock_through_log_hook),
 		T(test_mp_stuck_first_opener_bounded),
 		T(test_mp_inplace_waits_for_group_reader),
 		T(test_mp_inplace_waits_for_group_writer),
