@@ -41,8 +41,14 @@
  * youngest one always sees an older waiter, so every cycle is broken in
  * bounded time and the oldest waiter proceeds.  (A holder that waits for
  * something outside the cycle can cause a spurious -EDEADLK; groups retry.)
- * A single step outside a group never returns -EDEADLK: it backs off and
- * starts again, since it has changed nothing yet.
+ * A single step that holds nothing else never returns -EDEADLK: it backs
+ * off and starts again, since it has changed nothing yet.  (One called
+ * while its thread holds locks, from a visitor or the log hook, returns
+ * it: only its caller can let go of what the cycle waits for.)  A step
+ * holds the writer lock for its own thread only: another thread of the
+ * process that holds nothing is no member of a cycle and waits plainly,
+ * while the step's thread (a log hook that writes another table) waits as
+ * a holder.  So a lone step counts in a thread-local total, no atomic add.
  *
  * Giving up.  Outside a cycle a wait lasts as long as the holder keeps the
  * lock, and a holder may be stopped (SIGSTOP, a debugger) or sleep in a group.
@@ -79,6 +85,9 @@
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct shmtab *reg_head;
 static int proc_held;		/* handles of this process holding locks */
+/* lone write steps of this thread: the writer lock of a step outside a
+ * group is the thread's, not the process's (see Cycles above) */
+static __thread unsigned thr_steps __attribute__((tls_model("initial-exec")));
 __thread struct shmtab *lock_my_users
 	__attribute__((tls_model("initial-exec")));
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
@@ -274,6 +283,7 @@ static void reg_atfork_child(void)
 	reg_head = NULL;
 	lock_my_users = NULL;
 	proc_held = 0;
+	thr_steps = 0;
 	my_pid = 0;
 }
 
@@ -378,14 +388,31 @@ bool pid_dead(uint32_t pid)
 	return proc_zombie(pid);
 }
 
+/*
+ * t->held: 0 nothing, HELD_STEP the writer lock of a lone step (counted in
+ * thr_steps, no atomic: a step begins and ends on one thread), HELD_PROC
+ * read locks or a group's writer lock (counted in proc_held).
+ */
+enum { HELD_STEP = 1, HELD_PROC = 2 };
+
 static void held_update(struct shmtab *t)
 {
-	int h = t->wl_held || t->rd_all || bits_any(t->rd_bits);
+	int h = t->rd_all || bits_any(t->rd_bits) ||
+			(t->wl_held && t->group_depth) ?
+		HELD_PROC :
+		t->wl_held ? HELD_STEP : 0;
 
 	if (h == t->held)
 		return;
+	if (t->held == HELD_STEP)
+		thr_steps--;
+	else if (t->held == HELD_PROC)
+		__atomic_sub_fetch(&proc_held, 1, __ATOMIC_RELAXED);
+	if (h == HELD_STEP)
+		thr_steps++;
+	else if (h == HELD_PROC)
+		__atomic_add_fetch(&proc_held, 1, __ATOMIC_RELAXED);
 	t->held = h;
-	__atomic_add_fetch(&proc_held, h ? 1 : -1, __ATOMIC_RELAXED);
 }
 
 /* lock_user_pop() when t is not the newest of the list */
@@ -659,7 +686,8 @@ static void wlock_drop(struct shmtab *t)
 static int wlock_take(struct shmtab *t)
 {
 	struct shm_header *H = t->hdr;
-	bool cyclic = __atomic_load_n(&proc_held, __ATOMIC_RELAXED) > 0;
+	bool cyclic = thr_steps ||
+		      __atomic_load_n(&proc_held, __ATOMIC_RELAXED) > 0;
 	uint64_t slice = 0, since = 0;
 	bool dead = false;
 	uint32_t ws;
@@ -1052,8 +1080,11 @@ static void stripes_even(struct shmtab *t)
 		while (b) {
 			unsigned s = w * 64 + (unsigned)__builtin_ctzll(b);
 
-			__atomic_fetch_add(&t->hdr->stripe_seq[s], 1,
-					   __ATOMIC_RELEASE);
+			/* odd, and only we change an odd stripe (replaces
+			 * in place claim even ones): no locked add */
+			__atomic_store_n(&t->hdr->stripe_seq[s],
+					 ld32(&t->hdr->stripe_seq[s]) + 1,
+					 __ATOMIC_RELEASE);
 			b &= b - 1;
 		}
 		t->wr_bits[w] = 0;
