@@ -908,6 +908,12 @@ static int slot_claim(struct shmtab *t)
 
 			if (!pass && ld32(&sl->pid))
 				continue;
+			/* the slot of a writer that died holding the writer
+			 * lock tells read-only handles it lives if taken:
+			 * left to the recovery */
+			if (pass && ld32(&H->wlock_pid) &&
+			    ld32(&H->wlock_slot) == i + 1)
+				continue;
 			/* a dead claim is finished by the next writer */
 			if (ld64(&sl->claim) ||
 			    slot_flock(own_fd(t), i, F_WRLCK) < 0)

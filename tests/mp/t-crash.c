@@ -1140,6 +1140,57 @@ static void test_crash_dead_reader_slot_not_taken_while_cleared(void **state)
 	assert_int_equal(shmtab_check(fx->t), 0);
 }
 
+/*
+ * A writer killed holding the writer lock, in the last free slot.  A new
+ * read-write handle that finds no free slot leaves the dead writer's alone:
+ * read-only handles judge the holder by that slot's lock, and with the
+ * slot taken they would wait for a writer that is gone.
+ */
+static void test_crash_dead_writers_slot_left_to_recovery(void **state)
+{
+	struct crash_fixture *fx = *state;
+	shmtab **more = calloc(SHMTAB_SLOTS_TEST, sizeof(*more));
+	struct holder_arg h = { .name = fx->name };
+	struct tu_barrier b;
+	struct shmtab_stat st;
+	shmtab *late = NULL, *ro = NULL;
+	int n;
+
+	assert_non_null(more);
+	assert_int_equal(tu_create(fx->name, NULL, &fx->t), 0);
+	assert_int_equal(tu_put_str(fx->t, "k", "v0"), 0);
+	n = take_slots_but_one(fx, more);
+	assert_int_equal(tu_barrier_init(&b), 0);
+	h.post = &b;
+	fx->pid[0] = tu_fork(child_group_holder, &h);
+	assert_true(fx->pid[0] > 0);
+	if (tu_barrier_wait(&b, 10000) != 0)
+		fail_msg("the writer never got its lock");
+	kill(fx->pid[0], SIGKILL);
+	wait_killed(fx, 0);
+	tu_barrier_destroy(&b);
+
+	assert_int_equal(shmtab_open(fx->name, O_RDWR, 0, NULL, &late), 0);
+	assert_int_equal(shmtab_stat(late, &st), 0);
+	assert_int_equal(st.holders, SHMTAB_SLOTS_TEST);
+	assert_int_equal(st.dead_holders, 1);
+	/* a read-only handle finds nobody alive to finish the step */
+	assert_int_equal(shmtab_open(fx->name, O_RDONLY, 0, NULL, &ro), 0);
+	assert_int_equal(tu_find_is(ro, "k", "v"), -EAGAIN);
+	/* the next write recovers: the slot is free, the value readable */
+	assert_int_equal(tu_put_str(late, "k2", "w"), 0);
+	assert_int_equal(shmtab_stat(late, &st), 0);
+	assert_int_equal(st.dead_holders, 0);
+	assert_int_equal(st.holders, SHMTAB_SLOTS_TEST - 1);
+	assert_int_equal(tu_find_is(ro, "k", "v"), 0);
+	assert_int_equal(shmtab_close(ro), 0);
+	assert_int_equal(shmtab_close(late), 0);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(shmtab_close(more[i]), 0);
+	free(more);
+	assert_int_equal(shmtab_check(fx->t), 0);
+}
+
 static uint64_t rlocks_of(const char *name);
 static uint64_t rlocks_seen;
 
@@ -1677,6 +1728,7 @@ int main(void)
 		T(test_crash_inplace_killed_past_our_mapping),
 		T(test_crash_inplace_killed_record_locks),
 		T(test_crash_dead_reader_slot_not_taken_while_cleared),
+		T(test_crash_dead_writers_slot_left_to_recovery),
 		T(test_crash_dead_reader_uncounted),
 		T(test_crash_dead_reader_pid_reused),
 		T(test_crash_reader_in_other_time_namespace),
