@@ -67,7 +67,7 @@ void ustore(struct shmtab *t, uint64_t off, uint64_t val)
 		__atomic_store_n(&H->undo_n, n + 1, __ATOMIC_RELEASE);
 	} else {
 		/* a step never needs this many; log where it happened */
-		shmtab__log(3, "%s: undo log full", t->name);
+		shmtab__tlog(t, 3, "%s: undo log full", t->name);
 	}
 	__atomic_store_n(p, val, __ATOMIC_RELEASE);
 }

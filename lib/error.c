@@ -34,6 +34,27 @@ void shmtab__log(int level, const char *fmt, ...)
 	va_end(ap);
 }
 
+/*
+ * A message about table t, whose locks this thread may hold.  While the
+ * hook runs, a call through another handle of t that would wait for them
+ * gets -EBUSY (lock_user_push: self_holder finds t), and so does a write
+ * through t itself, which would begin a step inside the one under way.
+ */
+void shmtab__tlog(struct shmtab *t, int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!log_fn)
+		return;
+	lock_user_push(t);
+	t->logging++;
+	va_start(ap, fmt);
+	vlog(level, fmt, ap);
+	va_end(ap);
+	t->logging--;
+	lock_user_pop(t);
+}
+
 /* A damaged layout: say where, once per call, and give -EBADMSG. */
 int shmtab__corrupt(struct shmtab *t, const char *fmt, ...)
 {
@@ -45,7 +66,10 @@ int shmtab__corrupt(struct shmtab *t, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	shmtab__log(3, "%s: damaged table: %s", t ? t->name : "?", buf);
+	if (t)
+		shmtab__tlog(t, 3, "%s: damaged table: %s", t->name, buf);
+	else
+		shmtab__log(3, "?: damaged table: %s", buf);
 	return -EBADMSG;
 }
 

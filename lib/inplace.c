@@ -259,8 +259,8 @@ static void claim_finish(struct shmtab *t, unsigned i, uint64_t c)
 	if (!did)
 		return;		/* it died before it changed anything */
 	st64(&H->recoveries, ld64(&H->recoveries) + 1);
-	shmtab__log(4, "%s: finished a replace in place of a dead process",
-		    t->name);
+	shmtab__tlog(t, 4, "%s: finished a replace in place of a dead process",
+		     t->name);
 }
 
 /*

@@ -823,7 +823,7 @@ int recover(struct shmtab *t)
 			slot_clear_dead(t, i);
 	}
 	st64(&H->recoveries, ld64(&H->recoveries) + 1);
-	shmtab__log(4, "%s: recovered from a dead writer", t->name);
+	shmtab__tlog(t, 4, "%s: recovered from a dead writer", t->name);
 	/* verify what the dead writer left: one pass, once per crash */
 	if (!err)
 		err = check_locked(t);

@@ -60,6 +60,8 @@ struct shmtab {
 	struct shmtab *held_next;	/* the thread's handles that call the
 					 * caller's code (lock_user_push) */
 	int user_refs;			/* pushes not popped */
+	int logging;			/* the log hook runs about this table:
+					 * no writes through it (shmtab__tlog) */
 	dev_t obj_dev;			/* the object, to tell two handles of */
 	ino_t obj_ino;			/* one table (lock.c self_holder) */
 	int quiet;			/* speculative read: do not log damage */
@@ -216,6 +218,8 @@ int shmtab__corrupt(struct shmtab *t, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void shmtab__log(int level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+void shmtab__tlog(struct shmtab *t, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* hash.c */
 uint64_t hash_bytes(uint64_t seed, const void *p, size_t len);
@@ -290,16 +294,17 @@ void lock_drop_slot(struct shmtab *t);
 void lock_user_unlink(struct shmtab *t);
 
 /*
- * The handles whose visitor or group this thread is in, newest first
- * (held_next): the only handles whose locks it may hold while it calls the
- * library, through another handle.  A lone step runs none of the caller's
- * code.  lock.c asks it before it waits (self_holder).
+ * The handles whose visitor, group or log hook this thread is in, newest
+ * first (held_next): the only handles whose locks it may hold while it
+ * calls the library, through another handle.  A lone step runs none of the
+ * caller's code but the log hook.  lock.c asks it before it waits
+ * (self_holder).
  */
 extern __thread struct shmtab *lock_my_users
 	__attribute__((tls_model("initial-exec")));
 
-/* t will call the caller's code (a visitor, a group) with its locks held,
- * until lock_user_pop(). */
+/* t will call the caller's code (a visitor, a group, the log hook) with its
+ * locks held, until lock_user_pop(). */
 static inline void lock_user_push(struct shmtab *t)
 {
 	if (t->user_refs++)

@@ -179,7 +179,9 @@ const char *shmtab_strerror(int err);
 
 /*
  * Log hook: the library is silent unless a hook is set.  It is called for
- * damaged tables (with the table's name) and recovered locks.
+ * damaged tables (with the table's name) and recovered locks, maybe with
+ * that table's locks held: there it may read the table; writes to it give
+ * -EBUSY.
  */
 typedef void shmtab_log_fn(int level, const char *msg, void *ctx);
 void shmtab_set_log(shmtab_log_fn *fn, void *ctx);

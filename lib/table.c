@@ -17,7 +17,7 @@ int write_check(struct shmtab *t)
 		return -EBADF;
 	if (t->rdonly)
 		return -EROFS;
-	if (t->visit_depth)
+	if (t->visit_depth || t->logging)
 		return -EBUSY;
 	if (t->doomed)
 		return -EDEADLK;

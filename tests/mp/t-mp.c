@@ -993,6 +993,74 @@ static void test_mp_deadlock_through_log_hook(void **state)
 	assert_int_equal(shmtab_check(fx->t[0]), 0);
 }
 
+/*
+ * The log hook, called while a step on X holds X's writer lock (it took X
+ * from a dead writer), calls the library on X itself: a write through
+ * another handle would wait for this very thread and one through the
+ * step's own handle would begin a step inside the step: both -EBUSY at
+ * once; a read through the step's handle sees the table.
+ */
+static shmtab *hook_step_t, *hook_other_t;
+static int hook_calls, hook_rc_other, hook_rc_self, hook_rc_read;
+
+static void hook_writes_same(int level, const char *msg, void *ctx)
+{
+	(void)level;
+	(void)msg;
+	(void)ctx;
+	if (hook_calls++)
+		return;
+	hook_rc_other = tu_put_str(hook_other_t, "h", "other");
+	hook_rc_self = tu_put_str(hook_step_t, "h", "self");
+	hook_rc_read = tu_find_is(hook_step_t, "k", "0");
+}
+
+static int child_hook_same_table(void *arg)
+{
+	struct mp_shared *sh = ((struct hook_arg *)arg)->sh;
+	const char *name = ((struct hook_arg *)arg)->x;
+
+	hook_step_t = child_open(name);
+	hook_other_t = child_open(name);
+	if (!hook_step_t || !hook_other_t)
+		return 4;
+	shmtab_set_log(hook_writes_same, NULL);
+	sh->rc[0] = tu_put_str(hook_step_t, "a", "A");
+	shmtab_set_log(NULL, NULL);
+	sh->n[0] = hook_calls;
+	sh->rc2[0] = hook_rc_other;
+	sh->rc3[0] = hook_rc_self;
+	sh->n[1] = hook_rc_read;
+	/* and once the hook returned, both write again */
+	sh->rc[1] = tu_put_str(hook_other_t, "h", "after");
+	sh->rc2[1] = tu_put_str(hook_step_t, "h2", "after");
+	return 0;
+}
+
+static void test_mp_log_hook_on_same_table_busy(void **state)
+{
+	struct mp_fixture *fx = *state;
+	struct mp_shared *sh = fx->sh;
+	struct hook_arg a = { .x = fx->name[0], .sh = sh };
+
+	assert_int_equal(tu_put_str(mk_table(fx, 0, 0), "k", "0"), 0);
+	start_child(fx, 2, child_dead_writer, fx->name[0]);
+	expect_child_ok(fx, 2, WAIT_S, "writer that dies in a group");
+	start_child(fx, 0, child_hook_same_table, &a);
+	expect_child_ok(fx, 0, 20, "step whose log hook writes the same table");
+	assert_int_equal(sh->n[0], 1);
+	assert_int_equal(sh->rc[0], 0);
+	assert_int_equal(sh->rc2[0], -EBUSY);
+	assert_int_equal(sh->rc3[0], -EBUSY);
+	assert_int_equal(sh->n[1], 0);
+	assert_int_equal(sh->rc[1], 0);
+	assert_int_equal(sh->rc2[1], 0);
+	assert_int_equal(tu_find_is(fx->t[0], "a", "A"), 0);
+	assert_int_equal(tu_find_is(fx->t[0], "h", "after"), 0);
+	assert_int_equal(tu_find_is(fx->t[0], "h2", "after"), 0);
+	assert_int_equal(shmtab_check(fx->t[0]), 0);
+}
+
 struct same_arg {
 	const char *name;
 	const char *val;
@@ -1586,6 +1654,7 @@ int main(void)
 		T(test_mp_deadlock_same_table_one_loses),
 		T(test_mp_deadlock_leaves_no_locks),
 		T(test_mp_deadlock_through_log_hook),
+		T(test_mp_log_hook_on_same_table_busy),
 		T(test_mp_stuck_first_opener_bounded),
 		T(test_mp_inplace_waits_for_group_reader),
 		T(test_mp_inplace_waits_for_group_writer),
