@@ -262,7 +262,7 @@ static int setattr_table(struct fs_table *tb, struct stat *attr, int to_set)
  * that cp -p and rsync -a work). */
 static int setattr_key(struct fs_table *tb, const void *key, size_t klen,
 		       fuse_ino_t ino, struct stat *attr, int to_set,
-		       struct fuse_file_info *fi)
+		       struct fuse_file_info *fi, pid_t pid)
 {
 	struct stat cur;
 	int err;
@@ -287,7 +287,7 @@ static int setattr_key(struct fs_table *tb, const void *key, size_t klen,
 	if (attr->st_size < 0)
 		return -EINVAL;
 	if (fi)
-		return fs_file_truncate(fi, attr->st_size);
+		return fs_file_truncate(fi, attr->st_size, pid);
 	return fs_key_truncate(tb, key, klen, attr->st_size);
 }
 
@@ -299,6 +299,7 @@ void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	size_t klen;
 	bool is_dir;
 	struct stat st;
+	pid_t pid = fuse_req_ctx(req)->pid;	/* who truncates */
 	int err = fs_resolve(ino, &tb, &key, &klen, &is_dir);
 
 	if (err == -ENOENT && fi && (to_set & FUSE_SET_ATTR_SIZE) &&
@@ -306,7 +307,7 @@ void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		/* ftruncate(2) of an open file of a key removed or replaced
 		 * through the mount: an unlinked file, its own buffer */
 		err = attr->st_size < 0 ? -EINVAL :
-					  fs_file_truncate(fi, attr->st_size);
+					  fs_file_truncate(fi, attr->st_size, pid);
 		if (err == 0 && fs_node_attr_detached(ino, false, &st) == 0)
 			fuse_reply_attr(req, &st, fs_state.cache);
 		else
@@ -322,7 +323,7 @@ void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	else if (is_dir)
 		err = setattr_table(tb, attr, to_set);
 	else
-		err = setattr_key(tb, key, klen, ino, attr, to_set, fi);
+		err = setattr_key(tb, key, klen, ino, attr, to_set, fi, pid);
 	if (err == 0) {
 		if (!tb)
 			err = fs_attr_root(&st);

@@ -21,8 +21,10 @@
  *    whole buffer instead);
  *  - the commit is one shmtab_replace, at the first FLUSH that follows a
  *    WRITE or a truncate (bash sends a FLUSH before the data of `echo v > k`;
- *    committing there would publish an empty value), at fsync, and at
- *    RELEASE when still pending (e.g. `: > k`, which writes nothing).
+ *    committing there would publish an empty value) and comes from a
+ *    process that wrote (a child that inherited the descriptor and exits,
+ *    or closes it before exec, flushes too: half a value), at fsync, and
+ *    at RELEASE when still pending (e.g. `: > k`, which writes nothing).
  * Every file is opened with direct_io: the page cache never holds a
  * writer's bytes nor a stale value.  A buffer of 1 MiB or more is a mapping
  * reused across opens through a bounded pool (see "Big buffers" below); a
@@ -439,6 +441,8 @@ static int value_load(shmtab *t, const struct fs_types *ty, const void *key,
 	return 0;
 }
 
+#define WRITERS 4
+
 struct fh {
 	struct fh *prev, *next;		/* open_fhs: the ones not released */
 	struct fs_table *tb;
@@ -472,6 +476,9 @@ struct fh {
 		size_t off, len;
 	} *rg;				/* written since the last commit */
 	size_t nrg, caprg;
+	pid_t writer[WRITERS];		/* who wrote or truncated since the
+					 * last commit (fh_flusher_wrote) */
+	unsigned nwriters;		/* > WRITERS: too many to tell */
 	struct vbuf b;			/* the value (or the tail) */
 	size_t klen;
 	unsigned char *key;		/* as nd named it at the last look
@@ -492,6 +499,67 @@ static void fh_note_size(struct fh *h)
 {
 	if (h->nd && !h->tail && !h->add)
 		fs_node_note_size(h->nd, h->b.len);
+}
+
+/* pid's thread group (its process), from /proc; 0 when unknown. */
+static pid_t tgid_of(pid_t pid)
+{
+	char path[64], line[128];
+	pid_t tgid = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Tgid: %d", &tgid) == 1)
+			break;
+	fclose(f);
+	return tgid;
+}
+
+/* Did the process that sends this FLUSH (pid, as the kernel gives it: the
+ * closing thread) write through h since its last commit?  What cannot be
+ * told counts as yes, which publishes as any FLUSH used to: pid 0 (another
+ * pid namespace), too many writers, no /proc, a writer gone (a thread that
+ * wrote and ended: a process that wrote and exited published then). */
+static bool fh_flusher_wrote(struct fh *h, pid_t pid)
+{
+	pid_t g;
+
+	if (pid <= 0 || h->nwriters == 0 || h->nwriters > WRITERS)
+		return true;
+	for (unsigned i = 0; i < h->nwriters; i++)
+		if (h->writer[i] == pid)
+			return true;
+	/* another thread of a writer's process (threads have pids too) */
+	g = tgid_of(pid);
+	if (!g)
+		return true;
+	for (unsigned i = 0; i < h->nwriters; i++) {
+		pid_t w = tgid_of(h->writer[i]);
+
+		if (!w || w == g)
+			return true;
+	}
+	return false;
+}
+
+/* pid wrote through h (a WRITE or a truncate).  Caller holds h->mu. */
+static void fh_note_writer(struct fh *h, pid_t pid)
+{
+	if (pid <= 0) {
+		h->nwriters = WRITERS + 1;
+		return;
+	}
+	for (unsigned i = 0; i < h->nwriters && i < WRITERS; i++)
+		if (h->writer[i] == pid)
+			return;
+	if (h->nwriters < WRITERS)
+		h->writer[h->nwriters] = pid;
+	if (h->nwriters <= WRITERS)
+		h->nwriters++;
 }
 
 /* Every open file the kernel has not released: a mount detached with
@@ -859,6 +927,7 @@ static int fh_commit(struct fh *h)
 done:
 	h->pending = false;
 	h->armed = false;
+	h->nwriters = 0;
 	h->nrg = 0;
 	if (h->tail)
 		h->b.len = 0;
@@ -1530,6 +1599,7 @@ void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	if (err == 0) {
 		h->pending = true;
 		h->armed = true;
+		fh_note_writer(h, fuse_req_ctx(req)->pid);
 		fh_note_size(h);
 	} else {
 		h->failed = true;
@@ -1551,7 +1621,7 @@ void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	(void)ino;
 	pthread_mutex_lock(&h->mu);
-	if (h->armed) {
+	if (h->armed && fh_flusher_wrote(h, fuse_req_ctx(req)->pid)) {
 		err = fh_commit(h);
 		/* close() returns the error; RELEASE tries once more */
 		h->armed = false;
@@ -1671,7 +1741,7 @@ void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 }
 
 /* ftruncate: the handle's buffer, published with the handle's commit. */
-int fs_file_truncate(struct fuse_file_info *fi, off_t size)
+int fs_file_truncate(struct fuse_file_info *fi, off_t size, pid_t pid)
 {
 	struct fh *h = fh_of(fi);
 	int err;
@@ -1687,6 +1757,7 @@ int fs_file_truncate(struct fuse_file_info *fi, off_t size)
 	if (err == 0) {
 		h->pending = true;
 		h->armed = true;
+		fh_note_writer(h, pid);
 		fh_note_size(h);
 	}
 	pthread_mutex_unlock(&h->mu);

@@ -272,7 +272,7 @@ void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	      struct fuse_file_info *fi);
 void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
-int fs_file_truncate(struct fuse_file_info *fi, off_t size);
+int fs_file_truncate(struct fuse_file_info *fi, off_t size, pid_t pid);
 bool fs_file_open_ino(fuse_ino_t ino);
 int fs_key_truncate(struct fs_table *tb, const void *key, size_t klen,
 		    off_t size);

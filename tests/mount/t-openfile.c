@@ -18,6 +18,9 @@
  *    table onto an element;
  *  - a key removed by another process through the library is not
  *    followed: the writer publishes it again (last writer wins);
+ *  - a child that inherited a file open for writing and closes it (at its
+ *    exit, or before an exec) publishes nothing: the writer's own close
+ *    does; a thread that closes what another thread wrote publishes it;
  *  - fstat(2) of a file whose key was removed or replaced by a rename
  *    gives the file's attributes with st_nlink 0, its size the length the
  *    file holds; so does fstat(2) of a file whose key or table another
@@ -32,6 +35,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -411,6 +415,99 @@ static void test_writer_follows_move_across_tables(void **state)
 	mt_table_free(h);
 }
 
+/* --- closes by other processes and threads ---------------------------- */
+
+struct thr_write {
+	int fd;
+	const char *text;
+	ssize_t n;
+	int hold;	/* >= 0: then wait for a byte on it */
+};
+
+static void *write_in_thread(void *arg)
+{
+	struct thr_write *w = arg;
+	char c;
+
+	__atomic_store_n(&w->n, write(w->fd, w->text, strlen(w->text)),
+			 __ATOMIC_RELEASE);
+	if (w->hold >= 0 && read(w->hold, &c, 1) < 0)
+		w->n = -1;
+	return NULL;
+}
+
+/* text written to fd by a thread, which lives on (hold) or ends; then fd
+ * closed by this thread. */
+static void write_by_thread_close_here(int fd, const char *text, bool live)
+{
+	struct thr_write w = { fd, text, 0, -1 };
+	int p[2];
+	pthread_t th;
+
+	assert_int_equal(pipe(p), 0);
+	if (live)
+		w.hold = p[0];
+	assert_int_equal(pthread_create(&th, NULL, write_in_thread, &w), 0);
+	if (!live)
+		assert_int_equal(pthread_join(th, NULL), 0);
+	while (!__atomic_load_n(&w.n, __ATOMIC_ACQUIRE))
+		usleep(1000);
+	assert_int_equal(w.n, (ssize_t)strlen(text));
+	assert_int_equal(close(fd), 0);
+	if (live) {
+		assert_int_equal(write(p[1], "", 1), 1);
+		assert_int_equal(pthread_join(th, NULL), 0);
+	}
+	close(p[0]);
+	close(p[1]);
+}
+
+/* A child that inherited a file open for writing flushes it when it
+ * closes it or exits: what the parent wrote so far is not published then
+ * (half a value), only at the parent's own close. */
+static void test_writer_child_close_publishes_nothing(void **state)
+{
+	struct mt_table *f = mt_table_new(prefix, "ch", NULL);
+	pid_t pid;
+	size_t m;
+	char *k;
+	int fd;
+
+	(void)state;
+	for (m = 0; m < NMOUNTS; m++) {
+		k = mt_path(mounts[m], f, "k");
+		assert_int_equal(tu_put_str(f->t, "k", "old"), 0);
+		fd = open_write(k, O_WRONLY | O_TRUNC, "part1-", -1);
+		for (int how = 0; how < 2; how++) {
+			pid = fork();
+			if (pid == 0) {
+				if (how)	/* as before an exec */
+					close(fd);
+				_exit(0);	/* else at its exit */
+			}
+			assert_true(pid > 0);
+			assert_int_equal(tu_wait(pid, 10), 0);
+			assert_values(f->t, "k", "old");
+		}
+		assert_int_equal(write(fd, "part2", 5), 5);
+		assert_int_equal(close(fd), 0);
+		assert_values(f->t, "k", "part1-part2");
+
+		/* written by another thread of this process, alive or
+		 * ended: published by this thread's close */
+		fd = open(k, O_WRONLY | O_TRUNC);
+		assert_true(fd >= 0);
+		write_by_thread_close_here(fd, "alive", true);
+		assert_values(f->t, "k", "alive");
+		fd = open(k, O_WRONLY | O_TRUNC);
+		assert_true(fd >= 0);
+		write_by_thread_close_here(fd, "ended", false);
+		assert_values(f->t, "k", "ended");
+		free(k);
+	}
+	mt_table_free(f);
+}
+
 /* --- fstat ------------------------------------------------------------- */
 
 /* fstat(2) of a file whose key was removed through the mount: the file's
@@ -628,6 +725,7 @@ int main(void)
 		cmocka_unit_test(test_writer_follows_rename),
 		cmocka_unit_test(test_writer_replaced_by_rename),
 		cmocka_unit_test(test_writer_library_remove_not_followed),
+		cmocka_unit_test(test_writer_child_close_publishes_nothing),
 		cmocka_unit_test(test_typed_add_follows_inode),
 		cmocka_unit_test(test_array_element_follows_inode),
 		cmocka_unit_test(test_writer_follows_move_across_tables),
