@@ -258,8 +258,14 @@ static int setattr_table(struct fs_table *tb, struct stat *attr, int to_set)
 	return err;
 }
 
-/* Keys have no own owner or mode: accept only what changes nothing (so
- * that cp -p and rsync -a work). */
+/*
+ * Keys have no own owner or mode: they show their table's.  A key cannot
+ * be more private than its table, so a mode that takes a bit away is
+ * refused; one that only adds bits, and an owner or group, are the table's
+ * to give: accepted, changing nothing.  cp -p, rsync -a, and cp -a or mv of
+ * a whole directory (which copy into a table made 0700 first and give it
+ * its mode last) work.
+ */
 static int setattr_key(struct fs_table *tb, const void *key, size_t klen,
 		       fuse_ino_t ino, struct stat *attr, int to_set,
 		       struct fuse_file_info *fi, pid_t pid)
@@ -275,11 +281,7 @@ static int setattr_key(struct fs_table *tb, const void *key, size_t klen,
 		if (err < 0)
 			return err;
 		if ((to_set & FUSE_SET_ATTR_MODE) &&
-		    (attr->st_mode & 07777) != (cur.st_mode & 07777))
-			return -EPERM;
-		if ((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != cur.st_uid)
-			return -EPERM;
-		if ((to_set & FUSE_SET_ATTR_GID) && attr->st_gid != cur.st_gid)
+		    (cur.st_mode & 07777 & ~attr->st_mode))
 			return -EPERM;
 	}
 	if (!(to_set & FUSE_SET_ATTR_SIZE))

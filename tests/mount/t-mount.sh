@@ -261,8 +261,28 @@ if [ "$(id -u)" = 0 ]; then
 			bash -c "echo y > '$t/k2'"
 	fi
 fi
-expect_err "chmod of a key to another mode" "Operation not permitted" \
+expect_err "chmod of a key that takes bits away" "Operation not permitted" \
 	chmod 600 "$t/k2"
+expect "chmod of a key that adds bits succeeds, changes nothing" "same" \
+	bash -c "a=\$(stat -c %A '$t/k2'); chmod a+rw '$t/k2' && [ \"\$(stat -c %A '$t/k2')\" = \"\$a\" ] && echo same"
+if [ "$(id -u)" = 0 ]; then
+	expect "chown of a key succeeds, changes nothing" "same" \
+		bash -c "a=\$(stat -c %u:%g '$t/k2'); chown 1:2 '$t/k2' && [ \"\$(stat -c %u:%g '$t/k2')\" = \"\$a\" ] && echo same"
+fi
+# cp -a makes the table 0700, copies each key and gives it its mode, and
+# the table's last; mv of a table is such a copy
+mkdir "$tmp/cpa"
+printf 1 >"$tmp/cpa/a"
+printf 22 >"$tmp/cpa/b"
+chmod 644 "$tmp/cpa/a" "$tmp/cpa/b"
+chmod 755 "$tmp/cpa"
+expect "cp -a of a directory makes a table, quietly" "755 1 22" \
+	bash -c "cp -a '$tmp/cpa' '$mnt/cpa' && echo \$(stat -c %a '$mnt/cpa') \$(cat '$mnt/cpa/a') \$(cat '$mnt/cpa/b')"
+expect "mv of a table copies it, quietly" "1 22" \
+	bash -c "mv '$mnt/cpa' '$mnt/cpb' && echo \$(cat '$mnt/cpb/a') \$(cat '$mnt/cpb/b')"
+expect "and the old one is gone" "gone" \
+	bash -c "[ -e '$mnt/cpa' ] || echo gone"
+rm -r "$mnt/cpb" "$tmp/cpa"
 
 # --- rm -r, a second table ------------------------------------------------------
 expect "mkdir of a second table" "" mkdir "$mnt/other"
