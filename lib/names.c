@@ -38,7 +38,7 @@ static int name_parse(const char *name, enum name_kind *kind, const char **path)
 
 		if ((*path)[0] != '/' || n < 2 || strchr(*path + 1, '/'))
 			return -EINVAL;
-		if (n > NAME_MAX)
+		if (n - 1 > NAME_MAX)	/* the file in /dev/shm */
 			return -ENAMETOOLONG;
 	} else if (strlen(*path) >= PATH_MAX) {
 		return -ENAMETOOLONG;

@@ -8,6 +8,7 @@
 #endif
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -302,6 +303,34 @@ static void test_names_posix_bad_names_einval(void **state)
 		snprintf(p, sizeof(p), "/dev/shm/%s", dir);
 		assert_int_equal(stat(p, &st), -1);
 	}
+}
+
+/* A POSIX name is a file name in /dev/shm: up to NAME_MAX bytes after its
+ * slash. */
+static void test_names_posix_longest_name(void **state)
+{
+	char name[NAME_MAX + 16], full[NAME_MAX + 32];
+	shmtab *t = NULL;
+	int n;
+
+	(void)state;
+	n = snprintf(name, sizeof(name), "/shmtab-t-%ld-long-", (long)getpid());
+	memset(name + n, 'q', (size_t)(NAME_MAX + 1 - n));
+	name[NAME_MAX + 1] = 0;
+	snprintf(full, sizeof(full), "posix:%s", name);
+	track(strdup(full));
+	assert_int_equal(shmtab_open(name, O_RDWR | O_CREAT | O_EXCL, 0600,
+				     NULL, &t),
+			 0);
+	assert_string_equal(shmtab_name(t), full);
+	shmtab_close(t);
+	assert_int_equal(shmtab_unlink(name), 0);
+	/* one byte more */
+	name[NAME_MAX + 1] = 'q';
+	name[NAME_MAX + 2] = 0;
+	assert_int_equal(shmtab_open(name, O_RDWR | O_CREAT | O_EXCL, 0600,
+				     NULL, &t),
+			 -ENAMETOOLONG);
 }
 
 static void test_names_bare_slash_name_is_posix(void **state)
@@ -1180,6 +1209,7 @@ int main(void)
 		BOTH(test_names_wronly_einval),
 		BOTH(test_names_other_flags_einval),
 		ONE(test_names_posix_bad_names_einval),
+		ONE(test_names_posix_longest_name),
 		ONE(test_names_bare_slash_name_is_posix),
 		ONE(test_names_bare_relative_path_is_file),
 		ONE(test_names_bare_absolute_path_is_file),
