@@ -103,8 +103,12 @@ static int create_run(struct cmd_args *a)
 	shmtab *t;
 	int rc, err;
 
-	if (a->opt['p'] && cli_parse_size(a->opt['p'], &opt.pagesize) < 0) {
-		msg_error("create: bad page size '%s'", a->opt['p']);
+	if (a->opt['p'] && (cli_parse_size(a->opt['p'], &opt.pagesize) < 0 ||
+			    opt.pagesize < 160 || opt.pagesize > 1u << 20 ||
+			    opt.pagesize % 4)) {
+		msg_error("create: bad page size '%s' (from 160 to 1048576, "
+			  "a multiple of 4)",
+			  a->opt['p']);
 		return cli_usage(a->cmd);
 	}
 	if (a->opt['i'] && cli_parse_size(a->opt['i'], &opt.init) < 0) {

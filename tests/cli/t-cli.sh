@@ -136,7 +136,8 @@ has "^holders: 0$" "$dir/out" "stat: holders"
 has "^dead holders: 0$" "$dir/out" "stat: dead holders"
 [ "$(stat -c %a "$F")" = 640 ] && ok "create --mode" ||
 	fail "create --mode: mode $(stat -c %a "$F")"
-expect 1 "create with a bad page size" "$S" create --pagesize 100 "$dir/bad"
+expect 2 "create with a page size below 160" "$S" create --pagesize 100 "$dir/bad"
+expect 2 "create with a page size not a multiple of 4" "$S" create --pagesize 162 "$dir/bad"
 [ ! -e "$dir/bad" ] && ok "no object left by a failed create" ||
 	fail "a failed create left $dir/bad"
 
