@@ -598,6 +598,8 @@ expect 0 "set an element" "$S" set "$R" 3 three
 expect 0 "get the element" "$S" get "$R" 3
 want 'three'
 same "$dir/out" "$dir/want" "array set/get"
+expect 0 "an index in any text the type reads" "$S" get "$R" 03
+same "$dir/out" "$dir/want" "03 is index 3"
 expect 0 "set the last element" "$S" set "$R" 9 nine
 expect 0 "set element 0" "$S" set "$R" 0 ''
 expect 1 "get past the end" "$S" get "$R" 10
