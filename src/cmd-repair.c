@@ -261,9 +261,10 @@ static int repair_run(struct cmd_args *a)
 	printf("%s: rebuilt with %llu binding(s) of %llu key(s)", r.name,
 	       r.bindings, r.keys);
 	if (st.bindings > r.bindings)
-		printf("; %llu binding(s) dropped (the header counted %llu)",
-		       (unsigned long long)(st.bindings - r.bindings),
-		       (unsigned long long)st.bindings);
+		printf("; the header counted %llu binding(s), %llu more than "
+		       "could be read (lost, or a damaged count)",
+		       (unsigned long long)st.bindings,
+		       (unsigned long long)(st.bindings - r.bindings));
 	if (r.orphans)
 		printf("; %llu binding(s) found outside the index kept below "
 		       "their key's others", r.orphans);

@@ -302,6 +302,8 @@ expect 3 "check a miscounted table" "$S" check "$dir/counted"
 chmod 0604 "$dir/counted"
 expect 0 "repair" "$S" repair "$dir/counted"
 has "rebuilt with 8 binding(s) of 5 key(s)" "$dir/out" "repair reports"
+has "the header counted 255 binding(s), 247 more than could be read (lost, or a damaged count)" \
+	"$dir/out" "repair reports the count that was wrong"
 expect 0 "check after repair" "$S" check "$dir/counted"
 expect 0 "dump after repair" "$S" dump "$dir/counted"
 same "$dir/out" "$dir/dump1" "repair keeps every binding in order"
