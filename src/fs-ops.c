@@ -737,6 +737,17 @@ static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 	fuse_reply_err(req, EPERM);
 }
 
+/* FIFOs, devices, sockets: a key is made by open(2) with O_CREAT only. */
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     mode_t mode, dev_t rdev)
+{
+	(void)parent;
+	(void)name;
+	(void)mode;
+	(void)rdev;
+	fuse_reply_err(req, EPERM);
+}
+
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		    const char *newname)
 {
@@ -753,6 +764,7 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.forget_multi = op_forget_multi,
 	.getattr = watched_fs_getattr,
 	.setattr = watched_fs_setattr,
+	.mknod = op_mknod,
 	.mkdir = watched_fs_mkdir,
 	.unlink = watched_fs_unlink,
 	.rmdir = watched_fs_rmdir,

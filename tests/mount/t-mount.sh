@@ -143,6 +143,8 @@ expect "a non-table file in SOURCE is not shown" "tab" \
 	bash -c "echo junk > '$src/junk'; ls '$mnt'"
 expect_err "mkdir of an existing table" "File exists" mkdir "$t"
 expect_err "mkdir inside a table" "Operation not permitted" mkdir "$t/d"
+expect_err "mkfifo inside a table" "Operation not permitted" mkfifo "$t/p"
+expect_err "ln -s inside a table" "Operation not permitted" ln -s k "$t/l"
 
 # --- keys -----------------------------------------------------------------
 expect "echo > then cat" "v1" bash -c "echo v1 > '$t/k' && cat '$t/k'"
