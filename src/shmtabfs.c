@@ -212,6 +212,7 @@ int main(int argc, char *argv[])
 	}
 	if (opts.show_version) {
 		printf("shmtabfs %s\n", PACKAGE_VERSION);
+		fflush(stdout);	/* before fusermount3's line */
 		fuse_lowlevel_version();
 		ret = 0;
 		goto out_args;
