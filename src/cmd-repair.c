@@ -12,11 +12,16 @@
  * that have the old table open keep using the old object.
  *
  * Only records whose header and lengths are whole are kept; the header's
- * count tells how many bindings were dropped.  The copy gets the table's
+ * count tells how many bindings were dropped.  A table file cut short
+ * (below the size its header records, as a full disk leaves a copy) does
+ * not open: it is read from a copy made whole with zeros, in the same
+ * directory, which the salvage's scan of the heap steps through.  The
+ * copy gets the table's
  * schema (an array its length); a binding that is not valid for the types
  * is dropped and counted.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -178,11 +183,74 @@ static void repair_free(struct repair *r)
 	r->n = r->cap = 0;
 }
 
+/*
+ * path's table cut short: a copy of it made whole with zeros, opened
+ * read-only in *out; its path in *padded (the caller removes it).  0, or
+ * -EBADMSG when path is not a table cut short (or cannot be copied).
+ */
+static int open_padded(const char *path, const struct stat *sb,
+		       char **padded, shmtab **out)
+{
+	static const char magic[8] = { 'S', 'H', 'M', 'T', 'A', 'B', '\r', '\n' };
+	unsigned char hdr[40];
+	uint64_t size = 0;
+	char *tmp, *name;
+	char buf[65536];
+	ssize_t n;
+	int in, fd, err = -EBADMSG;
+
+	in = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (in < 0)
+		return -EBADMSG;
+	if (pread(in, hdr, sizeof(hdr), 0) == (ssize_t)sizeof(hdr) &&
+	    !memcmp(hdr, magic, sizeof(magic)))
+		for (int i = 7; i >= 0; i--)	/* size u64 at 32 (FORMAT.md) */
+			size = size << 8 | hdr[32 + i];
+	if (!S_ISREG(sb->st_mode) || sb->st_size < 32768 ||
+	    size <= (uint64_t)sb->st_size || size > (uint64_t)1 << 43) {
+		close(in);
+		return -EBADMSG;
+	}
+	tmp = cli_malloc(strlen(path) + 24);
+	sprintf(tmp, "%s.repair-cut-XXXXXX", path);
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		free(tmp);
+		close(in);
+		return err;
+	}
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (write(fd, buf, (size_t)n) != n) {
+			n = -1;
+			break;
+		}
+	if (n == 0 && ftruncate(fd, (off_t)size) == 0) {
+		name = cli_malloc(strlen(tmp) + 6);
+		sprintf(name, "file:%s", tmp);
+		err = shmtab_open(name, O_RDONLY, 0, NULL, out);
+		free(name);
+	}
+	close(fd);
+	close(in);
+	if (err < 0) {
+		unlink(tmp);
+		free(tmp);
+		return -EBADMSG;
+	}
+	printf("%s: cut short at %llu of %llu bytes: read as if the rest "
+	       "were zeros\n",
+	       path, (unsigned long long)sb->st_size,
+	       (unsigned long long)size);
+	*padded = tmp;
+	return 0;
+}
+
 static int repair_run(struct cmd_args *a)
 {
 	struct repair r = { .name = a->argv[0] };
 	struct shmtab_options opt = { 0 };
-	char *path = NULL, *newpath = NULL, *pattern;
+	char *path = NULL, *newpath = NULL, *padded = NULL, *pattern;
 	struct shmtab_stat st;
 	struct stat sb;
 	bool posix;
@@ -206,10 +274,16 @@ static int repair_run(struct cmd_args *a)
 	 * that a dead writer left half done */
 	if (shmtab_open(r.name, O_RDWR, 0, NULL, &r.old) == 0)
 		shmtab_close(r.old);
-	rc = cli_open(r.name, O_RDONLY, NULL, &r.old);
-	if (rc) {
-		free(path);
-		return rc;
+	err = shmtab_open(r.name, O_RDONLY, 0, NULL, &r.old);
+	if (err == -EBADMSG && open_padded(path, &sb, &padded, &r.old) == 0)
+		err = 0;
+	if (err < 0) {
+		/* the usual message */
+		rc = cli_open(r.name, O_RDONLY, NULL, &r.old);
+		if (rc) {
+			free(path);
+			return rc;
+		}
 	}
 	err = shmtab_stat(r.old, &st);
 	if (err < 0) {
@@ -220,8 +294,9 @@ static int repair_run(struct cmd_args *a)
 	opt.lock = st.lock <= SHMTAB_LOCK_MUTEX ? st.lock : SHMTAB_LOCK_BEST;
 	opt.init = st.bindings < ((uint64_t)1 << 24) ? st.bindings : 0;
 
-	pattern = cli_malloc(strlen(shmtab_name(r.old)) + 16);
-	sprintf(pattern, "%s.repair-XXXXXX", shmtab_name(r.old));
+	/* (the name given: r.old may be the copy made whole) */
+	pattern = cli_malloc(strlen(r.name) + 16);
+	sprintf(pattern, "%s.repair-XXXXXX", r.name);
 	err = shmtab_create_unique(pattern, 0600, &opt, &r.new);
 	if (err < 0) {
 		rc = msg_fail(err, "cannot create '%s'", pattern);
@@ -272,16 +347,19 @@ static int repair_run(struct cmd_args *a)
 		printf("; %llu binding(s) dropped as not valid for the types",
 		       r.invalid);
 	printf("\n");
-	repair_free(&r);
-	free(newpath);
-	free(path);
-	return 0;
+	rc = 0;
+	goto out;
 out_new:
 	shmtab_unlink(shmtab_name(r.new));
 	shmtab_close(r.new);
 out_old:
-	repair_free(&r);
 	shmtab_close(r.old);
+out:
+	repair_free(&r);
+	if (padded) {
+		unlink(padded);
+		free(padded);
+	}
 	free(newpath);
 	free(path);
 	return rc;

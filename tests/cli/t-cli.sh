@@ -315,6 +315,26 @@ expect 0 "repair a POSIX table" "$S" repair "$L"
 expect 0 "stat after repair" "$S" stat "$L"
 has "^bindings: 16$" "$dir/out" "POSIX repair keeps the bindings"
 expect 1 "repair a missing table" "$S" repair "$T-none"
+# a table file cut short: read from a copy made whole with zeros
+"$S" create "$dir/cut"
+for i in $(seq 1 400); do
+	"$S" set "$dir/cut" "k$i" "value-$i-of-some-length" || break
+done
+truncate -s $(($(stat -c %s "$dir/cut") * 3 / 4)) "$dir/cut"
+expect 3 "check a table cut short" "$S" check "$dir/cut"
+expect 0 "repair a table cut short" "$S" repair "$dir/cut"
+has "cut short at .* bytes: read as if the rest were zeros" "$dir/out" \
+	"repair says the table was cut short"
+expect 0 "check after repairing a cut table" "$S" check "$dir/cut"
+expect 0 "keys after repairing a cut table" "$S" keys "$dir/cut"
+kept=$(wc -l <"$dir/out")
+[ "$kept" -gt 100 ] && [ "$kept" -lt 400 ] &&
+	ok "repair kept what the cut left ($kept of 400)" ||
+	fail "repair of a cut table kept $kept of 400 keys"
+"$S" get "$dir/cut" "$(head -1 "$dir/out")" | grep -q '^value-[0-9]*-of-some-length$' &&
+	ok "a kept key has its value" || fail "a kept key lost its value"
+ls "$dir" | grep -q repair && fail "repair left a copy behind" ||
+	ok "repair of a cut table leaves nothing behind"
 printf 'not a table at all' >"$dir/junk"
 expect 3 "check a foreign file" "$S" check "$dir/junk"
 : >"$dir/zero"
