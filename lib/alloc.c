@@ -250,6 +250,10 @@ int chunk_alloc(struct shmtab *t, uint64_t need, uint32_t kind, uint64_t *off)
 		return 0;
 	}
 	top = ld64(&H->top);
+	/* the next store goes to top, unlogged: it must be heap */
+	if (top < HDR_SIZE || top % 8 || top > ld64(&H->size))
+		return shmtab__corrupt(t, "heap top %llu",
+				       (unsigned long long)top);
 	if (top + csize < top || top + csize > OFF_LIMIT)
 		return -ENOSPC;
 	if (top + csize > ld64(&H->size)) {

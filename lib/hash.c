@@ -353,14 +353,21 @@ static int mig_start(struct shmtab *t)
 {
 	struct shm_header *H = t->hdr;
 	uint64_t cells = hash_cells_for(ld64(&H->nkeys) + 1);
-	uint64_t need, off, size = ld64(&H->size);
+	uint64_t need, off, top, size = ld64(&H->size);
 	uint64_t cur = ld64(&H->index_cells);
 	struct chunk *c;
 	unsigned cls;
 	int err;
 
+	/* nkeys may have been scribbled on: never more cells than four
+	 * times the index's, nor than the heap's records would need (a
+	 * record takes at least a chunk header) */
 	if (cells > cur * 4)
-		cells = cur * 4;	/* nkeys may have been scribbled on */
+		cells = cur * 4;
+	top = ld64(&H->top);
+	if (top >= HDR_SIZE &&
+	    cells > hash_cells_for((top - HDR_SIZE) / sizeof(*c) + 1))
+		cells = hash_cells_for((top - HDR_SIZE) / sizeof(*c) + 1);
 	if (cells < 16)
 		cells = 16;
 	cls = size_class(cells * sizeof(cell_t));

@@ -234,10 +234,13 @@ static void claim_finish(struct shmtab *t, unsigned i, uint64_t c)
 		struct chunk *rc = off ? map_rec_snap(t, off, &lens, &size) : 0;
 
 		nlens = R ? ld64(&R->lens) : 0;
+		/* (a record inside the entry itself: the copy would overlap) */
 		if (!rc || nlens >> LEN_VBITS != lens >> LEN_VBITS ||
 		    (nlens & LEN_VMASK) > sizeof(R->val) ||
 		    (nlens & LEN_VMASK) + (lens >> LEN_VBITS) >
-			    size - sizeof(*rc)) {
+			    size - sizeof(*rc) ||
+		    ((uint8_t *)rc < (uint8_t *)(R + 1) &&
+		     (uint8_t *)R < (uint8_t *)rc + size)) {
 			shmtab__corrupt(t, "the redo entry of slot %u", i);
 		} else {
 			st64(&rc->lens, nlens);

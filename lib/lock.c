@@ -1182,6 +1182,8 @@ int lock_write_begin(struct shmtab *t, unsigned stripe)
 		stripes_even(t);
 		wlock_drop(t);
 		sleep_random();
+		if (lock_interrupted())
+			return -EINTR;
 	}
 	if (err < 0)
 		goto fail;

@@ -176,7 +176,11 @@ int map_refresh(struct shmtab *t)
 
 static int file_extend(int fd, uint64_t from, uint64_t to)
 {
-	int r = posix_fallocate(fd, (off_t)from, (off_t)(to - from));
+	int r;
+
+	if (to <= from)
+		return 0;	/* never a shrink: others map it */
+	r = posix_fallocate(fd, (off_t)from, (off_t)(to - from));
 
 	if (r == EOPNOTSUPP || r == ENOSYS || r == EINVAL) {
 		if (ftruncate(fd, (off_t)to) < 0)
@@ -377,7 +381,7 @@ static int heap_reset(struct shmtab *t, uint64_t cells)
 	struct shm_header *H = t->hdr;
 	struct { uint64_t off, size; } keep[NSLOTS * NPINS];
 	unsigned cls = size_class(cells * sizeof(cell_t)), n, at, i;
-	uint64_t isize = class_size(cls), top, pos, end, from, ioff;
+	uint64_t isize = class_size(cls), top, pos, end, from, ioff, size;
 	uint64_t live[NSLOTS / 64];
 	struct chunk *c;
 	int err;
@@ -418,10 +422,11 @@ static int heap_reset(struct shmtab *t, uint64_t cells)
 	}
 	ioff = pos;
 	end = at < n ? keep[n - 1].off + keep[n - 1].size : ioff + isize;
-	if (end > ld64(&H->size)) {
+	size = ld64(&H->size);		/* once: it is shared */
+	if (end > size) {
 		uint64_t nsize = (end + SYS_PAGE - 1) / SYS_PAGE * SYS_PAGE;
 
-		err = file_extend(t->fd, ld64(&H->size), nsize);
+		err = file_extend(t->fd, size, nsize);
 		if (err < 0)
 			return err;
 		st64(&H->size, nsize);
@@ -542,7 +547,10 @@ int table_redo_clear(struct shmtab *t)
 	uint64_t cells = ld64(&t->hdr->index_cells);
 	int err;
 
-	if (cells < 16 || (cells & (cells - 1)) || cells > ((uint64_t)1 << 30))
+	/* the clear's index (or the old one) fit in the object: a bigger
+	 * count was scribbled, and would make it grow for nothing */
+	if (cells < 16 || (cells & (cells - 1)) || cells > ((uint64_t)1 << 30) ||
+	    cells > ld64(&t->hdr->size) / sizeof(cell_t))
 		cells = 16;
 	err = heap_reset(t, cells);
 	if (!err) {
@@ -719,6 +727,7 @@ int map_attach(struct shmtab *t, int oflags, const struct shmtab_options *opt)
 			return -errno;
 		if (hdr_validate(&h, (uint64_t)st.st_size))
 			return -EBADMSG;
+		fault_point("open-checked");
 		if (ps && ps != h.pagesize)
 			return -EINVAL;
 		if (lock != SHMTAB_LOCK_BEST && lock != SHMTAB_LOCK_NONE &&
@@ -728,9 +737,22 @@ int map_attach(struct shmtab *t, int oflags, const struct shmtab_options *opt)
 		if (err < 0)
 			return err;
 	}
-	t->pagesize = t->hdr->pagesize;
-	t->seed = t->hdr->seed;
-	t->lock = lock == SHMTAB_LOCK_NONE ? SHMTAB_LOCK_NONE : t->hdr->lock;
+	if (formatted) {
+		/* what we wrote, as another process may scribble on it: read
+		 * once, checked as hdr_validate() checked h */
+		h.pagesize = ld32(&t->hdr->pagesize);
+		h.lock = ld32(&t->hdr->lock);
+		h.seed = ld64(&t->hdr->seed);
+		if (h.pagesize < PAGESIZE_MIN || h.pagesize > PAGESIZE_MAX ||
+		    h.pagesize % 4 || h.lock > SHMTAB_LOCK_MUTEX ||
+		    h.lock == SHMTAB_LOCK_BEST)
+			return -EBADMSG;
+	}
+	/* the values checked, not the words again */
+	t->pagesize = h.pagesize;
+	t->seed = h.seed;
+	t->lock = lock == SHMTAB_LOCK_NONE ? SHMTAB_LOCK_NONE :
+					     (enum shmtab_lock)h.lock;
 	err = map_refresh(t);
 	if (err < 0)
 		return err;

@@ -85,7 +85,8 @@ uint64_t shmtab__obj_gen(const shmtab *t);
  *      (lib/lock.c: a writer holds a dead reader's slot's lock, before it
  *      clears the slot) and "slot-claimed" (an opener has taken its slot,
  *      the registry still locked: no fork() can happen in the meantime);
- *      NULL removes it
+ *      "open-checked" (lib/map.c: an opener has checked its copy of the
+ *      header, and has not mapped it yet); NULL removes it
  *
  * A test's fn raises SIGKILL (or stops) to leave what a process killed
  * there leaves, or does what another process could do in that moment.
