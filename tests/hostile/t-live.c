@@ -1,0 +1,385 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * t-live.c - a table scribbled on while it is open
+ *
+ * Another process may write any word of a table at any moment, also
+ * between the moment the library checks a word and the moment it uses it.
+ * Each test writes header or slot words of an open table (doc/FORMAT.md
+ * gives the offsets) and asserts what the library must still do: refuse
+ * with an error and damage nothing more, not grow the object without
+ * bound, not loop for ever.  A test that could hang runs in a forked child
+ * with an alarm.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "shmtab.h"
+#include "shmtab-hooks.h"
+#include "testutil.h"
+
+/* Header words (doc/FORMAT.md). */
+#define H_PAGESIZE 16
+#define H_INDEX_CELLS 56
+#define H_NKEYS 72
+#define H_NUSED 80
+#define H_TOP 96
+#define H_REDO_OFF 224
+#define H_RLOCKS 232
+#define HDR_BYTES 32768
+/* Slots: 64 bytes each from 7616; pid u32 at 0, wait_since u64 at 8,
+ * stripes[4] u64 at 16, claim u64 at 48. */
+#define SLOT(i) (7616 + 64 * (i))
+#define CHUNK_REC_KIND 0x5b1u
+#define CLASS_SHIFT 12
+
+struct live {
+	char *name;
+	char *path;
+	shmtab *t;
+};
+
+static int live_setup(void **state)
+{
+	struct live *fx = calloc(1, sizeof(*fx));
+
+	if (!fx)
+		return -1;
+	fx->name = tu_file_name("live");
+	fx->path = fx->name ? tu_object_path(fx->name) : NULL;
+	if (!fx->path)
+		return -1;
+	*state = fx;
+	return 0;
+}
+
+static int live_teardown(void **state)
+{
+	struct live *fx = *state;
+
+	shmtab__set_fault(NULL);
+	shmtab__set_interrupt(NULL, NULL);
+	shmtab_close(fx->t);
+	tu_remove(fx->name);
+	free(fx->name);
+	free(fx->path);
+	free(fx);
+	return 0;
+}
+
+static uint64_t rd64(const char *path, off_t off)
+{
+	uint64_t v = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, &v, 8, off), 8);
+	close(fd);
+	return v;
+}
+
+static void wr(const char *path, off_t off, const void *p, size_t len)
+{
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, p, len, off), (ssize_t)len);
+	close(fd);
+}
+
+static void wr64(const char *path, off_t off, uint64_t v)
+{
+	wr(path, off, &v, 8);
+}
+
+/* A table of n keys "k<i>" with 40-byte values, open read-write in fx->t. */
+static void make(struct live *fx, int n)
+{
+	char k[16], v[40];
+
+	assert_int_equal(tu_create(fx->name, NULL, &fx->t), 0);
+	memset(v, 'v', sizeof(v));
+	for (int i = 0; i < n; i++) {
+		snprintf(k, sizeof(k), "k%d", i);
+		assert_int_equal(shmtab_add(fx->t, k, strlen(k), v, sizeof(v)),
+				 0);
+	}
+}
+
+static off_t file_size(const char *path)
+{
+	struct stat st;
+
+	assert_int_equal(stat(path, &st), 0);
+	return st.st_size;
+}
+
+/*
+ * The heap's top below the heap, or not a multiple of 8: the next chunk
+ * would be written there unlogged, into the header or over a binding.
+ * The write is refused and nothing else changes: with top put back the
+ * table is sound.
+ */
+static void test_live_top_outside_heap(void **state)
+{
+	struct live *fx = *state;
+	static const char magic[8] = "SHMTAB\r\n";
+	uint64_t top, bad[4];
+	shmtab *t2 = NULL;
+	char hdr[8];
+
+	make(fx, 20);
+	top = rd64(fx->path, H_TOP);
+	bad[0] = 0;
+	bad[1] = 8;
+	bad[2] = HDR_BYTES - 8;
+	bad[3] = top - 4;			/* not a multiple of 8 */
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		wr64(fx->path, H_TOP, bad[i]);
+		assert_int_equal(shmtab_add(fx->t, "new", 3, "x", 1),
+				 -EBADMSG);
+		wr64(fx->path, H_TOP, top);
+		memcpy(hdr, &(uint64_t){ rd64(fx->path, 0) }, 8);
+		assert_memory_equal(hdr, magic, 8);
+		assert_int_equal(shmtab_check(fx->t), 0);
+	}
+	assert_int_equal(shmtab_add(fx->t, "new", 3, "x", 1), 0);
+	assert_int_equal(shmtab_close(fx->t), 0);
+	fx->t = NULL;
+	assert_int_equal(shmtab_open(fx->name, O_RDWR, 0, NULL, &t2), 0);
+	assert_int_equal(shmtab_check(t2), 0);
+	assert_int_equal(tu_find_is(t2, "new", "x"), 0);
+	assert_int_equal(shmtab_close(t2), 0);
+}
+
+/* The counts that size a new index scribbled huge: writes may fail, but
+ * the object grows by what its heap could ever need, not by gigabytes
+ * (run under a 64 MiB file size limit, which the old sizing hit). */
+static int grow_child(void *arg)
+{
+	struct live *fx = arg;
+	struct rlimit rl = { 64 << 20, 64 << 20 };
+	off_t before = file_size(fx->path);
+	shmtab *t = NULL;
+	int rc;
+
+	signal(SIGXFSZ, SIG_IGN);
+	if (setrlimit(RLIMIT_FSIZE, &rl) < 0)
+		return 90;
+	/* (the parent's handle is not this process's: its own) */
+	if (shmtab_open(fx->name, O_RDWR, 0, NULL, &t) != 0)
+		return 4;
+	wr64(fx->path, H_INDEX_CELLS, (uint64_t)1 << 40);
+	wr64(fx->path, H_NUSED, (uint64_t)1 << 40);
+	wr64(fx->path, H_NKEYS, (uint64_t)1 << 39);
+	for (int i = 0; i < 5; i++) {
+		rc = shmtab_add(t, "g", 1, "x", 1);
+		if (rc > 0 || rc == -EBADF)
+			return 91;
+	}
+	if (file_size(fx->path) > 8 * before + (1 << 20)) {
+		fprintf(stderr, "grew from %lld to %lld bytes\n",
+			(long long)before, (long long)file_size(fx->path));
+		return 92;
+	}
+	return 0;
+}
+
+static void test_live_counts_do_not_grow_the_object(void **state)
+{
+	struct live *fx = *state;
+	pid_t pid;
+
+	make(fx, 4);		/* (no rebuild of the index under way) */
+	pid = tu_fork(grow_child, fx);
+	assert_true(pid > 0);
+	assert_int_equal(tu_wait(pid, 60), 0);
+}
+
+/* The page size, checked by the opener in its copy of the header, then
+ * changed in the object before it used it: the opener keeps what it
+ * checked (0 would slice values into empty blocks for ever). */
+static const char *fault_path;
+
+static void zero_pagesize(const char *point)
+{
+	uint32_t zero = 0;
+
+	if (strcmp(point, "open-checked") == 0)
+		wr(fault_path, H_PAGESIZE, &zero, 4);
+}
+
+static int count_blocks(const void *block, size_t len, void *ctx)
+{
+	long *n = ctx;
+
+	(void)block;
+	if (len == 0 || ++*n > 100000)
+		return 1;	/* an empty block, or for ever: stop */
+	return 0;
+}
+
+static void test_live_pagesize_changed_after_check(void **state)
+{
+	struct live *fx = *state;
+	uint32_t ps = 256;
+	shmtab *ro = NULL;
+	long n = 0;
+	char big[1000];
+
+	make(fx, 1);
+	memset(big, 'b', sizeof(big));
+	assert_int_equal(shmtab_replace(fx->t, "k0", 2, big, sizeof(big)), 0);
+	fault_path = fx->path;
+	shmtab__set_fault(zero_pagesize);
+	assert_int_equal(shmtab_open(fx->name, O_RDONLY, 0, NULL, &ro), 0);
+	shmtab__set_fault(NULL);
+	wr(fx->path, H_PAGESIZE, &ps, 4);
+	assert_int_equal(shmtab_read_blocks(ro, "k0", 2, count_blocks, &n), 0);
+	assert_int_equal(n, 4);		/* 1000 bytes in 256-byte slices */
+	assert_int_equal(shmtab_close(ro), 0);
+}
+
+/*
+ * A dead process's replace in place whose redo entry names a record that
+ * lies inside the entry itself: finishing it would copy the entry's value
+ * over itself.  The opener that finds it reports the entry as damaged and
+ * finishes nothing (no recovery counted).
+ */
+static void test_live_redo_entry_names_itself(void **state)
+{
+	struct live *fx = *state;
+	struct shmtab_stat st;
+	uint64_t redo, e, f;
+
+	make(fx, 4);
+	/* a replace in place gives the table its redo chunk */
+	assert_int_equal(shmtab_replace(fx->t, "k1", 2, "0123456789", 10), 0);
+	assert_int_equal(shmtab_close(fx->t), 0);
+	fx->t = NULL;
+	redo = rd64(fx->path, H_REDO_OFF);
+	assert_true(redo >= HDR_BYTES);
+	e = redo + 16;				/* slot 0's entry */
+	f = e + 32;				/* a record forged in its value */
+	wr64(fx->path, (off_t)f, CHUNK_REC_KIND | (uint64_t)62 << CLASS_SHIFT);
+	wr64(fx->path, (off_t)f + 8, 0);	/* key and value empty */
+	wr64(fx->path, (off_t)e, f);		/* the entry: that record, */
+	wr64(fx->path, (off_t)e + 8, 200);	/* a 200-byte value */
+	wr64(fx->path, SLOT(0) + 48, 2);	/* slot 0 claims: REDO, stripe 0 */
+	assert_int_equal(shmtab_open(fx->name, O_RDWR, 0, NULL, &fx->t), 0);
+	assert_int_equal(shmtab_stat(fx->t, &st), 0);
+	assert_int_equal(st.recoveries, 0);
+	assert_int_equal(rd64(fx->path, SLOT(0) + 48), 0);	/* let go */
+	assert_int_equal(rd64(fx->path, (off_t)f + 8), 0);	/* untouched */
+}
+
+/*
+ * A live process's slot scribbled to read-lock every stripe, waiting since
+ * long ago: a write waits for it and, as the younger waiter, gives way and
+ * starts again, again and again.  With an interrupt hook set (shmtabfs at
+ * unmount) that loop too asks the hook and ends with -EINTR.
+ */
+static int idle_child(void *arg)
+{
+	shmtab *t = NULL;
+
+	if (shmtab_open(arg, O_RDWR, 0, NULL, &t) != 0)
+		return 4;
+	pause();
+	return 0;
+}
+
+static double intr_t0;
+
+static int intr_after_1s(void *ctx)
+{
+	(void)ctx;
+	return tu_now() - intr_t0 > 1.0;
+}
+
+struct yield_arg {
+	struct live *fx;
+	int slot;
+};
+
+static int yield_child(void *arg)
+{
+	struct yield_arg *a = arg;
+	uint64_t ones = ~(uint64_t)0;
+	shmtab *t = NULL;
+	int rc;
+
+	/* (the parent's handle is not this process's: its own) */
+	if (shmtab_open(a->fx->name, O_RDWR, 0, NULL, &t) != 0)
+		return 4;
+	for (int w = 0; w < 4; w++)
+		wr64(a->fx->path, SLOT(a->slot) + 16 + 8 * w, ones);
+	wr64(a->fx->path, SLOT(a->slot) + 8, 1);	/* waits since 1 ns */
+	wr64(a->fx->path, H_RLOCKS, 1);
+	alarm(20);
+	intr_t0 = tu_now();
+	shmtab__set_interrupt(intr_after_1s, NULL);
+	rc = shmtab_add(t, "w", 1, "x", 1);
+	if (rc != -EINTR)
+		fprintf(stderr, "add: %s\n", shmtab_strerror(rc));
+	return rc == -EINTR ? 0 : 10;
+}
+
+static void test_live_yield_loop_asks_the_hook(void **state)
+{
+	struct live *fx = *state;
+	struct shmtab_stat st;
+	struct yield_arg a = { fx, -1 };
+	pid_t idle, pid;
+	int rc;
+
+	make(fx, 4);
+	idle = tu_fork(idle_child, fx->name);
+	assert_true(idle > 0);
+	for (int i = 0; i < 1000; i++) {
+		assert_int_equal(shmtab_stat(fx->t, &st), 0);
+		if (st.holders == 2)
+			break;
+		usleep(10000);
+	}
+	assert_int_equal(st.holders, 2);
+	/* the idle child's slot: the one whose pid is not ours */
+	for (int i = 0; i < 128 && a.slot < 0; i++)
+		if ((uint32_t)rd64(fx->path, SLOT(i)) == (uint32_t)idle)
+			a.slot = i;
+	assert_true(a.slot >= 0);
+	pid = tu_fork(yield_child, &a);
+	assert_true(pid > 0);
+	rc = tu_wait(pid, 30);
+	kill(idle, SIGKILL);
+	tu_wait(idle, 10);
+	assert_int_equal(rc, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(f) cmocka_unit_test_setup_teardown(f, live_setup, live_teardown)
+		T(test_live_top_outside_heap),
+		T(test_live_counts_do_not_grow_the_object),
+		T(test_live_pagesize_changed_after_check),
+		T(test_live_redo_entry_names_itself),
+		T(test_live_yield_loop_asks_the_hook),
+#undef T
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
