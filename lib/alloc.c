@@ -77,6 +77,22 @@ void undo_commit(struct shmtab *t)
 	__atomic_store_n(&t->hdr->undo_n, 0, __ATOMIC_RELEASE);
 }
 
+/* Could a step have logged a store to off?  The heap, and the header words
+ * steps change through ustore(); never the lock area, the slots, the
+ * stripes or the log itself, which a scribbled entry could otherwise
+ * rewrite under the lock's holder. */
+static bool undo_target(uint64_t off)
+{
+	if (off >= HDR_SIZE)
+		return true;
+	return (off >= HOFF(index_off) && off <= HOFF(top)) ||
+	       (off >= HOFF(mig_off) && off <= HOFF(mig_used)) ||
+	       off == HOFF(limbo_head) || off == HOFF(limbo_bytes) ||
+	       off == HOFF(redo_off) ||
+	       (off >= HOFF(free_head) && off < HOFF(free_head[NCLASSES])) ||
+	       (off >= HOFF(schema_gen) && off <= HOFF(arr_stale));
+}
+
 /* Roll back an interrupted step.  Writer lock held. */
 int undo_rollback(struct shmtab *t)
 {
@@ -91,8 +107,7 @@ int undo_rollback(struct shmtab *t)
 	while (n-- > 0) {
 		uint64_t off = ld64(&H->undo[n].off);
 
-		if (off % 8 || off >= t->mapped ||
-		    (off >= HOFF(undo) && off < HOFF(free_head))) {
+		if (off % 8 || off >= t->mapped || !undo_target(off)) {
 			err = shmtab__corrupt(t, "undo entry at %llu",
 					      (unsigned long long)off);
 			continue;

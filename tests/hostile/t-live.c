@@ -38,7 +38,9 @@
 #define H_NUSED 80
 #define H_TOP 96
 #define H_REDO_OFF 224
+#define H_UNDO_N 144
 #define H_RLOCKS 232
+#define H_UNDO 320		/* (off u64, old u64) per entry */
 #define HDR_BYTES 32768
 /* Slots: 64 bytes each from 7616; pid u32 at 0, wait_since u64 at 8,
  * stripes[4] u64 at 16, claim u64 at 48. */
@@ -369,6 +371,27 @@ static void test_live_yield_loop_asks_the_hook(void **state)
 	assert_int_equal(rc, 0);
 }
 
+/* An undo log entry, as a dead writer could not have left it: one that
+ * would restore a word of a slot (or of the lock area, the stripes).  The
+ * recovery refuses it and leaves that word alone. */
+static void test_live_undo_entry_outside_logged_words(void **state)
+{
+	struct live *fx = *state;
+	uint32_t one = 1, pid;
+
+	make(fx, 4);
+	pid = (uint32_t)rd64(fx->path, SLOT(0));
+	assert_int_equal(pid, (uint32_t)getpid());	/* our slot */
+	wr64(fx->path, H_UNDO, SLOT(0));
+	wr64(fx->path, H_UNDO + 8, 0x1234567);
+	wr(fx->path, H_UNDO_N, &one, 4);
+	/* the next writer rolls the log back first */
+	assert_int_equal(shmtab_add(fx->t, "u", 1, "x", 1), -EBADMSG);
+	assert_int_equal((uint32_t)rd64(fx->path, SLOT(0)), pid);
+	assert_int_equal(shmtab_add(fx->t, "u", 1, "x", 1), 0);
+	assert_int_equal(shmtab_check(fx->t), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -378,6 +401,7 @@ int main(void)
 		T(test_live_pagesize_changed_after_check),
 		T(test_live_redo_entry_names_itself),
 		T(test_live_yield_loop_asks_the_hook),
+		T(test_live_undo_entry_outside_logged_words),
 #undef T
 	};
 
