@@ -145,12 +145,14 @@ static int free_pop(struct shmtab *t, unsigned cls, uint64_t *off)
 {
 	struct shm_header *H = t->hdr;
 	uint64_t head = ld64(&H->free_head[cls]);
-	struct chunk *c = map_chunk(t, head);
+	struct cview cv;
 
-	if (!c || chunk_kind(c) != CHUNK_FREE || chunk_cls(c) != cls)
+	/* the class whose span was checked is the class compared */
+	if (!map_chunk_snap(t, head, &cv) || cv.kind != CHUNK_FREE ||
+	    cv.cls != cls)
 		return shmtab__corrupt(t, "free list %u has %llu", cls,
 				       (unsigned long long)head);
-	ustore(t, HOFF(free_head[cls]), chunk_next(c));
+	ustore(t, HOFF(free_head[cls]), cv.next);
 	ustore(t, HOFF(free_bytes), ld64(&H->free_bytes) - class_size(cls));
 	*off = head;
 	return 0;
@@ -289,19 +291,20 @@ int chunk_alloc(struct shmtab *t, uint64_t need, uint32_t kind, uint64_t *off)
 int chunk_free(struct shmtab *t, uint64_t off)
 {
 	struct shm_header *H = t->hdr;
-	struct chunk *c = map_chunk(t, off);
+	struct cview cv;
 	unsigned cls;
 
-	if (!c)
+	/* the class checked is the class that indexes free_head[] */
+	if (!map_chunk_snap(t, off, &cv))
 		return shmtab__corrupt(t, "freeing bad chunk %llu",
 				       (unsigned long long)off);
-	cls = chunk_cls(c);
-	if (pin_may(t, c, off)) {
+	cls = cv.cls;
+	if (pin_may(t, cv.kind, cv.size, off)) {
 		limbo_put(t, off, cls);
 		return 0;
 	}
 	ustore(t, off, head_word(CHUNK_FREE, cls, ld64(&H->free_head[cls])));
 	ustore(t, HOFF(free_head[cls]), off);
-	ustore(t, HOFF(free_bytes), ld64(&H->free_bytes) + class_size(cls));
+	ustore(t, HOFF(free_bytes), ld64(&H->free_bytes) + cv.size);
 	return 0;
 }

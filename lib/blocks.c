@@ -64,15 +64,14 @@ static int blk_binding(struct blk *b, uint8_t *val, uint64_t vlen,
 	return r;
 }
 
-static int blk_rec(struct shmtab *t, struct chunk *c, uint64_t off,
+static int blk_rec(struct shmtab *t, const struct rview *v, uint64_t off,
 		   uint64_t prev, void *ctx)
 {
 	struct blk *b = ctx;
 	bool remove;
 	int r;
 
-	r = blk_binding(b, rec_val(c), rec_vlen(c),
-			&remove);
+	r = blk_binding(b, v->val, v->vlen, &remove);
 	if (r < 0)
 		return r;
 	if (remove) {
@@ -131,24 +130,28 @@ SHMTAB_EXPORT int shmtab_read_blocks(shmtab *t, const void *key, size_t klen,
 /*
  * Binding *off is pinned (pin.c): its readers must keep their bytes, so
  * move it to a new chunk, which the visitor may write, and leave the old
- * one to them.  Committed on its own, like a removal.
+ * one to them.  Committed on its own, like a removal.  *v is the binding
+ * as checked, and becomes the new one: the copy takes what was checked,
+ * and no more than the new chunk holds.
  */
 static int blk_unshare(struct shmtab *t, struct blk *b, uint64_t prev,
-		       uint64_t *off, struct chunk **c)
+		       uint64_t *off, struct rview *v)
 {
-	uint64_t noff, len = sizeof(**c) + rec_klen(*c) + rec_vlen(*c);
+	uint64_t noff, len = sizeof(struct chunk) + v->klen + v->vlen;
 	struct chunk *o, *n;
+	struct rview ov;
+	struct cview nv;
 	int err;
 
 	err = chunk_alloc(t, len, CHUNK_REC, &noff);
 	if (err < 0)
 		return err;
-	o = map_rec(t, *off);		/* the allocation may have remapped */
-	n = map_chunk(t, noff);
-	if (!o || !n)
+	o = map_rec_view(t, *off, &ov);	/* the allocation may have remapped */
+	n = map_chunk_snap(t, noff, &nv);
+	if (!o || !n || ov.lens != v->lens || nv.size < len)
 		return -EBADMSG;
-	st64(&n->lens, ld64(&o->lens));
-	memcpy(n + 1, o + 1, rec_klen(o) + rec_vlen(o));
+	st64(&n->lens, ov.lens);
+	memcpy(n + 1, ov.key, ov.klen + ov.vlen);
 	chunk_set_next(t, noff, chunk_next(o));
 	if (prev)
 		chunk_set_next(t, prev, noff);
@@ -161,7 +164,9 @@ static int blk_unshare(struct shmtab *t, struct blk *b, uint64_t prev,
 	undo_commit(t);
 	b->changed = true;
 	*off = noff;
-	*c = n;
+	v->key = (const uint8_t *)(n + 1);
+	v->val = (uint8_t *)(n + 1) + v->klen;
+	v->size = nv.size;
 	return 0;
 }
 
@@ -181,20 +186,21 @@ static int blk_walk(struct shmtab *t, uint64_t h, const void *key,
 	b->cell = lk.cell;
 	b->h = h;
 	for (off = lk.rec; off; steps++) {
-		struct chunk *c = map_rec(t, off);
+		struct rview rv;
+		struct chunk *c = map_rec_view(t, off, &rv);
 		uint64_t next;
 
-		if (!c || steps > limit || !rec_key_equal(t, c, h, key, klen))
+		if (!c || steps > limit || !rec_key_equal(&rv, key, klen))
 			return shmtab__corrupt(t, "binding chain at %llu",
 					       (unsigned long long)off);
 		next = chunk_next(c);
-		if (pin_may(t, c, off)) {
-			err = blk_unshare(t, b, prev, &off, &c);
+		if (pin_may(t, CHUNK_REC, rv.size, off)) {
+			err = blk_unshare(t, b, prev, &off, &rv);
 			if (err < 0)
 				return err;
 		}
 		b->verdict = 0;
-		err = blk_rec(t, c, off, prev, b);
+		err = blk_rec(t, &rv, off, prev, b);
 		if (err)
 			return err;
 		if (b->verdict != -1)

@@ -34,18 +34,18 @@ static bool fp_eq(const struct fp *a, const struct fp *b)
 
 /* A key of a typed table must decode; an array's index lie below the
  * length (or past the mark of a shrink not finished). */
-static int check_typed_key(struct shmtab *t, struct chunk *c)
+static int check_typed_key(struct shmtab *t, const struct rview *v)
 {
 	uint64_t stale = ld64(&t->hdr->arr_stale), i;
 
 	if (!t->sc.kn)
 		return 0;
-	if (type_validate(t->sc.k, t->sc.kn, c + 1, rec_klen(c)))
+	if (type_validate(t->sc.k, t->sc.kn, v->key, v->klen))
 		return shmtab__corrupt(t, "a key is not a valid %s",
 				       t->sc.kname);
 	if (t->sc.kind != KIND_ARRAY)
 		return 0;
-	i = le64(c + 1);
+	i = le64(v->key);
 	if (i >= ld64(&t->hdr->arr_len) && !(stale && i >= stale - 1))
 		return shmtab__corrupt(t, "element %llu is past the length %llu",
 				       (unsigned long long)i,
@@ -61,16 +61,16 @@ static int walk_list(struct shmtab *t, uint64_t head, uint32_t kind,
 	uint64_t top = ld64(&t->hdr->top), steps = 0;
 
 	for (uint64_t off = head; off; steps++) {
-		struct chunk *c = map_chunk(t, off);
+		struct cview cv;
 
-		if (!c || off >= top || steps > limit ||
-		    chunk_kind(c) != kind || (cls && chunk_cls(c) != cls))
+		if (!map_chunk_snap(t, off, &cv) || off >= top ||
+		    steps > limit || cv.kind != kind || (cls && cv.cls != cls))
 			return shmtab__corrupt(t, "%s list %u at %llu",
 					       kind == CHUNK_FREE ? "free" :
 								    "limbo",
 					       cls, (unsigned long long)off);
 		fp_add(f, off);
-		off = chunk_next(c);
+		off = cv.next;
 	}
 	return 0;
 }
@@ -117,17 +117,17 @@ int check_locked(struct shmtab *t)
 		return err;
 
 	for (off = HDR_SIZE; off < top;) {
-		struct chunk *c = map_chunk(t, off);
+		struct cview cv;
 		uint64_t size;
 
-		if (!c)
+		if (!map_chunk_snap(t, off, &cv))
 			return shmtab__corrupt(t, "chunk at %llu",
 					       (unsigned long long)off);
-		size = class_size(chunk_cls(c));
+		size = cv.size;
 		if (size > top - off)
 			return shmtab__corrupt(t, "chunk at %llu passes top",
 					       (unsigned long long)off);
-		switch (chunk_kind(c)) {
+		switch (cv.kind) {
 		case CHUNK_REC:
 			if (!map_rec(t, off))
 				return shmtab__corrupt(t, "record at %llu "
@@ -171,7 +171,7 @@ int check_locked(struct shmtab *t)
 
 	for (uint64_t i = CELL_FIRST; i < n; i++) {
 		uint64_t v = ld64(&cells[i]), r = cell_off(v), h;
-		struct chunk *first;
+		struct rview fv;
 		uint64_t steps = 0;
 
 		if (!v)
@@ -180,12 +180,11 @@ int check_locked(struct shmtab *t)
 		if (!r)
 			continue;
 		keys++;
-		first = map_rec(t, r);
-		if (!first)
+		if (!map_rec_view(t, r, &fv))
 			return shmtab__corrupt(t, "cell %llu points to %llu",
 					       (unsigned long long)i,
 					       (unsigned long long)r);
-		h = hash_key(t, first + 1, rec_klen(first));
+		h = hash_key(t, fv.key, fv.klen);
 		if (!cell_match(v, h))
 			return shmtab__corrupt(t, "cell %llu has the wrong key",
 					       (unsigned long long)i);
@@ -195,21 +194,21 @@ int check_locked(struct shmtab *t)
 				return shmtab__corrupt(t, "cell %llu is not "
 						       "reachable",
 						       (unsigned long long)i);
-		err = check_typed_key(t, first);
+		err = check_typed_key(t, &fv);
 		if (err < 0)
 			return err;
 		for (; r; steps++) {
-			struct chunk *c = map_rec(t, r);
+			struct rview rv;
+			struct chunk *c = map_rec_view(t, r, &rv);
 
 			if (!c || steps > heap_rec.n ||
-			    !rec_key_equal(t, c, h, first + 1,
-					   rec_klen(first)))
+			    !rec_key_equal(&rv, fv.key, fv.klen))
 				return shmtab__corrupt(t, "chain of cell %llu "
 						       "at %llu",
 						       (unsigned long long)i,
 						       (unsigned long long)r);
 			if (t->sc.vn && type_validate(t->sc.v, t->sc.vn,
-						      rec_val(c), rec_vlen(c)))
+						      rv.val, rv.vlen))
 				return shmtab__corrupt(t, "the value at %llu is "
 						       "not a valid %s",
 						       (unsigned long long)r,
@@ -298,23 +297,23 @@ static int salvage_locked(struct shmtab *t, shmtab_salvage_fn *fn, void *ctx)
 		n = 0;		/* a damaged index: everything is an orphan */
 	for (uint64_t i = CELL_FIRST; i < n && !r; i++) {
 		uint64_t v = ld64(&cells[i]), off = cell_off(v), h;
-		struct chunk *first = off ? map_rec(t, off) : NULL;
+		struct rview fv;
 
-		if (!first)
+		if (!off || !map_rec_view(t, off, &fv))
 			continue;
-		h = hash_key(t, rec_key(first), rec_klen(first));
+		h = hash_key(t, fv.key, fv.klen);
 		if (!cell_match(v, h))
 			continue;
 		for (uint64_t steps = 0; off && !r && steps < chain_limit(t);
 		     steps++) {
-			struct chunk *c = map_rec(t, off);
+			struct rview rv;
+			struct chunk *c = map_rec_view(t, off, &rv);
 
 			if (!c || seen[off / 8 / 8] >> (off / 8 % 8) & 1 ||
-			    !rec_key_equal(t, c, h, rec_key(first),
-					   rec_klen(first)))
+			    !rec_key_equal(&rv, fv.key, fv.klen))
 				break;
 			seen[off / 8 / 8] |= (uint8_t)(1u << (off / 8 % 8));
-			r = fn(rec_key(c), rec_klen(c), rec_val(c), rec_vlen(c),
+			r = fn(rv.key, rv.klen, rv.val, rv.vlen,
 			       SHMTAB_SALVAGE_INDEXED, ctx);
 			off = chunk_next(c);
 		}
@@ -323,8 +322,9 @@ static int salvage_locked(struct shmtab *t, shmtab_salvage_fn *fn, void *ctx)
 	 * records, else try every 8 bytes */
 	for (uint64_t off = HDR_SIZE; off + sizeof(struct chunk) <= t->mapped &&
 				      !r;) {
-		struct chunk *c = map_chunk(t, off);
-		uint32_t magic = c ? chunk_kind(c) : 0;
+		struct cview cv;
+		struct rview rv;
+		uint32_t magic = map_chunk_snap(t, off, &cv) ? cv.kind : 0;
 
 		if (magic != CHUNK_REC && magic != CHUNK_FREE &&
 		    magic != CHUNK_INDEX && magic != CHUNK_LIMBO &&
@@ -334,11 +334,11 @@ static int salvage_locked(struct shmtab *t, shmtab_salvage_fn *fn, void *ctx)
 		}
 		/* a free, limbo, redo or index chunk is stepped over
 		 * whole: stale bytes in it are never taken for a record */
-		if (magic == CHUNK_REC && map_rec(t, off) &&
+		if (magic == CHUNK_REC && map_rec_view(t, off, &rv) &&
 		    !(seen[off / 8 / 8] >> (off / 8 % 8) & 1))
-			r = fn(rec_key(c), rec_klen(c), rec_val(c),
-			       rec_vlen(c), SHMTAB_SALVAGE_ORPHAN, ctx);
-		off += class_size(chunk_cls(c));
+			r = fn(rv.key, rv.klen, rv.val, rv.vlen,
+			       SHMTAB_SALVAGE_ORPHAN, ctx);
+		off += cv.size;
 	}
 	free(seen);
 	return r;

@@ -172,15 +172,12 @@ static int lookup_once(struct shmtab *t, uint64_t h, const void *key,
 			__builtin_prefetch(t->base + off + 64);
 			__builtin_prefetch(t->base + off + 128);
 		}
-		struct chunk *r = map_rec(t, off);
+		struct rview rv;
 
-		if (!r)
+		if (!map_rec_view(t, off, &rv))
 			return shmtab__corrupt(t, "cell points to %llu",
 					       (unsigned long long)off);
-		err = rec_key_equal(t, r, h, key, klen);
-		if (err < 0)
-			return err;
-		if (err) {
+		if (rec_key_equal(&rv, key, klen)) {
 			lk->cell = (uint64_t)((uint8_t *)c - t->base);
 			lk->rec = off;
 			return 0;
@@ -253,17 +250,16 @@ _Static_assert(SHMTAB_TAG_HOME_BITS <= CELL_TAG_BITS, "tag bits");
 
 static int cell_hash(struct shmtab *t, uint64_t v, uint64_t n, uint64_t *h)
 {
-	struct chunk *r;
+	struct rview rv;
 
 	if ((unsigned)__builtin_ctzll(n) <= SHMTAB_TAG_HOME_BITS) {
 		*h = v & ~CELL_OFF_MASK;
 		return 0;
 	}
-	r = map_rec(t, cell_off(v));
-	if (!r)
+	if (!map_rec_view(t, cell_off(v), &rv))
 		return shmtab__corrupt(t, "cell points to %llu",
 				       (unsigned long long)cell_off(v));
-	*h = hash_key(t, rec_key(r), rec_klen(r));
+	*h = hash_key(t, rv.key, rv.klen);
 	if (!cell_match(v, *h))
 		return shmtab__corrupt(t, "a cell has the wrong key");
 	return 0;

@@ -72,12 +72,13 @@ static struct redo *redo_entry(struct shmtab *t, unsigned i)
 {
 	uint64_t off = ld64(&t->hdr->redo_off);
 	struct chunk *c;
+	struct cview cv;
 
 	if (!off || i >= NSLOTS)
 		return NULL;
-	c = map_chunk(t, off);
-	if (!c || chunk_kind(c) != CHUNK_REDO ||
-	    class_size(chunk_cls(c)) < sizeof(*c) + NSLOTS * REDO_SZ)
+	c = map_chunk_snap(t, off, &cv);
+	if (!c || cv.kind != CHUNK_REDO ||
+	    cv.size < sizeof(*c) + NSLOTS * REDO_SZ)
 		return NULL;
 	return (struct redo *)(void *)(c + 1) + i;
 }

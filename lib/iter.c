@@ -23,28 +23,26 @@ static int visit_chain(struct shmtab *t, struct walk *w, uint64_t h,
 		       uint64_t off)
 {
 	uint64_t limit = chain_limit(t), steps = 0;
-	struct chunk *first = map_rec(t, off);
+	struct rview fv;
 	int r = 0;
 
-	if (!first)
+	(void)h;
+	if (!map_rec_view(t, off, &fv))
 		return shmtab__corrupt(t, "cell points to %llu",
 				       (unsigned long long)off);
 	for (; off && !r; steps++) {
-		struct chunk *c = map_rec(t, off);
-		uint32_t kl;
+		struct rview rv;
+		struct chunk *c = map_rec_view(t, off, &rv);
 
-		if (!c || steps > limit ||
-		    !rec_key_equal(t, c, h, first + 1, rec_klen(first)))
+		if (!c || steps > limit || !rec_key_equal(&rv, fv.key, fv.klen))
 			return shmtab__corrupt(t, "binding chain at %llu",
 					       (unsigned long long)off);
-		kl = rec_klen(c);
 		off = chunk_next(c);
 		t->visit_depth++;
 		if (w->kfn)
-			r = w->kfn(c + 1, kl, w->ctx);
+			r = w->kfn(rv.key, rv.klen, w->ctx);
 		else
-			r = w->bfn(c + 1, kl, rec_val(c),
-				   rec_vlen(c), w->ctx);
+			r = w->bfn(rv.key, rv.klen, rv.val, rv.vlen, w->ctx);
 		t->visit_depth--;
 		if (w->kfn)
 			break;
@@ -128,6 +126,7 @@ static int snap_cell(struct shmtab *t, uint64_t i, uint64_t iseq,
 		cell_t *cells;
 		uint64_t n, off, ch;
 		struct chunk *c;
+		struct rview rv;
 
 		snap_free(s);
 		free(*key);
@@ -157,25 +156,24 @@ static int snap_cell(struct shmtab *t, uint64_t i, uint64_t iseq,
 			}
 			goto again;
 		}
-		c = map_rec(t, off);
+		c = map_rec_view(t, off, &rv);
 		if (!c)
 			goto bad;
-		*klen = rec_klen(c);
+		*klen = rv.klen;
 		*key = malloc(*klen ? *klen : 1);
 		if (!*key) {
 			t->quiet = 0;
 			return -ENOMEM;
 		}
-		memcpy(*key, c + 1, *klen);
+		memcpy(*key, rv.key, *klen);
 		if (!read_ok(t, &rd))
 			goto again;
 		for (uint64_t steps = 0; off; steps++) {
-			c = map_rec(t, off);
+			c = map_rec_view(t, off, &rv);
 			if (!c || steps > chain_limit(t) ||
-			    !rec_key_equal(t, c, ch, *key, *klen))
+			    !rec_key_equal(&rv, *key, *klen))
 				goto bad;
-			err = snap_push(s, (uint8_t *)(c + 1) + *klen,
-					rec_vlen(c));
+			err = snap_push(s, rv.val, rv.vlen);
 			if (err < 0) {
 				t->quiet = 0;
 				return err;

@@ -44,21 +44,35 @@ void *map_span(struct shmtab *t, uint64_t off, uint64_t len)
 	return t->base + off;
 }
 
-struct chunk *map_chunk(struct shmtab *t, uint64_t off)
+/* Chunk off whose class is whole inside the mapping, its head word loaded
+ * once: *v is what was checked (a caller must not trust a later load). */
+struct chunk *map_chunk_snap(struct shmtab *t, uint64_t off, struct cview *v)
 {
 	struct chunk *c;
-	unsigned cls;
+	uint64_t head;
 
 	if (off % 8)
 		return NULL;
 	c = map_span(t, off, sizeof(*c));
 	if (!c)
 		return NULL;
-	cls = chunk_cls(c);
-	if (cls < sizeof(*c) / 8 || cls >= NCLASSES ||
-	    !map_span(t, off, class_size(cls)))
+	head = ld64(&c->head);
+	v->kind = (uint32_t)(head & HEAD_KIND_MASK);
+	v->cls = (unsigned)(head >> HEAD_CLS_SHIFT & HEAD_CLS_MASK);
+	v->next = head >> HEAD_NEXT_SHIFT << 3;
+	if (v->cls < sizeof(*c) / 8 || v->cls >= NCLASSES)
+		return NULL;
+	v->size = class_size(v->cls);
+	if (!map_span(t, off, v->size))
 		return NULL;
 	return c;
+}
+
+struct chunk *map_chunk(struct shmtab *t, uint64_t off)
+{
+	struct cview v;
+
+	return map_chunk_snap(t, off, &v);
 }
 
 /*

@@ -63,11 +63,11 @@ static bool pin_held(struct shmtab *t, uint64_t off)
 	return false;
 }
 
-/* May chunk c (at off) be pinned?  Only a binding PIN_MIN bytes or more. */
-bool pin_may(struct shmtab *t, const struct chunk *c, uint64_t off)
+/* May the chunk at off, of kind and size as checked, be pinned?  Only a
+ * binding PIN_MIN bytes or more. */
+bool pin_may(struct shmtab *t, uint32_t kind, uint64_t size, uint64_t off)
 {
-	return chunk_kind(c) == CHUNK_REC &&
-	       class_size(chunk_cls(c)) >= PIN_MIN && pin_held(t, off);
+	return kind == CHUNK_REC && size >= PIN_MIN && pin_held(t, off);
 }
 
 /* Chunk off, of class cls, pinned, goes to limbo (logged, inside the
@@ -96,12 +96,14 @@ void limbo_reclaim(struct shmtab *t)
 		return;
 	for (off = ld64(&H->limbo_head); off && steps < NSLOTS * NPINS * 2;
 	     steps++) {
-		struct chunk *c = off < top ? map_chunk(t, off) : NULL;
+		struct cview cv;
+		struct chunk *c = off < top ? map_chunk_snap(t, off, &cv)
+					    : NULL;
 		uint64_t next;
 		unsigned cls;
 
-		if (!c || chunk_kind(c) != CHUNK_LIMBO ||
-		    class_size(chunk_cls(c)) > top - off) {
+		/* the class checked is the class used: one load of the head */
+		if (!c || cv.kind != CHUNK_LIMBO || cv.size > top - off) {
 			shmtab__corrupt(t, "limbo list at %llu",
 					(unsigned long long)off);
 			if (prev)
@@ -111,8 +113,8 @@ void limbo_reclaim(struct shmtab *t)
 			undo_commit(t);
 			return;
 		}
-		next = chunk_next(c);
-		cls = chunk_cls(c);
+		next = cv.next;
+		cls = cv.cls;
 		if (pin_held(t, off)) {
 			prev = off;
 			off = next;
@@ -123,12 +125,11 @@ void limbo_reclaim(struct shmtab *t)
 		else
 			ustore(t, HOFF(limbo_head), next);
 		ustore(t, HOFF(limbo_bytes),
-		       ld64(&H->limbo_bytes) - class_size(cls));
+		       ld64(&H->limbo_bytes) - cv.size);
 		ustore(t, off, head_word(CHUNK_FREE, cls,
 					 ld64(&H->free_head[cls])));
 		ustore(t, HOFF(free_head[cls]), off);
-		ustore(t, HOFF(free_bytes),
-		       ld64(&H->free_bytes) + class_size(cls));
+		ustore(t, HOFF(free_bytes), ld64(&H->free_bytes) + cv.size);
 		undo_commit(t);
 		off = next;
 	}
@@ -170,23 +171,21 @@ uint64_t pin_next(struct shmtab *t, const uint64_t live[NSLOTS / 64],
 		if (!bits_test(live, i))
 			continue;
 		for (unsigned j = 0; j < NPINS; j++) {
-			uint64_t off = ld64(&H->pins[i][j]), size;
-			struct chunk *c;
-			uint32_t kind;
+			uint64_t off = ld64(&H->pins[i][j]);
+			struct cview cv;
 
 			if (off < from || off < HDR_SIZE || off >= top ||
 			    off % 8 || (best && off >= best))
 				continue;
-			c = map_chunk(t, off);
-			if (!c)
+			/* one load of the head: the class returned is the
+			 * class checked */
+			if (!map_chunk_snap(t, off, &cv))
 				continue;
-			kind = chunk_kind(c);
-			size = class_size(chunk_cls(c));
-			if ((kind != CHUNK_REC && kind != CHUNK_LIMBO) ||
-			    size < PIN_MIN || size > top - off)
+			if ((cv.kind != CHUNK_REC && cv.kind != CHUNK_LIMBO) ||
+			    cv.size < PIN_MIN || cv.size > top - off)
 				continue;
 			best = off;
-			*cls = chunk_cls(c);
+			*cls = cv.cls;
 		}
 	}
 	return best;

@@ -196,22 +196,29 @@ static inline uint64_t hash_home(uint64_t h, uint64_t n)
 	return h >> (64 - __builtin_ctzll(n));
 }
 
-static inline uint64_t rec_vlen(const struct chunk *c)
-{
-	return ld64(&c->lens) & LEN_VMASK;
-}
-static inline uint32_t rec_klen(const struct chunk *c)
-{
-	return (uint32_t)(ld64(&c->lens) >> LEN_VBITS);
-}
-static inline const uint8_t *rec_key(const struct chunk *c)
-{
-	return (const uint8_t *)(c + 1);
-}
-static inline uint8_t *rec_val(struct chunk *c)
-{
-	return (uint8_t *)(c + 1) + rec_klen(c);
-}
+/*
+ * A binding record's parts, all from ONE load of its lens word, checked
+ * against its chunk (map_rec_view): use these, never a later load of the
+ * word, which another process may have changed since.  Under an in-place
+ * replace (inplace.c) the value bytes may change meanwhile but stay inside
+ * the chunk (the key length never changes); readers validate afterwards.
+ */
+struct rview {
+	const uint8_t *key;
+	uint8_t *val;
+	uint64_t vlen;
+	uint32_t klen;
+	uint64_t lens;			/* the word they came from */
+	uint64_t size;			/* the chunk's size */
+};
+
+/* A chunk's head word, loaded once, and its parts (map_chunk_snap). */
+struct cview {
+	uint32_t kind;
+	unsigned cls;			/* checked: 2..NCLASSES-1 */
+	uint64_t size;			/* class_size(cls), inside the mapping */
+	uint64_t next;
+};
 
 /* error.c */
 int shmtab__corrupt(struct shmtab *t, const char *fmt, ...)
@@ -248,6 +255,32 @@ struct chunk *map_chunk(struct shmtab *t, uint64_t off);
 struct chunk *map_rec(struct shmtab *t, uint64_t off);
 struct chunk *map_rec_snap(struct shmtab *t, uint64_t off, uint64_t *lens,
 			   uint64_t *size);
+struct chunk *map_chunk_snap(struct shmtab *t, uint64_t off, struct cview *v);
+
+/* Binding record off and its parts (struct rview), or NULL. */
+static inline struct chunk *map_rec_view(struct shmtab *t, uint64_t off,
+					 struct rview *v)
+{
+	struct chunk *c = map_rec_snap(t, off, &v->lens, &v->size);
+
+	if (c) {
+		v->klen = (uint32_t)(v->lens >> LEN_VBITS);
+		v->vlen = v->lens & LEN_VMASK;
+		v->key = (const uint8_t *)(c + 1);
+		v->val = (uint8_t *)(c + 1) + v->klen;
+	}
+	return c;
+}
+
+/* 1 when the record seen as v holds key, 0 when not (the index compared
+ * the hash's top bits already). */
+static inline int rec_key_equal(const struct rview *v, const void *key,
+				size_t klen)
+{
+	if (v->klen != klen)
+		return 0;
+	return !klen || !memcmp(v->key, key, klen);
+}
 void map_gen_bump(int fd);
 int map_refresh(struct shmtab *t);
 int map_grow(struct shmtab *t, uint64_t need);
@@ -343,7 +376,7 @@ void inplace_reset(struct shmtab *t);
 void fault_point(const char *point);	/* shmtab__set_fault's hook */
 
 /* pin.c */
-bool pin_may(struct shmtab *t, const struct chunk *c, uint64_t off);
+bool pin_may(struct shmtab *t, uint32_t kind, uint64_t size, uint64_t off);
 void limbo_put(struct shmtab *t, uint64_t off, unsigned cls);
 void limbo_reclaim(struct shmtab *t);
 void pin_live(struct shmtab *t, uint64_t live[NSLOTS / 64]);
@@ -377,8 +410,6 @@ void step_end(struct shmtab *t, uint64_t h, bool changed);
 void step_abort(struct shmtab *t);
 
 /* table.c */
-int rec_key_equal(struct shmtab *t, const struct chunk *c, uint64_t h,
-		  const void *key, size_t klen);
 int table_unlink_binding(struct shmtab *t, uint64_t cell, uint64_t h,
 			 uint64_t prev, uint64_t rec);
 int write_check(struct shmtab *t);
@@ -392,8 +423,8 @@ int snap_push(struct snap *s, const void *p, size_t len);
 int snap_key(struct shmtab *t, const void *key, size_t klen, struct snap *s);
 int chain_walk(struct shmtab *t, uint64_t h, const void *key, size_t klen,
 	       struct reader *rd,
-	       int (*fn)(struct shmtab *t, struct chunk *c, uint64_t off,
-			 uint64_t prev, void *ctx),
+	       int (*fn)(struct shmtab *t, const struct rview *v,
+			 uint64_t off, uint64_t prev, void *ctx),
 	       void *ctx, uint64_t *cell);
 
 /* typed.c: type codes (one byte per node, prefix order) and encodings */

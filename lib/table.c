@@ -24,17 +24,6 @@ int write_check(struct shmtab *t)
 	return 0;
 }
 
-/* 1 when record c holds key (hash h), 0 when not. */
-int rec_key_equal(struct shmtab *t, const struct chunk *c, uint64_t h,
-		  const void *key, size_t klen)
-{
-	(void)t;
-	(void)h;	/* the index compared the hash's top bits already */
-	if (rec_klen(c) != klen)
-		return 0;
-	return !klen || !memcmp(c + 1, key, klen);
-}
-
 /* --- readers ---------------------------------------------------------- */
 
 #define OPTIMISTIC_TRIES 64
@@ -191,6 +180,7 @@ static int lookup_copy(struct shmtab *t, const void *key, size_t klen,
 		return err;
 	for (;;) {
 		struct chunk *c = NULL;
+		struct rview rv;
 		void *copy = NULL;
 		uint64_t n = 0;
 
@@ -198,11 +188,12 @@ static int lookup_copy(struct shmtab *t, const void *key, size_t klen,
 		if (!err && bound && *bound >= ld64(&t->hdr->arr_len))
 			err = -EINVAL;
 		if (!err && lk.rec) {
-			c = map_rec(t, lk.rec);
+			/* the length checked is the length copied */
+			c = map_rec_view(t, lk.rec, &rv);
 			if (!c)
 				err = -EBADMSG;
 			else
-				n = rec_vlen(c);
+				n = rv.vlen;
 		}
 		if (!err && c && mode == COPY_MALLOC) {
 			if (!read_ok(t, &rd))
@@ -212,10 +203,9 @@ static int lookup_copy(struct shmtab *t, const void *key, size_t klen,
 				err = -ENOMEM;
 				break;
 			}
-			memcpy(copy, rec_val(c), n);
+			memcpy(copy, rv.val, n);
 		} else if (!err && c && mode == COPY_INTO && cap && n) {
-			memcpy(buf, rec_val(c),
-			       n < cap ? n : cap);
+			memcpy(buf, rv.val, n < cap ? n : cap);
 		}
 		if (read_ok(t, &rd)) {
 			if (err == -EINVAL)
@@ -412,6 +402,8 @@ static int push_step(struct shmtab *t, const struct push *p, uint64_t h)
 	struct tbuf nb;
 	struct lookup lk;
 	struct chunk *c = NULL;
+	struct rview rv = { 0 };
+	struct cview cv;
 	uint64_t off, next = 0;
 	int err;
 
@@ -430,7 +422,7 @@ static int push_step(struct shmtab *t, const struct push *p, uint64_t h)
 		goto fail;
 	}
 	if (lk.rec) {
-		c = map_rec(t, lk.rec);
+		c = map_rec_view(t, lk.rec, &rv);
 		if (!c) {
 			err = -EBADMSG;
 			goto fail;
@@ -438,12 +430,8 @@ static int push_step(struct shmtab *t, const struct push *p, uint64_t h)
 		next = replace ? chunk_next(c) : lk.rec;
 	}
 	if (p->update) {
-		if (c && !map_span(t, lk.rec + sizeof(*c),
-				   rec_klen(c) + rec_vlen(c))) {
-			err = -EBADMSG;
-			goto fail;
-		}
-		err = p->update(c ? rec_val(c) : NULL, c ? rec_vlen(c) : 0,
+		/* rv is inside the chunk, the chunk inside the mapping */
+		err = p->update(c ? rv.val : NULL, c ? rv.vlen : 0,
 				c != NULL, &nb, p->ctx);
 		if (!err)
 			err = nb.err;
@@ -455,8 +443,9 @@ static int push_step(struct shmtab *t, const struct push *p, uint64_t h)
 	err = chunk_alloc(t, sizeof(*c) + klen + vlen, CHUNK_REC, &off);
 	if (err < 0)
 		goto fail;
-	c = map_chunk(t, off);
-	if (!c) {
+	/* the chunk as checked holds what is written into it */
+	c = map_chunk_snap(t, off, &cv);
+	if (!c || cv.size < sizeof(*c) + klen + vlen) {
 		err = -EBADMSG;
 		goto fail;
 	}
@@ -628,8 +617,8 @@ int snap_push(struct snap *s, const void *p, size_t len)
  */
 int chain_walk(struct shmtab *t, uint64_t h, const void *key, size_t klen,
 	       struct reader *rd,
-	       int (*fn)(struct shmtab *t, struct chunk *c, uint64_t off,
-			 uint64_t prev, void *ctx),
+	       int (*fn)(struct shmtab *t, const struct rview *v,
+			 uint64_t off, uint64_t prev, void *ctx),
 	       void *ctx, uint64_t *cell)
 {
 	struct lookup lk;
@@ -643,14 +632,15 @@ int chain_walk(struct shmtab *t, uint64_t h, const void *key, size_t klen,
 	if (cell)
 		*cell = lk.cell;
 	for (off = lk.rec; off; steps++) {
-		struct chunk *c = map_rec(t, off);
+		struct rview rv;
+		struct chunk *c = map_rec_view(t, off, &rv);
 		uint64_t next;
 
-		if (!c || steps > limit || !rec_key_equal(t, c, h, key, klen))
+		if (!c || steps > limit || !rec_key_equal(&rv, key, klen))
 			return shmtab__corrupt(t, "binding chain at %llu",
 					       (unsigned long long)off);
 		next = chunk_next(c);
-		err = fn(t, c, off, prev, ctx);
+		err = fn(t, &rv, off, prev, ctx);
 		if (err)
 			return err;
 		if (rd && !read_ok(t, rd))
@@ -661,14 +651,13 @@ int chain_walk(struct shmtab *t, uint64_t h, const void *key, size_t klen,
 	return 0;
 }
 
-static int snap_rec(struct shmtab *t, struct chunk *c, uint64_t off,
+static int snap_rec(struct shmtab *t, const struct rview *v, uint64_t off,
 		    uint64_t prev, void *ctx)
 {
 	(void)off;
 	(void)prev;
 	(void)t;
-	return snap_push(ctx, rec_val(c),
-			 rec_vlen(c));
+	return snap_push(ctx, v->val, v->vlen);
 }
 
 /* Copies of key's bindings, newest first, validated. */
@@ -703,17 +692,16 @@ struct visit_all {
 	size_t klen;
 };
 
-static int visit_rec(struct shmtab *t, struct chunk *c, uint64_t off,
+static int visit_rec(struct shmtab *t, const struct rview *rv, uint64_t off,
 		     uint64_t prev, void *ctx)
 {
 	struct visit_all *v = ctx;
-	uint32_t kl = rec_klen(c);
 	int r;
 
 	(void)off;
 	(void)prev;
 	t->visit_depth++;
-	r = v->fn(c + 1, kl, rec_val(c), rec_vlen(c), v->ctx);
+	r = v->fn(rv->key, rv->klen, rv->val, rv->vlen, v->ctx);
 	t->visit_depth--;
 	return r;
 }
