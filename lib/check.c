@@ -284,10 +284,27 @@ SHMTAB_EXPORT int shmtab_check(shmtab *t)
 
 /* --- salvage ---------------------------------------------------------- */
 
+/*
+ * seen[] covers the mapping as it was when salvage began (lim bytes): the
+ * visitor may read the table, which maps more of it when another process
+ * grew it; a record past lim is never marked, and the heap walk stops at
+ * lim (what lies beyond was not there when the walk began).
+ */
+static bool seen_test(const uint8_t *seen, uint64_t lim, uint64_t off)
+{
+	return off < lim && (seen[off / 8 / 8] >> (off / 8 % 8) & 1);
+}
+
+static void seen_set(uint8_t *seen, uint64_t lim, uint64_t off)
+{
+	if (off < lim)
+		seen[off / 8 / 8] |= (uint8_t)(1u << (off / 8 % 8));
+}
+
 static int salvage_locked(struct shmtab *t, shmtab_salvage_fn *fn, void *ctx)
 {
-	uint64_t nbits = t->mapped / 8, n = 0;
-	uint8_t *seen = calloc(nbits / 8 + 1, 1);
+	uint64_t lim = t->mapped, n = 0;
+	uint8_t *seen = calloc(lim / 64 + 1, 1);
 	cell_t *cells = NULL;
 	int r = 0;
 
@@ -309,10 +326,10 @@ static int salvage_locked(struct shmtab *t, shmtab_salvage_fn *fn, void *ctx)
 			struct rview rv;
 			struct chunk *c = map_rec_view(t, off, &rv);
 
-			if (!c || seen[off / 8 / 8] >> (off / 8 % 8) & 1 ||
+			if (!c || seen_test(seen, lim, off) ||
 			    !rec_key_equal(&rv, fv.key, fv.klen))
 				break;
-			seen[off / 8 / 8] |= (uint8_t)(1u << (off / 8 % 8));
+			seen_set(seen, lim, off);
 			r = fn(rv.key, rv.klen, rv.val, rv.vlen,
 			       SHMTAB_SALVAGE_INDEXED, ctx);
 			off = chunk_next(c);
@@ -320,7 +337,7 @@ static int salvage_locked(struct shmtab *t, shmtab_salvage_fn *fn, void *ctx)
 	}
 	/* the heap, whether or not its sizes still chain: step over whole
 	 * records, else try every 8 bytes */
-	for (uint64_t off = HDR_SIZE; off + sizeof(struct chunk) <= t->mapped &&
+	for (uint64_t off = HDR_SIZE; off + sizeof(struct chunk) <= lim &&
 				      !r;) {
 		struct cview cv;
 		struct rview rv;
@@ -335,7 +352,7 @@ static int salvage_locked(struct shmtab *t, shmtab_salvage_fn *fn, void *ctx)
 		/* a free, limbo, redo or index chunk is stepped over
 		 * whole: stale bytes in it are never taken for a record */
 		if (magic == CHUNK_REC && map_rec_view(t, off, &rv) &&
-		    !(seen[off / 8 / 8] >> (off / 8 % 8) & 1))
+		    !seen_test(seen, lim, off))
 			r = fn(rv.key, rv.klen, rv.val, rv.vlen,
 			       SHMTAB_SALVAGE_ORPHAN, ctx);
 		off += cv.size;

@@ -6,7 +6,8 @@
  * another calls the library on a read-only or a read-write handle.  A
  * check that passes and a second load that sees the flipped value must not
  * meet: every call returns 0 or a negative errno, and nothing reads or
- * writes out of bounds (run it in the ASan/UBSan build).
+ * writes out of bounds (run it in the ASan/UBSan build).  Also salvage
+ * with a visitor that remaps the handle after the table grew.
  *
  * Each case runs in a forked child (threads, and a crash is a result).
  * SHMTAB_FLIP_ITERS sets the calls per case (default 200000).
@@ -234,6 +235,13 @@ static int wblock(void *b, size_t len, void *ctx)
 	return SHMTAB_CONTINUE;
 }
 
+static int salv(const void *k, size_t kl, const void *v, size_t vl, int how,
+		void *ctx)
+{
+	(void)how;
+	return visit(k, kl, v, vl, ctx);
+}
+
 static bool rc_ok(long long rc)
 {
 	return rc <= 0 && rc > -4096;
@@ -365,11 +373,83 @@ static void test_flip_rdwr(void **state)
 	race(true);
 }
 
+/* --- salvage: the visitor remaps the handle ---------------------------- */
+
+struct salv {
+	shmtab *s, *w;
+	int calls;
+	int bad;
+};
+
+static int salv_grow(const void *k, size_t kl, const void *v, size_t vl,
+		     int how, void *ctx)
+{
+	struct salv *sv = ctx;
+	static char big[1 << 20];
+	char key[32];
+	size_t n;
+	int rc;
+
+	(void)how;
+	visit(k, kl, v, vl, NULL);
+	if (sv->calls++)
+		return 0;
+	/* another handle grows the table well past what s maps; a read
+	 * through s (allowed in its visitor) then maps all of it */
+	for (int i = 0; i < NKEYS; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		rc = shmtab_replace(sv->w, key, strlen(key), big, sizeof(big));
+		if (!rc_ok(rc))
+			sv->bad = 1;
+	}
+	rc = shmtab_find_into(sv->s, "k0", 2, key, sizeof(key), &n);
+	if (!rc_ok(rc))
+		sv->bad = 2;
+	return 0;
+}
+
+static int salvage_child(void *arg)
+{
+	const char *name = arg;
+	struct salv sv = { 0 };
+	int rc;
+
+	if (shmtab_open(name, O_RDONLY, 0, NULL, &sv.s) ||
+	    shmtab_open(name, O_RDWR, 0, NULL, &sv.w))
+		return 2;
+	rc = shmtab_salvage(sv.s, salv_grow, &sv);
+	if (!rc_ok(rc) || sv.bad || !sv.calls)
+		return 3;
+	/* and once more, on the grown table: all of it is there */
+	sv.calls = 1;
+	rc = shmtab_salvage(sv.s, salv, NULL);
+	if (!rc_ok(rc))
+		return 4;
+	shmtab_close(sv.s);
+	shmtab_close(sv.w);
+	return 0;
+}
+
+static void test_salvage_remap(void **state)
+{
+	char *name = make_table();
+	pid_t pid;
+
+	(void)state;
+	assert_non_null(name);
+	pid = tu_fork(salvage_child, name);
+	assert_true(pid > 0);
+	assert_int_equal(tu_wait(pid, CASE_TIMEOUT_S), 0);
+	tu_remove(name);
+	free(name);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_flip_rdonly),
 		cmocka_unit_test(test_flip_rdwr),
+		cmocka_unit_test(test_salvage_remap),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
