@@ -256,11 +256,14 @@ int chunk_alloc(struct shmtab *t, uint64_t need, uint32_t kind, uint64_t *off)
 		chunk_carve(t, cls);
 	head = ld64(&H->free_head[cls]);
 	if (head) {
-		c = map_chunk(t, head);
-		if (!c || chunk_kind(c) != CHUNK_FREE || chunk_cls(c) != cls)
+		struct cview cv;
+
+		/* one load of the head: the class checked is the one used */
+		if (!map_chunk_snap(t, head, &cv) || cv.kind != CHUNK_FREE ||
+		    cv.cls != cls)
 			return shmtab__corrupt(t, "free list %u has %llu", cls,
 					       (unsigned long long)head);
-		ustore(t, HOFF(free_head[cls]), chunk_next(c));
+		ustore(t, HOFF(free_head[cls]), cv.next);
 		ustore(t, HOFF(free_bytes), ld64(&H->free_bytes) - csize);
 		ustore(t, head, head_word(kind, cls, 0));
 		*off = head;
