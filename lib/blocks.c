@@ -151,7 +151,9 @@ static int blk_unshare(struct shmtab *t, struct blk *b, uint64_t prev,
 	if (!o || !n || ov.lens != v->lens || nv.size < len)
 		return -EBADMSG;
 	st64(&n->lens, ov.lens);
-	memcpy(n + 1, ov.key, ov.klen + ov.vlen);
+	/* memmove: a scribbled free list can hand out a chunk inside the
+	 * old record */
+	memmove(n + 1, ov.key, ov.klen + ov.vlen);
 	chunk_set_next(t, noff, chunk_next(o));
 	if (prev)
 		chunk_set_next(t, prev, noff);

@@ -180,8 +180,8 @@ int inplace_replace(struct shmtab *t, uint64_t h, const void *key,
 		fault_point("inplace-half");
 		memcpy((uint8_t *)(c + 1) + klen + vlen / 2,
 		       (const uint8_t *)val + vlen / 2, vlen - vlen / 2);
-	} else if (vlen) {
-		memcpy((uint8_t *)(c + 1) + klen, val, vlen);
+	} else if (vlen) {	/* val may be this record's own bytes */
+		memmove((uint8_t *)(c + 1) + klen, val, vlen);
 	}
 	__atomic_store_n(claim, claim_word(CLAIM_DONE, s), __ATOMIC_RELEASE);
 	fault_point("inplace-done");

@@ -453,8 +453,9 @@ static int push_step(struct shmtab *t, const struct push *p, uint64_t h)
 	chunk_new_next(t, off, next);
 	if (klen)
 		memcpy(c + 1, key, klen);
-	if (vlen)
-		memcpy((uint8_t *)(c + 1) + klen, val, vlen);
+	if (vlen)	/* val may lie in the table, and a scribbled free
+			 * list hand out a chunk over it: memmove */
+		memmove((uint8_t *)(c + 1) + klen, val, vlen);
 	if (lk.cell) {
 		err = cell_set_off(t, lk.cell, h, lk.rec, off);
 		if (!err && replace && lk.rec)
