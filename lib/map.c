@@ -337,13 +337,11 @@ void map_detach(struct shmtab *t)
 }
 
 /* The writer lock of SHMTAB_LOCK_MUTEX, fresh. */
-int mutex_init(struct shm_header *h)
+static int mutex_init_at(pthread_mutex_t *m)
 {
 	pthread_mutexattr_t a;
 	int r;
 
-	_Static_assert(sizeof(pthread_mutex_t) <= MUTEX_AREA, "mutex area");
-	memset(h->mutex, 0, MUTEX_AREA);
 	r = pthread_mutexattr_init(&a);
 	if (!r)
 		r = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
@@ -356,10 +354,56 @@ int mutex_init(struct shm_header *h)
 	if (!r)
 		r = pthread_mutexattr_settype(&a, PTHREAD_MUTEX_NORMAL);
 	if (!r)
-		r = pthread_mutex_init((pthread_mutex_t *)(void *)h->mutex, &a);
+		r = pthread_mutex_init(m, &a);
 	pthread_mutexattr_destroy(&a);
 	return -r;
 }
+
+int mutex_init(struct shm_header *h)
+{
+	_Static_assert(sizeof(pthread_mutex_t) <= MUTEX_AREA, "mutex area");
+	memset(h->mutex, 0, MUTEX_AREA);
+	return mutex_init_at((pthread_mutex_t *)(void *)h->mutex);
+}
+
+#ifdef __GLIBC__
+/* The kind glibc stores in a mutex that mutex_init() makes. */
+static int kind_want = -1;
+static pthread_once_t kind_once = PTHREAD_ONCE_INIT;
+
+static void kind_learn(void)
+{
+	pthread_mutex_t m;
+
+	if (mutex_init_at(&m) == 0) {
+		kind_want = m.__data.__kind;
+		pthread_mutex_destroy(&m);
+	}
+}
+
+/*
+ * glibc reads a mutex's kind at every call, and a kind scribbled to
+ * another one (priority protection, say) makes it abort on an assertion.
+ * Every process's mutex_init() gives the same kind: a wrong one is put
+ * back.  true when it was wrong.
+ */
+bool mutex_kind_mend(void *mutex)
+{
+	int *k = &((pthread_mutex_t *)mutex)->__data.__kind;
+
+	pthread_once(&kind_once, kind_learn);
+	if (kind_want < 0 || __atomic_load_n(k, __ATOMIC_RELAXED) == kind_want)
+		return false;
+	__atomic_store_n(k, kind_want, __ATOMIC_RELAXED);
+	return true;
+}
+#else
+bool mutex_kind_mend(void *mutex)
+{
+	(void)mutex;
+	return false;
+}
+#endif
 
 /* [off, end) as free chunks, the largest classes that fit (raw stores). */
 static void heap_free_run(struct shmtab *t, uint64_t off, uint64_t end)

@@ -293,6 +293,7 @@ int table_format(struct shmtab *t, uint32_t pagesize, uint64_t init,
 int table_clear(struct shmtab *t, uint64_t init);
 int table_redo_clear(struct shmtab *t);
 int mutex_init(struct shm_header *h);
+bool mutex_kind_mend(void *mutex);
 uint64_t *word_ptr(struct shmtab *t, uint64_t off);
 
 /* alloc.c */

@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -41,6 +42,7 @@
 #define H_UNDO_N 144
 #define H_RLOCKS 232
 #define H_UNDO 320		/* (off u64, old u64) per entry */
+#define H_MUTEX 256		/* the robust mutex (method 3) */
 #define HDR_BYTES 32768
 /* Slots: 64 bytes each from 7616; pid u32 at 0, wait_since u64 at 8,
  * stripes[4] u64 at 16, claim u64 at 48. */
@@ -392,6 +394,41 @@ static void test_live_undo_entry_outside_logged_words(void **state)
 	assert_int_equal(shmtab_check(fx->t), 0);
 }
 
+#ifdef __GLIBC__
+/* The writer mutex's kind (a glibc field) scribbled to a priority-
+ * protection one: glibc would abort on an assertion at the next lock.  The
+ * library puts the kind back (every process's is the same) and goes on. */
+static int kind_child(void *arg)
+{
+	struct live *fx = arg;
+	shmtab *t = NULL;
+
+	if (shmtab_open(fx->name, O_RDWR, 0, NULL, &t) != 0)
+		return 4;
+	return shmtab_add(t, "m", 1, "x", 1) == 0 ? 0 : 10;
+}
+
+static void test_live_mutex_kind_put_back(void **state)
+{
+	struct live *fx = *state;
+	struct shmtab_options opt = { .lock = SHMTAB_LOCK_MUTEX };
+	off_t at = H_MUTEX + (off_t)offsetof(pthread_mutex_t, __data.__kind);
+	uint32_t kind, bad;
+	pid_t pid;
+
+	assert_int_equal(tu_create(fx->name, &opt, &fx->t), 0);
+	assert_int_equal(shmtab_add(fx->t, "k", 1, "v", 1), 0);
+	kind = (uint32_t)rd64(fx->path, at);
+	bad = kind | 64;	/* PTHREAD_MUTEX_PRIO_PROTECT_NP */
+	wr(fx->path, at, &bad, 4);
+	pid = tu_fork(kind_child, fx);
+	assert_true(pid > 0);
+	assert_int_equal(tu_wait(pid, 30), 0);
+	assert_int_equal((uint32_t)rd64(fx->path, at), kind);
+	assert_int_equal(tu_find_is(fx->t, "m", "x"), 0);
+}
+#endif
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -402,6 +439,9 @@ int main(void)
 		T(test_live_redo_entry_names_itself),
 		T(test_live_yield_loop_asks_the_hook),
 		T(test_live_undo_entry_outside_logged_words),
+#ifdef __GLIBC__
+		T(test_live_mutex_kind_put_back),
+#endif
 #undef T
 	};
 
