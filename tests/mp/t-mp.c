@@ -1585,8 +1585,10 @@ static int child_feed_replacer(void *arg)
 		snprintf(v, sizeof(v), "%08d", n);
 		if (shmtab_replace(t, k, strlen(k), v, strlen(v)) != 0)
 			return 10;
-		if (n % 4 == 3)
-			usleep(200);
+		/* the watcher must keep up (256 entries): on a loaded
+		 * machine it may be off its CPU for many milliseconds */
+		if (n % 2 == 1)
+			usleep(500);
 	}
 	shmtab_close(t);
 	return 0;
