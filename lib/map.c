@@ -367,8 +367,10 @@ int mutex_init(struct shm_header *h)
 }
 
 #ifdef __GLIBC__
-/* The kind glibc stores in a mutex that mutex_init() makes. */
+/* The kind glibc stores in a mutex that mutex_init() makes; kind_learnt
+ * once it is known (or cannot be: kind_want stays -1). */
 static int kind_want = -1;
+static int kind_learnt;
 static pthread_once_t kind_once = PTHREAD_ONCE_INIT;
 
 static void kind_learn(void)
@@ -379,6 +381,7 @@ static void kind_learn(void)
 		kind_want = m.__data.__kind;
 		pthread_mutex_destroy(&m);
 	}
+	__atomic_store_n(&kind_learnt, 1, __ATOMIC_RELEASE);
 }
 
 /*
@@ -391,7 +394,8 @@ bool mutex_kind_mend(void *mutex)
 {
 	int *k = &((pthread_mutex_t *)mutex)->__data.__kind;
 
-	pthread_once(&kind_once, kind_learn);
+	if (!__atomic_load_n(&kind_learnt, __ATOMIC_ACQUIRE))
+		pthread_once(&kind_once, kind_learn);
 	if (kind_want < 0 || __atomic_load_n(k, __ATOMIC_RELAXED) == kind_want)
 		return false;
 	__atomic_store_n(k, kind_want, __ATOMIC_RELAXED);
