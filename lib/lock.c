@@ -491,7 +491,8 @@ void lock_backoff(unsigned *n)
 
 static pthread_mutex_t *wmutex(struct shmtab *t)
 {
-	if (mutex_kind_mend(t->hdr->mutex))
+	if (mutex_kind_differs(t->hdr->mutex) &&
+	    mutex_kind_mend(t->hdr->mutex))
 		shmtab__corrupt(t, "the writer mutex's kind (put back)");
 	return (pthread_mutex_t *)(void *)t->hdr->mutex;
 }

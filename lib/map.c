@@ -367,38 +367,40 @@ int mutex_init(struct shm_header *h)
 }
 
 #ifdef __GLIBC__
-/* The kind glibc stores in a mutex that mutex_init() makes; kind_learnt
- * once it is known (or cannot be: kind_want stays -1). */
-static int kind_want = -1;
-static int kind_learnt;
+/* The kind glibc stores in a mutex that mutex_init() makes: -2 until
+ * learnt, -1 when it cannot be. */
+int mutex_kind_want = -2;
 static pthread_once_t kind_once = PTHREAD_ONCE_INIT;
 
 static void kind_learn(void)
 {
 	pthread_mutex_t m;
+	int k = -1;
 
 	if (mutex_init_at(&m) == 0) {
-		kind_want = m.__data.__kind;
+		k = m.__data.__kind;
 		pthread_mutex_destroy(&m);
 	}
-	__atomic_store_n(&kind_learnt, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&mutex_kind_want, k, __ATOMIC_RELEASE);
 }
 
 /*
  * glibc reads a mutex's kind at every call, and a kind scribbled to
  * another one (priority protection, say) makes it abort on an assertion.
  * Every process's mutex_init() gives the same kind: a wrong one is put
- * back.  true when it was wrong.
+ * back.  true when it was wrong.  (mutex_kind_differs() first: the
+ * common case costs a compare.)
  */
 bool mutex_kind_mend(void *mutex)
 {
 	int *k = &((pthread_mutex_t *)mutex)->__data.__kind;
+	int want;
 
-	if (!__atomic_load_n(&kind_learnt, __ATOMIC_ACQUIRE))
-		pthread_once(&kind_once, kind_learn);
-	if (kind_want < 0 || __atomic_load_n(k, __ATOMIC_RELAXED) == kind_want)
+	pthread_once(&kind_once, kind_learn);
+	want = __atomic_load_n(&mutex_kind_want, __ATOMIC_ACQUIRE);
+	if (want < 0 || __atomic_load_n(k, __ATOMIC_RELAXED) == want)
 		return false;
-	__atomic_store_n(k, kind_want, __ATOMIC_RELAXED);
+	__atomic_store_n(k, want, __ATOMIC_RELAXED);
 	return true;
 }
 #else

@@ -294,6 +294,21 @@ int table_clear(struct shmtab *t, uint64_t init);
 int table_redo_clear(struct shmtab *t);
 int mutex_init(struct shm_header *h);
 bool mutex_kind_mend(void *mutex);
+#ifdef __GLIBC__
+extern int mutex_kind_want;	/* map.c: -2 until learnt */
+static inline bool mutex_kind_differs(const void *mutex)
+{
+	return __atomic_load_n(&((const pthread_mutex_t *)mutex)->__data.__kind,
+			       __ATOMIC_RELAXED) !=
+	       __atomic_load_n(&mutex_kind_want, __ATOMIC_RELAXED);
+}
+#else
+static inline bool mutex_kind_differs(const void *mutex)
+{
+	(void)mutex;
+	return false;
+}
+#endif
 uint64_t *word_ptr(struct shmtab *t, uint64_t off);
 
 /* alloc.c */
