@@ -22,7 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -52,7 +51,6 @@
 
 struct live {
 	char *name;
-	char *path;
 	shmtab *t;
 };
 
@@ -63,8 +61,7 @@ static int live_setup(void **state)
 	if (!fx)
 		return -1;
 	fx->name = tu_file_name("live");
-	fx->path = fx->name ? tu_object_path(fx->name) : NULL;
-	if (!fx->path)
+	if (!fx->name)
 		return -1;
 	*state = fx;
 	return 0;
@@ -79,34 +76,27 @@ static int live_teardown(void **state)
 	shmtab_close(fx->t);
 	tu_remove(fx->name);
 	free(fx->name);
-	free(fx->path);
 	free(fx);
 	return 0;
 }
 
-static uint64_t rd64(const char *path, off_t off)
+/* Words of the object, read and written around the library (testutil). */
+static uint64_t rd64(const char *name, off_t off)
 {
-	uint64_t v = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	uint64_t v = tu_object_word(name, (size_t)off);
 
-	assert_true(fd >= 0);
-	assert_int_equal(pread(fd, &v, 8, off), 8);
-	close(fd);
+	assert_true(v != UINT64_MAX);
 	return v;
 }
 
-static void wr(const char *path, off_t off, const void *p, size_t len)
+static void wr(const char *name, off_t off, const void *p, size_t len)
 {
-	int fd = open(path, O_RDWR | O_CLOEXEC);
-
-	assert_true(fd >= 0);
-	assert_int_equal(pwrite(fd, p, len, off), (ssize_t)len);
-	close(fd);
+	assert_int_equal(tu_object_write(name, (size_t)off, p, len), 0);
 }
 
-static void wr64(const char *path, off_t off, uint64_t v)
+static void wr64(const char *name, off_t off, uint64_t v)
 {
-	wr(path, off, &v, 8);
+	wr(name, off, &v, 8);
 }
 
 /* A table of n keys "k<i>" with 40-byte values, open read-write in fx->t. */
@@ -121,14 +111,6 @@ static void make(struct live *fx, int n)
 		assert_int_equal(shmtab_add(fx->t, k, strlen(k), v, sizeof(v)),
 				 0);
 	}
-}
-
-static off_t file_size(const char *path)
-{
-	struct stat st;
-
-	assert_int_equal(stat(path, &st), 0);
-	return st.st_size;
 }
 
 /*
@@ -146,17 +128,17 @@ static void test_live_top_outside_heap(void **state)
 	char hdr[8];
 
 	make(fx, 20);
-	top = rd64(fx->path, H_TOP);
+	top = rd64(fx->name, H_TOP);
 	bad[0] = 0;
 	bad[1] = 8;
 	bad[2] = HDR_BYTES - 8;
 	bad[3] = top - 4;			/* not a multiple of 8 */
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		wr64(fx->path, H_TOP, bad[i]);
+		wr64(fx->name, H_TOP, bad[i]);
 		assert_int_equal(shmtab_add(fx->t, "new", 3, "x", 1),
 				 -EBADMSG);
-		wr64(fx->path, H_TOP, top);
-		memcpy(hdr, &(uint64_t){ rd64(fx->path, 0) }, 8);
+		wr64(fx->name, H_TOP, top);
+		memcpy(hdr, &(uint64_t){ rd64(fx->name, 0) }, 8);
 		assert_memory_equal(hdr, magic, 8);
 		assert_int_equal(shmtab_check(fx->t), 0);
 	}
@@ -176,7 +158,7 @@ static int grow_child(void *arg)
 {
 	struct live *fx = arg;
 	struct rlimit rl = { 64 << 20, 64 << 20 };
-	off_t before = file_size(fx->path);
+	long long before = tu_object_size(fx->name);
 	shmtab *t = NULL;
 	int rc;
 
@@ -186,17 +168,17 @@ static int grow_child(void *arg)
 	/* (the parent's handle is not this process's: its own) */
 	if (shmtab_open(fx->name, O_RDWR, 0, NULL, &t) != 0)
 		return 4;
-	wr64(fx->path, H_INDEX_CELLS, (uint64_t)1 << 40);
-	wr64(fx->path, H_NUSED, (uint64_t)1 << 40);
-	wr64(fx->path, H_NKEYS, (uint64_t)1 << 39);
+	wr64(fx->name, H_INDEX_CELLS, (uint64_t)1 << 40);
+	wr64(fx->name, H_NUSED, (uint64_t)1 << 40);
+	wr64(fx->name, H_NKEYS, (uint64_t)1 << 39);
 	for (int i = 0; i < 5; i++) {
 		rc = shmtab_add(t, "g", 1, "x", 1);
 		if (rc > 0 || rc == -EBADF)
 			return 91;
 	}
-	if (file_size(fx->path) > 8 * before + (1 << 20)) {
+	if (tu_object_size(fx->name) > 8 * before + (1 << 20)) {
 		fprintf(stderr, "grew from %lld to %lld bytes\n",
-			(long long)before, (long long)file_size(fx->path));
+			before, tu_object_size(fx->name));
 		return 92;
 	}
 	return 0;
@@ -216,14 +198,14 @@ static void test_live_counts_do_not_grow_the_object(void **state)
 /* The page size, checked by the opener in its copy of the header, then
  * changed in the object before it used it: the opener keeps what it
  * checked (0 would slice values into empty blocks for ever). */
-static const char *fault_path;
+static const char *fault_name;
 
 static void zero_pagesize(const char *point)
 {
 	uint32_t zero = 0;
 
 	if (strcmp(point, "open-checked") == 0)
-		wr(fault_path, H_PAGESIZE, &zero, 4);
+		wr(fault_name, H_PAGESIZE, &zero, 4);
 }
 
 static int count_blocks(const void *block, size_t len, void *ctx)
@@ -247,11 +229,11 @@ static void test_live_pagesize_changed_after_check(void **state)
 	make(fx, 1);
 	memset(big, 'b', sizeof(big));
 	assert_int_equal(shmtab_replace(fx->t, "k0", 2, big, sizeof(big)), 0);
-	fault_path = fx->path;
+	fault_name = fx->name;
 	shmtab__set_fault(zero_pagesize);
 	assert_int_equal(shmtab_open(fx->name, O_RDONLY, 0, NULL, &ro), 0);
 	shmtab__set_fault(NULL);
-	wr(fx->path, H_PAGESIZE, &ps, 4);
+	wr(fx->name, H_PAGESIZE, &ps, 4);
 	assert_int_equal(shmtab_read_blocks(ro, "k0", 2, count_blocks, &n), 0);
 	assert_int_equal(n, 4);		/* 1000 bytes in 256-byte slices */
 	assert_int_equal(shmtab_close(ro), 0);
@@ -274,20 +256,20 @@ static void test_live_redo_entry_names_itself(void **state)
 	assert_int_equal(shmtab_replace(fx->t, "k1", 2, "0123456789", 10), 0);
 	assert_int_equal(shmtab_close(fx->t), 0);
 	fx->t = NULL;
-	redo = rd64(fx->path, H_REDO_OFF);
+	redo = rd64(fx->name, H_REDO_OFF);
 	assert_true(redo >= HDR_BYTES);
 	e = redo + 16;				/* slot 0's entry */
 	f = e + 32;				/* a record forged in its value */
-	wr64(fx->path, (off_t)f, CHUNK_REC_KIND | (uint64_t)62 << CLASS_SHIFT);
-	wr64(fx->path, (off_t)f + 8, 0);	/* key and value empty */
-	wr64(fx->path, (off_t)e, f);		/* the entry: that record, */
-	wr64(fx->path, (off_t)e + 8, 200);	/* a 200-byte value */
-	wr64(fx->path, SLOT(0) + 48, 2);	/* slot 0 claims: REDO, stripe 0 */
+	wr64(fx->name, (off_t)f, CHUNK_REC_KIND | (uint64_t)62 << CLASS_SHIFT);
+	wr64(fx->name, (off_t)f + 8, 0);	/* key and value empty */
+	wr64(fx->name, (off_t)e, f);		/* the entry: that record, */
+	wr64(fx->name, (off_t)e + 8, 200);	/* a 200-byte value */
+	wr64(fx->name, SLOT(0) + 48, 2);	/* slot 0 claims: REDO, stripe 0 */
 	assert_int_equal(shmtab_open(fx->name, O_RDWR, 0, NULL, &fx->t), 0);
 	assert_int_equal(shmtab_stat(fx->t, &st), 0);
 	assert_int_equal(st.recoveries, 0);
-	assert_int_equal(rd64(fx->path, SLOT(0) + 48), 0);	/* let go */
-	assert_int_equal(rd64(fx->path, (off_t)f + 8), 0);	/* untouched */
+	assert_int_equal(rd64(fx->name, SLOT(0) + 48), 0);	/* let go */
+	assert_int_equal(rd64(fx->name, (off_t)f + 8), 0);	/* untouched */
 }
 
 /*
@@ -330,9 +312,9 @@ static int yield_child(void *arg)
 	if (shmtab_open(a->fx->name, O_RDWR, 0, NULL, &t) != 0)
 		return 4;
 	for (int w = 0; w < 4; w++)
-		wr64(a->fx->path, SLOT(a->slot) + 16 + 8 * w, ones);
-	wr64(a->fx->path, SLOT(a->slot) + 8, 1);	/* waits since 1 ns */
-	wr64(a->fx->path, H_RLOCKS, 1);
+		wr64(a->fx->name, SLOT(a->slot) + 16 + 8 * w, ones);
+	wr64(a->fx->name, SLOT(a->slot) + 8, 1);	/* waits since 1 ns */
+	wr64(a->fx->name, H_RLOCKS, 1);
 	alarm(20);
 	intr_t0 = tu_now();
 	shmtab__set_interrupt(intr_after_1s, NULL);
@@ -362,7 +344,7 @@ static void test_live_yield_loop_asks_the_hook(void **state)
 	assert_int_equal(st.holders, 2);
 	/* the idle child's slot: the one whose pid is not ours */
 	for (int i = 0; i < 128 && a.slot < 0; i++)
-		if ((uint32_t)rd64(fx->path, SLOT(i)) == (uint32_t)idle)
+		if ((uint32_t)rd64(fx->name, SLOT(i)) == (uint32_t)idle)
 			a.slot = i;
 	assert_true(a.slot >= 0);
 	pid = tu_fork(yield_child, &a);
@@ -382,14 +364,14 @@ static void test_live_undo_entry_outside_logged_words(void **state)
 	uint32_t one = 1, pid;
 
 	make(fx, 4);
-	pid = (uint32_t)rd64(fx->path, SLOT(0));
+	pid = (uint32_t)rd64(fx->name, SLOT(0));
 	assert_int_equal(pid, (uint32_t)getpid());	/* our slot */
-	wr64(fx->path, H_UNDO, SLOT(0));
-	wr64(fx->path, H_UNDO + 8, 0x1234567);
-	wr(fx->path, H_UNDO_N, &one, 4);
+	wr64(fx->name, H_UNDO, SLOT(0));
+	wr64(fx->name, H_UNDO + 8, 0x1234567);
+	wr(fx->name, H_UNDO_N, &one, 4);
 	/* the next writer rolls the log back first */
 	assert_int_equal(shmtab_add(fx->t, "u", 1, "x", 1), -EBADMSG);
-	assert_int_equal((uint32_t)rd64(fx->path, SLOT(0)), pid);
+	assert_int_equal((uint32_t)rd64(fx->name, SLOT(0)), pid);
 	assert_int_equal(shmtab_add(fx->t, "u", 1, "x", 1), 0);
 	assert_int_equal(shmtab_check(fx->t), 0);
 }
@@ -418,13 +400,13 @@ static void test_live_mutex_kind_put_back(void **state)
 
 	assert_int_equal(tu_create(fx->name, &opt, &fx->t), 0);
 	assert_int_equal(shmtab_add(fx->t, "k", 1, "v", 1), 0);
-	kind = (uint32_t)rd64(fx->path, at);
+	kind = (uint32_t)rd64(fx->name, at);
 	bad = kind | 64;	/* PTHREAD_MUTEX_PRIO_PROTECT_NP */
-	wr(fx->path, at, &bad, 4);
+	wr(fx->name, at, &bad, 4);
 	pid = tu_fork(kind_child, fx);
 	assert_true(pid > 0);
 	assert_int_equal(tu_wait(pid, 30), 0);
-	assert_int_equal((uint32_t)rd64(fx->path, at), kind);
+	assert_int_equal((uint32_t)rd64(fx->name, at), kind);
 	assert_int_equal(tu_find_is(fx->t, "m", "x"), 0);
 }
 #endif
