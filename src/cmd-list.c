@@ -20,7 +20,6 @@
 #include "cmd.h"
 
 #define SHM_DIR "/dev/shm"
-#define TABLE_MAGIC "SHMTAB\r\n"
 
 static int list_one(int dfd, const char *entry, const char *name)
 {

@@ -191,7 +191,6 @@ static void repair_free(struct repair *r)
 static int open_padded(const char *path, const struct stat *sb,
 		       char **padded, shmtab **out)
 {
-	static const char magic[8] = { 'S', 'H', 'M', 'T', 'A', 'B', '\r', '\n' };
 	unsigned char hdr[40];
 	uint64_t size = 0;
 	char *tmp, *name;
@@ -203,7 +202,7 @@ static int open_padded(const char *path, const struct stat *sb,
 	if (in < 0)
 		return -EBADMSG;
 	if (pread(in, hdr, sizeof(hdr), 0) == (ssize_t)sizeof(hdr) &&
-	    !memcmp(hdr, magic, sizeof(magic)))
+	    !memcmp(hdr, TABLE_MAGIC, 8))
 		for (int i = 7; i >= 0; i--)	/* size u64 at 32 (FORMAT.md) */
 			size = size << 8 | hdr[32 + i];
 	if (!S_ISREG(sb->st_mode) || sb->st_size < 32768 ||

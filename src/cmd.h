@@ -44,6 +44,9 @@ extern const struct shmtab_cmd cmd_create, cmd_set, cmd_add, cmd_get,
 	cmd_rm, cmd_incr, cmd_keys, cmd_dump, cmd_load, cmd_stat, cmd_resize,
 	cmd_check, cmd_repair, cmd_list, cmd_unlink;
 
+/* A table's first 8 bytes (doc/FORMAT.md). */
+#define TABLE_MAGIC "SHMTAB\r\n"
+
 /*
  * The dump text format (doc/FORMAT.md, "Dump text format"): the first line,
  * the header keywords, and the data line tags.
