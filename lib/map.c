@@ -283,15 +283,21 @@ static bool hdr_ours(const struct shm_header *h)
 	       h->version == SHMTAB_FORMAT_VERSION && h->hdr_size == HDR_SIZE;
 }
 
+/* A page size and a locking method a table can store. */
+static bool hdr_params_ok(uint32_t pagesize, uint32_t lock)
+{
+	return pagesize >= PAGESIZE_MIN && pagesize <= PAGESIZE_MAX &&
+	       pagesize % 4 == 0 && lock <= SHMTAB_LOCK_MUTEX &&
+	       lock != SHMTAB_LOCK_BEST;
+}
+
 static int hdr_validate(const struct shm_header *h, uint64_t fsize)
 {
 	uint64_t cells = h->index_cells, top = h->top;
 
 	if (!hdr_ours(h))
 		return -EBADMSG;
-	if (h->pagesize < PAGESIZE_MIN || h->pagesize > PAGESIZE_MAX ||
-	    h->pagesize % 4 || h->lock > SHMTAB_LOCK_MUTEX ||
-	    h->lock == SHMTAB_LOCK_BEST)
+	if (!hdr_params_ok(h->pagesize, h->lock))
 		return -EBADMSG;
 	if (h->size % SYS_PAGE || h->size <= HDR_SIZE || h->size > fsize)
 		return -EBADMSG;
@@ -807,9 +813,7 @@ int map_attach(struct shmtab *t, int oflags, const struct shmtab_options *opt)
 		h.pagesize = ld32(&t->hdr->pagesize);
 		h.lock = ld32(&t->hdr->lock);
 		h.seed = ld64(&t->hdr->seed);
-		if (h.pagesize < PAGESIZE_MIN || h.pagesize > PAGESIZE_MAX ||
-		    h.pagesize % 4 || h.lock > SHMTAB_LOCK_MUTEX ||
-		    h.lock == SHMTAB_LOCK_BEST)
+		if (!hdr_params_ok(h.pagesize, h.lock))
 			return -EBADMSG;
 	}
 	/* the values checked, not the words again */
