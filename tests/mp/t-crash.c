@@ -36,6 +36,7 @@
 
 #include "shmtab-hooks.h"
 #include "shmtab.h"
+#include "childtab.h"
 #include "testutil.h"
 
 #define NKEYS 64
@@ -103,28 +104,6 @@ static shmtab *child_open(const char *name)
 	if (shmtab_open(name, O_RDWR, 0, NULL, &t) != 0)
 		return NULL;
 	return t;
-}
-
-static void wait_killed(struct crash_fixture *fx, int i)
-{
-	int rc = tu_wait(fx->pid[i], 10);
-
-	fx->pid[i] = 0;
-	assert_int_equal(rc, -SIGKILL);
-}
-
-static void expect_child_ok(struct crash_fixture *fx, int i, int timeout_s,
-			    const char *what)
-{
-	int rc = tu_wait(fx->pid[i], timeout_s);
-
-	fx->pid[i] = 0;
-	if (rc == TU_WAIT_TIMEOUT)
-		fail_msg("%s: hung, killed after %d s", what, timeout_s);
-	if (rc < 0)
-		fail_msg("%s: killed by signal %d", what, -rc);
-	if (rc != 0)
-		fail_msg("%s: exit code %d", what, rc);
 }
 
 /* ------------------------------------------------- killed lock holders */
@@ -257,12 +236,12 @@ static void run_killed_holder(struct crash_fixture *fx, int (*holder)(void *),
 		fail_msg("%s: the holder never got its lock", what);
 	usleep(20000);
 	kill(fx->pid[0], SIGKILL);
-	wait_killed(fx, 0);
+	ct_wait_killed(&fx->pid[0]);
 	tu_barrier_destroy(&b);
 
 	fx->pid[1] = tu_fork(child_after, &a);
 	assert_true(fx->pid[1] > 0);
-	expect_child_ok(fx, 1, 10, what);
+	ct_expect_ok(&fx->pid[1], 10, what);
 	if (res->rc_open != 0 || res->rc_add != 0 || res->rc_find != 0)
 		fail_msg("%s: next process: open %s, add %s, find %s", what,
 			 shmtab_strerror(res->rc_open),
@@ -808,7 +787,7 @@ static void test_crash_kill9_array_shrink(void **state)
 		assert_true(fx->pid[0] > 0);
 		tu_sleep_ms(1 + (int)(rand_r(&seed) % 30));
 		kill(fx->pid[0], SIGKILL);
-		wait_killed(fx, 0);
+		ct_wait_killed(&fx->pid[0]);
 		assert_int_equal(shmtab_check(fx->t), 0);
 		len = shmtab_array_length(fx->t);
 		assert_true(len == ARR_LEN || len == ARR_SHORT);
@@ -869,7 +848,7 @@ static void test_crash_kill9_int_add(void **state)
 		assert_true(fx->pid[0] > 0);
 		tu_sleep_ms(1 + (int)(rand_r(&seed) % 30));
 		kill(fx->pid[0], SIGKILL);
-		wait_killed(fx, 0);
+		ct_wait_killed(&fx->pid[0]);
 		acked = __atomic_load_n(a.acked, __ATOMIC_SEQ_CST);
 		assert_int_equal(shmtab_check(fx->t), 0);
 		err = shmtab_int_get(fx->t, SHMTAB_V_STR("n"), &v);
@@ -971,7 +950,7 @@ static void run_inplace_kill_lock(struct crash_fixture *fx, const char *point,
 	die_point = point;
 	fx->pid[0] = tu_fork(child_inplace_dies, &a);
 	assert_true(fx->pid[0] > 0);
-	wait_killed(fx, 0);
+	ct_wait_killed(&fx->pid[0]);
 	die_point = NULL;
 	if (!stay_open)
 		assert_int_equal(shmtab_open(fx->name, O_RDWR, 0, NULL,
@@ -1063,7 +1042,7 @@ static pid_t reader_killed_in_iter(struct crash_fixture *fx)
 	if (tu_barrier_wait(&b, 10000) != 0)
 		fail_msg("the reader never got its lock");
 	kill(reader, SIGKILL);
-	wait_killed(fx, 0);
+	ct_wait_killed(&fx->pid[0]);
 	tu_barrier_destroy(&b);
 	return reader;
 }
@@ -1167,7 +1146,7 @@ static void test_crash_dead_writers_slot_left_to_recovery(void **state)
 	if (tu_barrier_wait(&b, 10000) != 0)
 		fail_msg("the writer never got its lock");
 	kill(fx->pid[0], SIGKILL);
-	wait_killed(fx, 0);
+	ct_wait_killed(&fx->pid[0]);
 	tu_barrier_destroy(&b);
 
 	assert_int_equal(shmtab_open(fx->name, O_RDWR, 0, NULL, &late), 0);
@@ -1232,7 +1211,7 @@ static void test_crash_dead_reader_uncounted(void **state)
 		fail_msg("the reader never got its lock");
 	assert_int_equal(rlocks_of(fx->name), 1);
 	kill(fx->pid[0], SIGKILL);
-	wait_killed(fx, 0);
+	ct_wait_killed(&fx->pid[0]);
 	tu_barrier_destroy(&b);
 	assert_int_equal(rlocks_of(fx->name), 1);
 	/* a write waits for the dead reader's locks, finds it dead, clears */
@@ -1333,7 +1312,8 @@ static void test_crash_dead_reader_pid_reused(void **state)
 	/* a writer of the stripe the dead reader holds gets through */
 	fx->pid[2] = tu_fork(child_add, fx->name);
 	assert_true(fx->pid[2] > 0);
-	expect_child_ok(fx, 2, 10, "writer after a dead reader's pid reused");
+	ct_expect_ok(&fx->pid[2], 10,
+		     "writer after a dead reader's pid reused");
 	assert_int_equal(tu_find_is(fx->t, "k", "after"), 0);
 	/* the dead slot is free, the live process's kept */
 	assert_int_equal(shmtab_stat(fx->t, &st), 0);
@@ -1402,7 +1382,7 @@ static void test_crash_reader_in_other_time_namespace(void **state)
 		fail_msg("the reader never got its lock");
 	tu_barrier_destroy(&b);
 	if (sh->unsupported) {
-		expect_child_ok(fx, 0, 10, "time namespace reader");
+		ct_expect_ok(&fx->pid[0], 10, "time namespace reader");
 		skip();		/* unshare(CLONE_NEWTIME) needs root */
 	}
 	fx->pid[2] = sh->reader;	/* the teardown kills it on failure */
@@ -1415,8 +1395,8 @@ static void test_crash_reader_in_other_time_namespace(void **state)
 	assert_true(sh->reader > 0);
 	kill(sh->reader, SIGKILL);
 	fx->pid[2] = 0;
-	expect_child_ok(fx, 1, 10, "writer after the reader");
-	expect_child_ok(fx, 0, 10, "time namespace reader");
+	ct_expect_ok(&fx->pid[1], 10, "writer after the reader");
+	ct_expect_ok(&fx->pid[0], 10, "time namespace reader");
 	assert_int_equal(tu_find_is(fx->t, "k", "after"), 0);
 	assert_int_equal(shmtab_check(fx->t), 0);
 }
@@ -1506,7 +1486,7 @@ static void test_crash_dead_slot_of_own_pid_taken(void **state)
 	assert_true(a.slot >= 0);
 	fx->pid[0] = tu_fork(child_own_pid_slot, &a);
 	assert_true(fx->pid[0] > 0);
-	expect_child_ok(fx, 0, 10, "opener of a dead slot with its pid");
+	ct_expect_ok(&fx->pid[0], 10, "opener of a dead slot with its pid");
 	assert_int_equal(res->rc_open, 0);
 	if (res->bits_open != 0 || res->rlocks_open != rlocks)
 		fail_msg("the opener left the dead process's read locks "
@@ -1641,9 +1621,9 @@ static void test_crash_reader_main_thread_exited(void **state)
 	assert_true(slot_of(fx->name, (uint32_t)fx->pid[0]) >= 0);
 	/* ...until its last thread ends, still holding it */
 	__atomic_store_n(release, 1, __ATOMIC_RELEASE);
-	expect_child_ok(fx, 1, 10, "writer after the reader's last thread");
+	ct_expect_ok(&fx->pid[1], 10, "writer after the reader's last thread");
 	assert_int_equal(slot_of(fx->name, (uint32_t)fx->pid[0]), -1);
-	expect_child_ok(fx, 0, 10, "reader without its main thread");
+	ct_expect_ok(&fx->pid[0], 10, "reader without its main thread");
 	assert_int_equal(tu_find_is(fx->t, "k", "after"), 0);
 	assert_int_equal(shmtab_check(fx->t), 0);
 }

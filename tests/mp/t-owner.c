@@ -40,6 +40,7 @@
 
 #include "shmtab-hooks.h"
 #include "shmtab.h"
+#include "childtab.h"
 #include "testutil.h"
 
 #define SHMTAB_SLOTS_TEST 128 /* process slots of a table (doc/FORMAT.md) */
@@ -137,28 +138,6 @@ static int slot_find(const char *name, uint32_t pid, int other)
 			return i;
 	}
 	return -1;
-}
-
-static void wait_killed(struct owner_fixture *fx, int i)
-{
-	int rc = tu_wait(fx->pid[i], 10);
-
-	fx->pid[i] = 0;
-	assert_int_equal(rc, -SIGKILL);
-}
-
-static void expect_child_ok(struct owner_fixture *fx, int i, int timeout_s,
-			    const char *what)
-{
-	int rc = tu_wait(fx->pid[i], timeout_s);
-
-	fx->pid[i] = 0;
-	if (rc == TU_WAIT_TIMEOUT)
-		fail_msg("%s: hung, killed after %d s", what, timeout_s);
-	if (rc < 0)
-		fail_msg("%s: killed by signal %d", what, -rc);
-	if (rc != 0)
-		fail_msg("%s: exit code %d", what, rc);
 }
 
 /* Child i, a writer, still waits after 300 ms. */
@@ -356,9 +335,9 @@ static void run_ns_reader(struct owner_fixture *fx, int own_proc)
 			 "%u, was %u)", slot_pid(fx->name, slot), pid_word);
 	/* ...until the reader is gone */
 	kill_ns_reader(fx);
-	expect_child_ok(fx, 2, 10, "writer after the reader in another pid "
+	ct_expect_ok(&fx->pid[2], 10, "writer after the reader in another pid "
 			"namespace was killed");
-	expect_child_ok(fx, 0, 10, "maker of the pid namespace");
+	ct_expect_ok(&fx->pid[0], 10, "maker of the pid namespace");
 	assert_int_equal(tu_find_is(fx->t, "k", "after"), 0);
 	assert_int_equal(shmtab_check(fx->t), 0);
 }
@@ -414,7 +393,7 @@ static void run_ro_reader(struct owner_fixture *fx, int slotless)
 		}
 	}
 	assert_int_equal(shmtab_group(w, group_replace_and_hold, fx), 0);
-	expect_child_ok(fx, 0, 10, "maker of the pid namespace");
+	ct_expect_ok(&fx->pid[0], 10, "maker of the pid namespace");
 	fx->pid[1] = 0;
 	if (fx->sh->rc_find != 0)
 		fail_msg("the read-only reader in another pid namespace gave "
@@ -532,8 +511,8 @@ static void test_owner_writers_of_same_tid_in_two_pid_namespaces(void **state)
 	}
 	fx->pid[1] = tu_fork(child_twin, &b);
 	assert_true(fx->pid[1] > 0);
-	expect_child_ok(fx, 1, 10, "the second writer");
-	expect_child_ok(fx, 0, 10, "the first writer");
+	ct_expect_ok(&fx->pid[1], 10, "the second writer");
+	ct_expect_ok(&fx->pid[0], 10, "the first writer");
 	assert_int_equal(sh->rc_hold, 0);
 	if (sh->rc_b != 0)
 		fail_msg("the second writer's replace: %s",
@@ -622,9 +601,9 @@ static void test_owner_opener_in_other_pid_namespace_takes_no_live_slot(
 			 pid_word);
 	/* ...until the reader is gone */
 	kill_ns_reader(fx);
-	expect_child_ok(fx, 2, 10, "the late opener, after the reader was "
+	ct_expect_ok(&fx->pid[2], 10, "the late opener, after the reader was "
 			"killed");
-	expect_child_ok(fx, 0, 10, "maker of the pid namespace");
+	ct_expect_ok(&fx->pid[0], 10, "maker of the pid namespace");
 	assert_int_equal(tu_find_is(fx->t, "k", "after"), 0);
 	assert_int_equal(shmtab_check(fx->t), 0);
 }
@@ -678,8 +657,8 @@ static void test_owner_forked_child_does_not_keep_parent_alive(void **state)
 	assert_true(fx->pid[2] > 0);
 	expect_child_waits(fx, 2, "a writer");
 	kill(fx->pid[0], SIGKILL);
-	wait_killed(fx, 0);
-	expect_child_ok(fx, 2, 10, "writer after the reader was killed, its "
+	ct_wait_killed(&fx->pid[0]);
+	ct_expect_ok(&fx->pid[2], 10, "writer after the reader was killed, its "
 			"child with copies of its handle alive");
 	assert_int_equal(kill(fx->pid[1], 0), 0);
 	assert_int_equal(shmtab_stat(fx->t, &st), 0);
@@ -690,7 +669,7 @@ static void test_owner_forked_child_does_not_keep_parent_alive(void **state)
 	assert_int_equal(shmtab_check(fx->t), 0);
 	/* the reader's child came back to us (subreaper) */
 	kill(fx->pid[1], SIGKILL);
-	wait_killed(fx, 1);
+	ct_wait_killed(&fx->pid[1]);
 }
 
 static int visit_nothing(const void *key, size_t klen, const void *val,
@@ -754,7 +733,7 @@ static void test_owner_forked_child_closes_parents_handle(void **state)
 	assert_true(slot >= 0);
 	fx->pid[0] = tu_fork(child_close_copy, fx->t);
 	assert_true(fx->pid[0] > 0);
-	expect_child_ok(fx, 0, 10, "child closing its copy of the handle");
+	ct_expect_ok(&fx->pid[0], 10, "child closing its copy of the handle");
 	if (slot_pid(fx->name, slot) != me)
 		fail_msg("the child's close freed the parent's slot %d "
 			 "(pid word %u, was %u)", slot,
@@ -771,7 +750,7 @@ static void test_owner_forked_child_closes_parents_handle(void **state)
 	if (!fx->waited)
 		fail_msg("a writer did not wait for the parent's iteration: "
 			 "its read locks no longer count");
-	expect_child_ok(fx, 1, 10, "writer after the parent's iteration");
+	ct_expect_ok(&fx->pid[1], 10, "writer after the parent's iteration");
 	assert_int_equal(tu_find_is(fx->t, "k", "after"), 0);
 	assert_int_equal(shmtab_check(fx->t), 0);
 }
@@ -916,7 +895,7 @@ static void test_owner_forked_child_does_not_keep_clearers_lock(void **state)
 	if (tu_barrier_wait(&fx->b, 10000) != 0)
 		fail_msg("the reader never got its lock");
 	kill(fx->pid[0], SIGKILL);
-	wait_killed(fx, 0);
+	ct_wait_killed(&fx->pid[0]);
 	run_locker_dies(fx, 42, "the clearer");
 }
 
@@ -999,7 +978,7 @@ static void test_owner_child_leaving_group_keeps_parents_lock(void **state)
 	assert_int_equal(tu_put_str(fx->t, "k", "v"), 0);
 	fx->pid[0] = tu_fork(child_group_forks, fx);
 	assert_true(fx->pid[0] > 0);
-	expect_child_ok(fx, 0, 10, "the process whose group forked");
+	ct_expect_ok(&fx->pid[0], 10, "the process whose group forked");
 	if (fx->sh->pid_word != (uint32_t)fx->sh->ns_pid)
 		fail_msg("after the child left the group, wlock_pid is %u, "
 			 "not the holder's %d", fx->sh->pid_word,
