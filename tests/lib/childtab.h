@@ -3,15 +3,18 @@
  * childtab.h - reap a test's child, failing the test when it did not end
  * as it should
  *
- * Like mounttab.h these assert: include after <cmocka.h>, and call them in
- * the test process, never in a forked child.  *pid is 0 once the child is
- * reaped, so that a fixture's teardown kills only what still runs.
+ * Like mounttab.h these assert: include after <cmocka.h>, and call the
+ * ct_ functions in the test process, never in a forked child.  *pid is 0
+ * once the child is reaped, so that a fixture's teardown kills only what
+ * still runs.  The children's side: a visitor that tells the test it holds
+ * its lock and waits to be killed.
  */
 #ifndef SHMTAB_CHILDTAB_H
 #define SHMTAB_CHILDTAB_H
 
 #include <signal.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include "testutil.h"
 
@@ -36,6 +39,24 @@ static inline void ct_expect_ok(pid_t *pid, int timeout_s, const char *what)
 		fail_msg("%s: killed by signal %d", what, -rc);
 	if (rc != 0)
 		fail_msg("%s: exit code %d", what, rc);
+}
+
+/* In a child: wait to be killed. */
+static inline void hang_forever(void)
+{
+	for (;;)
+		pause();
+}
+
+/* In a child, an iteration's visitor: post the barrier ctx (the lock is
+ * held), then wait to be killed. */
+static inline int visit_and_hang(const void *key, size_t klen,
+				 const void *val, size_t vlen, void *ctx)
+{
+	(void)key, (void)klen, (void)val, (void)vlen;
+	tu_barrier_post(ctx);
+	hang_forever();
+	return 0;
 }
 
 #endif /* SHMTAB_CHILDTAB_H */

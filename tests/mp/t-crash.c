@@ -113,12 +113,6 @@ struct holder_arg {
 	struct tu_barrier *post;
 };
 
-static void hang_forever(void)
-{
-	for (;;)
-		pause();
-}
-
 static int group_add_and_hang(shmtab *t, void *ctx)
 {
 	struct holder_arg *a = ctx;
@@ -161,15 +155,6 @@ static int child_read_group_holder(void *arg)
 		return 4;
 	shmtab_group(t, group_find_and_hang, a);
 	return 10;
-}
-
-static int visit_and_hang(const void *key, size_t klen, const void *val,
-			  size_t vlen, void *ctx)
-{
-	(void)key, (void)klen, (void)val, (void)vlen;
-	tu_barrier_post(ctx);
-	hang_forever();
-	return 0;
 }
 
 static int child_iter_holder(void *arg)

@@ -160,21 +160,6 @@ static void expect_child_waits(struct owner_fixture *fx, int i,
 	fail_msg("%s: killed by signal %d", what, WTERMSIG(st));
 }
 
-static void hang_forever(void)
-{
-	for (;;)
-		pause();
-}
-
-static int visit_and_hang(const void *key, size_t klen, const void *val,
-			  size_t vlen, void *ctx)
-{
-	(void)key, (void)klen, (void)val, (void)vlen;
-	tu_barrier_post(ctx);
-	hang_forever();
-	return 0;
-}
-
 /* Opens the table and holds a read lock of every stripe until killed. */
 static int iter_and_hang(const char *name, struct tu_barrier *post)
 {
