@@ -143,6 +143,7 @@ int fs_attr_key_obj(struct fs_table *tb, const void *key, size_t klen,
 {
 	struct fs_types ty;
 	size_t vlen = 0;
+	uint64_t pinned;
 	int err;
 
 	pthread_mutex_lock(&tb->mu);
@@ -155,6 +156,12 @@ int fs_attr_key_obj(struct fs_table *tb, const void *key, size_t klen,
 		st->st_ino = ino;
 		st->st_mode = S_IFREG | (st->st_mode & 0666);
 		st->st_nlink = 1;
+		/* an older version's inode: as a file a new one was renamed
+		 * over, with that version's length */
+		if (fs_key_pinned(tb, ino, &pinned)) {
+			st->st_nlink = 0;
+			vlen = pinned;
+		}
 		st->st_size = (off_t)vlen;
 		st->st_blocks = (blkcnt_t)((vlen + 511) / 512);
 		fs_node_note_attr(ino, st);

@@ -591,6 +591,8 @@ static void fh_free(struct fh *h)
 		fh_unpin(h);
 	if (h->paged)
 		__atomic_sub_fetch(&h->nd->v.readers, 1, __ATOMIC_ACQ_REL);
+	if (h->writable && h->nd)
+		__atomic_sub_fetch(&h->nd->writers, 1, __ATOMIC_ACQ_REL);
 	if (h->versioned && h->b.big) {
 		/* the value stays in it for the next reader (pool_take_tagged) */
 		pool_put(h->b.p, h->b.cap, h->nd->ino, h->ver, h->b.len);
@@ -622,6 +624,15 @@ bool fs_file_open_ino(fuse_ino_t ino)
 		open = h->nd && h->nd->ino == ino;
 	pthread_mutex_unlock(&fhs_mu);
 	return open;
+}
+
+/* h follows nd from now on (NULL: none); a writable one keeps it from
+ * being superseded (fs_node_supersede). */
+static void fh_attach(struct fh *h, struct fs_node *nd)
+{
+	h->nd = nd;
+	if (h->writable && nd)
+		__atomic_add_fetch(&nd->writers, 1, __ATOMIC_ACQ_REL);
 }
 
 static struct fh *fh_new(struct fs_table *tb, const void *key, size_t klen)
@@ -1171,7 +1182,8 @@ static int fh_open_paged(struct fs_table *tb, const struct fs_types *ty,
 		return err;
 	}
 	h->ver = ver;
-	if (!h->versioned || !fs_watch_settled(tb, ver))
+	/* a superseded inode's pages are of its old version, for good */
+	if (!h->versioned || !fs_watch_settled(tb, ver) || nd->superseded)
 		goto out;
 	if (v->paged && v->page_ver != ver) {
 		if (__atomic_load_n(&v->readers, __ATOMIC_ACQUIRE))
@@ -1187,6 +1199,7 @@ static int fh_open_paged(struct fs_table *tb, const struct fs_types *ty,
 	h->paged = true;
 	v->paged = true;
 	v->page_ver = ver;
+	v->page_len = h->b.len;
 	__atomic_add_fetch(&v->readers, 1, __ATOMIC_ACQ_REL);
 out:
 	*out = h;
@@ -1230,7 +1243,7 @@ void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		err = fh_open(tb, &ty, nd ? nd->key : key, nd ? nd->klen : klen,
 			      fi->flags, false, &h);
 		if (err == 0)
-			h->nd = nd;
+			fh_attach(h, nd);
 	}
 	pthread_mutex_unlock(&tb->mu);
 	if (err == 0)
@@ -1296,19 +1309,26 @@ static int reply_key_entry(fuse_req_t req, struct fs_table *tb,
 	fuse_ino_t ino;
 	int err;
 
-	err = fs_node_ref(tb, false, key, klen, &ino);
-	if (err < 0)
-		return err;
+	for (int tries = 0;; tries++) {
+		err = fs_node_ref(tb, false, key, klen, &ino);
+		if (err < 0)
+			return err;
+		err = fs_attr_key_obj(tb, key, klen, ino, obj, &st);
+		if (err < 0) {
+			fs_node_forget(ino, 1);
+			return err;
+		}
+		/* superseded as it was asked (st_nlink 0): the name's
+		 * new node */
+		if (st.st_nlink || tries)
+			break;
+		fs_node_forget(ino, 1);
+	}
 	/* a created file follows its node, from before the kernel knows it
 	 * (the kernel holds the directory: no rename or rm comes between) */
 	if (fi) {
-		fh_of(fi)->nd = fs_node_get(ino);
+		fh_attach(fh_of(fi), fs_node_get(ino));
 		fh_note_size(fh_of(fi));
-	}
-	err = fs_attr_key_obj(tb, key, klen, ino, obj, &st);
-	if (err < 0) {
-		fs_node_forget(ino, 1);
-		return err;
 	}
 	fs_fill_entry(&e, ino, &st, fs_state.cache, fs_state.cache);
 	if ((fi ? fuse_reply_create(req, &e, fi) : fuse_reply_entry(req, &e)))
@@ -1433,20 +1453,47 @@ out:
 }
 
 /*
+ * Cached mode: the size to give the kernel for key inode ino of tb, when
+ * files read an older version of its key through the page cache: the
+ * inode is superseded (fs_node_supersede) and keeps that version's
+ * length.  False when its size is the key's.  Called after the key's
+ * value was read: a change the read saw is in the feed by then.  Caller
+ * holds tb->mu, and the request holds the inode.
+ */
+bool fs_key_pinned(struct fs_table *tb, fuse_ino_t ino, uint64_t *size)
+{
+	struct fs_node *nd = fs_state.cache > 0 ? fs_node_get(ino) : NULL;
+
+	if (!nd || nd->is_dir)
+		return false;
+	if (!nd->superseded &&
+	    (!__atomic_load_n(&nd->v.readers, __ATOMIC_ACQUIRE) ||
+	     !tb->t || vstate_sync(tb, nd) == nd->v.page_ver ||
+	     !fs_node_supersede(nd)))
+		return false;
+	*size = nd->v.page_len;
+	return true;
+}
+
+/*
  * A read through the page cache that reaches the end of the file's
- * version.  When the key changed since the open, the kernel may have
- * learnt the new size meanwhile (after the watcher's invalidation) and
- * will take this short read as the size, with nothing to tell it that
- * this is stale: the watcher is asked to invalidate the table's keys
- * again, and until it has, no open reads through the cache.  Asked
- * before the reply, which is what the kernel reads the size from.
+ * version.  When the key changed since the open, the inode is superseded
+ * now if it was not yet, so that the kernel keeps this version's size
+ * (the watcher drops the name's entry when it sees the change).  When a
+ * writable file of the key prevents that, the kernel may have learnt the
+ * new size meanwhile (after the watcher's invalidation) and will take
+ * this short read as the size, with nothing to tell it that this is
+ * stale: the watcher is asked to invalidate the table's keys again, and
+ * until it has, no open reads through the cache.  Before the reply, which
+ * is what the kernel reads the size from.
  */
 static void fh_check_size(struct fh *h)
 {
 	struct fs_table *tb = h->tb;
 
 	pthread_mutex_lock(&tb->mu);
-	if (tb->t && vstate_sync(tb, h->nd) != h->ver)
+	if (tb->t && !h->nd->superseded && vstate_sync(tb, h->nd) != h->ver &&
+	    !fs_node_supersede(h->nd))
 		fs_watch_resync(tb);
 	pthread_mutex_unlock(&tb->mu);
 }

@@ -159,6 +159,17 @@ static void node_unlink_key(struct fs *fs, struct fs_node *nd)
 	nd->next_key = NULL;
 }
 
+/* Caller holds fs->mu. */
+static struct fs_node *node_find_ino(struct fs *fs, fuse_ino_t ino)
+{
+	struct fs_node *nd;
+
+	for (nd = fs->by_ino[ino % fs->nbuckets]; nd; nd = nd->next_ino)
+		if (nd->ino == ino)
+			return nd;
+	return NULL;
+}
+
 /* Put nd in the by_key chain of its khash.  Caller holds fs->mu. */
 static void node_link_key(struct fs *fs, struct fs_node *nd)
 {
@@ -190,6 +201,8 @@ int fs_node_ref(struct fs_table *tb, bool is_dir, const void *key,
 		nd->tb = tb;
 		nd->is_dir = is_dir;
 		nd->detached = false;
+		nd->superseded = false;
+		nd->writers = 0;
 		nd->khash = h;
 		memset(&nd->v, 0, sizeof(nd->v));
 		nd->attr_known = false;
@@ -290,6 +303,62 @@ void fs_node_unlinked(struct fs_table *tb, const void *key, size_t klen)
 	pthread_mutex_unlock(&fs->mu);
 }
 
+/* Caller holds nd's tb->mu and fs->mu. */
+static bool node_supersede(struct fs *fs, struct fs_node *nd)
+{
+	if (nd->superseded)
+		return true;
+	if (nd->is_dir || nd->detached ||
+	    __atomic_load_n(&nd->writers, __ATOMIC_ACQUIRE))
+		return false;
+	node_unlink_key(fs, nd);
+	nd->superseded = true;
+	nd->asize = nd->v.page_len;
+	return true;
+}
+
+/*
+ * Cached mode: files read an older version of nd's key through the page
+ * cache, and the kernel keeps one size and one page cache per inode.  Had
+ * it learnt the new size, a file of the old version would read past its
+ * end (zeros: the kernel takes a short read as the end of a file only when
+ * its attributes did not change meanwhile) or stop short of it.  So the
+ * inode stays the old version's, as a file's inode stays with the files
+ * open on it when a new file is renamed over its name: its attributes say
+ * that version's length from now on (fs_node_attr_detached), and no lookup
+ * finds it: the name gets a new node (the watcher drops the kernel's entry
+ * of it).  It still stands for its key: an open of it (a kept entry, or a
+ * reopen through /proc) reads the key's value with direct I/O.  Not when
+ * a writable file of it is open, which must follow renames of the key
+ * (fs_node_rename finds nodes by key): then the kernel is told the new
+ * size as before.  True when nd is superseded, now or before.  Caller
+ * holds nd's tb->mu.
+ */
+bool fs_node_supersede(struct fs_node *nd)
+{
+	bool r;
+
+	pthread_mutex_lock(&fs_state.mu);
+	r = node_supersede(&fs_state, nd);
+	pthread_mutex_unlock(&fs_state.mu);
+	return r;
+}
+
+/* The same for the key node ino of tb, which may have been forgotten
+ * (the watcher holds no file of it): false then.  Caller holds tb->mu. */
+bool fs_node_supersede_ino(struct fs_table *tb, fuse_ino_t ino)
+{
+	struct fs_node *nd;
+	bool r = false;
+
+	pthread_mutex_lock(&fs_state.mu);
+	nd = node_find_ino(&fs_state, ino);
+	if (nd && nd->tb == tb)
+		r = node_supersede(&fs_state, nd);
+	pthread_mutex_unlock(&fs_state.mu);
+	return r;
+}
+
 /*
  * Take the mu of the table key node nd is in now: 0, *tb set and its mu
  * held, and then nd->tb and nd->key stay what they are until the caller
@@ -337,17 +406,6 @@ bool fs_node_in(struct fs_node *nd, struct fs_table *tb)
 	return in;
 }
 
-/* Caller holds fs->mu. */
-static struct fs_node *node_find_ino(struct fs *fs, fuse_ino_t ino)
-{
-	struct fs_node *nd;
-
-	for (nd = fs->by_ino[ino % fs->nbuckets]; nd; nd = nd->next_ino)
-		if (nd->ino == ino)
-			return nd;
-	return NULL;
-}
-
 /* The attributes of key file ino as given to the kernel, kept for when
  * its node is detached. */
 void fs_node_note_attr(fuse_ino_t ino, const struct stat *st)
@@ -356,7 +414,7 @@ void fs_node_note_attr(fuse_ino_t ino, const struct stat *st)
 
 	pthread_mutex_lock(&fs_state.mu);
 	nd = node_find_ino(&fs_state, ino);
-	if (nd && !nd->is_dir && !nd->detached) {
+	if (nd && !nd->is_dir && !nd->detached && !nd->superseded) {
 		nd->attr_known = true;
 		nd->mode = st->st_mode;
 		nd->uid = st->st_uid;
@@ -392,9 +450,10 @@ int fs_node_attr_detached(fuse_ino_t ino, bool any, struct stat *st)
 
 	pthread_mutex_lock(&fs_state.mu);
 	nd = node_find_ino(&fs_state, ino);
-	if (nd && !nd->is_dir && (nd->detached || any) && nd->attr_known) {
+	if (nd && !nd->is_dir && (nd->detached || nd->superseded || any) &&
+	    nd->attr_known) {
 		size = __atomic_load_n(&nd->fsize, __ATOMIC_RELAXED);
-		size = size ? size - 1 : nd->asize;
+		size = size && !nd->superseded ? size - 1 : nd->asize;
 		memset(st, 0, sizeof(*st));
 		st->st_ino = ino;
 		st->st_mode = nd->mode;
@@ -441,7 +500,7 @@ void fs_node_forget(fuse_ino_t ino, uint64_t n)
 	     pp = &(*pp)->next_ino)
 		;
 	*pp = nd->next_ino;
-	if (!nd->detached)
+	if (!nd->detached && !nd->superseded)
 		node_unlink_key(fs, nd);
 	fs->nnodes--;
 	free(nd->key);

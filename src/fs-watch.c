@@ -16,7 +16,10 @@
  * changed keys (shmtab_changes), finds the key inodes the kernel knows whose
  * key has one of those hashes, and
  *  - for a key that still exists: fuse_lowlevel_notify_inval_inode (size
- *    and times are asked again);
+ *    and times are asked again), unless files read an older version of it
+ *    through the page cache: then the inode stays theirs, and the name's
+ *    entry is dropped instead, so that a lookup makes a new inode
+ *    (fs_node_supersede);
  *  - for a key that is gone: fuse_lowlevel_notify_inval_entry (the name is
  *    looked up again, and is not found);
  *  - for the table directory: inval_inode (the cached listing is dropped).
@@ -54,7 +57,8 @@
 
 struct watch_target {
 	fuse_ino_t ino;
-	bool gone;
+	bool gone;			/* the name is dropped... */
+	bool kept;			/* ...and the inode left as it is */
 	char name[256];
 };
 
@@ -77,7 +81,8 @@ static struct {
 } drops = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
 static int batch_add(struct watch_batch *b, fuse_ino_t ino, bool gone,
-		     const struct fs_types *ty, const void *key, size_t klen)
+		     bool kept, const struct fs_types *ty, const void *key,
+		     size_t klen)
 {
 	struct watch_target *v;
 
@@ -90,8 +95,9 @@ static int batch_add(struct watch_batch *b, fuse_ino_t ino, bool gone,
 	}
 	v = &b->v[b->n];
 	v->ino = ino;
-	v->gone = gone;
-	if (gone && fs_key_name(ty, key, klen, v->name, sizeof(v->name)) < 0)
+	v->gone = gone || kept;
+	v->kept = kept;
+	if (v->gone && fs_key_name(ty, key, klen, v->name, sizeof(v->name)) < 0)
 		return 0;	/* no name: the kernel cannot know it */
 	b->n++;
 	return 0;
@@ -185,11 +191,24 @@ static int watch_collect(struct fs_table *tb, struct watch_batch *b, bool all,
 	for (i = 0; i < nn; i++) {
 		nd = nodes[i];
 		h = shmtab_key_hash(tb->t, nd->key, nd->klen);
-		if (all || bsearch(&h, hashes, (size_t)n, sizeof(h), cmp_u64))
+		if (!all && !bsearch(&h, hashes, (size_t)n, sizeof(h),
+				     cmp_u64)) {
+			free(nd);
+			continue;
+		}
+		/* files read an older version through the page cache:
+		 * the inode stays theirs, the name gets a new one
+		 * (fs_node_supersede) */
+		if (nd->superseded ||
+		    (__atomic_load_n(&nd->v.readers, __ATOMIC_ACQUIRE) &&
+		     fs_node_supersede_ino(tb, nd->ino)))
+			batch_add(b, nd->ino, false, true, &ty, nd->key,
+				  nd->klen);
+		else
 			batch_add(b, nd->ino,
 				  fs_key_exists(tb->t, &ty, nd->key,
 						nd->klen) != 1,
-				  &ty, nd->key, nd->klen);
+				  false, &ty, nd->key, nd->klen);
 		free(nd);
 	}
 	free(nodes);
@@ -245,7 +264,7 @@ static void watch_table(struct fs_table *tb)
 			fuse_lowlevel_notify_inval_entry(se, b.dir_ino,
 							 b.v[i].name,
 							 strlen(b.v[i].name));
-		else
+		else if (!b.v[i].kept)
 			fuse_lowlevel_notify_inval_inode(se, b.v[i].ino, 0, 0);
 	}
 	if (b.dir_ino)

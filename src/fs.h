@@ -25,7 +25,11 @@
  *    is detached, like an unlinked file's inode (fs_node_rename); so is
  *    the node of a key removed through the mount (fs_node_unlinked).  An
  *    open file follows its node: it publishes to the key the node stands
- *    for at that moment, and nowhere once the node is detached.  A
+ *    for at that moment, and nowhere once the node is detached.  In the
+ *    cached mode a node whose files read an older version of the key
+ *    through the page cache is superseded when the key changes: no lookup
+ *    finds it any more (the name gets a new node), and it keeps that
+ *    version's size for its files (fs_node_supersede).  A
  *    table directory's inode stands for the table's name: fs_resolve() gives
  *    the table called so when the request comes (the kernel may keep a
  *    table's name, see FS_TABLE_ENTRY_TIMEOUT).
@@ -146,6 +150,7 @@ struct fs_vstate {
 	uint64_t seen;			/* the change counter checked up to */
 	uint64_t ver;			/* the value's version */
 	uint64_t page_ver;
+	uint64_t page_len;		/* the length of page_ver's value */
 	uint64_t drop_ver;		/* a drop of the pages was asked for */
 	uint64_t drop_req;		/* at this version, by this request */
 	unsigned int readers;		/* open files reading through the
@@ -162,6 +167,11 @@ struct fs_node {
 	bool detached;			/* names no key any more: removed
 					 * through the mount, or the target
 					 * of a rename (fs_node_rename) */
+	bool superseded;		/* cached mode: keeps an older version
+					 * for the files that read it through
+					 * the page cache (fs_node_supersede);
+					 * set under tb->mu and fs->mu */
+	unsigned int writers;		/* open writable files (atomic) */
 	uint64_t khash;
 	struct fs_vstate v;		/* key files, cached mode */
 	/* key files: what GETATTR answers once detached, for the open
@@ -225,6 +235,8 @@ fuse_ino_t fs_node_peek(struct fs_table *tb, const void *key, size_t klen);
 void fs_node_rename(struct fs_table *tb, const void *from, size_t flen,
 		    struct fs_table *tb2, unsigned char *to, size_t tlen);
 void fs_node_unlinked(struct fs_table *tb, const void *key, size_t klen);
+bool fs_node_supersede(struct fs_node *nd);
+bool fs_node_supersede_ino(struct fs_table *tb, fuse_ino_t ino);
 int fs_node_lock(struct fs_node *nd, struct fs_table **tb);
 void fs_node_note_attr(fuse_ino_t ino, const struct stat *st);
 void fs_node_note_size(struct fs_node *nd, size_t size);
@@ -274,6 +286,7 @@ void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 int fs_file_truncate(struct fuse_file_info *fi, off_t size, pid_t pid);
 bool fs_file_open_ino(fuse_ino_t ino);
+bool fs_key_pinned(struct fs_table *tb, fuse_ino_t ino, uint64_t *size);
 int fs_key_truncate(struct fs_table *tb, const void *key, size_t klen,
 		    off_t size);
 void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);

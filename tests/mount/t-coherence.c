@@ -408,11 +408,6 @@ static void big_fill(unsigned char *p, size_t len, unsigned v)
 		p[i] = (unsigned char)(i / 4096 * 7 + v * 31 + i % 13);
 }
 
-static bool all_zero(const unsigned char *p, size_t n)
-{
-	return n == 0 || (p[0] == 0 && uniform(p, n));
-}
-
 static bool big_is(const unsigned char *p, size_t len, unsigned v)
 {
 	size_t i;
@@ -1247,11 +1242,8 @@ static void test_cached_old_reader_keeps_pages_apart(void **state)
  * A big value (kept in the page cache and in the daemon's pool between
  * reads) read again after a library replace is the new value, within the
  * bound (at once, in fact); a file opened before the replace reads its
- * own version whole when the new one is as long or longer (and, when the
- * kernel learnt the new size as it read its last page, zeros up to that
- * size: the kernel keeps one size per key, shmtabfs(1), Cached mode); and
- * stat shows the new size within the bound after that file read its old
- * end.
+ * own version whole when the new one is as long or longer; and stat shows
+ * the new size within the bound after that file read its old end.
  */
 static void test_cached_big_value_reread(void **state)
 {
@@ -1260,7 +1252,7 @@ static void test_cached_big_value_reread(void **state)
 	unsigned char *a = malloc(maxlen), *b = malloc(maxlen);
 	char *path;
 	size_t len, nlen, half, got;
-	int misses = 0, zero_tails = 0, fd1;
+	int misses = 0, fd1;
 	unsigned r, v;
 	double t0;
 	bool seen;
@@ -1294,15 +1286,10 @@ static void test_cached_big_value_reread(void **state)
 		} while (!seen && tu_now() - t0 < CACHE_BOUND_S);
 		if (!seen)
 			misses++;
-		/* the first file: its own version, whole (then zeros, at
-		 * most up to the new size: never the new value's bytes) */
+		/* the first file: its own version, whole */
 		got = read_rest(fd1, b + half, maxlen - half);
 		close(fd1);
-		if (half + got != len) {
-			assert_int_equal(half + got, nlen);
-			assert_true(all_zero(b + len, nlen - len));
-			zero_tails++;
-		}
+		assert_int_equal(half + got, len);
 		assert_true(big_is(b, len, v));
 		if (tu_wait_size(path, (long long)nlen, CACHE_BOUND_S) < 0)
 			misses++;
@@ -1310,12 +1297,104 @@ static void test_cached_big_value_reread(void **state)
 		assert_true(big_is(a, nlen, v + 1));
 	}
 	assert_int_equal(misses, 0);
-	if (zero_tails)
-		printf("# %d old reader(s) read zeros past their version, "
-		       "up to the new size\n", zero_tails);
 	free(path);
 	free(a);
 	free(b);
+}
+
+/* Make path's value val (len bytes) and read it through the page
+ * cache: after the watcher saw the change, read twice. */
+static void cached_value(struct fx *f, const char *path, const char *key,
+			 const unsigned char *val, size_t len,
+			 unsigned char *buf, size_t cap)
+{
+	assert_int_equal(shmtab_replace(f->t, key, strlen(key), val, len), 0);
+	tu_sleep_ms(50);
+	assert_int_equal(tu_read_file(path, buf, cap), (ssize_t)len);
+	tu_sleep_ms(50);
+	assert_int_equal(tu_read_file(path, buf, cap), (ssize_t)len);
+	assert_memory_equal(buf, val, len);
+}
+
+/*
+ * A file reading an old version through the page cache keeps that
+ * version's size while the name shows the new one: its fstat says its
+ * length, and it reads its version whole, to the byte, when the new
+ * value is longer (the kernel would read zeros past the old end if the
+ * file's inode took the new size) and when it is shorter (it would stop
+ * at the new length).  New opens read the new value; a file open for
+ * writing on the key keeps the inode the key's, and its write lands.
+ */
+static void test_cached_old_reader_keeps_its_size(void **state)
+{
+	struct fx *f = *state;
+	static unsigned char v1[20000], v2[20000], v3[20000], got[40000],
+			     other[40000];
+	const size_t l1 = 10000, l2 = 15123, l3 = 3001;
+	struct stat st, path_st;
+	char *path;
+	int fd1, fd2, fd3, fw;
+	size_t n;
+
+	memset(v1, '1', sizeof(v1));
+	memset(v2, '2', sizeof(v2));
+	memset(v3, '3', sizeof(v3));
+	cache_mount();
+	path = tu_mount_path(&cache_mnt, f->tag, "sz");
+	cached_value(f, path, "sz", v1, l1, got, sizeof(got));
+	fd1 = open(path, O_RDONLY);
+	assert_true(fd1 >= 0);
+	assert_int_equal(read_rest(fd1, got, 4096), 4096);
+
+	/* longer: the name learns the new size, the file keeps its own */
+	assert_int_equal(shmtab_replace(f->t, "sz", 2, v2, l2), 0);
+	assert_true(tu_wait_size(path, (long long)l2, CACHE_BOUND_S) >= 0);
+	assert_int_equal(fstat(fd1, &st), 0);
+	assert_int_equal(st.st_size, (off_t)l1);
+	assert_int_equal(stat(path, &path_st), 0);
+	assert_int_not_equal(path_st.st_ino, st.st_ino);
+	n = 4096 + read_rest(fd1, got + 4096, sizeof(got) - 4096);
+	assert_int_equal(n, l1);
+	assert_memory_equal(got, v1, l1);
+	assert_int_equal(tu_read_file(path, got, sizeof(got)), (ssize_t)l2);
+	assert_memory_equal(got, v2, l2);
+
+	/* shorter, with a file of the longer one open: it reads all of it */
+	cached_value(f, path, "sz", v2, l2, got, sizeof(got));
+	fd2 = open(path, O_RDONLY);
+	assert_true(fd2 >= 0);
+	assert_int_equal(read_rest(fd2, got, 100), 100);
+	assert_int_equal(shmtab_replace(f->t, "sz", 2, v3, l3), 0);
+	assert_true(tu_wait_size(path, (long long)l3, CACHE_BOUND_S) >= 0);
+	fd3 = open(path, O_RDONLY);
+	assert_true(fd3 >= 0);
+	assert_int_equal(read_rest(fd3, other, sizeof(other)), l3);
+	assert_memory_equal(other, v3, l3);
+	n = 100 + read_rest(fd2, got + 100, sizeof(got) - 100);
+	assert_int_equal(n, l2);
+	assert_memory_equal(got, v2, l2);
+	assert_int_equal(fstat(fd2, &st), 0);
+	assert_int_equal(st.st_size, (off_t)l2);
+	close(fd3);
+
+	/* a writer open on the key: its inode stays the key's */
+	cached_value(f, path, "sz", v1, l1, got, sizeof(got));
+	fd3 = open(path, O_RDONLY);	/* a reader of the cached pages */
+	assert_true(fd3 >= 0);
+	fw = open(path, O_WRONLY | O_TRUNC);
+	assert_true(fw >= 0);
+	assert_int_equal(shmtab_replace(f->t, "sz", 2, v2, l2), 0);
+	assert_true(tu_wait_size(path, (long long)l2, CACHE_BOUND_S) >= 0);
+	assert_int_equal(pwrite(fw, "W", 1, 0), 1);
+	assert_int_equal(close(fw), 0);
+	assert_true(tu_wait_size(path, 1, CACHE_BOUND_S) >= 0);
+	assert_int_equal(tu_read_file(path, got, sizeof(got)), 1);
+	assert_int_equal(got[0], 'W');
+
+	close(fd1);
+	close(fd2);
+	close(fd3);
+	free(path);
 }
 
 struct holder_arg {
@@ -1659,6 +1738,9 @@ int main(void)
 						fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(
 			test_cached_old_reader_keeps_pages_apart, fx_setup,
+			fx_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_cached_old_reader_keeps_its_size, fx_setup,
 			fx_teardown),
 		cmocka_unit_test_setup_teardown(test_cached_big_value_reread,
 						fx_setup, fx_teardown),
