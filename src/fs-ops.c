@@ -202,6 +202,7 @@ int fs_node_ref(struct fs_table *tb, bool is_dir, const void *key,
 		nd->is_dir = is_dir;
 		nd->detached = false;
 		nd->superseded = false;
+		nd->untold = false;
 		nd->writers = 0;
 		nd->khash = h;
 		memset(&nd->v, 0, sizeof(nd->v));
@@ -303,8 +304,9 @@ void fs_node_unlinked(struct fs_table *tb, const void *key, size_t klen)
 	pthread_mutex_unlock(&fs->mu);
 }
 
-/* Caller holds nd's tb->mu and fs->mu. */
-static bool node_supersede(struct fs *fs, struct fs_node *nd)
+/* Caller holds nd's tb->mu and fs->mu.  told: the caller is the watcher,
+ * which drops the name's entry in the kernel; else it is asked to. */
+static bool node_supersede(struct fs *fs, struct fs_node *nd, bool told)
 {
 	if (nd->superseded)
 		return true;
@@ -314,6 +316,13 @@ static bool node_supersede(struct fs *fs, struct fs_node *nd)
 	node_unlink_key(fs, nd);
 	nd->superseded = true;
 	nd->asize = nd->v.page_len;
+	if (!told) {
+		/* the watcher may have seen the change already (a writable
+		 * file held the inode then): the kernel's entry of the name
+		 * would stay with this inode for the cache time */
+		nd->untold = true;
+		__atomic_store_n(&nd->tb->untold, true, __ATOMIC_RELEASE);
+	}
 	return true;
 }
 
@@ -339,7 +348,7 @@ bool fs_node_supersede(struct fs_node *nd)
 	bool r;
 
 	pthread_mutex_lock(&fs_state.mu);
-	r = node_supersede(&fs_state, nd);
+	r = node_supersede(&fs_state, nd, false);
 	pthread_mutex_unlock(&fs_state.mu);
 	return r;
 }
@@ -354,7 +363,7 @@ bool fs_node_supersede_ino(struct fs_table *tb, fuse_ino_t ino)
 	pthread_mutex_lock(&fs_state.mu);
 	nd = node_find_ino(&fs_state, ino);
 	if (nd && nd->tb == tb)
-		r = node_supersede(&fs_state, nd);
+		r = node_supersede(&fs_state, nd, true);
 	pthread_mutex_unlock(&fs_state.mu);
 	return r;
 }

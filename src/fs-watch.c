@@ -19,7 +19,9 @@
  *    and times are asked again), unless files read an older version of it
  *    through the page cache: then the inode stays theirs, and the name's
  *    entry is dropped instead, so that a lookup makes a new inode
- *    (fs_node_supersede);
+ *    (fs_node_supersede); so is the name of a node a request superseded
+ *    (the thread may have seen the change while a writable file kept
+ *    the inode the key's), at the next round;
  *  - for a key that is gone: fuse_lowlevel_notify_inval_entry (the name is
  *    looked up again, and is not found);
  *  - for the table directory: inval_inode (the cached listing is dropped).
@@ -122,12 +124,17 @@ static int watch_collect(struct fs_table *tb, struct watch_batch *b, bool all,
 	size_t nn = 0, cap = 0, i;
 	struct fs_node *nd, **tmp;
 	uint64_t h;
+	bool untold;
 	int n = 0;
 
 	if (pthread_mutex_trylock(&tb->mu) != 0)
 		return -EBUSY;
 	*upto = tb->feed_since;
-	if (!tb->t || (!all && shmtab_counter(tb->t) == tb->feed_since)) {
+	/* names of nodes requests superseded (fs_node_supersede): no
+	 * request sets it while tb->mu is held */
+	untold = __atomic_load_n(&tb->untold, __ATOMIC_ACQUIRE);
+	if (!tb->t || (!all && !untold &&
+		       shmtab_counter(tb->t) == tb->feed_since)) {
 		pthread_mutex_unlock(&tb->mu);
 		return 0;
 	}
@@ -154,6 +161,7 @@ static int watch_collect(struct fs_table *tb, struct watch_batch *b, bool all,
 
 	/* the table's nodes; they stay valid while the kernel holds them,
 	 * and the keys are only read under fs->mu */
+	__atomic_store_n(&tb->untold, false, __ATOMIC_RELEASE);
 	pthread_mutex_lock(&fs_state.mu);
 	for (i = 0; i < fs_state.nbuckets; i++)
 		for (nd = fs_state.by_ino[i]; nd; nd = nd->next_ino) {
@@ -170,7 +178,7 @@ static int watch_collect(struct fs_table *tb, struct watch_batch *b, bool all,
 				tmp = realloc(nodes, cap * sizeof(*nodes));
 				if (!tmp) {
 					all = true;
-					continue;
+					goto skip;
 				}
 				nodes = tmp;
 			}
@@ -179,20 +187,27 @@ static int watch_collect(struct fs_table *tb, struct watch_batch *b, bool all,
 			tmp = &nodes[nn];
 			*tmp = malloc(sizeof(**tmp) + nd->klen);
 			if (!*tmp)
-				continue;
+				goto skip;
 			**tmp = *nd;
+			nd->untold = false;	/* told below */
 			(*tmp)->key = (unsigned char *)(*tmp + 1);
 			if (nd->klen)
 				memcpy((*tmp)->key, nd->key, nd->klen);
 			nn++;
+			continue;
+skip:
+			/* not told this round: next round */
+			if (nd->untold)
+				__atomic_store_n(&tb->untold, true,
+						 __ATOMIC_RELEASE);
 		}
 	pthread_mutex_unlock(&fs_state.mu);
 
 	for (i = 0; i < nn; i++) {
 		nd = nodes[i];
 		h = shmtab_key_hash(tb->t, nd->key, nd->klen);
-		if (!all && !bsearch(&h, hashes, (size_t)n, sizeof(h),
-				     cmp_u64)) {
+		if (!all && !(nd->superseded && nd->untold) &&
+		    !bsearch(&h, hashes, (size_t)n, sizeof(h), cmp_u64)) {
 			free(nd);
 			continue;
 		}

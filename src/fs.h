@@ -113,6 +113,9 @@ struct fs_table {
 	uint64_t resync_want;		/* cached mode: asks the watcher to
 					 * invalidate every key (atomic) */
 	uint64_t resync_done;		/* the last ask it served (atomic) */
+	bool untold;			/* cached mode: a request superseded a
+					 * node whose name the kernel may still
+					 * hold (atomic; fs_node_supersede) */
 	pthread_mutex_t obj_mu;		/* a leaf lock: guards the three
 					 * below; t is cleared under both mu
 					 * and obj_mu, so either keeps it */
@@ -171,6 +174,8 @@ struct fs_node {
 					 * for the files that read it through
 					 * the page cache (fs_node_supersede);
 					 * set under tb->mu and fs->mu */
+	bool untold;			/* ...by a request: the watcher has yet
+					 * to drop its name (under fs->mu) */
 	unsigned int writers;		/* open writable files (atomic) */
 	uint64_t khash;
 	struct fs_vstate v;		/* key files, cached mode */

@@ -1397,6 +1397,60 @@ static void test_cached_old_reader_keeps_its_size(void **state)
 	free(path);
 }
 
+/*
+ * A file open for writing keeps the inode the key's while the key changes
+ * (the watcher tells the kernel the new size); once it is closed, the
+ * file of the old version still open makes the inode its version's when
+ * it reads its end.  The name must not stay with that inode: stat of the
+ * name says the key's size and a link, within the bound, and a rename of
+ * the name moves the key's value, which the new name reads.
+ */
+static void test_cached_superseded_after_writer_drops_name(void **state)
+{
+	struct fx *f = *state;
+	static unsigned char v1[20000], v2[20000], got[40000];
+	const size_t l1 = 10000, l2 = 15123;
+	struct stat st, pst;
+	char *path, *path2;
+	int fr, fw;
+
+	memset(v1, '1', sizeof(v1));
+	memset(v2, '2', sizeof(v2));
+	cache_mount();
+	path = tu_mount_path(&cache_mnt, f->tag, "ws");
+	path2 = tu_mount_path(&cache_mnt, f->tag, "ws2");
+	cached_value(f, path, "ws", v1, l1, got, sizeof(got));
+	fr = open(path, O_RDONLY);	/* reads v1 through the page cache */
+	assert_true(fr >= 0);
+	assert_int_equal(read_rest(fr, got, 4096), 4096);
+	fw = open(path, O_WRONLY);	/* holds the inode as the key's */
+	assert_true(fw >= 0);
+	assert_int_equal(shmtab_replace(f->t, "ws", 2, v2, l2), 0);
+	assert_true(tu_wait_size(path, (long long)l2, CACHE_BOUND_S) >= 0);
+	tu_sleep_ms(100);	/* the watcher has seen the change */
+	assert_int_equal(close(fw), 0);	/* wrote nothing */
+	tu_sleep_ms(50);
+	/* the old file reads its end, and asks its size: its inode is
+	 * superseded now, not when the watcher saw the change */
+	read_rest(fr, got, sizeof(got));
+	assert_int_equal(fstat(fr, &st), 0);
+	tu_sleep_ms((int)(CACHE_BOUND_S * 1000) + 200);
+	/* the name is the key's, with the key's size */
+	assert_int_equal(stat(path, &pst), 0);
+	assert_int_equal(st.st_nlink, 0);
+	assert_int_equal(st.st_size, (off_t)l1);
+	assert_int_not_equal(pst.st_ino, st.st_ino);
+	assert_int_equal(pst.st_nlink, 1);
+	assert_int_equal(pst.st_size, (off_t)l2);
+	/* mv moves the key's value to the new name */
+	assert_int_equal(rename(path, path2), 0);
+	assert_int_equal(tu_read_file(path2, got, sizeof(got)), (ssize_t)l2);
+	assert_memory_equal(got, v2, l2);
+	close(fr);
+	free(path);
+	free(path2);
+}
+
 struct holder_arg {
 	const char *name;		/* the table to hold */
 	struct tu_barrier *held;	/* posted once the lock is held */
@@ -1744,6 +1798,9 @@ int main(void)
 			fx_teardown),
 		cmocka_unit_test_setup_teardown(test_cached_big_value_reread,
 						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_cached_superseded_after_writer_drops_name,
+			fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_cached_rename_follows_inode,
 						fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(
