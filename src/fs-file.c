@@ -1476,6 +1476,17 @@ bool fs_key_pinned(struct fs_table *tb, fuse_ino_t ino, uint64_t *size)
 }
 
 /*
+ * The watcher: did the key of cp, its private copy of a node (fs-watch.c),
+ * change since the version the node's files read through the page cache?
+ * A round over every key (an owner or mode, a resync, a lost change)
+ * changes none by itself.  Caller holds tb->mu, tb->t is open.
+ */
+bool fs_key_moved_on(struct fs_table *tb, struct fs_node *cp)
+{
+	return !cp->v.known || vstate_sync(tb, cp) != cp->v.page_ver;
+}
+
+/*
  * A read through the page cache that reaches the end of the file's
  * version.  When the key changed since the open, the inode is superseded
  * now if it was not yet, so that the kernel keeps this version's size

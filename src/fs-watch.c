@@ -216,6 +216,7 @@ skip:
 		 * (fs_node_supersede) */
 		if (nd->superseded ||
 		    (__atomic_load_n(&nd->v.readers, __ATOMIC_ACQUIRE) &&
+		     fs_key_moved_on(tb, nd) &&
 		     fs_node_supersede_ino(tb, nd->ino)))
 			batch_add(b, nd->ino, false, true, &ty, nd->key,
 				  nd->klen);

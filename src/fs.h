@@ -292,6 +292,7 @@ void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 int fs_file_truncate(struct fuse_file_info *fi, off_t size, pid_t pid);
 bool fs_file_open_ino(fuse_ino_t ino);
 bool fs_key_pinned(struct fs_table *tb, fuse_ino_t ino, uint64_t *size);
+bool fs_key_moved_on(struct fs_table *tb, struct fs_node *cp);
 int fs_key_truncate(struct fs_table *tb, const void *key, size_t klen,
 		    off_t size);
 void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);

@@ -1718,6 +1718,39 @@ static void test_cached_rename_onto_existing(void **state)
 	free(b);
 }
 
+/*
+ * A file reading the key through the page cache while nothing changes
+ * the key: its inode stays the name's when the table's mode changes (the
+ * watcher refreshes every key of the table, which changes none of them).
+ */
+static void test_cached_reader_unchanged_key_keeps_inode(void **state)
+{
+	struct fx *f = *state;
+	static unsigned char v1[20000], got[40000];
+	const size_t l1 = 10000;
+	struct stat st;
+	char *path;
+	ino_t ia;
+	int fr;
+
+	memset(v1, '1', sizeof(v1));
+	cache_mount();
+	path = tu_mount_path(&cache_mnt, f->tag, "uk");
+	cached_value(f, path, "uk", v1, l1, got, sizeof(got));
+	fr = open(path, O_RDONLY);	/* reads v1 through the page cache */
+	assert_true(fr >= 0);
+	assert_int_equal(read_rest(fr, got, 4096), 4096);
+	ia = ino_of(path);
+	/* the table's mode: every key is refreshed, none changed */
+	assert_int_equal(shmtab_chmod(f->t, 0640), 0);
+	tu_sleep_ms((int)(CACHE_BOUND_S * 1000) + 200);
+	assert_int_equal(fstat(fr, &st), 0);
+	assert_int_equal(st.st_nlink, 1);
+	assert_int_equal(ino_of(path), ia);
+	close(fr);
+	free(path);
+}
+
 static int group_setup(void **state)
 {
 	(void)state;
@@ -1808,6 +1841,9 @@ int main(void)
 			fx_teardown),
 		cmocka_unit_test_setup_teardown(test_cached_rename_onto_existing,
 						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_cached_reader_unchanged_key_keeps_inode, fx_setup,
+			fx_teardown),
 	};
 	int rc;
 
