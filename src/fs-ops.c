@@ -132,19 +132,29 @@ static void nodes_grow(struct fs *fs)
 	fs->nbuckets = n;
 }
 
-/* Caller holds fs->mu. */
-static struct fs_node *node_find_key(struct fs *fs, struct fs_table *tb,
+/* Caller holds fs->mu.  The node of the key, or with superseded one of
+ * the nodes of its older versions (fs_node_supersede), which no lookup
+ * finds but which renames and removals through the mount reach. */
+static struct fs_node *node_find_any(struct fs *fs, struct fs_table *tb,
 				     bool is_dir, const void *key, size_t klen,
-				     uint64_t h)
+				     uint64_t h, bool superseded)
 {
 	struct fs_node *nd;
 
 	for (nd = fs->by_key[h % fs->nbuckets]; nd; nd = nd->next_key)
 		if (nd->khash == h && nd->tb == tb && nd->is_dir == is_dir &&
-		    nd->klen == klen &&
+		    nd->superseded == superseded && nd->klen == klen &&
 		    (!klen || memcmp(nd->key, key, klen) == 0))
 			return nd;
 	return NULL;
+}
+
+/* Caller holds fs->mu. */
+static struct fs_node *node_find_key(struct fs *fs, struct fs_table *tb,
+				     bool is_dir, const void *key, size_t klen,
+				     uint64_t h)
+{
+	return node_find_any(fs, tb, is_dir, key, klen, h, false);
 }
 
 /* Caller holds fs->mu. */
@@ -256,16 +266,40 @@ void fs_node_rename(struct fs_table *tb, const void *from, size_t flen,
 	struct fs *fs = &fs_state;
 	uint64_t hf = node_hash(tb, false, from, flen);
 	uint64_t ht = node_hash(tb2, false, to, tlen);
-	struct fs_node *src, *dst;
+	struct fs_node *src, *dst, *nd;
+	unsigned char *key;
 
 	pthread_mutex_lock(&fs->mu);
 	src = node_find_key(fs, tb, false, from, flen, hf);
 	dst = node_find_key(fs, tb2, false, to, tlen, ht);
-	if (src == dst)
+	if (tb == tb2 && flen == tlen && (!flen || !memcmp(from, to, flen)))
 		goto out;	/* the same key: nothing moved */
 	if (dst) {
 		node_unlink_key(fs, dst);
 		dst->detached = true;
+	}
+	/* the inodes of the target's older versions go with it; those of
+	 * the source's follow it, as their writers must (the kernel may
+	 * have moved one of them: a name it still held) */
+	while ((nd = node_find_any(fs, tb2, false, to, tlen, ht, true))) {
+		node_unlink_key(fs, nd);
+		nd->detached = true;
+	}
+	while ((nd = node_find_any(fs, tb, false, from, flen, hf, true))) {
+		node_unlink_key(fs, nd);
+		key = malloc(tlen ? tlen : 1);
+		if (!key) {
+			nd->detached = true;	/* as if removed */
+			continue;
+		}
+		if (tlen)
+			memcpy(key, to, tlen);
+		free(nd->key);
+		nd->key = key;
+		nd->klen = tlen;
+		nd->tb = tb2;
+		nd->khash = ht;
+		node_link_key(fs, nd);
 	}
 	if (!src)
 		goto out;
@@ -301,20 +335,25 @@ void fs_node_unlinked(struct fs_table *tb, const void *key, size_t klen)
 		node_unlink_key(fs, nd);
 		nd->detached = true;
 	}
+	/* and the inodes of its older versions (fs_node_supersede) */
+	while ((nd = node_find_any(fs, tb, false, key, klen, h, true))) {
+		node_unlink_key(fs, nd);
+		nd->detached = true;
+	}
 	pthread_mutex_unlock(&fs->mu);
 }
 
-/* Caller holds nd's tb->mu and fs->mu.  told: the caller is the watcher,
+/* Caller holds nd's tb->mu and fs->mu (nd stays in the by-key map, for
+ * fs_node_rename and fs_node_unlinked; lookups pass it by).  told: the caller is the watcher,
  * which drops the name's entry in the kernel; else it is asked to. */
-static bool node_supersede(struct fs *fs, struct fs_node *nd, bool told)
+static bool node_supersede(struct fs_node *nd, bool told)
 {
 	if (nd->superseded)
 		return true;
 	if (nd->is_dir || nd->detached ||
 	    __atomic_load_n(&nd->writers, __ATOMIC_ACQUIRE))
 		return false;
-	node_unlink_key(fs, nd);
-	nd->superseded = true;
+	nd->superseded = true;	/* stays in by_key for renames */
 	nd->asize = nd->v.page_len;
 	if (!told) {
 		/* the watcher may have seen the change already (a writable
@@ -337,18 +376,19 @@ static bool node_supersede(struct fs *fs, struct fs_node *nd, bool told)
  * that version's length from now on (fs_node_attr_detached), and no lookup
  * finds it: the name gets a new node (the watcher drops the kernel's entry
  * of it).  It still stands for its key: an open of it (a kept entry, or a
- * reopen through /proc) reads the key's value with direct I/O.  Not when
- * a writable file of it is open, which must follow renames of the key
- * (fs_node_rename finds nodes by key): then the kernel is told the new
- * size as before.  True when nd is superseded, now or before.  Caller
- * holds nd's tb->mu.
+ * reopen through /proc) reads the key's value with direct I/O, a file
+ * opened on it for writing publishes to the key, and a rename or removal
+ * of the key through the mount moves or detaches it with the key's node
+ * (fs_node_rename, fs_node_unlinked).  Not when a writable file of it is
+ * open: then the kernel is told the new size as before.  True when nd is
+ * superseded, now or before.  Caller holds nd's tb->mu.
  */
 bool fs_node_supersede(struct fs_node *nd)
 {
 	bool r;
 
 	pthread_mutex_lock(&fs_state.mu);
-	r = node_supersede(&fs_state, nd, false);
+	r = node_supersede(nd, false);
 	pthread_mutex_unlock(&fs_state.mu);
 	return r;
 }
@@ -363,7 +403,7 @@ bool fs_node_supersede_ino(struct fs_table *tb, fuse_ino_t ino)
 	pthread_mutex_lock(&fs_state.mu);
 	nd = node_find_ino(&fs_state, ino);
 	if (nd && nd->tb == tb)
-		r = node_supersede(&fs_state, nd, true);
+		r = node_supersede(nd, true);
 	pthread_mutex_unlock(&fs_state.mu);
 	return r;
 }
@@ -509,7 +549,7 @@ void fs_node_forget(fuse_ino_t ino, uint64_t n)
 	     pp = &(*pp)->next_ino)
 		;
 	*pp = nd->next_ino;
-	if (!nd->detached && !nd->superseded)
+	if (!nd->detached)
 		node_unlink_key(fs, nd);
 	fs->nnodes--;
 	free(nd->key);

@@ -1751,6 +1751,48 @@ static void test_cached_reader_unchanged_key_keeps_inode(void **state)
 	free(path);
 }
 
+/*
+ * A file opened for writing on a superseded inode (here reopened through
+ * /proc from a file of the old version; a name the kernel still holds
+ * would do the same) is a file of the key as any other: rm k through the
+ * mount makes it an unlinked file, whose close does not make k again.
+ */
+static void test_cached_superseded_writer_after_rm(void **state)
+{
+	struct fx *f = *state;
+	static unsigned char v1[20000], v2[20000], got[40000];
+	const size_t l1 = 10000, l2 = 15123;
+	char *path, proc[64];
+	void *val;
+	size_t vlen;
+	int fr, fw, r;
+
+	memset(v1, '1', sizeof(v1));
+	memset(v2, '2', sizeof(v2));
+	cache_mount();
+	path = tu_mount_path(&cache_mnt, f->tag, "sw");
+	cached_value(f, path, "sw", v1, l1, got, sizeof(got));
+	fr = open(path, O_RDONLY);	/* reads v1 through the page cache */
+	assert_true(fr >= 0);
+	assert_int_equal(read_rest(fr, got, 4096), 4096);
+	assert_int_equal(shmtab_replace(f->t, "sw", 2, v2, l2), 0);
+	assert_true(tu_wait_size(path, (long long)l2, CACHE_BOUND_S) >= 0);
+	tu_sleep_ms(100);	/* fr's inode is superseded */
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fr);
+	fw = open(proc, O_WRONLY | O_TRUNC);
+	assert_true(fw >= 0);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(write(fw, "zz", 2), 2);
+	assert_int_equal(close(fw), 0);
+	/* k is not made again */
+	r = shmtab_find(f->t, "sw", 2, &val, &vlen);
+	if (r == 0)
+		free(val);
+	assert_int_equal(r, -ENOENT);
+	close(fr);
+	free(path);
+}
+
 static int group_setup(void **state)
 {
 	(void)state;
@@ -1843,6 +1885,9 @@ int main(void)
 						fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(
 			test_cached_reader_unchanged_key_keeps_inode, fx_setup,
+			fx_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_cached_superseded_writer_after_rm, fx_setup,
 			fx_teardown),
 	};
 	int rc;
