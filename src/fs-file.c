@@ -1331,8 +1331,13 @@ static int reply_key_entry(fuse_req_t req, struct fs_table *tb,
 		fh_note_size(fh_of(fi));
 	}
 	fs_fill_entry(&e, ino, &st, fs_state.cache, fs_state.cache);
-	if ((fi ? fuse_reply_create(req, &e, fi) : fuse_reply_entry(req, &e)))
+	if ((fi ? fuse_reply_create(req, &e, fi) : fuse_reply_entry(req, &e))) {
+		/* the open was interrupted: no RELEASE comes for the file,
+		 * which must not outlive (nor hold writers on) the node */
+		if (fi)
+			fh_free(fh_of(fi));
 		fs_node_forget(ino, 1);
+	}
 	return 0;
 }
 
