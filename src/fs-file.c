@@ -1300,6 +1300,27 @@ static int parent_table(fuse_ino_t parent, struct fs_table **tb,
 	return 0;
 }
 
+/* A created file h follows node ino, from before the kernel knows it
+ * (the kernel holds the directory: no rename or rm comes between); under
+ * tb->mu, as fs_node_supersede: false when the node was superseded since
+ * its attributes were asked, unless force. */
+static bool attach_created(struct fs_table *tb, struct fh *h, fuse_ino_t ino,
+			   bool force)
+{
+	struct fs_node *nd;
+	bool ok;
+
+	pthread_mutex_lock(&tb->mu);
+	nd = fs_node_get(ino);
+	ok = force || !nd || !nd->superseded;
+	if (ok)
+		fh_attach(h, nd);
+	pthread_mutex_unlock(&tb->mu);
+	if (ok)
+		fh_note_size(h);
+	return ok;
+}
+
 static int reply_key_entry(fuse_req_t req, struct fs_table *tb,
 			   const void *key, size_t klen,
 			   const struct fs_obj *obj, struct fuse_file_info *fi)
@@ -1318,17 +1339,12 @@ static int reply_key_entry(fuse_req_t req, struct fs_table *tb,
 			fs_node_forget(ino, 1);
 			return err;
 		}
-		/* superseded as it was asked (st_nlink 0): the name's
-		 * new node */
-		if (st.st_nlink || tries)
+		/* superseded as it was asked (st_nlink 0), or before a
+		 * created file held it: the name's new node */
+		if ((st.st_nlink || tries) &&
+		    (!fi || attach_created(tb, fh_of(fi), ino, tries > 0)))
 			break;
 		fs_node_forget(ino, 1);
-	}
-	/* a created file follows its node, from before the kernel knows it
-	 * (the kernel holds the directory: no rename or rm comes between) */
-	if (fi) {
-		fh_attach(fh_of(fi), fs_node_get(ino));
-		fh_note_size(fh_of(fi));
 	}
 	fs_fill_entry(&e, ino, &st, fs_state.cache, fs_state.cache);
 	if ((fi ? fuse_reply_create(req, &e, fi) : fuse_reply_entry(req, &e))) {
