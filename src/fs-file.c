@@ -1231,7 +1231,11 @@ void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		(fi->flags & O_ACCMODE) == O_RDONLY && !(fi->flags & O_TRUNC);
 	pthread_mutex_lock(&tb->mu);
 	err = tb->t ? fs_types_get(tb->t, &ty) : -ENOENT;
-	if (err == 0 && paged) {
+	if (err == 0 && nd && nd->superseded) {
+		/* an older version's inode (fs_node_supersede): the kernel
+		 * looks a path up again, and opens the name's new one */
+		err = -ESTALE;
+	} else if (err == 0 && paged) {
 		err = fh_open_paged(tb, &ty, nd, &h);
 	} else if (err == 0 && nd && !fs_node_in(nd, tb)) {
 		/* renamed to another table, removed or replaced since the

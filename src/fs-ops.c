@@ -344,8 +344,9 @@ void fs_node_unlinked(struct fs_table *tb, const void *key, size_t klen)
 }
 
 /* Caller holds nd's tb->mu and fs->mu (nd stays in the by-key map, for
- * fs_node_rename and fs_node_unlinked; lookups pass it by).  told: the caller is the watcher,
- * which drops the name's entry in the kernel; else it is asked to. */
+ * fs_node_rename and fs_node_unlinked; lookups pass it by).  told: the
+ * caller is the watcher, which drops the name's entry in the kernel; else
+ * it is asked to. */
 static bool node_supersede(struct fs_node *nd, bool told)
 {
 	if (nd->superseded)
@@ -375,10 +376,12 @@ static bool node_supersede(struct fs_node *nd, bool told)
  * open on it when a new file is renamed over its name: its attributes say
  * that version's length from now on (fs_node_attr_detached), and no lookup
  * finds it: the name gets a new node (the watcher drops the kernel's entry
- * of it).  It still stands for its key: an open of it (a kept entry, or a
- * reopen through /proc) reads the key's value with direct I/O, a file
- * opened on it for writing publishes to the key, and a rename or removal
- * of the key through the mount moves or detaches it with the key's node
+ * of it).  It still stands for its key, but a new open of it fails with
+ * ESTALE (the kernel then looks a path up again and opens the name's new
+ * inode; a reopen through /proc fails): a writer's replies would give the
+ * kernel its new size.  A file that was created on it as it was
+ * superseded publishes to the key, and a rename or removal of the key
+ * through the mount moves or detaches it with the key's node
  * (fs_node_rename, fs_node_unlinked).  Not when a writable file of it is
  * open: then the kernel is told the new size as before.  True when nd is
  * superseded, now or before.  Caller holds nd's tb->mu.

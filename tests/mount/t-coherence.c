@@ -1752,19 +1752,21 @@ static void test_cached_reader_unchanged_key_keeps_inode(void **state)
 }
 
 /*
- * A file opened for writing on a superseded inode (here reopened through
- * /proc from a file of the old version; a name the kernel still holds
- * would do the same) is a file of the key as any other: rm k through the
- * mount makes it an unlinked file, whose close does not make k again.
+ * A superseded inode (its files read an older version through the page
+ * cache) opens no new file: a reopen through /proc fails with ESTALE, for
+ * reading and for writing (a writer's replies would give the kernel the
+ * new size), while an open of the name opens its new inode.  The old file
+ * reads its version whole after the key is written and removed.
  */
-static void test_cached_superseded_writer_after_rm(void **state)
+static void test_cached_superseded_inode_opens_stale(void **state)
 {
 	struct fx *f = *state;
 	static unsigned char v1[20000], v2[20000], got[40000];
 	const size_t l1 = 10000, l2 = 15123;
+	struct stat sr, sw;
 	char *path, proc[64];
 	void *val;
-	size_t vlen;
+	size_t vlen, n;
 	int fr, fw, r;
 
 	memset(v1, '1', sizeof(v1));
@@ -1779,16 +1781,32 @@ static void test_cached_superseded_writer_after_rm(void **state)
 	assert_true(tu_wait_size(path, (long long)l2, CACHE_BOUND_S) >= 0);
 	tu_sleep_ms(100);	/* fr's inode is superseded */
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fr);
-	fw = open(proc, O_WRONLY | O_TRUNC);
+	errno = 0;
+	assert_int_equal(open(proc, O_WRONLY | O_TRUNC), -1);
+	assert_int_equal(errno, ESTALE);
+	errno = 0;
+	assert_int_equal(open(proc, O_RDONLY), -1);
+	assert_int_equal(errno, ESTALE);
+	fw = open(path, O_WRONLY | O_TRUNC);
 	assert_true(fw >= 0);
-	assert_int_equal(unlink(path), 0);
+	assert_int_equal(fstat(fw, &sw), 0);
+	assert_int_equal(fstat(fr, &sr), 0);
+	assert_int_not_equal(sw.st_ino, sr.st_ino);
+	assert_int_equal(sr.st_size, (off_t)l1);
 	assert_int_equal(write(fw, "zz", 2), 2);
 	assert_int_equal(close(fw), 0);
-	/* k is not made again */
 	r = shmtab_find(f->t, "sw", 2, &val, &vlen);
-	if (r == 0)
-		free(val);
-	assert_int_equal(r, -ENOENT);
+	assert_int_equal(r, 0);
+	assert_int_equal(vlen, 2);
+	assert_memory_equal(val, "zz", 2);
+	free(val);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(shmtab_find(f->t, "sw", 2, &val, &vlen), -ENOENT);
+	n = 4096 + read_rest(fr, got + 4096, sizeof(got) - 4096);
+	assert_int_equal(n, l1);
+	assert_memory_equal(got, v1, l1);
+	assert_int_equal(fstat(fr, &sr), 0);
+	assert_int_equal(sr.st_size, (off_t)l1);
 	close(fr);
 	free(path);
 }
@@ -1887,7 +1905,7 @@ int main(void)
 			test_cached_reader_unchanged_key_keeps_inode, fx_setup,
 			fx_teardown),
 		cmocka_unit_test_setup_teardown(
-			test_cached_superseded_writer_after_rm, fx_setup,
+			test_cached_superseded_inode_opens_stale, fx_setup,
 			fx_teardown),
 	};
 	int rc;
