@@ -60,6 +60,19 @@
  * writer lock (lock_wait_writer); every other wait in the library loops
  * over one of these.  A wait that gives up holds nothing it did not hold
  * before, so the caller's usual error path applies.
+ *
+ * Lost wake-ups.  A waiter for the robust mutex sleeps on its futex until
+ * an unlock wakes it, and a process SIGKILLed inside the mutex's protocol
+ * can take that wake-up with it: say a waiter woken by an unlock dies
+ * before it takes the word, and meanwhile another process took the free
+ * word without the waiters bit (a trylock, a spin), so that its unlock
+ * wakes nobody (the kernel wakes a waiter for the dead one only when the
+ * word is still 0).  The word is then free and the other waiters sleep on
+ * until an unlock finds the bit set again, which never comes once the
+ * processes that would set it have gone.  So no wait for the mutex sleeps
+ * without bound: outside a cycle and without a hook it sleeps in slices
+ * of WAKE_SLICE_NS and tries again, and a lost wake-up costs at most one
+ * slice.  (The waiters of an fcntl lock are the kernel's to wake.)
  */
 #include <fcntl.h>
 #include <pthread.h>
@@ -81,6 +94,8 @@
 #define INTR_SLICE_NS 10000000u	/* 10 ms */
 /* A holder's slice in the cycle check (see Cycles above). */
 #define CYCLE_SLICE_NS 2000000u	/* 2 ms */
+/* The longest sleep on the writer mutex otherwise (see Lost wake-ups). */
+#define WAKE_SLICE_NS 20000000u	/* 20 ms */
 
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct shmtab *reg_head;
@@ -627,9 +642,10 @@ static int flock_spin(struct shmtab *t)
 #define mutex_lock_until(m, ts) pthread_mutex_timedlock(m, ts)
 #endif
 
-/* One attempt, bounded by slice_ns unless it is 0: 0, EOWNERDEAD,
- * ETIMEDOUT.  Only the first attempt of a wait spins: a holder still
- * there after a slice is not about to let go. */
+/* One attempt, bounded by slice_ns unless it is 0 (the mutex always has
+ * one: see Lost wake-ups): 0, EOWNERDEAD, ETIMEDOUT.  Only the first
+ * attempt of a wait spins: a holder still there after a slice is not
+ * about to let go. */
 static int wlock_try(struct shmtab *t, uint64_t slice_ns, bool spin)
 {
 	int r = -EAGAIN;
@@ -709,6 +725,8 @@ static int wlock_take(struct shmtab *t)
 		slice = CYCLE_SLICE_NS;
 	else if (intr_set())
 		slice = INTR_SLICE_NS;
+	else if (t->lock == SHMTAB_LOCK_MUTEX)
+		slice = WAKE_SLICE_NS;
 	for (bool spin = true;; spin = false) {
 		r = wlock_try(t, slice, spin);
 		if (r == 0 || r == EOWNERDEAD)
@@ -725,7 +743,7 @@ static int wlock_take(struct shmtab *t)
 			return -EINTR;
 		}
 		if (!cyclic)
-			continue;	/* sliced for the hook alone */
+			continue;	/* sliced for the hook, lost wakes */
 		if (!since) {
 			since = now_ns();
 			set_waiting(since);

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -267,6 +268,116 @@ static void test_crash_killed_group_reader_recovered(void **state)
 static void test_crash_killed_iter_visitor_recovered(void **state)
 {
 	run_killed_holder(*state, child_iter_holder, "killed in iter");
+}
+
+/* ------------------------------------------- a wake-up lost to a kill */
+
+#define H_MUTEX 256		/* the writer mutex (doc/FORMAT.md) */
+#define FUTEX_WAITERS_BIT 0x80000000u
+
+/* The writer mutex's first u32: glibc's futex word, the holder's thread
+ * id with the waiters and owner-died bits. */
+static uint32_t mutex_word(const char *name)
+{
+	uint64_t v = tu_object_word(name, H_MUTEX);
+	uint32_t w;
+
+	assert_true(v != UINT64_MAX);
+	memcpy(&w, &v, sizeof(w));
+	return w;
+}
+
+/* Is pid in a futex() call: 1 or 0, -1 when /proc does not say. */
+static int in_futex(pid_t pid)
+{
+	char path[64], buf[32] = "";
+	long nr;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = 0;
+	fclose(f);
+	if (strncmp(buf, "running", 7) == 0)
+		return 0;
+	if (sscanf(buf, "%ld", &nr) != 1)
+		return -1;
+#ifdef SYS_futex_time64
+	if (nr == SYS_futex_time64)
+		return 1;
+#endif
+	return nr == SYS_futex;
+}
+
+/*
+ * A writer asleep on the writer mutex whose wake-up is lost: an unlock's
+ * wake went to a waiter that was SIGKILLed before it took the free word,
+ * and another process took the word meanwhile without the waiters bit, so
+ * that its unlock woke nobody.  What that leaves, made here by hand: the
+ * word 0 with the writer asleep on it, and no unlock to come.  The writer
+ * must find the free lock by itself.  (It slept in pthread_mutex_lock for
+ * good: a torture worker did not end, once, under load.)
+ */
+static void test_crash_mutex_wake_lost_to_a_kill(void **state)
+{
+	struct crash_fixture *fx = *state;
+	struct shmtab_options opt = { .lock = SHMTAB_LOCK_MUTEX };
+	struct tu_barrier b;
+	struct holder_arg h = { .name = fx->name, .post = &b };
+	struct after_res *res = shared_map(fx, sizeof(*res));
+	struct after_arg a = { .name = fx->name, .res = res };
+	uint32_t zero = 0;
+	double t0, seen = 0;
+	int asleep;
+
+	assert_int_equal(tu_create(fx->name, &opt, &fx->t), 0);
+	assert_int_equal(tu_barrier_init(&b), 0);
+	fx->pid[0] = tu_fork(child_group_holder, &h);
+	assert_true(fx->pid[0] > 0);
+	if (tu_barrier_wait(&b, 10000) != 0)
+		fail_msg("the holder never got its lock");
+	tu_barrier_destroy(&b);
+
+	/* a writer that waits for the lock, until it sleeps on the futex
+	 * (without /proc's word on that, a while after it set the bit) */
+	fx->pid[1] = tu_fork(child_after, &a);
+	assert_true(fx->pid[1] > 0);
+	t0 = tu_now();
+	for (;;) {
+		if (tu_now() - t0 > 10)
+			fail_msg("the writer never slept on the mutex: "
+				 "word %#x", mutex_word(fx->name));
+		tu_sleep_ms(5);
+		if (!(mutex_word(fx->name) & FUTEX_WAITERS_BIT))
+			continue;
+		if (!seen)
+			seen = tu_now();
+		asleep = in_futex(fx->pid[1]);
+		if (asleep > 0 || (asleep < 0 && tu_now() - seen > 0.5))
+			break;
+	}
+
+	/* the wake-up lost: the word free with the writer asleep, and the
+	 * holder gone without a wake (its word no longer names it) */
+	assert_int_equal(tu_object_write(fx->name, H_MUTEX, &zero,
+					 sizeof(zero)), 0);
+	kill(fx->pid[0], SIGKILL);
+	ct_wait_killed(&fx->pid[0]);
+
+	ct_expect_ok(&fx->pid[1], 10, "the writer whose wake-up was lost");
+	if (res->rc_open != 0 || res->rc_add != 0 || res->rc_find != 0)
+		fail_msg("the writer: open %s, add %s, find %s",
+			 shmtab_strerror(res->rc_open),
+			 shmtab_strerror(res->rc_add),
+			 shmtab_strerror(res->rc_find));
+	if (res->rc_k != 0 && res->rc_k != -ENOENT)
+		fail_msg("k after the kill: %s", shmtab_strerror(res->rc_k));
+	assert_int_equal(tu_put_str(fx->t, "parent", "p"), 0);
+	assert_int_equal(tu_find_is(fx->t, "parent", "p"), 0);
+	assert_int_equal(shmtab_check(fx->t), 0);
 }
 
 /* ------------------------------------------------------ kill -9 rounds */
@@ -1682,6 +1793,7 @@ int main(void)
 		T(test_crash_killed_group_writer_recovered),
 		T(test_crash_killed_group_reader_recovered),
 		T(test_crash_killed_iter_visitor_recovered),
+		T(test_crash_mutex_wake_lost_to_a_kill),
 		T(test_crash_kill9_during_writes),
 		T(test_crash_kill9_inside_group),
 		T(test_crash_kill9_array_shrink),
