@@ -438,8 +438,10 @@ static void resolve(struct slot *sl, int slot, shmtab **t, bool repair)
 
 				__atomic_fetch_add(&sh->torn, 1,
 						   __ATOMIC_SEQ_CST);
-				/* the intent stays: same entry, replace */
-				sl->in.op = OP_REPLACE;
+				/* the intent stays, op and all: a kill during
+				 * this replace leaves the torn value, which
+				 * the next owner repairs again (as a
+				 * replace's, it was an inconsistency) */
 				make_value(v, K_OWNED,
 					   owned_id(slot, (int)in.tab,
 						    (int)in.key),
