@@ -771,6 +771,9 @@ static int wlock_take(struct shmtab *t)
 	}
 	if (ld32(&H->wlock_slot) != ws)
 		st32(&H->wlock_slot, ws);
+	/* a holder that died waiting left its wait there: ours is none */
+	if (ld64(&H->wlock_wait))
+		__atomic_store_n(&H->wlock_wait, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&H->wlock_pid, self_pid(), __ATOMIC_SEQ_CST);
 	r2 = inplace_drain(t);
 	if (r2 < 0) {

@@ -1257,6 +1257,134 @@ static void test_mp_deadlock_leaves_no_locks(void **state)
 	assert_int_equal(shmtab_check(fx->t[0]), 0);
 }
 
+/* ----------------------------------- a holder that died while waiting */
+
+#define H_WLOCK_WAIT 136	/* since when the holder waits (FORMAT.md) */
+
+struct stale_arg {
+	const char *x, *y;		/* the two tables */
+	struct tu_barrier ready, go;	/* "holds its table" / "go on" */
+	int idx;
+	struct mp_shared *sh;
+};
+
+static int write_y(shmtab *t, void *ctx)
+{
+	(void)ctx;
+	return tu_put_str(t, "k", "a");	/* waits for B's Y, for ever */
+}
+
+/* A: X held in a group, then a wait for Y (B holds it). */
+static int stale_a_body(shmtab *t, void *ctx)
+{
+	struct stale_arg *a = ctx;
+	shmtab *y = child_open(a->y);
+	int rc = tu_put_str(t, "k", "a");
+
+	if (rc != 0 || !y)
+		return rc ? rc : -ENOMEM;
+	return shmtab_group(y, write_y, NULL);
+}
+
+static int child_stale_a(void *arg)
+{
+	struct stale_arg *a = arg;
+	shmtab *x = child_open(a->x);
+
+	return x ? -shmtab_group(x, stale_a_body, a) : 4;
+}
+
+/* B: Y held in a group until told, then a write of X (C holds it). */
+static int stale_b_body(shmtab *t, void *ctx)
+{
+	struct stale_arg *a = ctx;
+	shmtab *x = child_open(a->x);
+	int rc = tu_put_str(t, "k", "b");
+
+	if (rc != 0 || !x)
+		return rc ? rc : -ENOMEM;
+	tu_barrier_post(&a->ready);
+	if (tu_barrier_wait(&a->go, BARRIER_MS) != 0)
+		return -ETIMEDOUT;
+	a->sh->rc[a->idx] = tu_put_str(x, "k", "b");
+	shmtab_close(x);
+	return 0;
+}
+
+static int child_stale_b(void *arg)
+{
+	struct stale_arg *a = arg;
+	shmtab *y = child_open(a->y);
+
+	return y ? -shmtab_group(y, stale_b_body, a) : 4;
+}
+
+/* C: X, taken from the dead A, held 300 ms. */
+static int stale_c_body(shmtab *t, void *ctx)
+{
+	struct stale_arg *a = ctx;
+	int rc = tu_put_str(t, "k", "c");
+
+	tu_barrier_post(&a->ready);
+	tu_sleep_ms(300);
+	return rc;
+}
+
+static int child_stale_c(void *arg)
+{
+	struct stale_arg *a = arg;
+	shmtab *x = child_open(a->x);
+
+	return x ? -shmtab_group(x, stale_c_body, a) : 4;
+}
+
+/*
+ * A process that took the writer lock from a holder that died while it
+ * waited (for another table: its wait was noted for the cycle check) is
+ * not waiting: a process that holds the other table and waits for it
+ * must wait, not give way with -EDEADLK as if there were a cycle.
+ */
+static void test_mp_dead_waiter_leaves_no_cycle(void **state)
+{
+	struct mp_fixture *fx = *state;
+	struct mp_shared *sh = fx->sh;
+	struct stale_arg b = { .x = fx->name[0], .y = fx->name[1], .idx = 1,
+			       .sh = sh };
+	struct stale_arg a = b, c = b;
+	double t0;
+
+	mk_table(fx, 0, 0);
+	mk_table(fx, 1, 0);
+	assert_int_equal(tu_barrier_init(&b.ready), 0);
+	assert_int_equal(tu_barrier_init(&b.go), 0);
+	assert_int_equal(tu_barrier_init(&c.ready), 0);
+	sh->rc[1] = 1;
+	start_child(fx, 1, child_stale_b, &b);
+	assert_int_equal(tu_barrier_wait(&b.ready, BARRIER_MS), 0);
+	start_child(fx, 0, child_stale_a, &a);
+	/* A holds X and waits for Y: its wait is noted in X's header */
+	t0 = tu_now();
+	while (!tu_object_word(fx->name[0], H_WLOCK_WAIT)) {
+		if (tu_now() - t0 > 10)
+			fail_msg("A never waited for Y");
+		tu_sleep_ms(1);
+	}
+	kill(fx->pid[0], SIGKILL);
+	assert_int_equal(wait_child(fx, 0, WAIT_S), -SIGKILL);
+	start_child(fx, 2, child_stale_c, &c);
+	assert_int_equal(tu_barrier_wait(&c.ready, BARRIER_MS), 0);
+	/* C holds X and waits for nothing: B waits for it */
+	tu_barrier_post(&b.go);
+	expect_child_ok(fx, 2, WAIT_S, "C");
+	expect_child_ok(fx, 1, WAIT_S, "B");
+	if (sh->rc[1] != 0)
+		fail_msg("B's write of X: %s", shmtab_strerror(sh->rc[1]));
+	tu_barrier_destroy(&b.ready);
+	tu_barrier_destroy(&b.go);
+	tu_barrier_destroy(&c.ready);
+	assert_int_equal(shmtab_check(fx->t[0]), 0);
+}
+
 /* --------------------------------------------------- a stuck first opener */
 
 struct stuck_arg {
@@ -1655,6 +1783,7 @@ int main(void)
 		T(test_mp_deadlock_two_tables_detected),
 		T(test_mp_deadlock_same_table_one_loses),
 		T(test_mp_deadlock_leaves_no_locks),
+		T(test_mp_dead_waiter_leaves_no_cycle),
 		T(test_mp_deadlock_through_log_hook),
 		T(test_mp_log_hook_on_same_table_busy),
 		T(test_mp_stuck_first_opener_bounded),
