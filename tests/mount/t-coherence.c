@@ -1302,18 +1302,37 @@ static void test_cached_big_value_reread(void **state)
 	free(b);
 }
 
-/* Make path's value val (len bytes) and read it through the page
- * cache: after the watcher saw the change, read twice. */
-static void cached_value(struct fx *f, const char *path, const char *key,
-			 const unsigned char *val, size_t len,
-			 unsigned char *buf, size_t cap)
+/* Three versions of a value, for the tests of files that read an older
+ * one through the page cache: l1 bytes of '1', l2 of '2', l3 of '3'. */
+static unsigned char v1[20000], v2[20000], v3[20000];
+static const size_t l1 = 10000, l2 = 15123, l3 = 3001;
+
+static void versions_fill(void)
 {
+	memset(v1, '1', sizeof(v1));
+	memset(v2, '2', sizeof(v2));
+	memset(v3, '3', sizeof(v3));
+}
+
+/* Make path's value val (len bytes) and read it through the page cache
+ * (twice, after the watcher saw the change); then open a file that reads
+ * it so, and read its first bytes into buf: the file. */
+static int paged_reader(struct fx *f, const char *path, const char *key,
+			const unsigned char *val, size_t len, size_t first,
+			unsigned char *buf, size_t cap)
+{
+	int fd;
+
 	assert_int_equal(shmtab_replace(f->t, key, strlen(key), val, len), 0);
 	tu_sleep_ms(50);
 	assert_int_equal(tu_read_file(path, buf, cap), (ssize_t)len);
 	tu_sleep_ms(50);
 	assert_int_equal(tu_read_file(path, buf, cap), (ssize_t)len);
 	assert_memory_equal(buf, val, len);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(read_rest(fd, buf, first), first);
+	return fd;
 }
 
 /*
@@ -1328,23 +1347,16 @@ static void cached_value(struct fx *f, const char *path, const char *key,
 static void test_cached_old_reader_keeps_its_size(void **state)
 {
 	struct fx *f = *state;
-	static unsigned char v1[20000], v2[20000], v3[20000], got[40000],
-			     other[40000];
-	const size_t l1 = 10000, l2 = 15123, l3 = 3001;
+	static unsigned char got[40000], other[40000];
 	struct stat st, path_st;
 	char *path;
 	int fd1, fd2, fd3, fw;
 	size_t n;
 
-	memset(v1, '1', sizeof(v1));
-	memset(v2, '2', sizeof(v2));
-	memset(v3, '3', sizeof(v3));
+	versions_fill();
 	cache_mount();
 	path = tu_mount_path(&cache_mnt, f->tag, "sz");
-	cached_value(f, path, "sz", v1, l1, got, sizeof(got));
-	fd1 = open(path, O_RDONLY);
-	assert_true(fd1 >= 0);
-	assert_int_equal(read_rest(fd1, got, 4096), 4096);
+	fd1 = paged_reader(f, path, "sz", v1, l1, 4096, got, sizeof(got));
 
 	/* longer: the name learns the new size, the file keeps its own */
 	assert_int_equal(shmtab_replace(f->t, "sz", 2, v2, l2), 0);
@@ -1360,10 +1372,7 @@ static void test_cached_old_reader_keeps_its_size(void **state)
 	assert_memory_equal(got, v2, l2);
 
 	/* shorter, with a file of the longer one open: it reads all of it */
-	cached_value(f, path, "sz", v2, l2, got, sizeof(got));
-	fd2 = open(path, O_RDONLY);
-	assert_true(fd2 >= 0);
-	assert_int_equal(read_rest(fd2, got, 100), 100);
+	fd2 = paged_reader(f, path, "sz", v2, l2, 100, got, sizeof(got));
 	assert_int_equal(shmtab_replace(f->t, "sz", 2, v3, l3), 0);
 	assert_true(tu_wait_size(path, (long long)l3, CACHE_BOUND_S) >= 0);
 	fd3 = open(path, O_RDONLY);
@@ -1377,10 +1386,9 @@ static void test_cached_old_reader_keeps_its_size(void **state)
 	assert_int_equal(st.st_size, (off_t)l2);
 	close(fd3);
 
-	/* a writer open on the key: its inode stays the key's */
-	cached_value(f, path, "sz", v1, l1, got, sizeof(got));
-	fd3 = open(path, O_RDONLY);	/* a reader of the cached pages */
-	assert_true(fd3 >= 0);
+	/* a writer open on the key, beside a reader of the cached pages:
+	 * the inode stays the key's */
+	fd3 = paged_reader(f, path, "sz", v1, l1, 0, got, sizeof(got));
 	fw = open(path, O_WRONLY | O_TRUNC);
 	assert_true(fw >= 0);
 	assert_int_equal(shmtab_replace(f->t, "sz", 2, v2, l2), 0);
@@ -1408,21 +1416,17 @@ static void test_cached_old_reader_keeps_its_size(void **state)
 static void test_cached_superseded_after_writer_drops_name(void **state)
 {
 	struct fx *f = *state;
-	static unsigned char v1[20000], v2[20000], got[40000];
-	const size_t l1 = 10000, l2 = 15123;
+	static unsigned char got[40000];
 	struct stat st, pst;
 	char *path, *path2;
 	int fr, fw;
 
-	memset(v1, '1', sizeof(v1));
-	memset(v2, '2', sizeof(v2));
+	versions_fill();
 	cache_mount();
 	path = tu_mount_path(&cache_mnt, f->tag, "ws");
 	path2 = tu_mount_path(&cache_mnt, f->tag, "ws2");
-	cached_value(f, path, "ws", v1, l1, got, sizeof(got));
-	fr = open(path, O_RDONLY);	/* reads v1 through the page cache */
-	assert_true(fr >= 0);
-	assert_int_equal(read_rest(fr, got, 4096), 4096);
+	/* reads v1 through the page cache */
+	fr = paged_reader(f, path, "ws", v1, l1, 4096, got, sizeof(got));
 	fw = open(path, O_WRONLY);	/* holds the inode as the key's */
 	assert_true(fw >= 0);
 	assert_int_equal(shmtab_replace(f->t, "ws", 2, v2, l2), 0);
@@ -1726,20 +1730,17 @@ static void test_cached_rename_onto_existing(void **state)
 static void test_cached_reader_unchanged_key_keeps_inode(void **state)
 {
 	struct fx *f = *state;
-	static unsigned char v1[20000], got[40000];
-	const size_t l1 = 10000;
+	static unsigned char got[40000];
 	struct stat st;
 	char *path;
 	ino_t ia;
 	int fr;
 
-	memset(v1, '1', sizeof(v1));
+	versions_fill();
 	cache_mount();
 	path = tu_mount_path(&cache_mnt, f->tag, "uk");
-	cached_value(f, path, "uk", v1, l1, got, sizeof(got));
-	fr = open(path, O_RDONLY);	/* reads v1 through the page cache */
-	assert_true(fr >= 0);
-	assert_int_equal(read_rest(fr, got, 4096), 4096);
+	/* reads v1 through the page cache */
+	fr = paged_reader(f, path, "uk", v1, l1, 4096, got, sizeof(got));
 	ia = ino_of(path);
 	/* the table's mode: every key is refreshed, none changed */
 	assert_int_equal(shmtab_chmod(f->t, 0640), 0);
@@ -1761,22 +1762,18 @@ static void test_cached_reader_unchanged_key_keeps_inode(void **state)
 static void test_cached_superseded_inode_opens_stale(void **state)
 {
 	struct fx *f = *state;
-	static unsigned char v1[20000], v2[20000], got[40000];
-	const size_t l1 = 10000, l2 = 15123;
+	static unsigned char got[40000];
 	struct stat sr, sw;
 	char *path, proc[64];
 	void *val;
 	size_t vlen, n;
 	int fr, fw, r;
 
-	memset(v1, '1', sizeof(v1));
-	memset(v2, '2', sizeof(v2));
+	versions_fill();
 	cache_mount();
 	path = tu_mount_path(&cache_mnt, f->tag, "sw");
-	cached_value(f, path, "sw", v1, l1, got, sizeof(got));
-	fr = open(path, O_RDONLY);	/* reads v1 through the page cache */
-	assert_true(fr >= 0);
-	assert_int_equal(read_rest(fr, got, 4096), 4096);
+	/* reads v1 through the page cache */
+	fr = paged_reader(f, path, "sw", v1, l1, 4096, got, sizeof(got));
 	assert_int_equal(shmtab_replace(f->t, "sw", 2, v2, l2), 0);
 	assert_true(tu_wait_size(path, (long long)l2, CACHE_BOUND_S) >= 0);
 	tu_sleep_ms(100);	/* fr's inode is superseded */

@@ -1263,10 +1263,20 @@ static void test_mp_deadlock_leaves_no_locks(void **state)
 
 struct stale_arg {
 	const char *x, *y;		/* the two tables */
+	const char *table;		/* the child's group is on it, */
+	int (*body)(shmtab *t, void *ctx);	/* running this */
 	struct tu_barrier ready, go;	/* "holds its table" / "go on" */
 	int idx;
 	struct mp_shared *sh;
 };
+
+static int child_stale(void *arg)
+{
+	struct stale_arg *a = arg;
+	shmtab *t = child_open(a->table);
+
+	return t ? -shmtab_group(t, a->body, a) : 4;
+}
 
 static int write_y(shmtab *t, void *ctx)
 {
@@ -1286,14 +1296,6 @@ static int stale_a_body(shmtab *t, void *ctx)
 	return shmtab_group(y, write_y, NULL);
 }
 
-static int child_stale_a(void *arg)
-{
-	struct stale_arg *a = arg;
-	shmtab *x = child_open(a->x);
-
-	return x ? -shmtab_group(x, stale_a_body, a) : 4;
-}
-
 /* B: Y held in a group until told, then a write of X (C holds it). */
 static int stale_b_body(shmtab *t, void *ctx)
 {
@@ -1311,14 +1313,6 @@ static int stale_b_body(shmtab *t, void *ctx)
 	return 0;
 }
 
-static int child_stale_b(void *arg)
-{
-	struct stale_arg *a = arg;
-	shmtab *y = child_open(a->y);
-
-	return y ? -shmtab_group(y, stale_b_body, a) : 4;
-}
-
 /* C: X, taken from the dead A, held 300 ms. */
 static int stale_c_body(shmtab *t, void *ctx)
 {
@@ -1328,14 +1322,6 @@ static int stale_c_body(shmtab *t, void *ctx)
 	tu_barrier_post(&a->ready);
 	tu_sleep_ms(300);
 	return rc;
-}
-
-static int child_stale_c(void *arg)
-{
-	struct stale_arg *a = arg;
-	shmtab *x = child_open(a->x);
-
-	return x ? -shmtab_group(x, stale_c_body, a) : 4;
 }
 
 /*
@@ -1348,8 +1334,9 @@ static void test_mp_dead_waiter_leaves_no_cycle(void **state)
 {
 	struct mp_fixture *fx = *state;
 	struct mp_shared *sh = fx->sh;
-	struct stale_arg b = { .x = fx->name[0], .y = fx->name[1], .idx = 1,
-			       .sh = sh };
+	struct stale_arg b = { .x = fx->name[0], .y = fx->name[1],
+			       .table = fx->name[1], .body = stale_b_body,
+			       .idx = 1, .sh = sh };
 	struct stale_arg a = b, c = b;
 	double t0;
 
@@ -1358,10 +1345,13 @@ static void test_mp_dead_waiter_leaves_no_cycle(void **state)
 	assert_int_equal(tu_barrier_init(&b.ready), 0);
 	assert_int_equal(tu_barrier_init(&b.go), 0);
 	assert_int_equal(tu_barrier_init(&c.ready), 0);
+	a.table = c.table = fx->name[0];
+	a.body = stale_a_body;
+	c.body = stale_c_body;
 	sh->rc[1] = 1;
-	start_child(fx, 1, child_stale_b, &b);
+	start_child(fx, 1, child_stale, &b);
 	assert_int_equal(tu_barrier_wait(&b.ready, BARRIER_MS), 0);
-	start_child(fx, 0, child_stale_a, &a);
+	start_child(fx, 0, child_stale, &a);
 	/* A holds X and waits for Y: its wait is noted in X's header */
 	t0 = tu_now();
 	while (!tu_object_word(fx->name[0], H_WLOCK_WAIT)) {
@@ -1371,7 +1361,7 @@ static void test_mp_dead_waiter_leaves_no_cycle(void **state)
 	}
 	kill(fx->pid[0], SIGKILL);
 	assert_int_equal(wait_child(fx, 0, WAIT_S), -SIGKILL);
-	start_child(fx, 2, child_stale_c, &c);
+	start_child(fx, 2, child_stale, &c);
 	assert_int_equal(tu_barrier_wait(&c.ready, BARRIER_MS), 0);
 	/* C holds X and waits for nothing: B waits for it */
 	tu_barrier_post(&b.go);
