@@ -1974,6 +1974,13 @@ struct rename_ctx {
 	const void *from, *to;
 	size_t flen, tlen;
 	unsigned int flags;
+	/* cached mode: the source's node, whose pages stay good under the
+	 * new name when the value moved is their version (carry), the
+	 * change count after the rename */
+	struct fs_table *tb;
+	struct fs_node *src;
+	bool carry;
+	uint64_t after;
 };
 
 static int rename_group(shmtab *t, void *ctx)
@@ -1991,6 +1998,9 @@ static int rename_group(shmtab *t, void *ctx)
 		free(val);
 		return 0;
 	}
+	/* the source's value is read-locked now: its version is the one
+	 * moved */
+	c->carry = c->src && vstate_sync(c->tb, c->src) == c->src->v.page_ver;
 	if (c->flags & RENAME_NOREPLACE) {
 		err = shmtab_mem(t, c->to, c->tlen);
 		if (err != 0) {
@@ -2000,9 +2010,30 @@ static int rename_group(shmtab *t, void *ctx)
 	}
 	err = shmtab_replace(t, c->to, c->tlen, val, vlen);
 	free(val);
-	if (err < 0)
-		return err;
-	return unlink_group(t, &u);
+	if (err == 0)
+		err = unlink_group(t, &u);
+	c->after = shmtab_counter(t);
+	return err;
+}
+
+/*
+ * Cached mode, after a rename within tb: the source's node, which the
+ * kernel keeps under the new name (fs_node_rename), holds pages of the
+ * value moved when its version was the pages' (rename_group): they are
+ * the new key's value as of the rename, so the node keeps them, and its
+ * files, which read them, keep their inode.  Otherwise its versions start
+ * again.  Caller holds tb->mu.
+ */
+static void rename_carry(struct fs_table *tb, struct rename_ctx *c)
+{
+	struct fs_vstate *v;
+
+	if (!c->carry || !tb->t)
+		return;
+	v = &c->src->v;
+	v->known = true;
+	v->lhash = shmtab_key_hash(tb->t, c->to, c->tlen);
+	v->seen = v->ver = v->page_ver = c->after;
 }
 
 /*
@@ -2192,7 +2223,7 @@ void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	       fuse_ino_t newparent, const char *newname, unsigned int flags)
 {
 	unsigned char from[FS_KEY_CAP], to[FS_KEY_CAP];
-	struct rename_ctx c = { from, to, 0, 0, flags };
+	struct rename_ctx c = { .from = from, .to = to, .flags = flags };
 	struct fs_table *tb, *tb2, *etb;
 	unsigned char *tkey = NULL;
 	struct fs_types ty;
@@ -2242,6 +2273,16 @@ void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		else if (c.tlen)
 			memcpy(tkey, to, c.tlen);
 	}
+	if (err == 0 && fs_state.cache > 0 && !ty.array) {
+		/* the kernel holds the source's inode through the rename */
+		fuse_ino_t ino = fs_node_peek(tb, from, c.flen);
+
+		c.tb = tb;
+		c.src = ino != FUSE_UNKNOWN_INO ? fs_node_get(ino) : NULL;
+		if (c.src && (!c.src->v.known || !c.src->v.paged ||
+			      c.src->superseded))
+			c.src = NULL;
+	}
 	if (err == 0)
 		err = fs_group(tb->t, ty.array ? rename_index_group :
 						 rename_group,
@@ -2249,6 +2290,7 @@ void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (err == 0) {
 		fs_node_rename(tb, from, c.flen, tb, tkey, c.tlen);
 		tkey = NULL;
+		rename_carry(tb, &c);
 	}
 	pthread_mutex_unlock(&tb->mu);
 	free(tkey);

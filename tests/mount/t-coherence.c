@@ -1753,6 +1753,43 @@ static void test_cached_reader_unchanged_key_keeps_inode(void **state)
 }
 
 /*
+ * A rename through the mount of a key that a file reads through the page
+ * cache moves the value the file reads: the new name keeps the file's
+ * inode (as a rename does in the strict mode), with a link and the
+ * value's size, and the file reads its version whole.
+ */
+static void test_cached_rename_keeps_reader_inode(void **state)
+{
+	struct fx *f = *state;
+	static unsigned char got[40000];
+	struct stat st, pst;
+	char *path, *path2;
+	size_t n;
+	int fr;
+
+	versions_fill();
+	cache_mount();
+	path = tu_mount_path(&cache_mnt, f->tag, "rk");
+	path2 = tu_mount_path(&cache_mnt, f->tag, "rk2");
+	fr = paged_reader(f, path, "rk", v1, l1, 4096, got, sizeof(got));
+	assert_int_equal(rename(path, path2), 0);
+	tu_sleep_ms(100);	/* the watcher has seen the rename */
+	assert_int_equal(fstat(fr, &st), 0);
+	assert_int_equal(st.st_nlink, 1);
+	assert_int_equal(st.st_size, (off_t)l1);
+	assert_int_equal(stat(path2, &pst), 0);
+	assert_int_equal(pst.st_ino, st.st_ino);
+	n = 4096 + read_rest(fr, got + 4096, sizeof(got) - 4096);
+	assert_int_equal(n, l1);
+	assert_memory_equal(got, v1, l1);
+	assert_int_equal(tu_read_file(path2, got, sizeof(got)), (ssize_t)l1);
+	assert_memory_equal(got, v1, l1);
+	close(fr);
+	free(path);
+	free(path2);
+}
+
+/*
  * A superseded inode (its files read an older version through the page
  * cache) opens no new file: a reopen through /proc fails with ESTALE, for
  * reading and for writing (a writer's replies would give the kernel the
@@ -1900,6 +1937,9 @@ int main(void)
 						fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(
 			test_cached_reader_unchanged_key_keeps_inode, fx_setup,
+			fx_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_cached_rename_keeps_reader_inode, fx_setup,
 			fx_teardown),
 		cmocka_unit_test_setup_teardown(
 			test_cached_superseded_inode_opens_stale, fx_setup,
