@@ -1753,6 +1753,44 @@ static void test_cached_reader_unchanged_key_keeps_inode(void **state)
 }
 
 /*
+ * A name the kernel still holds for a superseded inode (superseded by the
+ * old file reading its end, before the watcher dropped the name): an open
+ * of the name opens the key's new inode, and reads the new value.
+ */
+static void test_cached_superseded_name_opens_new_inode(void **state)
+{
+	struct fx *f = *state;
+	static unsigned char got[40000];
+	struct stat sr, sn;
+	char *path;
+	int fr, fn, round;
+
+	versions_fill();
+	cache_mount();
+	path = tu_mount_path(&cache_mnt, f->tag, "sn");
+	for (round = 0; round < 3; round++) {
+		fr = paged_reader(f, path, "sn", v1, l1, 4096, got,
+				  sizeof(got));
+		assert_int_equal(shmtab_replace(f->t, "sn", 2, v2, l2), 0);
+		/* the old file reads its end from the daemon (its pages
+		 * dropped): superseded now */
+		assert_int_equal(posix_fadvise(fr, 0, 0, POSIX_FADV_DONTNEED),
+				 0);
+		assert_int_equal(read_rest(fr, got, sizeof(got)), l1 - 4096);
+		fn = open(path, O_RDONLY);
+		assert_true(fn >= 0);
+		assert_int_equal(fstat(fr, &sr), 0);
+		assert_int_equal(fstat(fn, &sn), 0);
+		assert_int_not_equal(sn.st_ino, sr.st_ino);
+		assert_int_equal(read_rest(fn, got, sizeof(got)), l2);
+		assert_memory_equal(got, v2, l2);
+		close(fn);
+		close(fr);
+	}
+	free(path);
+}
+
+/*
  * A rename through the mount of a key that a file reads through the page
  * cache moves the value the file reads: the new name keeps the file's
  * inode (as a rename does in the strict mode), with a link and the
@@ -1937,6 +1975,9 @@ int main(void)
 						fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(
 			test_cached_reader_unchanged_key_keeps_inode, fx_setup,
+			fx_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_cached_superseded_name_opens_new_inode, fx_setup,
 			fx_teardown),
 		cmocka_unit_test_setup_teardown(
 			test_cached_rename_keeps_reader_inode, fx_setup,
