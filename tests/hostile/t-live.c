@@ -27,27 +27,15 @@
 
 #include <cmocka.h>
 
+#include "format.h"
 #include "shmtab.h"
 #include "shmtab-hooks.h"
 #include "testutil.h"
 
-/* Header words (doc/FORMAT.md). */
-#define H_PAGESIZE 16
-#define H_INDEX_CELLS 56
-#define H_NKEYS 72
-#define H_NUSED 80
-#define H_TOP 96
-#define H_REDO_OFF 224
-#define H_UNDO_N 144
-#define H_RLOCKS 232
-#define H_UNDO 320		/* (off u64, old u64) per entry */
-#define H_MUTEX 256		/* the robust mutex (method 3) */
-#define HDR_BYTES 32768
-/* Slots: 64 bytes each from 7616; pid u32 at 0, wait_since u64 at 8,
- * stripes[4] u64 at 16, claim u64 at 48. */
-#define SLOT(i) (7616 + 64 * (i))
-#define CHUNK_REC_KIND 0x5b1u
-#define CLASS_SHIFT 12
+/* Header words and slots (doc/FORMAT.md), as the library lays them out. */
+#define H(field) offsetof(struct shm_header, field)
+#define SLOT(i) (H(slots) + sizeof(struct slot) * (i))
+#define SLOT_FIELD(i, field) (SLOT(i) + offsetof(struct slot, field))
 
 struct live {
 	char *name;
@@ -128,16 +116,16 @@ static void test_live_top_outside_heap(void **state)
 	char hdr[8];
 
 	make(fx, 20);
-	top = rd64(fx->name, H_TOP);
+	top = rd64(fx->name, H(top));
 	bad[0] = 0;
 	bad[1] = 8;
-	bad[2] = HDR_BYTES - 8;
+	bad[2] = HDR_SIZE - 8;
 	bad[3] = top - 4;			/* not a multiple of 8 */
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		wr64(fx->name, H_TOP, bad[i]);
+		wr64(fx->name, H(top), bad[i]);
 		assert_int_equal(shmtab_add(fx->t, "new", 3, "x", 1),
 				 -EBADMSG);
-		wr64(fx->name, H_TOP, top);
+		wr64(fx->name, H(top), top);
 		memcpy(hdr, &(uint64_t){ rd64(fx->name, 0) }, 8);
 		assert_memory_equal(hdr, magic, 8);
 		assert_int_equal(shmtab_check(fx->t), 0);
@@ -168,9 +156,9 @@ static int grow_child(void *arg)
 	/* (the parent's handle is not this process's: its own) */
 	if (shmtab_open(fx->name, O_RDWR, 0, NULL, &t) != 0)
 		return 4;
-	wr64(fx->name, H_INDEX_CELLS, (uint64_t)1 << 40);
-	wr64(fx->name, H_NUSED, (uint64_t)1 << 40);
-	wr64(fx->name, H_NKEYS, (uint64_t)1 << 39);
+	wr64(fx->name, H(index_cells), (uint64_t)1 << 40);
+	wr64(fx->name, H(nused), (uint64_t)1 << 40);
+	wr64(fx->name, H(nkeys), (uint64_t)1 << 39);
 	for (int i = 0; i < 5; i++) {
 		rc = shmtab_add(t, "g", 1, "x", 1);
 		if (rc > 0 || rc == -EBADF)
@@ -205,7 +193,7 @@ static void zero_pagesize(const char *point)
 	uint32_t zero = 0;
 
 	if (strcmp(point, "open-checked") == 0)
-		wr(fault_name, H_PAGESIZE, &zero, 4);
+		wr(fault_name, H(pagesize), &zero, 4);
 }
 
 static int count_blocks(const void *block, size_t len, void *ctx)
@@ -233,7 +221,7 @@ static void test_live_pagesize_changed_after_check(void **state)
 	shmtab__set_fault(zero_pagesize);
 	assert_int_equal(shmtab_open(fx->name, O_RDONLY, 0, NULL, &ro), 0);
 	shmtab__set_fault(NULL);
-	wr(fx->name, H_PAGESIZE, &ps, 4);
+	wr(fx->name, H(pagesize), &ps, 4);
 	assert_int_equal(shmtab_read_blocks(ro, "k0", 2, count_blocks, &n), 0);
 	assert_int_equal(n, 4);		/* 1000 bytes in 256-byte slices */
 	assert_int_equal(shmtab_close(ro), 0);
@@ -256,19 +244,19 @@ static void test_live_redo_entry_names_itself(void **state)
 	assert_int_equal(shmtab_replace(fx->t, "k1", 2, "0123456789", 10), 0);
 	assert_int_equal(shmtab_close(fx->t), 0);
 	fx->t = NULL;
-	redo = rd64(fx->name, H_REDO_OFF);
-	assert_true(redo >= HDR_BYTES);
+	redo = rd64(fx->name, H(redo_off));
+	assert_true(redo >= HDR_SIZE);
 	e = redo + 16;				/* slot 0's entry */
 	f = e + 32;				/* a record forged in its value */
-	wr64(fx->name, (off_t)f, CHUNK_REC_KIND | (uint64_t)62 << CLASS_SHIFT);
+	wr64(fx->name, (off_t)f, CHUNK_REC | (uint64_t)62 << HEAD_CLS_SHIFT);
 	wr64(fx->name, (off_t)f + 8, 0);	/* key and value empty */
 	wr64(fx->name, (off_t)e, f);		/* the entry: that record, */
 	wr64(fx->name, (off_t)e + 8, 200);	/* a 200-byte value */
-	wr64(fx->name, SLOT(0) + 48, 2);	/* slot 0 claims: REDO, stripe 0 */
+	wr64(fx->name, SLOT_FIELD(0, claim), 2);	/* claims: REDO, stripe 0 */
 	assert_int_equal(shmtab_open(fx->name, O_RDWR, 0, NULL, &fx->t), 0);
 	assert_int_equal(shmtab_stat(fx->t, &st), 0);
 	assert_int_equal(st.recoveries, 0);
-	assert_int_equal(rd64(fx->name, SLOT(0) + 48), 0);	/* let go */
+	assert_int_equal(rd64(fx->name, SLOT_FIELD(0, claim)), 0); /* let go */
 	assert_int_equal(rd64(fx->name, (off_t)f + 8), 0);	/* untouched */
 }
 
@@ -311,10 +299,10 @@ static int yield_child(void *arg)
 	/* (the parent's handle is not this process's: its own) */
 	if (shmtab_open(a->fx->name, O_RDWR, 0, NULL, &t) != 0)
 		return 4;
-	for (int w = 0; w < 4; w++)
-		wr64(a->fx->name, SLOT(a->slot) + 16 + 8 * w, ones);
-	wr64(a->fx->name, SLOT(a->slot) + 8, 1);	/* waits since 1 ns */
-	wr64(a->fx->name, H_RLOCKS, 1);
+	for (unsigned w = 0; w < NSTRIPES / 64; w++)
+		wr64(a->fx->name, SLOT_FIELD(a->slot, stripes) + 8 * w, ones);
+	wr64(a->fx->name, SLOT_FIELD(a->slot, wait_since), 1); /* since 1 ns */
+	wr64(a->fx->name, H(rlocks), 1);
 	alarm(20);
 	intr_t0 = tu_now();
 	shmtab__set_interrupt(intr_after_1s, NULL);
@@ -366,9 +354,9 @@ static void test_live_undo_entry_outside_logged_words(void **state)
 	make(fx, 4);
 	pid = (uint32_t)rd64(fx->name, SLOT(0));
 	assert_int_equal(pid, (uint32_t)getpid());	/* our slot */
-	wr64(fx->name, H_UNDO, SLOT(0));
-	wr64(fx->name, H_UNDO + 8, 0x1234567);
-	wr(fx->name, H_UNDO_N, &one, 4);
+	wr64(fx->name, H(undo[0].off), SLOT(0));
+	wr64(fx->name, H(undo[0].old), 0x1234567);
+	wr(fx->name, H(undo_n), &one, 4);
 	/* the next writer rolls the log back first */
 	assert_int_equal(shmtab_add(fx->t, "u", 1, "x", 1), -EBADMSG);
 	assert_int_equal((uint32_t)rd64(fx->name, SLOT(0)), pid);
@@ -394,7 +382,7 @@ static void test_live_mutex_kind_put_back(void **state)
 {
 	struct live *fx = *state;
 	struct shmtab_options opt = { .lock = SHMTAB_LOCK_MUTEX };
-	off_t at = H_MUTEX + (off_t)offsetof(pthread_mutex_t, __data.__kind);
+	off_t at = H(mutex) + (off_t)offsetof(pthread_mutex_t, __data.__kind);
 	uint32_t kind, bad;
 	pid_t pid;
 

@@ -36,6 +36,7 @@
 #include <cmocka.h>
 
 #include "shmtab-hooks.h"
+#include "format.h"
 #include "shmtab.h"
 #include "childtab.h"
 #include "testutil.h"
@@ -272,7 +273,7 @@ static void test_crash_killed_iter_visitor_recovered(void **state)
 
 /* ------------------------------------------- a wake-up lost to a kill */
 
-#define H_MUTEX 256		/* the writer mutex (doc/FORMAT.md) */
+#define H_MUTEX offsetof(struct shm_header, mutex)	/* the writer mutex */
 #define FUTEX_WAITERS_BIT 0x80000000u
 
 /* The writer mutex's first u32: glibc's futex word, the holder's thread
@@ -287,20 +288,32 @@ static uint32_t mutex_word(const char *name)
 	return w;
 }
 
-/* Is pid in a futex() call: 1 or 0, -1 when /proc does not say. */
-static int in_futex(pid_t pid)
+/* The start of /proc/PID/WHAT in buf, a string: 0, -1 when it cannot be
+ * read. */
+static int proc_read(pid_t pid, const char *what, char *buf, size_t cap)
 {
-	char path[64], buf[32] = "";
-	long nr;
+	char path[64];
+	size_t n;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, what);
 	f = fopen(path, "re");
 	if (!f)
 		return -1;
-	if (!fgets(buf, sizeof(buf), f))
-		buf[0] = 0;
+	n = fread(buf, 1, cap - 1, f);
 	fclose(f);
+	buf[n] = 0;
+	return 0;
+}
+
+/* Is pid in a futex() call: 1 or 0, -1 when /proc does not say. */
+static int in_futex(pid_t pid)
+{
+	char buf[32];
+	long nr;
+
+	if (proc_read(pid, "syscall", buf, sizeof(buf)) < 0)
+		return -1;
 	if (strncmp(buf, "running", 7) == 0)
 		return 0;
 	if (sscanf(buf, "%ld", &nr) != 1)
@@ -1653,17 +1666,10 @@ static int child_main_thread_exits(void *arg)
 /* State letter and num_threads (fields 3 and 20) of /proc/PID/stat. */
 static int proc_state(pid_t pid, char *state, long *threads)
 {
-	char path[64], buf[512], *p;
-	size_t n;
-	FILE *f;
+	char buf[512], *p;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
+	if (proc_read(pid, "stat", buf, sizeof(buf)) < 0)
 		return -1;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = 0;
 	p = strrchr(buf, ')');
 	if (!p || sscanf(p + 2,
 			 "%c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "

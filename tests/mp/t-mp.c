@@ -27,6 +27,7 @@
 
 #include <cmocka.h>
 
+#include "format.h"
 #include "shmtab.h"
 #include "shmtab-hooks.h"
 #include "testutil.h"
@@ -1259,7 +1260,7 @@ static void test_mp_deadlock_leaves_no_locks(void **state)
 
 /* ----------------------------------- a holder that died while waiting */
 
-#define H_WLOCK_WAIT 136	/* since when the holder waits (FORMAT.md) */
+#define H_WLOCK_WAIT offsetof(struct shm_header, wlock_wait)
 
 struct stale_arg {
 	const char *x, *y;		/* the two tables */
